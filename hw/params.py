@@ -1,0 +1,322 @@
+"""The one configuration of an overq array, shared by hw, sw_ref, verif and synth.
+
+Every width, scale and latency formula lives here, computed once, so that the
+generator, the reference model, the testbenches and the synthesis flow cannot
+disagree about them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable
+
+__all__ = [
+    "ArrayConfig",
+    "OVERQ_MODES",
+    "WEIGHT_FORMATS",
+    "STATE_NORMAL",
+    "STATE_SHIFTED",
+    "STATE_RANGE",
+    "STATE_PRECISION",
+    "STATE_NAMES",
+    "apot_official_exponents",
+    "apot_paper_exponents",
+]
+
+OVERQ_MODES = ("range", "precision")
+WEIGHT_FORMATS = ("int", "apot")
+
+# The 2-bit OverQ state that travels with every activation slot.
+STATE_NORMAL = 0  # own weight W[k]
+STATE_SHIFTED = 1  # weight of the row above, W[k-1], normal scale
+STATE_RANGE = 2  # W[k-1], scaled by 2^b more than normal (the outlier's high bits)
+STATE_PRECISION = 3  # W[k-1], scale 1 (the extra low bits of a precise value)
+STATE_NAMES = ("NORMAL", "SHIFTED", "RANGE", "PRECISION")
+
+MAX_BITS = 16  # an upper bound that keeps the generated widths sane
+
+
+def apot_paper_exponents(term_bits: int, n_terms: int) -> tuple[tuple[int, ...], ...]:
+    """Exponents of the APoT paper's level set, scaled so every level is an integer.
+
+    Term i with code t > 0 is 2^(E - i - (t-1)*n), E = (n-1) + (2^k-2)*n
+    (k = term_bits, n = n_terms); code 0 is the value 0 and is not listed.
+    """
+    k, n = term_bits, n_terms
+    top = (n - 1) + (2**k - 2) * n
+    return tuple(
+        tuple(top - i - (t - 1) * n for t in range(1, 2**k)) for i in range(n)
+    )
+
+
+def apot_official_exponents(magnitude_bits: int) -> tuple[tuple[int, ...], ...]:
+    """Per-term exponent tables of the official APoT code (``build_power_value``).
+
+    For 2, 4 and 6 magnitude bits these equal the paper's even split with 2-bit
+    terms; for 3 and 5 bits the official code splits unevenly (2+1 and 2+2+1 bits),
+    which no single term width can express, so the tables are listed here.
+    Levels are scaled by the smallest power of two that makes them integers.
+    """
+    tables = {
+        2: ((2, 1, 0),),
+        # base_a = {1/2, 1/4, 1/16}, base_b = {1/8}; times 16
+        3: ((3, 2, 0), (1,)),
+        4: apot_paper_exponents(2, 2),
+        # base_a = {1/2, 1/8, 1/64}, base_b = {1/4, 1/16, 1/128}, base_c = {1/32}; x128
+        5: ((6, 4, 1), (5, 3, 0), (2,)),
+        6: apot_paper_exponents(2, 3),
+    }
+    if magnitude_bits not in tables:
+        raise ValueError(
+            f"no official APoT level set for {magnitude_bits} magnitude bits; "
+            f"allowed: {sorted(tables)}"
+        )
+    return tables[magnitude_bits]
+
+
+def _parse_overq(overq) -> frozenset[str]:
+    if overq is None:
+        return frozenset()
+    if isinstance(overq, str):
+        text = overq.strip().lower()
+        if text in ("", "none", "off", "baseline"):
+            return frozenset()
+        items: Iterable[str] = (part.strip() for part in text.split(","))
+    else:
+        items = (str(part).strip().lower() for part in overq)
+    modes = frozenset(item for item in items if item)
+    unknown = sorted(modes - set(OVERQ_MODES))
+    if unknown:
+        raise ValueError(
+            f"unknown OverQ mode(s) {', '.join(unknown)}; allowed: range, precision, "
+            "or none"
+        )
+    return modes
+
+
+def _signed_bits_for(lo: int, hi: int) -> int:
+    """Smallest two's-complement width that holds every integer in [lo, hi]."""
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """Configuration of one OverQ-enabled weight-stationary array.
+
+    ``rows`` is the reduction dimension (one activation vector has ``rows`` slots),
+    ``cols`` the number of outputs per vector. ``overq`` accepts a set of modes or a
+    string such as ``"range,precision"`` / ``"none"``. ``acc_bits=None`` selects the
+    smallest width that can never overflow for any value on the ports.
+    """
+
+    rows: int = 8
+    cols: int = 8
+    act_bits: int = 4
+    weight_bits: int = 4
+    weight_format: str = "int"
+    apot_term_bits: int = 2
+    overq: frozenset = field(default_factory=lambda: frozenset({"range"}))
+    cascade: int = 2
+    acc_bits: int | None = None
+    allow_overflow: bool = False
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("overq", _parse_overq(self.overq))
+        set_("weight_format", str(self.weight_format).strip().lower())
+        for name in ("rows", "cols", "act_bits", "weight_bits", "apot_term_bits", "cascade"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        if self.rows < 1 or self.cols < 1:
+            raise ValueError(
+                f"rows and cols must be >= 1, got rows={self.rows} cols={self.cols}"
+            )
+        if not 2 <= self.act_bits <= MAX_BITS:
+            raise ValueError(f"act_bits must be in 2..{MAX_BITS}, got {self.act_bits}")
+        if not 2 <= self.weight_bits <= MAX_BITS:
+            raise ValueError(
+                f"weight_bits must be in 2..{MAX_BITS}, got {self.weight_bits}"
+            )
+        if self.weight_format not in WEIGHT_FORMATS:
+            raise ValueError(
+                f"weight_format must be int or apot, got {self.weight_format!r}"
+            )
+        if self.weight_format == "apot":
+            self._validate_apot()
+        max_cascade = max(1, self.rows - 1)
+        if not 1 <= self.cascade <= max_cascade:
+            raise ValueError(
+                f"cascade must be in 1..{max_cascade} for rows={self.rows}, "
+                f"got {self.cascade}"
+            )
+        if self.acc_bits is not None:
+            if isinstance(self.acc_bits, bool) or not isinstance(self.acc_bits, int):
+                raise ValueError(f"acc_bits must be an integer, got {self.acc_bits!r}")
+            if self.acc_bits < 2 or self.acc_bits > 64:
+                raise ValueError(f"acc_bits must be in 2..64, got {self.acc_bits}")
+            if self.acc_bits < self.min_acc_bits and not self.allow_overflow:
+                raise ValueError(
+                    f"acc_bits={self.acc_bits} can overflow; the overflow-free width is "
+                    f">= {self.min_acc_bits} (pass allow_overflow / --allow-overflow)"
+                )
+
+    def _validate_apot(self):
+        magnitude = self.weight_bits - 1
+        k = self.apot_term_bits
+        if k < 1:
+            raise ValueError(f"apot_term_bits must be >= 1, got {k}")
+        if magnitude % k == 0:
+            return
+        if k == 2 and magnitude in (3, 5):
+            return  # the official code's uneven split (2+1, 2+2+1 bits)
+        raise ValueError(
+            f"weight_bits - 1 = {magnitude} must be a multiple of apot_term_bits = {k} "
+            "(or apot_term_bits=2 with weight_bits 4 or 6 for the official uneven sets)"
+        )
+
+    # --- derived quantities: computed here and nowhere else -----------------------
+
+    @property
+    def overq_enabled(self) -> bool:
+        return bool(self.overq)
+
+    @property
+    def range_enabled(self) -> bool:
+        return "range" in self.overq
+
+    @property
+    def precision_enabled(self) -> bool:
+        return "precision" in self.overq
+
+    @property
+    def act_max(self) -> int:
+        """M = 2^b - 1, the largest value one slot holds."""
+        return (1 << self.act_bits) - 1
+
+    @property
+    def wide_max(self) -> int:
+        """2^(2b) - 1, the largest value a slot pair holds after an overwrite."""
+        return (1 << (2 * self.act_bits)) - 1
+
+    @property
+    def state_shifts(self) -> tuple[int, int, int, int]:
+        """Left shift applied to the product, indexed by state (SPEC table)."""
+        b = self.act_bits
+        normal = b if self.precision_enabled else 0
+        return (normal, normal, normal + b, 0)
+
+    @property
+    def apot_exponents(self) -> tuple[tuple[int, ...], ...]:
+        """Per term, the exponent selected by code t = 1, 2, ... (code 0 is zero)."""
+        if self.weight_format != "apot":
+            raise ValueError("apot_exponents needs weight_format='apot'")
+        magnitude = self.weight_bits - 1
+        k = self.apot_term_bits
+        if magnitude % k == 0:
+            return apot_paper_exponents(k, magnitude // k)
+        return apot_official_exponents(magnitude)
+
+    @property
+    def apot_term_widths(self) -> tuple[int, ...]:
+        """Bits of each APoT term in the code, term 0 first (next to the sign)."""
+        return tuple((len(exps)).bit_length() for exps in self.apot_exponents)
+
+    @property
+    def weight_min(self) -> int:
+        """Most negative weight value in integer units."""
+        if self.weight_format == "int":
+            return -(1 << (self.weight_bits - 1))
+        return -self.weight_max
+
+    @property
+    def weight_max(self) -> int:
+        """Most positive weight value in integer units."""
+        if self.weight_format == "int":
+            return (1 << (self.weight_bits - 1)) - 1
+        return sum(1 << max(exps) for exps in self.apot_exponents)
+
+    @property
+    def weight_value_bits(self) -> int:
+        """Two's-complement width of a decoded weight value (APoT: after the shifts)."""
+        return _signed_bits_for(self.weight_min, self.weight_max)
+
+    @property
+    def max_scale_sum(self) -> int:
+        """Sum over rows of the largest product scale each row's PE can apply.
+
+        Row 0 has no row above: its PE has no mux and always acts as NORMAL.
+        """
+        shifts = self.state_shifts
+        if not self.overq_enabled:
+            return self.rows
+        return (1 << shifts[0]) + (self.rows - 1) * (1 << max(shifts))
+
+    @property
+    def output_range(self) -> tuple[int, int]:
+        """Exact bounds of y[c] over every value the ports can carry."""
+        s = self.max_scale_sum * self.act_max
+        return s * self.weight_min, s * self.weight_max
+
+    @property
+    def min_acc_bits(self) -> int:
+        """The smallest overflow-free accumulator / output width."""
+        return _signed_bits_for(*self.output_range)
+
+    @property
+    def acc_width(self) -> int:
+        """The accumulator width in use (``acc_bits`` or the derived minimum)."""
+        return self.acc_bits if self.acc_bits is not None else self.min_acc_bits
+
+    @property
+    def latency(self) -> int:
+        """L: cycles from a vector's ``a_valid`` to its ``y_valid``.
+
+        One cycle per PE along the diagonal wavefront: the vector enters row k
+        after k skew cycles, crosses ``cols`` columns and ``rows`` rows, and the
+        de-skew registers align every column to the last one: L = R + C - 1.
+        """
+        return self.rows + self.cols - 1
+
+    # --- presentation ------------------------------------------------------------
+
+    @property
+    def overq_text(self) -> str:
+        return ",".join(m for m in OVERQ_MODES if m in self.overq) or "none"
+
+    def describe(self) -> dict:
+        """Every configuration field and derived number, for headers and --info."""
+        info = {
+            "rows": self.rows,
+            "cols": self.cols,
+            "act_bits": self.act_bits,
+            "weight_bits": self.weight_bits,
+            "weight_format": self.weight_format,
+            "apot_term_bits": self.apot_term_bits,
+            "overq": self.overq_text,
+            "cascade": self.cascade,
+            "acc_bits": self.acc_width,
+            "min_acc_bits": self.min_acc_bits,
+            "allow_overflow": self.allow_overflow,
+            "latency": self.latency,
+        }
+        if self.weight_format == "apot":
+            info["apot_exponents"] = [list(e) for e in self.apot_exponents]
+        return info
+
+    def key(self) -> str:
+        """A short stable string naming this configuration (cache keys, build dirs)."""
+        parts = [
+            f"r{self.rows}c{self.cols}",
+            f"a{self.act_bits}w{self.weight_bits}{self.weight_format}",
+        ]
+        if self.weight_format == "apot":
+            parts.append(f"k{self.apot_term_bits}")
+        parts.append("oq-" + self.overq_text.replace(",", "+"))
+        parts.append(f"c{self.cascade}")
+        parts.append(f"acc{self.acc_width}")
+        return "_".join(parts)
