@@ -1,0 +1,375 @@
+"""OverQ encoder, decoder and golden model (sw_ref.overq) against SPEC sections 2 and 3."""
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw.params import (
+    STATE_NORMAL as N,
+    STATE_PRECISION as P,
+    STATE_RANGE as RG,
+    STATE_SHIFTED as S,
+    ArrayConfig,
+)
+from sw_ref import apot, overq
+
+MODES = [(), ("range",), ("precision",), ("range", "precision")]
+MODE_IDS = ["none", "range", "precision", "range+precision"]
+
+
+def cfg_(rows=8, b=4, c=2, modes=("range",), **kw):
+    return ArrayConfig(rows=rows, act_bits=b, cascade=c, overq=set(modes), **kw)
+
+
+def activations(rng, shape, b):
+    """Post-ReLU-like data on step 1: many zeros, some outliers, exact .5 ties."""
+    x = rng.exponential(2.0 ** (b - 2), shape) * (rng.random(shape) > 0.45)
+    x *= rng.choice([1.0, 1.0, 4.0, 2.0 ** b], shape)
+    ties = rng.random(shape) < 0.1
+    return np.where(ties, np.floor(x) + 0.5, x)
+
+
+def reference(x, step, cfg):
+    """The scalar reference, applied vector by vector."""
+    flat = np.asarray(x).reshape(-1, np.shape(x)[-1])
+    pairs = [overq.encode_reference(row, step, cfg) for row in flat]
+    v = np.array([p[0] for p in pairs]).reshape(np.shape(x))
+    f = np.array([p[1] for p in pairs]).reshape(np.shape(x))
+    return v, f
+
+
+def assert_matches_reference(x, step, cfg):
+    enc = overq.encode(x, step, cfg)
+    v, f = reference(x, step, cfg)
+    np.testing.assert_array_equal(enc.values, v)
+    np.testing.assert_array_equal(enc.states, f)
+    return enc
+
+
+# --- vectorised encoder == scalar reference -----------------------------------------
+
+GRID = [
+    (rows, b, c, modes)
+    for rows, b in [(1, 2), (2, 3), (3, 4), (5, 2), (8, 4), (16, 3)]
+    for c in sorted({1, min(2, max(1, rows - 1)), max(1, rows - 1)})
+    for modes in MODES
+]
+
+
+@pytest.mark.parametrize(
+    "rows,b,c,modes", GRID, ids=[f"R{r}-b{b}-c{c}-{'+'.join(m) or 'none'}" for r, b, c, m in GRID]
+)
+def test_vectorised_equals_reference(rows, b, c, modes):
+    cfg = cfg_(rows, b, c, modes)
+    rng = np.random.default_rng(rows * 1000 + b * 100 + c * 10 + len(modes))
+    for k in (rows, 3 * rows, 2 * rows + max(1, rows // 2)):  # whole and partial tiles
+        x = activations(rng, (4, 3, k), b) * 0.3
+        assert_matches_reference(x, 0.3, cfg)
+
+
+@st.composite
+def configs_and_data(draw):
+    rows = draw(st.integers(1, 12))
+    cfg = cfg_(
+        rows,
+        draw(st.integers(2, 5)),
+        draw(st.integers(1, max(1, rows - 1))),
+        draw(st.sampled_from(MODES)),
+    )
+    k = draw(st.integers(1, 3 * rows))
+    n = draw(st.integers(1, 4))
+    top = 2 ** (2 * cfg.act_bits + 1)
+    quarter = st.one_of(st.just(0), st.integers(0, 4 * cfg.act_max + 8), st.integers(0, 4 * top))
+    q4 = draw(st.lists(quarter, min_size=n * k, max_size=n * k))
+    x = np.array(q4, dtype=np.float64).reshape(n, k) / 4.0  # quarter steps: exact ties
+    return cfg, x
+
+
+@settings(max_examples=80, deadline=None)
+@given(configs_and_data(), st.sampled_from([1.0, 0.25, 3.0]))
+def test_hypothesis_equals_reference(case, step):
+    cfg, x = case
+    assert_matches_reference(x * step, step, cfg)
+
+
+# --- state rules ---------------------------------------------------------------------
+
+
+def check_state_rules(enc, cfg):
+    v, f = np.asarray(enc.values), np.asarray(enc.states)
+    assert v.dtype == np.int64 and f.dtype == np.int64
+    assert v.min() >= 0 and v.max() < 2**cfg.act_bits
+    letters = "NSRP"
+    c = cfg.cascade
+    grammar = re.compile(rf"^(N(RS{{0,{c - 1}}}|P)?)*$")  # each claim starts at a NORMAL
+    flat = f.reshape(-1, f.shape[-1])
+    for vec in flat:
+        for start in range(0, len(vec), cfg.rows):  # row 0 of every tile is NORMAL
+            word = "".join(letters[s] for s in vec[start : start + cfg.rows])
+            assert grammar.match(word), word
+    if not cfg.range_enabled:
+        assert not np.isin(f, [S, RG]).any()
+    if not cfg.precision_enabled:
+        assert not (f == P).any()
+
+
+@settings(max_examples=50, deadline=None)
+@given(configs_and_data())
+def test_state_rules(case):
+    cfg, x = case
+    check_state_rules(overq.encode(x, 1.0, cfg), cfg)
+
+
+# --- decode: error bounds and the inverse of the moves -------------------------------
+
+
+def check_decode_bounds(x, step, cfg):
+    enc = overq.encode(x, step, cfg)
+    dec = overq.decode(enc.values, enc.states, step, cfg)
+    y, d = x / step, np.asarray(overq.decode(enc.values, enc.states, 1.0, cfg))
+    q = np.rint(y)
+    f = np.asarray(enc.states)
+    nxt = np.concatenate([f[..., 1:], np.zeros_like(f[..., :1])], axis=-1)
+    tile_end = (np.arange(f.shape[-1]) % cfg.rows) == cfg.rows - 1
+    nxt[..., tile_end] = N
+    precise = (f == N) & (nxt == P)
+    ranged = (f == N) & (nxt == RG)
+    b = cfg.act_bits
+    assert np.all(np.abs(d - y)[precise] <= 2.0 ** -(b + 1) + 1e-12)
+    np.testing.assert_array_equal(d[ranged], np.minimum(q, cfg.wide_max)[ranged])
+    plain = ~precise & ~ranged
+    np.testing.assert_array_equal(d[plain], np.minimum(q, cfg.act_max)[plain])
+    unclipped = (ranged & (q <= cfg.wide_max)) | (plain & (q <= cfg.act_max))
+    assert np.all(np.abs(d - y)[unclipped] <= 0.5 + 1e-12)
+    assert np.isclose(enc.stats.mse, np.mean((np.asarray(dec) - x) ** 2))
+    return enc
+
+
+@settings(max_examples=50, deadline=None)
+@given(configs_and_data())
+def test_decode_error_is_bounded(case):
+    cfg, x = case
+    check_decode_bounds(x * 0.5, 0.5, cfg)
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+def test_decode_bounds_random(modes):
+    rng = np.random.default_rng(7)
+    cfg = cfg_(8, 4, 3, modes)
+    check_decode_bounds(activations(rng, (200, 20), 4) * 0.1, 0.1, cfg)
+
+
+def test_coverage_never_drops_when_cascade_grows():
+    rng = np.random.default_rng(3)
+    for rows in (4, 8, 12):
+        x = activations(rng, (300, rows), 3)
+        for modes in (("range",), ("range", "precision")):
+            stats = [overq.encode(x, 1.0, cfg_(rows, 3, c, modes)).stats
+                     for c in range(1, rows)]
+            assert len({s.outliers for s in stats}) == 1
+            handled = [s.handled for s in stats]
+            assert handled == sorted(handled), handled
+            assert stats[-1].coverage > stats[0].coverage
+
+
+# --- directed cases ------------------------------------------------------------------
+
+
+def enc1(q, cfg, step=1.0):
+    e = overq.encode(np.array(q, dtype=np.float64) * step, step, cfg)
+    return e.values.tolist(), e.states.tolist(), e.stats
+
+
+def test_outlier_next_to_zero():
+    v, f, st_ = enc1([20, 0, 5, 3], cfg_(4))
+    assert (v, f) == ([4, 1, 5, 3], [N, RG, N, N])
+    assert (st_.outliers, st_.handled, st_.coverage) == (1, 1, 1.0)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 4])
+def test_cascade_lengths(length):
+    cfg = cfg_(8, 4, 4)
+    middle = [7, 30, 9][: length - 1]  # the moved 30 is clipped, never expanded
+    q = [100] + middle + [0] + [2] * (7 - length)
+    v, f, _ = enc1(q, cfg)
+    assert v[:2] == [100 % 16, 100 // 16]
+    assert v[2 : length + 1] == [min(m, 15) for m in middle]
+    assert f[: length + 1] == [N, RG] + [S] * (length - 1)
+    assert f[length + 1 :] == [N] * (7 - length)
+
+
+def test_zero_beyond_cascade_reach_is_not_used():
+    v, f, st_ = enc1([100, 7, 7, 0, 1, 1, 1, 1], cfg_(8, 4, 2))
+    assert (v[0], f) == (15, [N] * 8)
+    assert (st_.outliers, st_.handled, st_.coverage) == (1, 0, 0.0)
+
+
+def test_outlier_in_last_row_is_clipped():
+    v, f, _ = enc1([0, 1, 2, 40], cfg_(4, 4, 3))
+    assert (v, f) == ([0, 1, 2, 15], [N] * 4)
+
+
+def test_wide_value_saturates():
+    v, f, _ = enc1([300, 0], cfg_(2, 4, 1))
+    assert (v, f) == ([15, 15], [N, RG])
+
+
+def test_all_zero_and_all_max():
+    for modes in MODES:
+        cfg = cfg_(8, 4, 2, modes)
+        v, f, st_ = enc1([0] * 8, cfg)
+        assert (v, f, st_.coverage, st_.mse) == ([0] * 8, [N] * 8, 1.0, 0.0)
+        v, f, st_ = enc1([15] * 8, cfg)
+        assert (v, f, st_.outliers) == ([15] * 8, [N] * 8, 0)
+        v, f, st_ = enc1([99] * 8, cfg)
+        assert (v, f, st_.outliers, st_.handled) == ([15] * 8, [N] * 8, 8, 0)
+
+
+def test_precision_pair_and_earlier_slots_win():
+    cfg = cfg_(4, 4, 2, ("range", "precision"))
+    v, f, _ = enc1([3.3, 0, 20, 0], cfg)  # p = round(3.3 * 16) = 53
+    assert (v, f) == ([3, 5, 4, 1], [N, P, N, RG])
+    v, f, _ = enc1([20, 0, 0, 2], cfg)  # the outlier takes slot 1, the zero in 2 stays
+    assert (v, f) == ([4, 1, 0, 2], [N, RG, N, N])
+
+
+def test_tiles_are_encoded_alone():
+    cfg = cfg_(4, 4, 3)
+    x = np.array([[1, 2, 3, 40, 0, 0, 0, 0, 50, 0]], dtype=np.float64)
+    e = overq.encode(x, 1.0, cfg)
+    # the 40 in the last row of tile 0 is clipped although the next tile has zeros;
+    # in the partial tile [50, 0] the outlier pairs with the zero
+    assert e.values.tolist() == [[1, 2, 3, 15, 0, 0, 0, 0, 2, 3]]
+    assert e.states.tolist() == [[N, N, N, N, N, N, N, N, N, RG]]
+    e = overq.encode(np.array([[0, 0, 0, 0, 2, 50]], dtype=float), 1.0, cfg)
+    assert e.values.tolist() == [[0, 0, 0, 0, 2, 15]]  # padding is never a target
+
+
+def test_invalid_input_raises():
+    cfg = cfg_()
+    for bad, msg in ((np.nan, "NaN"), (np.inf, "inf"), (-1.0, ">= 0")):
+        x = np.ones((2, 8))
+        x[1, 3] = bad
+        with pytest.raises(ValueError, match=msg):
+            overq.encode(x, 1.0, cfg)
+    with pytest.raises(ValueError, match="step"):
+        overq.encode(np.ones(8), 0.0, cfg)
+    with pytest.raises(ValueError):
+        overq.golden(np.full(8, 16), np.zeros(8, int), np.ones((8, 2), int), cfg)
+    with pytest.raises(ValueError):
+        overq.golden(np.ones(8, int), np.zeros(8, int), np.ones((7, 2), int), cfg)
+
+
+def test_torch_in_torch_out():
+    torch = pytest.importorskip("torch")
+    cfg = cfg_(8, 4, 2, ("range", "precision"))
+    x = activations(np.random.default_rng(1), (3, 5, 8), 4).astype(np.float32)
+    e_np = overq.encode(x, 0.5, cfg)
+    e_t = overq.encode(torch.from_numpy(x), 0.5, cfg)
+    assert isinstance(e_t.values, torch.Tensor) and e_t.values.dtype == torch.int64
+    np.testing.assert_array_equal(e_t.values.numpy(), e_np.values)
+    np.testing.assert_array_equal(e_t.states.numpy(), e_np.states)
+    w = torch.randint(-8, 8, (8, 4))
+    y = overq.golden(e_t.values, e_t.states, w, cfg)
+    assert isinstance(y, torch.Tensor) and y.shape == (3, 5, 4)
+    assert isinstance(overq.decode(e_t.values, e_t.states, 0.5, cfg), torch.Tensor)
+
+
+# --- golden model --------------------------------------------------------------------
+
+
+def golden_loop(v, f, w, cfg):
+    """SPEC section 3 literally, one vector, one slot at a time."""
+    b = cfg.act_bits
+    normal = b if cfg.precision_enabled else 0
+    scale = {N: normal, S: normal, RG: normal + b, P: 0}
+    y = [0] * w.shape[1]
+    for k in range(len(v)):
+        state = f[k] if cfg.overq_enabled and k % cfg.rows else N
+        row = k if state == N else k - 1
+        for c in range(w.shape[1]):
+            y[c] += int(v[k]) * int(w[row, c]) << scale[state]
+    return y
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+def test_golden_equals_formula_on_any_port_values(modes):
+    cfg = cfg_(8, 3, 2, modes, cols=3)
+    rng = np.random.default_rng(5)
+    v = rng.integers(0, 8, (20, 16))
+    f = rng.integers(0, 4, (20, 16))  # states a testbench may drive, row 0 included
+    w = rng.integers(cfg.weight_min, cfg.weight_max + 1, (16, 3))
+    y = overq.golden(v, f, w, cfg)
+    assert y.dtype == np.int64 and y.shape == (20, 3)
+    assert y.tolist() == [golden_loop(v[i], f[i], w, cfg) for i in range(20)]
+
+
+@pytest.mark.parametrize("fmt", ["int", "apot"])
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+def test_golden_equals_matmul_of_decoded(fmt, modes):
+    cfg = cfg_(8, 4, 3, modes, cols=5, weight_bits=5, weight_format=fmt)
+    rng = np.random.default_rng(11)
+    x = activations(rng, (64, 8), 4) * 0.2
+    e = overq.encode(x, 0.2, cfg)
+    if fmt == "apot":
+        w = apot.decode(rng.integers(0, 32, (8, 5)), cfg)
+    else:
+        w = rng.integers(cfg.weight_min, cfg.weight_max + 1, (8, 5))
+    y = overq.golden(e.values, e.states, w, cfg)
+    units = overq.decode(e.values, e.states, 1.0, cfg)
+    if cfg.precision_enabled:
+        units = units * 2**cfg.act_bits
+    np.testing.assert_array_equal(y, np.rint(units @ w).astype(np.int64))
+    np.testing.assert_array_equal(np.rint(units), units)  # exact integers
+    lo, hi = cfg.output_range
+    assert y.min() >= lo and y.max() <= hi
+
+
+def test_golden_row0_is_normal_whatever_its_state():
+    cfg = cfg_(4, 4, 2, ("range", "precision"))
+    w = np.arange(8).reshape(4, 2) + 1
+    v = np.array([3, 1, 2, 5])
+    base = overq.golden(v, np.array([N, N, N, N]), w, cfg)
+    for state in (S, RG, P):
+        assert np.array_equal(overq.golden(v, np.array([state, N, N, N]), w, cfg), base)
+
+
+def test_golden_without_overq_ignores_states():
+    cfg = cfg_(4, 4, 2, ())
+    w = np.arange(8).reshape(4, 2) - 3
+    v = np.array([3, 1, 2, 5])
+    assert np.array_equal(overq.golden(v, np.array([N, RG, S, P]), w, cfg), v @ w)
+
+
+def test_golden_over_tiles_adds_the_tiles_up():
+    cfg = cfg_(4, 4, 2, ("range", "precision"), cols=3)
+    rng = np.random.default_rng(2)
+    x = activations(rng, (6, 10), 4)
+    e = overq.encode(x, 1.0, cfg)
+    w = rng.integers(-8, 8, (10, 3))
+    parts = [
+        overq.golden(e.values[:, s : s + 4], e.states[:, s : s + 4], w[s : s + 4], cfg)
+        for s in range(0, 10, 4)
+    ]
+    np.testing.assert_array_equal(overq.golden(e.values, e.states, w, cfg), sum(parts))
+
+
+def test_golden_large_operands_stay_exact():
+    cfg = cfg_(8, 16, 2, ("range", "precision"), weight_bits=16)
+    v = np.full((2, 4096), cfg.act_max)
+    f = np.zeros_like(v)
+    f[:, 1], v[:, 1] = P, 1  # one unshifted product: sums need every bit
+    w = np.full((4096, 2), cfg.weight_min)
+    w[0] = 1
+    y = overq.golden(v, f, w, cfg)
+    assert abs(int(y[0, 0])) > 2**53 and y[0, 0] % 2 == 1
+    assert y.tolist() == [golden_loop(v[i], f[i], w, cfg) for i in range(2)]
+
+
+def test_empty_input():
+    e = overq.encode(np.zeros((0, 8)), 1.0, cfg_())
+    assert e.values.shape == e.states.shape == (0, 8)
+    assert (e.stats.outliers, e.stats.coverage) == (0, 1.0)
