@@ -34,6 +34,7 @@ STATE_RANGE = 2  # W[k-1], scaled by 2^b more than normal (the outlier's high bi
 STATE_PRECISION = 3  # W[k-1], scale 1 (the extra low bits of a precise value)
 STATE_NAMES = ("NORMAL", "SHIFTED", "RANGE", "PRECISION")
 
+DEFAULT_CASCADE = 2  # how far a range overwrite reaches unless told otherwise
 MAX_BITS = 16  # an upper bound that keeps the generated widths sane
 
 
@@ -120,7 +121,7 @@ class ArrayConfig:
     weight_format: str = "int"
     apot_term_bits: int = 2
     overq: frozenset = field(default_factory=lambda: frozenset({"range"}))
-    cascade: int = 2
+    cascade: int | None = None
     acc_bits: int | None = None
     allow_overflow: bool = False
 
@@ -128,6 +129,9 @@ class ArrayConfig:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         set_("overq", _parse_overq(self.overq))
         set_("weight_format", str(self.weight_format).strip().lower())
+        if self.cascade is None:  # the default reach, 2, shortened for 1- and 2-row arrays
+            rows = self.rows if isinstance(self.rows, int) else DEFAULT_CASCADE + 1
+            set_("cascade", min(DEFAULT_CASCADE, max(1, rows - 1)))
         for name in ("rows", "cols", "act_bits", "weight_bits", "apot_term_bits", "cascade"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -244,6 +248,13 @@ class ArrayConfig:
     def weight_value_bits(self) -> int:
         """Two's-complement width of a decoded weight value (APoT: after the shifts)."""
         return _signed_bits_for(self.weight_min, self.weight_max)
+
+    @property
+    def product_bits(self) -> int:
+        """Two's-complement width of one unscaled product v * W (a PE's multiplier)."""
+        return _signed_bits_for(
+            self.act_max * self.weight_min, self.act_max * self.weight_max
+        )
 
     @property
     def max_scale_sum(self) -> int:

@@ -144,3 +144,10 @@ def test_key_names_every_field_that_changes_the_hardware():
         ]
     }
     assert len(keys) == 9
+
+
+def test_default_cascade_shortens_for_short_arrays():
+    assert ArrayConfig(rows=1).cascade == 1
+    assert ArrayConfig(rows=2).cascade == 1
+    assert ArrayConfig(rows=3).cascade == 2
+    assert ArrayConfig(rows=16).cascade == 2

@@ -1,0 +1,213 @@
+# amaranth: UnusedElaboratable=no
+"""``python -m hw.generate``: write the Verilog of one overq array to stdout.
+
+Python entry points (used by verif/ and synth/):
+  ``generate_verilog(cfg, name="top")``       the whole array, one file
+  ``generate_pe_verilog(cfg, row=1, name="pe")`` one PE on its own (area of a single PE)
+  ``interface_info(cfg, name="top")``          the ``--info --json`` sidecar as a dict
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+from hw import dedupe
+from hw.array import SystolicArray
+from hw.emit import emit_leaves, header, structural_top, waive_leaves
+from hw.params import ArrayConfig, STATE_NAMES
+from hw.pe import ProcessingElement
+
+__all__ = ["generate_verilog", "generate_pe_verilog", "interface_info", "main"]
+
+_VERILOG_KEYWORDS = frozenset(
+    """always and assign automatic begin buf case casex casez cell config deassign default
+    defparam design disable edge else end endcase endconfig endfunction endgenerate
+    endmodule endprimitive endspecify endtable endtask event for force forever fork
+    function generate genvar if ifnone initial inout input instance integer join large
+    liblist library localparam macromodule medium module nand negedge nmos nor not or
+    output parameter pmos posedge primitive pull0 pull1 pulldown pullup reg release repeat
+    rnmos rpmos rtran rtranif0 rtranif1 scalared signed small specify specparam strong0
+    strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1 triand trior
+    trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor""".split()
+)
+
+
+# One file holds several modules, so no file name can match them all (docs/hw.md).
+_FILE_WAIVER = "/* verilator lint_off DECLFILENAME */\n"
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(
+            f"name must be a plain Verilog identifier (letters, digits, _), got {name!r}"
+        )
+    if name in _VERILOG_KEYWORDS:
+        raise ValueError(f"name must not be a Verilog keyword, got {name!r}")
+    return name
+
+
+def _leaf_prefix(name: str) -> str:
+    """Leaf modules of a top not called ``top`` get its name as prefix (no clashes)."""
+    return "" if name == "top" else f"{name}_"
+
+
+def generate_verilog(cfg: ArrayConfig, name: str = "top") -> str:
+    """The Verilog-2005 text of the whole array: header, ``top``, one definition per leaf."""
+    _check_name(name)
+    array = SystolicArray(cfg)
+    prefix = _leaf_prefix(name)
+    leaves = emit_leaves(
+        ((prefix + child.module_name, child) for child in array.children.values()), prefix
+    )
+    leaf_ports = {leaf: dedupe.module_ports(text) for leaf, text in leaves}
+    top = structural_top(array, name, prefix, leaf_ports)
+    title = (
+        f"overq: {cfg.rows}x{cfg.cols} weight-stationary array `{name}` "
+        f"({len(leaves) + 1} modules)"
+    )
+    body = top + "\n" + waive_leaves([text for _, text in leaves])
+    return header(cfg, title, name) + _FILE_WAIVER + "\n" + body
+
+
+def generate_pe_verilog(cfg: ArrayConfig, row: int = 1, name: str = "pe") -> str:
+    """One PE of row ``row`` as its own top, with the registers it has in the array."""
+    _check_name(name)
+    pe = ProcessingElement(cfg, row=row)
+    leaves = emit_leaves([(name, pe)])
+    title = f"overq: one processing element `{name}` (row {row}) of this array"
+    command = f"hw.generate.generate_pe_verilog(cfg, row={row}, name={name!r})"
+    return header(cfg, title, command=command) + _FILE_WAIVER + "\n" + waive_leaves([text for _, text in leaves])
+
+
+def interface_info(cfg: ArrayConfig, name: str = "top") -> dict:
+    """Configuration, latency and ports of the generated top (``--info --json``)."""
+    _check_name(name)
+    array = SystolicArray(cfg)
+    return {
+        "module": name,
+        "latency": cfg.latency,
+        "acc_bits": cfg.acc_width,
+        "clock": "clk",
+        "reset": "rst (active high, synchronous)",
+        "states": list(STATE_NAMES),
+        "config": cfg.describe(),
+        "interface": array.metadata.as_json()["interface"],
+    }
+
+
+def _info_text(cfg: ArrayConfig, name: str) -> str:
+    lines = [
+        f"module         {name}",
+        f"latency L      {cfg.latency} cycles",
+        f"acc_bits       {cfg.acc_width} (overflow-free minimum {cfg.min_acc_bits})",
+        "configuration:",
+    ]
+    lines += [f"  {key:<15}{value}" for key, value in cfg.describe().items()]
+    return "\n".join(lines) + "\n"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except for flags and for options whose help says it already."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line on stderr, exit 2, like a bad value
+        raise _ArgumentError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = ArrayConfig()
+    p = _Parser(
+        prog="python -m hw.generate",
+        description="Write the Verilog-2005 of an overq systolic array to stdout.",
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--rows", type=int, default=d.rows, help="PE rows R (vector length)")
+    p.add_argument("--cols", type=int, default=d.cols, help="PE columns C (outputs per vector)")
+    p.add_argument("--act-bits", type=int, default=d.act_bits, help="bits per activation slot b")
+    p.add_argument("--weight-bits", type=int, default=d.weight_bits, help="bits per weight code")
+    p.add_argument(
+        "--weight-format", default=d.weight_format, metavar="{int,apot}", help="weight code format"
+    )
+    p.add_argument(
+        "--apot-term-bits", type=int, default=d.apot_term_bits, help="bits per APoT term k"
+    )
+    p.add_argument(
+        "--overq",
+        default=d.overq_text,
+        metavar="MODES",
+        help="OverQ modes: range,precision | range | precision | none",
+    )
+    p.add_argument(
+        "--cascade",
+        type=int,
+        default=None,
+        help=f"range overwrite reach c (default: {d.cascade}, or R-1 when that is smaller)",
+    )
+    p.add_argument(
+        "--acc-bits",
+        type=int,
+        default=None,
+        help="accumulator width (default: the overflow-free minimum)",
+    )
+    p.add_argument(
+        "--allow-overflow",
+        action="store_true",
+        help="accept --acc-bits below the overflow-free width",
+    )
+    p.add_argument("--name", default="top", help="name of the top module")
+    p.add_argument(
+        "--info",
+        action="store_true",
+        help="print L, acc_bits and the configuration instead of Verilog",
+    )
+    p.add_argument("--json", action="store_true", help="with --info: print the interface as JSON")
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        cfg = ArrayConfig(
+            rows=args.rows,
+            cols=args.cols,
+            act_bits=args.act_bits,
+            weight_bits=args.weight_bits,
+            weight_format=args.weight_format,
+            apot_term_bits=args.apot_term_bits,
+            overq=args.overq,
+            cascade=args.cascade,
+            acc_bits=args.acc_bits,
+            allow_overflow=args.allow_overflow,
+        )
+        _check_name(args.name)
+        if args.json and not args.info:
+            raise ValueError("--json needs --info")
+    except (_ArgumentError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.info:
+        if args.json:
+            text = json.dumps(interface_info(cfg, args.name), indent=2) + "\n"
+        else:
+            text = _info_text(cfg, args.name)
+    else:
+        text = generate_verilog(cfg, args.name)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
