@@ -1,0 +1,293 @@
+"""Uniform quantizers and clipping-threshold (calibration) methods.
+
+The quantizer is the one the array implements: ``q = clamp(round(x / step))`` with
+round half to even, unsigned for post-ReLU activations and symmetric signed for
+weights. A clipping threshold ``alpha`` maps to ``step = alpha / qmax``; the
+threshold methods below choose ``alpha`` from data (max, percentile, MSE search,
+ACIQ, KL entropy). Inputs may be numpy arrays or torch tensors; results are torch
+tensors (thresholds of a whole tensor are Python floats). NaN or inf anywhere
+raises ``ValueError``: a calibration that silently ignores them hides a bug upstream.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+__all__ = [
+    "ACIQ_GAUSS",
+    "ACIQ_LAPLACE",
+    "METHODS",
+    "aciq_threshold",
+    "check_finite",
+    "dequantize",
+    "fake_quant",
+    "kl_threshold",
+    "max_threshold",
+    "mse_threshold",
+    "percentile_threshold",
+    "qrange",
+    "quantize",
+    "step_from_threshold",
+    "threshold",
+]
+
+# Optimal clipping alpha / scale for M-bit quantization of [-alpha, alpha]
+# (Banner et al., "Post-training 4-bit quantization...", ACIQ, arXiv 1810.05723),
+# as published with the paper's code; a Laplace(b) prior gives alpha = c * b, a
+# Gaussian(sigma) prior alpha = c * sigma. They minimise the paper's MSE model
+# (clipping + alpha^2 / (3 * 4^M)); tests re-derive them numerically. Unsigned
+# (half-range) data quantized with M bits has the step of M + 1 signed bits, so it
+# reads the entry for M + 1 (the code's "positive" tables are exactly this shift).
+ACIQ_LAPLACE = {1: 1.86, 2: 2.83, 3: 3.89, 4: 5.03, 5: 6.2, 6: 7.41, 7: 8.64, 8: 9.89, 9: 11.16}
+ACIQ_GAUSS = {1: 1.24, 2: 1.71, 3: 2.15, 4: 2.55, 5: 2.93, 6: 3.28, 7: 3.61, 8: 3.92, 9: 4.2}
+
+
+def check_finite(x, what: str = "input") -> torch.Tensor:
+    """Return ``x`` as a torch tensor, or raise ValueError if it holds NaN or inf."""
+    t = torch.as_tensor(x)
+    if t.is_floating_point():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            n_nan = int(torch.isnan(t).sum())
+            raise ValueError(
+                f"{what} contains {n_nan} NaN and {int(bad.sum()) - n_nan} inf value(s); "
+                "quantization needs finite numbers"
+            )
+    return t
+
+
+def qrange(bits: int, signed: bool, narrow: bool = True) -> tuple[int, int]:
+    """Integer code range: unsigned [0, 2^b - 1]; signed symmetric [-(2^(b-1) - 1), ...].
+
+    ``narrow=False`` adds the two's-complement minimum -2^(b-1) (the hardware
+    holds it, but a symmetric grid keeps Q(-w) == -Q(w)).
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 32:
+        raise ValueError(f"bits must be an integer in 1..32, got {bits!r}")
+    if not signed:
+        return 0, (1 << bits) - 1
+    if bits < 2:
+        raise ValueError("signed quantization needs bits >= 2")
+    top = (1 << (bits - 1)) - 1
+    return (-top if narrow else -top - 1), top
+
+
+def _channel_view(t: torch.Tensor, step, axis: int | None) -> torch.Tensor:
+    """Broadcast a per-tensor or per-channel step against ``t``."""
+    s = torch.as_tensor(step, dtype=t.dtype if t.is_floating_point() else torch.float32)
+    if axis is None or s.ndim == 0:
+        return s
+    if s.ndim != 1 or s.numel() != t.shape[axis]:
+        raise ValueError(
+            f"per-channel step must have {t.shape[axis]} entries (axis {axis}), got shape "
+            f"{tuple(s.shape)}"
+        )
+    shape = [1] * t.ndim
+    shape[axis] = -1
+    return s.reshape(shape)
+
+
+def quantize(x, step, bits: int, signed: bool = False, axis: int | None = None,
+             narrow: bool = True) -> torch.Tensor:
+    """Integer codes ``clamp(round_half_even(x / step), qmin, qmax)`` as int64.
+
+    ``step`` is a scalar (per-tensor) or has one entry per index of ``axis``
+    (per-channel). Values beyond the range are clipped: that is what the threshold
+    means; NaN/inf and non-positive steps are errors.
+    """
+    t = check_finite(x).to(torch.float64)  # x / step in float64, as sw_ref.overq does:
+    s = check_finite(_channel_view(t, step, axis), "step")  # ties must round alike
+    if bool((s <= 0).any()):
+        raise ValueError("step must be > 0")
+    lo, hi = qrange(bits, signed, narrow)
+    return torch.clamp(torch.round(t / s), lo, hi).to(torch.int64)
+
+
+def dequantize(q, step, axis: int | None = None, dtype=torch.float32) -> torch.Tensor:
+    """Codes back to real values: ``q * step``."""
+    q = torch.as_tensor(q).to(dtype)
+    return q * _channel_view(q, step, axis)
+
+
+def step_from_threshold(alpha, bits: int, signed: bool = False) -> torch.Tensor | float:
+    """Grid step that puts the largest code at the threshold: ``alpha / qmax``.
+
+    An all-zero tensor has alpha = 0; its step is set to 1 (every value is 0 anyway).
+    """
+    hi = qrange(bits, signed)[1]
+    if isinstance(alpha, torch.Tensor) and alpha.ndim > 0:
+        a = check_finite(alpha, "threshold").to(torch.float64)
+        return torch.where(a > 0, a / hi, torch.ones_like(a))
+    a = float(alpha)
+    if not math.isfinite(a):
+        raise ValueError(f"threshold must be finite, got {a}")
+    return a / hi if a > 0 else 1.0
+
+
+def fake_quant(x, alpha, bits: int, signed: bool = False, axis: int | None = None,
+               narrow: bool = True) -> torch.Tensor:
+    """Quantize to ``bits`` with clipping threshold ``alpha`` and map back to reals."""
+    t = check_finite(x)
+    dtype = t.dtype if t.is_floating_point() else torch.float32
+    step = step_from_threshold(alpha, bits, signed)
+    q = quantize(t, step, bits, signed, axis, narrow)
+    return dequantize(q, step, axis, dtype)
+
+
+# --- clipping thresholds ------------------------------------------------------------
+# Each method maps the magnitudes that matter (|x| for signed data, max(x, 0) for
+# unsigned data) to a threshold alpha. Signed grids are symmetric, so a signed
+# quantizer acts on |x| exactly like an unsigned one with qmax = 2^(b-1) - 1.
+
+
+def _magnitudes(x: np.ndarray, signed: bool) -> np.ndarray:
+    return np.abs(x) if signed else np.maximum(x, 0.0)
+
+
+def max_threshold(x: np.ndarray, bits: int, signed: bool) -> float:
+    """No clipping: the largest magnitude."""
+    return float(_magnitudes(x, signed).max(initial=0.0))
+
+
+def percentile_threshold(x: np.ndarray, bits: int, signed: bool,
+                         percentile: float = 99.99) -> float:
+    """The given percentile of the magnitudes (clips the top 100 - p percent)."""
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    return float(np.percentile(_magnitudes(x, signed), percentile))
+
+
+def _histogram(mag: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    hist, edges = np.histogram(mag, bins=n_bins, range=(0.0, float(mag.max())))
+    return hist.astype(np.float64), edges
+
+
+def mse_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048,
+                  n_candidates: int = 256) -> float:
+    """Threshold minimising the expected squared error over a histogram of |x|.
+
+    Candidates are ``max * k / n_candidates``; each bin is represented by its
+    centre, so one (candidates x bins) array evaluates the whole search.
+    """
+    mag = _magnitudes(x, signed)
+    top = float(mag.max(initial=0.0))
+    if top == 0.0:
+        return 0.0
+    hist, edges = _histogram(mag, n_bins)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    qmax = qrange(bits, signed)[1]
+    alphas = top * np.arange(1, n_candidates + 1) / n_candidates
+    steps = (alphas / qmax)[:, None]
+    recon = np.minimum(np.round(centres[None, :] / steps), qmax) * steps
+    err = ((recon - centres[None, :]) ** 2 * hist[None, :]).sum(axis=1)
+    return float(alphas[int(np.argmin(err))])
+
+
+def aciq_threshold(x: np.ndarray, bits: int, signed: bool, prior: str = "laplace") -> float:
+    """ACIQ: the analytic optimum for a Laplace or Gaussian fit of the data.
+
+    Laplace scale b = mean |x - mean x|, Gaussian sigma = std x (as the ACIQ code
+    estimates them). Capped at max |x|: a threshold above the data only wastes levels.
+    """
+    table = {"laplace": ACIQ_LAPLACE, "gauss": ACIQ_GAUSS}.get(prior)
+    if table is None:
+        raise ValueError(f"ACIQ prior must be laplace or gauss, got {prior!r}")
+    m = bits if signed else bits + 1
+    if m not in table:
+        raise ValueError(
+            f"ACIQ has constants for {min(table)}..{max(table)} signed bits; "
+            f"{bits} {'signed' if signed else 'unsigned'} bits needs {m}"
+        )
+    scale = np.mean(np.abs(x - x.mean())) if prior == "laplace" else np.std(x)
+    return float(min(table[m] * scale, max_threshold(x, bits, signed)))
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    p = p / p.sum()
+    q = q / q.sum()
+    mask = p > 0
+    return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
+
+
+def _smooth(d: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    """Move eps of mass into empty bins so KL stays finite (as TensorRT/MXNet do)."""
+    zero = d == 0
+    n_zero, n_nonzero = int(zero.sum()), int((~zero).sum())
+    if n_zero == 0 or n_nonzero == 0:
+        return d
+    d = d.astype(np.float64)
+    return d + eps * zero - eps * n_zero / n_nonzero * (~zero)
+
+
+def kl_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048) -> float:
+    """TensorRT-style entropy calibration on a histogram of |x|.
+
+    For every candidate cut i (at least one bin per level), the reference P is the
+    first i bins with the clipped tail added to the last; Q merges the first i
+    bins into qmax + 1 levels and spreads each level over the bins where P is
+    non-empty (MXNet's ``_get_optimal_threshold`` on |x|). The cut with the smallest
+    KL(P || Q) wins; the threshold is its upper bin edge. The search is sequential.
+    """
+    mag = _magnitudes(x, signed)
+    top = float(mag.max(initial=0.0))
+    if top == 0.0:
+        return 0.0
+    hist, edges = _histogram(mag, n_bins)
+    levels = qrange(bits, signed)[1] + 1
+    if levels >= n_bins:
+        return top
+    best_i, best_kl = n_bins, math.inf
+    tail = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])  # tail[i] = sum(hist[i:])
+    for i in range(levels, n_bins + 1):
+        sliced = hist[:i]
+        p = sliced.copy()
+        p[-1] += tail[i]
+        nonzero = p != 0
+        bounds = np.floor(np.arange(levels) * i / levels).astype(np.int64)
+        sums = np.add.reduceat(sliced, bounds)
+        counts = np.add.reduceat(nonzero.astype(np.float64), bounds)
+        per_bin = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+        owner = np.repeat(np.arange(levels), np.diff(np.append(bounds, i)))
+        q = np.where(nonzero, per_bin[owner], 0.0)
+        if q.sum() == 0:
+            continue
+        kl = _kl(_smooth(p), _smooth(q))
+        if kl < best_kl:
+            best_i, best_kl = i, kl
+    return float(edges[best_i])
+
+
+METHODS: dict[str, Callable[..., float]] = {
+    "max": max_threshold,
+    "percentile": percentile_threshold,
+    "mse": mse_threshold,
+    "aciq_laplace": lambda x, bits, signed, **kw: aciq_threshold(x, bits, signed, "laplace", **kw),
+    "aciq_gauss": lambda x, bits, signed, **kw: aciq_threshold(x, bits, signed, "gauss", **kw),
+    "kl": kl_threshold,
+}
+
+
+def threshold(x, bits: int, method: str = "max", signed: bool | None = None,
+              axis: int | None = None, **options) -> float | torch.Tensor:
+    """Clipping threshold of ``x`` by ``method`` (see ``METHODS``).
+
+    ``signed=None`` infers it (signed if any value is negative). With ``axis`` the
+    threshold is per channel along that axis (a float64 tensor), else a float.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown clipping method {method!r}; allowed: {', '.join(METHODS)}")
+    t = check_finite(x).detach()
+    if t.numel() == 0:
+        raise ValueError("cannot calibrate an empty tensor")
+    data = t.cpu().to(torch.float64).numpy()
+    if signed is None:
+        signed = bool((data < 0).any())
+    fn = METHODS[method]
+    if axis is None:
+        return fn(data.reshape(-1), bits, signed, **options)
+    rows = np.moveaxis(data, axis, 0).reshape(data.shape[axis], -1)
+    return torch.tensor([fn(row, bits, signed, **options) for row in rows], dtype=torch.float64)
