@@ -12,26 +12,15 @@ official code's tables for 3 and 5 magnitude bits); nothing here repeats them.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from sw_ref.arrays import to_numpy as _to_numpy
 from hw.params import ArrayConfig
 
 __all__ = ["ApotWeights", "config_for", "levels", "quantize", "encode", "decode"]
-
-
-def _to_numpy(x):
-    """Return (numpy view of x, function that turns a numpy result back into x's kind)."""
-    torch = sys.modules.get("torch")  # a tensor implies torch is imported
-    if torch is not None and isinstance(x, torch.Tensor):
-        device, t = x.device, x.detach().cpu()
-        if t.dtype in (torch.bfloat16, torch.float16):  # numpy lacks bfloat16
-            t = t.double()
-        return t.numpy(), lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)
-    return np.asarray(x), lambda a: a
 
 
 def config_for(cfg_or_bits, term_bits: int = 2) -> ArrayConfig:

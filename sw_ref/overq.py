@@ -13,11 +13,11 @@ rows of a tile is a Python loop, because the rule is greedy (earlier slots win).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+from sw_ref.arrays import to_numpy as _to_numpy
 from hw.params import (
     STATE_NORMAL,
     STATE_PRECISION,
@@ -34,17 +34,6 @@ __all__ = [
     "golden",
     "encode_reference",
 ]
-
-
-def _to_numpy(x):
-    """Return (numpy view of x, function that turns a numpy result back into x's kind)."""
-    torch = sys.modules.get("torch")  # a tensor implies torch is imported
-    if torch is not None and isinstance(x, torch.Tensor):
-        device, t = x.device, x.detach().cpu()
-        if t.dtype in (torch.bfloat16, torch.float16):  # numpy lacks bfloat16
-            t = t.double()
-        return t.numpy(), lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)
-    return np.asarray(x), lambda a: a
 
 
 @dataclass(frozen=True)
