@@ -1,0 +1,80 @@
+"""Drivers of ``top``'s inputs: the weight loader and the activation driver.
+
+Both take the DUT handle and the configuration, write the ports on the cycle
+after a rising edge (the DUT samples them at the next one), and leave their
+inputs idle when done. Cycles are counted in rising edges of ``clk`` since time 0.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from cocotb.triggers import RisingEdge
+
+from hw.params import ArrayConfig
+from verif.ports import pack_fields
+from verif.stimulus import Vectors
+
+__all__ = ["WeightLoader", "ActivationDriver", "idle_inputs"]
+
+
+def idle_inputs(dut, cfg: ArrayConfig) -> None:
+    """Every data input of ``top`` to 0, except ``rst``."""
+    dut.w_shift.value = 0
+    dut.w_data.value = 0
+    dut.a_valid.value = 0
+    dut.a_data.value = 0
+    if cfg.overq_enabled:
+        dut.a_state.value = 0
+
+
+class WeightLoader:
+    """Shifts a weight tile [R, C] of codes in, rows R-1 first (SPEC 5)."""
+
+    def __init__(self, dut, cfg: ArrayConfig):
+        self.dut = dut
+        self.cfg = cfg
+
+    async def load(self, codes: np.ndarray) -> None:
+        cfg = self.cfg
+        codes = np.asarray(codes, dtype=np.int64)
+        words = pack_fields(codes[::-1], cfg.weight_bits)  # row R-1 first
+        for word in words:
+            self.dut.w_data.value = word
+            self.dut.w_shift.value = 1
+            await RisingEdge(self.dut.clk)
+        self.dut.w_shift.value = 0
+        self.dut.w_data.value = 0
+
+
+class ActivationDriver:
+    """Presents vectors on ``a_valid`` / ``a_data`` / ``a_state``, one per cycle,
+    with the requested idle cycles before each; returns the cycle each one was
+    placed on the ports (the DUT samples it at the next edge)."""
+
+    def __init__(self, dut, cfg: ArrayConfig, cycle):
+        self.dut = dut
+        self.cfg = cfg
+        self._cycle = cycle  # callable: index of the last rising edge
+
+    async def send(self, vectors: Vectors, gaps: Sequence[int] | None = None) -> list[int]:
+        cfg, dut = self.cfg, self.dut
+        n = len(vectors)
+        gaps = np.zeros(n, dtype=np.int64) if gaps is None else np.asarray(gaps)
+        data = pack_fields(vectors.values, cfg.act_bits)
+        state = pack_fields(vectors.states, 2) if cfg.overq_enabled else None
+        placed: list[int] = []
+        for i in range(n):
+            if gaps[i]:
+                dut.a_valid.value = 0
+                for _ in range(int(gaps[i])):
+                    await RisingEdge(dut.clk)
+            dut.a_valid.value = 1
+            dut.a_data.value = data[i]
+            if state is not None:
+                dut.a_state.value = state[i]
+            placed.append(self._cycle())
+            await RisingEdge(dut.clk)
+        dut.a_valid.value = 0
+        return placed

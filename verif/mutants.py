@@ -1,0 +1,124 @@
+"""Deliberately broken versions of the generated ``top``, to show the testbench fails.
+
+Each mutant is a text edit of the generator's Verilog that a plausible design bug
+would make. ``mutate`` raises ``MutationNotApplicable`` when the pattern is not in
+the text (the generator's output changed): a mutant that silently did nothing
+would make its test meaningless.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
+
+
+class MutationNotApplicable(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    description: str
+    apply: Callable[[str], str]
+
+
+def _module(text: str, name: str) -> tuple[int, int]:
+    m = re.search(rf"^module {re.escape(name)}\s*\(.*?^endmodule", text, re.S | re.M)
+    if not m:
+        raise MutationNotApplicable(f"no module `{name}` in the Verilog")
+    return m.start(), m.end()
+
+
+def _edit_module(text: str, name: str, edit: Callable[[str], str]) -> str:
+    start, end = _module(text, name)
+    body = text[start:end]
+    new = edit(body)
+    if new == body:
+        raise MutationNotApplicable(f"the edit changed nothing in module `{name}`")
+    return text[:start] + new + text[end:]
+
+
+def _swap_mux(text: str) -> str:
+    """The OverQ PE picks its own weight for a non-NORMAL state and the weight of the
+    row above for NORMAL (the two inputs of the 2:1 weight mux swapped)."""
+    def edit(body):
+        return re.sub(r"\?\s*w_in\s*:\s*w_out\b", "? w_out : w_in", body, count=1)
+    return _edit_module(text, "pe", edit)
+
+
+def _select_ignores_shifted(text: str) -> str:
+    """The weight mux select decodes only state bit 1: SHIFTED (01) wrongly keeps the
+    PE's own weight. Visible only when a cascade moves a value."""
+    def edit(body):
+        return re.sub(r"(assign\s+\w+\s*=\s*)\|\s*state_in\s*;", r"\1state_in[1];", body, count=1)
+    return _edit_module(text, "pe", edit)
+
+
+def _drop_shift(text: str) -> str:
+    """The first scaled product (a left shift written as zeros appended to a
+    sign-extended product) loses its shift: the zeros become sign bits."""
+    pattern = re.compile(r"\{\s*((?:(\w+)\[(\d+)\],\s*)+)(\w+),\s*(\d+)'h0\s*\}")
+
+    def edit(body):
+        def repl(m):
+            sign, n = f"{m.group(2)}[{m.group(3)}]", int(m.group(5))
+            return "{ " + m.group(1) + ", ".join([sign] * n) + ", " + m.group(4) + " }"
+        return pattern.sub(repl, body, count=1)
+    return _edit_module(text, "pe", edit)
+
+
+def _skew_off_by_one(text: str) -> str:
+    """The input skew of the last delayed row is one register short."""
+    def edit(body):
+        m = re.search(r"assign\s+a_out\s*=\s*\{(.*?)\};", body, re.S)
+        if not m:
+            return body
+        regs = re.findall(r"\b(a_r(\d+)_d(\d+))\b", m.group(1))
+        deep = [(name, int(r), int(d)) for name, r, d in regs if int(d) >= 2]
+        if not deep:
+            return body
+        name, r, d = deep[0]
+        inner = m.group(1).replace(name, f"a_r{r}_d{d - 1}", 1)
+        return body[: m.start(1)] + inner + body[m.end(1):]
+    return _edit_module(text, "skew", edit)
+
+
+def _valid_early(text: str) -> str:
+    """``y_valid`` comes one cycle early (a stage missing in the valid pipeline)."""
+    def edit(body):
+        regs = sorted({int(n) for n in re.findall(r"\bvalid_d(\d+)\b", body)})
+        if len(regs) < 2:
+            return body
+        last = max(n for n in regs if re.search(rf"=\s*valid_d{n}\s*;", body))
+        return re.sub(rf"=\s*valid_d{last}\s*;", f"= valid_d{last - 1};", body, count=1)
+    return _edit_module(text, "valid_pipe", edit)
+
+
+def _reset_misses_a_stage(text: str) -> str:
+    """One stage of the valid pipeline ignores ``rst``: a vector in flight survives."""
+    def edit(body):
+        return re.sub(r"\n\s*if \(rst\) begin\s*\\\$\d+\s*=\s*1'h0;\s*end", "", body, count=1)
+    return _edit_module(text, "valid_pipe", edit)
+
+
+MUTANTS: dict[str, Mutant] = {
+    m.name: m
+    for m in (
+        Mutant("mux_inputs_swapped", "OverQ weight mux inputs swapped", _swap_mux),
+        Mutant("mux_select_ignores_shifted", "weight mux select wrong for SHIFTED", _select_ignores_shifted),
+        Mutant("dropped_shift", "a scaled product loses its left shift", _drop_shift),
+        Mutant("skew_off_by_one", "input skew one register short in one row", _skew_off_by_one),
+        Mutant("valid_early", "y_valid one cycle early", _valid_early),
+        Mutant("reset_misses_a_stage", "a valid pipeline stage ignores rst", _reset_misses_a_stage),
+    )
+}
+
+
+def mutate(text: str, name: str) -> str:
+    if name not in MUTANTS:
+        raise ValueError(f"unknown mutant {name!r}; allowed: {', '.join(MUTANTS)}")
+    return MUTANTS[name].apply(text)

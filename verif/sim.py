@@ -1,0 +1,156 @@
+"""``python -m verif.sim``: the cocotb tests of ``top`` on one configuration (``make sim``).
+
+Generates ``top`` for the configuration (or takes ``--rtl FILE``, a design to
+verify whose configuration the options describe), builds it for Icarus or
+Verilator, runs every test of ``verif.tb_top`` including the real-data layer, and
+exits non-zero on any failure. ``--waves`` writes an FST/VCD file and prints where.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hw.params import ArrayConfig
+from verif.config import RunSettings, replay_command
+from verif.runner import SIMULATORS, default_build_dir, run
+
+__all__ = ["main", "run_layer"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m verif.sim",
+        description="Run the cocotb tests of top (generated, or --rtl FILE) on one configuration.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = ArrayConfig()
+    p.add_argument("--sim", choices=SIMULATORS, default="icarus", help="simulator")
+    p.add_argument("--rows", type=int, default=d.rows, help="R, PE rows (vector length)")
+    p.add_argument("--cols", type=int, default=d.cols, help="C, PE columns (outputs per vector)")
+    p.add_argument("--act-bits", type=int, default=d.act_bits, help="b, bits per activation slot")
+    p.add_argument("--weight-bits", type=int, default=d.weight_bits, help="bits per weight code")
+    p.add_argument("--weight-format", default=d.weight_format, help="int or apot")
+    p.add_argument("--apot-term-bits", type=int, default=d.apot_term_bits, help="k, bits per APoT term")
+    p.add_argument("--overq", default=d.overq_text, help="range, precision, range,precision or none")
+    p.add_argument("--cascade", type=int, default=d.cascade, help="c, how far a range overwrite reaches")
+    p.add_argument("--acc-bits", type=int, default=None, help="output width (default: overflow-free)")
+    p.add_argument("--seed", type=int, default=1, help="stimulus seed")
+    p.add_argument("--rtl", default=None, help="verify this Verilog file instead of generating top")
+    p.add_argument("--waves", action="store_true", help="write an FST (Icarus) / VCD (Verilator) file")
+    p.add_argument("--test", default=None, help="run only the cocotb tests matching this regex")
+    p.add_argument("--layer-images", type=int, default=1,
+                   help="digits test images for the real-data layer test (0 skips it)")
+    p.add_argument("--build-dir", default=None, help="build directory (default: build/verif/<sim>/<config>)")
+    return p
+
+
+def run_layer(settings: RunSettings, images: int, build_dir: Path, **run_args):
+    """Build the layer case, run the tests with it, and compare the whole layer.
+
+    Returns (RunResult, report dict or None when the layer test did not run)."""
+    from verif.layer import build_layer_case
+
+    case = build_layer_case(settings.cfg, images=images)
+    build_dir = Path(build_dir).resolve()  # the simulator runs in build_dir
+    build_dir.mkdir(parents=True, exist_ok=True)
+    npz = build_dir / "layer_tiles.npz"
+    case.save(npz)
+    out = build_dir / "layer_outputs.npz"
+    out.unlink(missing_ok=True)
+    settings = RunSettings(settings.cfg, settings.seed, settings.sim, settings.rtl, str(npz), str(build_dir))
+    result = run(settings, build_dir, **run_args)
+    if not out.exists():
+        return result, None
+    rtl = case.assemble(np.load(out)["y"])
+    report = {
+        "layer": case.layer,
+        "images": case.images,
+        "vectors": case.n_vectors,
+        "tiles": len(case.tile_index),
+        "outputs": int(rtl.size),
+        "bit_exact": bool(np.array_equal(rtl, case.reference)),
+        "mismatches": int(np.count_nonzero(rtl != case.reference)),
+        "outliers": case.outliers,
+        "handled": case.handled,
+        **case.float_error(rtl),
+    }
+    return result, report
+
+
+def format_layer_report(r: dict) -> str:
+    return (
+        f"layer {r['layer']} ({r['images']} image(s), {r['vectors']} vectors x {r['tiles']} tiles, "
+        f"{r['outputs']} outputs): RTL == reference bit for bit: {r['bit_exact']} "
+        f"({r['mismatches']} mismatches); vs FP32: SQNR {r['sqnr_db']:.2f} dB, "
+        f"relative RMS error {r['rel_rms']:.4f}, max |error| {r['max_abs']:.4f} "
+        f"(FP32 max |y| {r['fp32_max_abs']:.3f}); OverQ handled {r['handled']}/{r['outliers']} outliers"
+    )
+
+
+def header_mismatches(rtl_text: str, cfg: ArrayConfig) -> list[str]:
+    """Fields in a generated file's header comment (``//   name = value``) that
+    differ from cfg: a sign that the make variables do not describe the file."""
+    expected = {k: str(v) for k, v in cfg.describe().items()}
+    found = dict(re.findall(r"^//\s+(\w+)\s+=\s+(\S+)\s*$", rtl_text[:4000], re.M))
+    return [f"{k}={found[k]} in the file, {expected[k]} here" for k in found
+            if k in expected and found[k] != expected[k]]
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = ArrayConfig(
+            rows=args.rows, cols=args.cols, act_bits=args.act_bits, weight_bits=args.weight_bits,
+            weight_format=args.weight_format, apot_term_bits=args.apot_term_bits,
+            overq=args.overq, cascade=args.cascade, acc_bits=args.acc_bits,
+        )
+    except ValueError as exc:
+        print(f"verif.sim: error: {exc}", file=sys.stderr)
+        return 2
+    if args.rtl and not Path(args.rtl).is_file():
+        print(f"verif.sim: error: RTL file {args.rtl} does not exist", file=sys.stderr)
+        return 2
+    if args.rtl:
+        for problem in header_mismatches(Path(args.rtl).read_text(errors="replace"), cfg):
+            print(f"verif.sim: warning: configuration differs from the file's header: {problem}",
+                  file=sys.stderr)
+    tag = "rtl-" + Path(args.rtl).stem if args.rtl else ""
+    build_dir = Path(args.build_dir).resolve() if args.build_dir else default_build_dir(cfg, args.sim, tag)
+    settings = RunSettings(cfg, args.seed, args.sim, str(Path(args.rtl).resolve()) if args.rtl else None)
+    print(f"verif.sim: {args.sim}, {cfg.key()}, L={cfg.latency}, seed {args.seed}, "
+          f"design {'`' + args.rtl + '`' if args.rtl else 'generated'}; build in {build_dir}", file=sys.stderr)
+    start = time.monotonic()
+    run_args = dict(testcase=None, waves=args.waves)
+    if args.test:
+        run_args["test_filter"] = args.test
+    report = None
+    try:
+        if args.layer_images > 0 and (not args.test or "layer" in args.test):
+            result, report = run_layer(settings, args.layer_images, build_dir, **run_args)
+        else:
+            result = run(settings, build_dir, **run_args)
+    except RuntimeError as exc:  # the simulator's build failed (e.g. a syntax error in --rtl)
+        print(f"verif.sim: error: {exc}; see {build_dir / 'build.log'}", file=sys.stderr)
+        return 1
+    elapsed = time.monotonic() - start
+    ok = result.ok
+    print(f"\nverif.sim: {result.summary()} in {elapsed:.1f} s", file=sys.stderr)
+    if report is not None:
+        print("verif.sim: " + format_layer_report(report), file=sys.stderr)
+        ok = ok and report["bit_exact"]
+    if result.waves:
+        print(f"verif.sim: waves written to {result.waves}", file=sys.stderr)
+    if not ok:
+        print(f"verif.sim: FAILED; replay: {replay_command(cfg, args.seed, args.sim, args.rtl)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""cocotb tests of the generated ``top`` (COCOTB_TEST_MODULES=verif.tb_top).
+
+The configuration, seed and options come from the environment (``verif.config``);
+run them through ``verif.runner`` / ``python -m verif.sim``. Every test derives its
+stimulus from (seed, its own name), so any test replays alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cocotb
+import numpy as np
+
+from verif.config import ENV_BENCH, ENV_LAYER, RunSettings
+from verif.coverage import OUTPUT_MAX_BIN, OUTPUT_MIN_BIN
+from verif.env import TopEnv
+from verif.stimulus import (
+    Vectors,
+    directed_port_vectors,
+    directed_vectors,
+    extreme_weight_codes,
+    port_vectors,
+    random_gaps,
+    random_vectors,
+    random_weight_codes,
+    rng_for,
+)
+
+# Stimulus sizes: enough to close coverage on every shape, small enough for CI.
+RANDOM_TILES = 4
+RANDOM_VECTORS_PER_TILE = 120
+PORT_VECTORS_PER_TILE = 60
+
+
+def _env(dut) -> TopEnv:
+    return TopEnv(dut, RunSettings.from_env())
+
+
+@cocotb.test()
+@cocotb.parametrize(timing=["back_to_back", "random_gaps"])
+async def test_random(dut, timing):
+    """Constrained-random encoded vectors over several weight tiles (reloaded between
+    tiles); must close every required coverage bin."""
+    env = _env(dut)
+    rng = rng_for(env.settings.seed, "random", timing)
+    await env.start()
+    for tile in range(RANDOM_TILES):
+        await env.load(random_weight_codes(env.cfg, rng))
+        vectors = random_vectors(env.cfg, rng, RANDOM_VECTORS_PER_TILE)
+        gaps = None if timing == "back_to_back" else random_gaps(rng, len(vectors))
+        await env.stream(vectors, gaps, [f"tile {tile}"] * len(vectors))
+    await env.drain()
+    env.finish(coverage=True)
+
+
+@cocotb.test()
+async def test_port_level(dut):
+    """Any value and any state the configuration allows in every row, row 0 included
+    (its PE must ignore the state)."""
+    env = _env(dut)
+    rng = rng_for(env.settings.seed, "port")
+    await env.start()
+    for tile in range(2):
+        await env.load(random_weight_codes(env.cfg, rng))
+        vectors = port_vectors(env.cfg, rng, PORT_VECTORS_PER_TILE)
+        await env.stream(vectors, random_gaps(rng, len(vectors)), [f"tile {tile}"] * len(vectors))
+    await env.drain()
+    env.finish()
+
+
+@cocotb.test()
+async def test_directed(dut):
+    """The directed OverQ cases (encoded) and port-level patterns against a random
+    tile and the all-max / all-min tiles; y must reach both of its bounds where the
+    configuration can (every row RANGE, or a baseline array)."""
+    env = _env(dut)
+    cfg = env.cfg
+    rng = rng_for(env.settings.seed, "directed")
+    names, vectors = directed_vectors(cfg)
+    port_names, port = directed_port_vectors(cfg)
+    await env.start()
+    tiles = {
+        "random": random_weight_codes(cfg, rng),
+        "all max": extreme_weight_codes(cfg, "max"),
+        "all min": extreme_weight_codes(cfg, "min"),
+    }
+    for tile_name, codes in tiles.items():
+        await env.load(codes)
+        await env.stream(vectors, None, [f"{n}; weights {tile_name}" for n in names])
+        await env.stream(port, None, [f"{n}; weights {tile_name}" for n in port_names])
+    await env.drain()
+    bounds_reachable = (cfg.range_enabled or not cfg.overq_enabled or cfg.rows == 1) and not cfg.allow_overflow
+    env.finish(coverage=True, also_required=(OUTPUT_MIN_BIN, OUTPUT_MAX_BIN) if bounds_reachable else ())
+
+
+@cocotb.test()
+async def test_weight_reload(dut):
+    """Tiles reloaded as soon as the previous tile's outputs are out, the next
+    stream starting on the cycle after the last weight row."""
+    env = _env(dut)
+    rng = rng_for(env.settings.seed, "reload")
+    await env.start()
+    for tile in range(4):
+        await env.load(random_weight_codes(env.cfg, rng))
+        vectors = random_vectors(env.cfg, rng, env.cfg.latency + 3)
+        await env.stream(vectors, None, [f"tile {tile}"] * len(vectors))
+    await env.drain()
+    env.finish()
+
+
+@cocotb.test()
+async def test_reset_midstream(dut):
+    """Reset with vectors in flight: those not out yet never come out, vectors
+    presented during reset are ignored, the weights are zero afterwards, and the
+    array works again after a reload."""
+    env = _env(dut)
+    rng = rng_for(env.settings.seed, "reset")
+    cfg = env.cfg
+    await env.start()
+    await env.load(random_weight_codes(cfg, rng))
+    first = random_vectors(cfg, rng, cfg.latency + 2)
+    indices = await env.stream(first, None, ["before reset"] * len(first))
+    reset_edge = env.cycle() + 1  # rst is placed now and sampled at the next edge
+    await env.reset(2)
+    # Vector i (placed after edge p) comes out after edge p + L; it survives only if
+    # that edge is before the reset edge.
+    survivors = [i for i in indices if env.placed[i] + cfg.latency < reset_edge]
+    dropped = env.scoreboard.drop_pending()
+    arrived = sorted(i for i in indices if i in env.scoreboard.arrival)
+    assert arrived == survivors, f"outputs after reset: got vectors {arrived}, expected {survivors}"
+    assert len(dropped) == len(indices) - len(survivors)
+    for i in (d.index for d in dropped):
+        env.placed.pop(i)
+    await env.idle(cfg.latency + 4)  # anything still coming out is reported as unexpected
+    # Vectors presented while rst is high are not taken either (sent without
+    # expectations: any output of theirs is reported as unexpected).
+    dut.rst.value = 1
+    await env.driver.send(random_vectors(cfg, rng, 3))
+    await env.reset(1)
+    await env.idle(cfg.latency + 4)
+    zeros = random_vectors(cfg, rng, 8)
+    await env.stream(zeros, None, ["after reset, weights zero"] * len(zeros))
+    await env.load(random_weight_codes(cfg, rng))
+    again = random_vectors(cfg, rng, cfg.latency + 2)
+    await env.stream(again, random_gaps(rng, len(again)), ["after reset and reload"] * len(again))
+    await env.drain()
+    env.finish()
+
+
+@cocotb.test()
+async def test_throughput_latency(dut):
+    """Back-to-back vectors: one output per cycle, each exactly L cycles after its input."""
+    env = _env(dut)
+    rng = rng_for(env.settings.seed, "throughput")
+    cfg = env.cfg
+    await env.start()
+    await env.load(random_weight_codes(cfg, rng))
+    n = 4 * cfg.latency + 16
+    indices = await env.stream(random_vectors(cfg, rng, n), None, ["back to back"] * n)
+    await env.drain()
+    env.finish()
+    out = [env.scoreboard.arrival[i] for i in indices]
+    cycles = out[-1] - out[0] + 1
+    lat = env.scoreboard.latencies(env.placed)
+    dut._log.info(
+        "throughput: %d vectors out in %d cycles = %.3f vectors/cycle; latency %s (L=%d)",
+        n, cycles, n / cycles, sorted(set(lat.values())), cfg.latency,
+    )
+    assert cycles == n, f"{n} back-to-back vectors took {cycles} cycles to come out"
+    assert set(lat.values()) == {cfg.latency}
+
+
+@cocotb.test(skip=ENV_LAYER not in os.environ)
+async def test_layer(dut):
+    """Real data: a CNN layer lowered to tiles (``verif.layer``), streamed tile by
+    tile; every output is checked against the model and saved for the caller."""
+    env = _env(dut)
+    data = np.load(env.settings.layer)
+    codes, values, states = data["codes"], data["values"], data["states"]
+    received = []
+    env.monitor.add_callback(lambda out: received.append(out.values))
+    await env.start()
+    for t in range(codes.shape[0]):
+        await env.load(codes[t])
+        await env.stream(Vectors(values[t], states[t]), None, [f"layer tile {t}"] * values.shape[1])
+    await env.drain()
+    env.finish()
+    y = np.stack(received).reshape(codes.shape[0], values.shape[1], env.cfg.cols)
+    out = os.path.join(env.settings.out_dir or ".", "layer_outputs.npz")
+    np.savez(out, y=y)
+    dut._log.info("layer: %d tiles x %d vectors bit-exact; outputs in %s", codes.shape[0], values.shape[1], out)
+
+
+@cocotb.test(skip=ENV_BENCH not in os.environ)
+async def test_bench_stream(dut):
+    """Benchmark (``python -m verif.bench``): wall-clock rate of a long back-to-back
+    stream through the whole environment (driver, monitor, model, scoreboard)."""
+    env = _env(dut)
+    rng = rng_for(env.settings.seed, "bench")
+    n = env.settings.bench_vectors
+    await env.start()
+    await env.load(random_weight_codes(env.cfg, rng))
+    vectors = random_vectors(env.cfg, rng, n)
+    start_cycle, start = env.cycle(), time.perf_counter()
+    await env.stream(vectors, None, ["bench"] * n)
+    await env.drain()
+    seconds = time.perf_counter() - start
+    cycles = env.cycle() - start_cycle
+    env.finish()
+    out = os.path.join(env.settings.out_dir or ".", "bench.json")
+    with open(out, "w") as f:
+        json.dump({"vectors": n, "cycles": cycles, "seconds": seconds}, f)
+    dut._log.info("bench: %d vectors in %.2f s = %.0f vectors/s", n, seconds, n / seconds)
