@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """The generated top: an R x C weight-stationary array with its skew, de-skew and valid pipe.
 
-Ports and timing follow SPEC 5: a vector presented with ``a_valid`` in cycle t leaves on
+Ports and timing follow README "The generated top module": a vector presented with ``a_valid`` in cycle t leaves on
 ``y_data`` with ``y_valid`` in cycle t + L, L = ``cfg.latency`` = R + C - 1 (slot k waits
 k cycles in the skew, crosses C PEs of its row, the partial sum goes down R rows, and
 column c waits C-1-c cycles in the de-skew).
@@ -30,7 +30,7 @@ def pe_name(row: int, col: int) -> str:
 
 
 class SystolicArray(wiring.Component):
-    """The ``top`` module of SPEC 5 for ``cfg``; ``a_state`` exists only with OverQ."""
+    """The ``top`` module of README "The generated top module" for ``cfg``; ``a_state`` exists only with OverQ."""
 
     module_name = "top"
 

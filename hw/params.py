@@ -209,7 +209,7 @@ class ArrayConfig:
 
     @property
     def state_shifts(self) -> tuple[int, int, int, int]:
-        """Left shift applied to the product, indexed by state (SPEC table)."""
+        """Left shift applied to the product, indexed by state (the state table in the README)."""
         b = self.act_bits
         normal = b if self.precision_enabled else 0
         return (normal, normal, normal + b, 0)

@@ -337,7 +337,7 @@ def decode(values, states, step, cfg: ArrayConfig):
 
 
 def golden(values, states, weights, cfg: ArrayConfig):
-    """The array's exact output y [..., C] (int64), SPEC section 3.
+    """The array's exact output y [..., C] (int64), README "The array".
 
     y[c] = sum_k v_k * W[sel(k)][c] << cfg.state_shifts[f_k], sel(k) = k for NORMAL
     and k-1 otherwise; every tile's row 0 is NORMAL. ``weights`` is [K, C] in integer
@@ -378,7 +378,7 @@ def _exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def encode_reference(x, step, cfg: ArrayConfig) -> tuple[list[int], list[int]]:
-    """SPEC section 2 for one 1-D vector, one slot at a time (slow, for tests).
+    """README "OverQ encoding" for one 1-D vector, one slot at a time (slow, for tests).
 
     Vectors longer than ``cfg.rows`` are cut into tiles; a last partial tile is a
     shorter vector. Returns (values, states) as lists.

@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """The multipliers and one PE, exhaustively for small widths, in Amaranth's simulator.
 
-Expectations come from ``sw_ref`` (APoT decode) and SPEC 2's table via
+Expectations come from ``sw_ref`` (APoT decode) and the README's state table via
 ``cfg.state_shifts``; nothing here repeats a width or exponent formula.
 """
 

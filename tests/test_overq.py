@@ -1,4 +1,4 @@
-"""OverQ encoder, decoder and golden model (sw_ref.overq) against SPEC sections 2 and 3."""
+"""OverQ encoder, decoder and golden model (sw_ref.overq) against README "OverQ encoding"; README "The array"."""
 
 import re
 
@@ -282,7 +282,7 @@ def test_torch_in_torch_out():
 
 
 def golden_loop(v, f, w, cfg):
-    """SPEC section 3 literally, one vector, one slot at a time."""
+    """README "The array" literally, one vector, one slot at a time."""
     b = cfg.act_bits
     normal = b if cfg.precision_enabled else 0
     scale = {N: normal, S: normal, RG: normal + b, P: 0}

@@ -30,7 +30,7 @@ def idle_inputs(dut, cfg: ArrayConfig) -> None:
 
 
 class WeightLoader:
-    """Shifts a weight tile [R, C] of codes in, rows R-1 first (SPEC 5)."""
+    """Shifts a weight tile [R, C] of codes in, rows R-1 first (README "The generated top module")."""
 
     def __init__(self, dut, cfg: ArrayConfig):
         self.dut = dut

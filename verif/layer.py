@@ -130,7 +130,7 @@ def build_layer_case(cfg: ArrayConfig, images: int = 1, layer: str = "conv2",
             states.append(sts[:, ti * r : (ti + 1) * r])
             index.append((ti, tj))
     reference = np.asarray(golden(vals, sts, w_pad, cfg), dtype=np.int64)[:, :o]
-    unit = step * w_unit / (1 << cfg.state_shifts[0])  # SPEC 3: units of s*s_w (/2^b)
+    unit = step * w_unit / (1 << cfg.state_shifts[0])  # README "The array": units of s*s_w (/2^b)
     fp32 = outputs[layer].permute(0, 2, 3, 1).reshape(-1, o).double().numpy()
     bias = conv.bias.detach().double().numpy() if conv.bias is not None else np.zeros(o)
     return LayerCase(

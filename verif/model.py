@@ -1,7 +1,7 @@
 """Transaction-level model of ``top``: the weights it holds and the outputs it owes.
 
 A thin stateful wrapper around the reference ``sw_ref.overq.golden``; the only
-behaviour it adds is SPEC 5's: weights are zero after reset and replaced by a load,
+behaviour it adds is the interface's: weights are zero after reset and replaced by a load,
 and ``y_data`` holds ``acc_bits`` two's-complement bits (an exact value unless the
 configuration allows overflow, when it wraps like the accumulator register).
 """

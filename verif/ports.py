@@ -1,4 +1,4 @@
-"""Bit layout of ``top``'s ports (SPEC 5) and of the weight codes (SPEC 4).
+"""Bit layout of ``top``'s ports (README "The generated top module") and of the weight codes (README "Weights").
 
 Pure functions between numpy arrays of numbers and the Python integers that are
 written to / read from the ports; no simulator here, so they are unit-tested alone.

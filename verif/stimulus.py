@@ -110,7 +110,7 @@ def encoded_vectors(x: np.ndarray, cfg: ArrayConfig, step: float = STEP) -> Vect
     """Encode real activations x [N, R] with the reference encoder."""
     x = np.asarray(x, dtype=np.float64)
     enc = encode(x, step, cfg)
-    raw = np.rint(x / step).astype(np.int64)  # SPEC 2: q = round half to even
+    raw = np.rint(x / step).astype(np.int64)  # README "OverQ encoding": q = round half to even
     return Vectors(np.asarray(enc.values, np.int64), np.asarray(enc.states, np.int64), raw)
 
 
