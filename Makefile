@@ -23,6 +23,7 @@ WEIGHT_FORMAT ?= int
 OVERQ         ?= range
 CASCADE       ?= 2
 ACC_BITS      ?=
+PRODUCT_REGISTER ?= 0
 SIM           ?= icarus
 RTL           ?=
 WAVES         ?= 0
@@ -31,7 +32,8 @@ PYTEST_ARGS   ?=
 
 CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               --weight-bits $(WEIGHT_BITS) --weight-format $(WEIGHT_FORMAT) \
-              --overq $(OVERQ) --cascade $(CASCADE) $(if $(ACC_BITS),--acc-bits $(ACC_BITS))
+              --overq $(OVERQ) --cascade $(CASCADE) $(if $(ACC_BITS),--acc-bits $(ACC_BITS)) \
+              $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register)
 
 .PHONY: setup demo test sim synth fpga bench generate evaluate clean help
 

@@ -238,6 +238,8 @@ def cli_arguments(cfg: ArrayConfig, name: str = "top") -> str:
         args.append(f"--acc-bits {cfg.acc_bits}")
     if cfg.allow_overflow:
         args.append("--allow-overflow")
+    if cfg.product_register:
+        args.append("--product-register")
     if name != "top":
         args.append(f"--name {name}")
     return " ".join(args)

@@ -167,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept --acc-bits below the overflow-free width",
     )
+    p.add_argument(
+        "--product-register",
+        action="store_true",
+        help="register the scaled product before the accumulate: +1 cycle of latency, "
+        "shorter critical path",
+    )
     p.add_argument("--name", default="top", help="name of the top module")
     p.add_argument(
         "--info",
@@ -191,6 +197,7 @@ def main(argv=None) -> int:
             cascade=args.cascade,
             acc_bits=args.acc_bits,
             allow_overflow=args.allow_overflow,
+            product_register=args.product_register,
         )
         _check_name(args.name)
         if args.json and not args.info:

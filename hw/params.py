@@ -112,6 +112,8 @@ class ArrayConfig:
     ``cols`` the number of outputs per vector. ``overq`` accepts a set of modes or a
     string such as ``"range,precision"`` / ``"none"``. ``acc_bits=None`` selects the
     smallest width that can never overflow for any value on the ports.
+    ``product_register`` registers each PE's scaled product before the accumulate:
+    one more cycle of latency, a shorter critical path (off by default).
     """
 
     rows: int = 8
@@ -124,6 +126,7 @@ class ArrayConfig:
     cascade: int | None = None
     acc_bits: int | None = None
     allow_overflow: bool = False
+    product_register: bool = False
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -145,6 +148,10 @@ class ArrayConfig:
         if not 2 <= self.weight_bits <= MAX_BITS:
             raise ValueError(
                 f"weight_bits must be in 2..{MAX_BITS}, got {self.weight_bits}"
+            )
+        if not isinstance(self.product_register, bool):
+            raise ValueError(
+                f"product_register must be True or False, got {self.product_register!r}"
             )
         if self.weight_format not in WEIGHT_FORMATS:
             raise ValueError(
@@ -290,8 +297,11 @@ class ArrayConfig:
         One cycle per PE along the diagonal wavefront: the vector enters row k
         after k skew cycles, crosses ``cols`` columns and ``rows`` rows, and the
         de-skew registers align every column to the last one: L = R + C - 1.
+        With ``product_register`` every PE adds its product one cycle after it
+        multiplies; every PE is late by the same cycle, so the partial sums still
+        meet in step and the whole array is one cycle later: L = R + C.
         """
-        return self.rows + self.cols - 1
+        return self.rows + self.cols - 1 + int(self.product_register)
 
     # --- presentation ------------------------------------------------------------
 
@@ -313,8 +323,10 @@ class ArrayConfig:
             "acc_bits": self.acc_width,
             "min_acc_bits": self.min_acc_bits,
             "allow_overflow": self.allow_overflow,
-            "latency": self.latency,
         }
+        if self.product_register:  # listed only when on: default headers stay as they were
+            info["product_register"] = True
+        info["latency"] = self.latency
         if self.weight_format == "apot":
             info["apot_exponents"] = [list(e) for e in self.apot_exponents]
         return info
@@ -330,4 +342,6 @@ class ArrayConfig:
         parts.append("oq-" + self.overq_text.replace(",", "+"))
         parts.append(f"c{self.cascade}")
         parts.append(f"acc{self.acc_width}")
+        if self.product_register:
+            parts.append("preg")
         return "_".join(parts)

@@ -5,6 +5,11 @@ enters from the left by its weight (or, in an OverQ row k >= 1, by the weight of
 above when the slot's state is not NORMAL), scales the product by the state's shift,
 adds the partial sum from above and registers the result for the PE below. The
 activation and its state are registered and passed to the right.
+
+With ``cfg.product_register`` the scaled product is registered first (``product``)
+and added to ``psum_in`` one cycle later. Every PE is one cycle late, including the one
+above, whose partial sum therefore arrives one cycle later too: the chain stays in
+step and the array's latency grows by one cycle (``cfg.latency``).
 """
 
 from __future__ import annotations
@@ -107,9 +112,18 @@ class ProcessingElement(wiring.Component):
             ]
 
         # Datapath registers carry no reset: only valid bits and weights need one.
+        addend = scaled
+        if cfg.product_register:
+            # Wide enough for the largest shift this PE applies, not the accumulator
+            # (nor wider than it, when a narrow acc_bits lets the sums wrap).
+            used = shifts if self.has_mux else (shifts[STATE_NORMAL],)
+            width = min(cfg.product_bits + max(used), cfg.acc_width)
+            product = Signal(signed(width), name="product", reset_less=True)
+            m.d.sync += product.eq(scaled[:width].as_signed())
+            addend = product
         act = Signal(cfg.act_bits, name="act", reset_less=True)
         acc = Signal(signed(cfg.acc_width), name="acc", reset_less=True)
-        m.d.sync += [act.eq(self.a_in), acc.eq(self.psum_in + scaled)]
+        m.d.sync += [act.eq(self.a_in), acc.eq(self.psum_in + addend)]
         m.d.comb += [self.a_out.eq(act), self.psum_out.eq(acc)]
         if self.has_mux:
             state = Signal(2, name="state", reset_less=True)

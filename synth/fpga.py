@@ -21,7 +21,9 @@ from tqdm import tqdm
 from synth import fpga_cache
 from synth.fpga_flow import pnr_seed, summarize, synth_variant
 from synth.fpga_report import build_report, render_markdown, update_doc_block
-from synth.fpga_variants import SEEDS, Variant, all_variants, default_variants
+from synth.fpga_variants import (
+    SEEDS, Variant, all_variants, default_variants, product_register_variants,
+)
 
 __all__ = ["run_variants", "main"]
 
@@ -113,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1 or not 1 <= args.seeds <= len(SEEDS):
         print(f"error: --jobs must be >= 1 and --seeds in 1..{len(SEEDS)}", file=sys.stderr)
         return 2
-    variants = all_variants(SEEDS[: args.seeds]) if args.full else default_variants()
+    if args.full:
+        seeds = SEEDS[: args.seeds]
+        variants = all_variants(seeds) + product_register_variants(seeds)
+    else:
+        variants = default_variants()
     if args.group:
         known = sorted({v.group for v in variants})
         unknown = [g for g in args.group if g not in known]

@@ -5,6 +5,10 @@ OverQ range+precision, APoT, APoT + OverQ range; each with multipliers in DSP bl
 and LUT-only (``-nodsp``). APoT at W4 is the official APoT code's uneven 2+1 split;
 at 8 bits ``weight_bits - 1`` must split into 2-bit terms, so the A8W8 group uses
 APoT W7 = sign + 3 terms of 2 bits (the official 6-bit set), the nearest below W8.
+
+Two extra flavours, in the default run at 8x8 A4W4 only: the baseline and OverQ range
+with ``product_register`` (the product registered before the accumulate, one more
+cycle of latency), to measure what that register buys back in Fmax.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from dataclasses import dataclass
 
 from hw.params import ArrayConfig
 
-__all__ = ["Variant", "FLAVOURS", "all_variants", "default_variants", "SEEDS"]
+__all__ = [
+    "Variant", "FLAVOURS", "PRODUCT_REG_FLAVOURS", "all_variants", "product_register_variants",
+    "default_variants", "SEEDS",
+]
 
 SEEDS = (1, 2, 3)
 
@@ -25,6 +32,12 @@ FLAVOURS = {
     "apot": dict(overq="none", weight_format="apot"),
     "apot+range": dict(overq="range", weight_format="apot"),
 }
+# The same, with the product register (extra rows, see product_register_variants)
+PRODUCT_REG_FLAVOURS = {
+    "baseline, product reg": dict(overq="none", product_register=True),
+    "range, product reg": dict(overq="range", product_register=True),
+}
+_ALL_FLAVOURS = {**FLAVOURS, **PRODUCT_REG_FLAVOURS}
 _APOT_WEIGHT_BITS = {4: 4, 8: 7}  # group weight bits -> APoT code width
 
 
@@ -50,7 +63,7 @@ class Variant:
 
     @property
     def cfg(self) -> ArrayConfig:
-        fields = dict(FLAVOURS[self.flavour])
+        fields = dict(_ALL_FLAVOURS[self.flavour])
         weight_bits = self.bits
         if fields.get("weight_format") == "apot":
             weight_bits = _APOT_WEIGHT_BITS[self.bits]
@@ -75,6 +88,15 @@ def all_variants(seeds=SEEDS) -> list[Variant]:
     ]
 
 
+def product_register_variants(seeds=SEEDS) -> list[Variant]:
+    """8x8 A4W4 baseline and OverQ range with the product register, both mappings."""
+    return [
+        Variant(8, 4, flavour, nodsp, tuple(seeds))
+        for nodsp in (False, True)
+        for flavour in PRODUCT_REG_FLAVOURS
+    ]
+
+
 def default_variants() -> list[Variant]:
     """The subset ``make fpga`` places within its 20-minute budget on two cores.
 
@@ -82,7 +104,8 @@ def default_variants() -> list[Variant]:
     170-430 s for an 8x8 A8W8 LUT-only or a 16x16 A4W4 one. So: 8x8 A4W4 (the headline
     group) in both mappings at three seeds; 8x8 A8W8 with DSP multipliers at one seed
     (its APoT W7 variants are LUT-only by nature); every 16x16 variant and the 8x8 A8W8
-    LUT-only ones only with ``--full``.
+    LUT-only ones only with ``--full``. Then the product-register rows of 8x8 A4W4
+    (``product_register_variants``), three seeds each.
     """
     chosen = []
     for v in all_variants():
@@ -90,4 +113,4 @@ def default_variants() -> list[Variant]:
             chosen.append(v)
         elif v.group == "8x8 A8W8" and not v.nodsp:
             chosen.append(Variant(v.size, v.bits, v.flavour, v.nodsp, SEEDS[:1]))
-    return chosen
+    return chosen + product_register_variants()

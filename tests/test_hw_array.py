@@ -237,3 +237,43 @@ def test_trace_checker_catches_a_wrong_latency(monkeypatch):
     shifted = [(cycle + 1, y) for cycle, y in trace.received]
     assert shifted != expected_trace(cfg, trace)
     assert trace.received == expected_trace(cfg, trace)
+
+
+# --- the product register (cfg.product_register): one more cycle, same numbers ------
+
+PRODUCT_REGISTER = [
+    ArrayConfig(rows=3, cols=5, cascade=1, overq="range,precision", product_register=True),
+    ArrayConfig(rows=8, cols=8, weight_format="apot", overq="range", product_register=True),
+    ArrayConfig(rows=4, cols=3, overq="none", act_bits=5, weight_bits=6, product_register=True),
+    ArrayConfig(rows=1, cols=4, cascade=1, product_register=True),
+    ArrayConfig(rows=4, cols=2, acc_bits=8, allow_overflow=True, product_register=True),
+]
+
+
+@pytest.mark.parametrize("cfg", PRODUCT_REGISTER, ids=lambda c: c.key())
+def test_product_register_matches_the_golden_model_one_cycle_later(cfg):
+    """Back to back, gaps, weight reloads and a reset mid-stream, against sw_ref."""
+    assert cfg.latency == cfg.rows + cfg.cols
+    check(cfg, full_program(cfg, seed=10, count=6))
+
+
+def test_product_register_adds_exactly_one_cycle():
+    plain = ArrayConfig(rows=3, cols=4, cascade=1)
+    piped = ArrayConfig(rows=3, cols=4, cascade=1, product_register=True)
+    assert piped.latency == plain.latency + 1 == plain.rows + plain.cols
+    program = [("load", weight_codes(plain, np.random.default_rng(12)))]
+    program += stream(plain, np.random.default_rng(13), 5, gaps=True)
+    a, b = check(plain, program), check(piped, program)
+    assert [y for _, y in a.received] == [y for _, y in b.received]
+    assert [c + 1 for c, _ in a.received] == [c for c, _ in b.received]
+
+
+def test_product_register_reset_mid_stream_drops_the_vectors_in_flight():
+    cfg = ArrayConfig(rows=3, cols=4, cascade=1, product_register=True)
+    rng = np.random.default_rng(14)
+    L = cfg.latency
+    program = [("load", weight_codes(cfg, rng))] + stream(cfg, rng, L + 3, gaps=False)
+    program += [("reset", 1), ("idle", L)]
+    trace = check(cfg, program)
+    reset = trace.resets[0]
+    assert [cycle for cycle, _ in trace.received] == [reset - 3, reset - 2, reset - 1, reset]

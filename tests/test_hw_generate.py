@@ -206,6 +206,15 @@ LINT_CONFIGS = {
                     overq="precision", cascade=1),
         "arr",
     ),
+    "product-register": (
+        ArrayConfig(rows=3, cols=4, overq="range,precision", cascade=2, product_register=True),
+        "top",
+    ),
+    "product-register-apot-baseline": (
+        ArrayConfig(rows=2, cols=3, weight_format="apot", weight_bits=5, overq="none",
+                    cascade=1, product_register=True),
+        "top",
+    ),
 }
 
 
@@ -295,9 +304,28 @@ def test_help_shows_every_option_and_defaults(capsys):
     text = capsys.readouterr().out
     for option in ("--rows", "--cols", "--act-bits", "--weight-bits", "--weight-format",
                    "--apot-term-bits", "--overq", "--cascade", "--acc-bits",
-                   "--allow-overflow", "--name", "--info", "--json"):
+                   "--allow-overflow", "--product-register", "--name", "--info", "--json"):
         assert option in text
     assert "(default: 8)" in text and "(default: range)" in text
+
+
+def test_product_register_flag(capsys):
+    """--product-register: a `product` register in every PE, L = R + C, said in the header."""
+    args = ["--rows", "3", "--cols", "4", "--cascade", "1"]
+    assert main(args + ["--product-register"]) == 0
+    text = capsys.readouterr().out
+    cfg = ArrayConfig(rows=3, cols=4, cascade=1, product_register=True)
+    assert text == generate_verilog(cfg)
+    assert "--product-register" in text.splitlines()[1]
+    assert re.search(r"^//\s+product_register\s+= True$", text, re.M)
+    assert f"Latency L = {cfg.latency} cycles" in text and cfg.latency == 7
+    for module in ("pe_row0", "pe"):
+        body = text[text.index(f"module {module}(") :]
+        body = body[: body.index("endmodule")]
+        assert re.search(r"reg (\[\d+:0\] )?product = ", body), module
+    assert main(args) == 0
+    plain = capsys.readouterr().out
+    assert "product" not in plain and "Latency L = 6 cycles" in plain
 
 
 def test_short_arrays_get_a_cascade_that_fits(capsys):

@@ -18,6 +18,27 @@ def test_defaults_match_the_documented_interface():
     assert cfg.overq == frozenset({"range"})
     assert cfg.cascade == 2
     assert cfg.latency == cfg.rows + cfg.cols - 1
+    assert cfg.product_register is False
+
+
+@pytest.mark.parametrize("rows, cols", [(1, 1), (3, 5), (8, 8), (16, 4)])
+def test_latency_is_r_plus_c_minus_1_or_r_plus_c_with_the_product_register(rows, cols):
+    cascade = 1 if rows < 3 else 2
+    assert ArrayConfig(rows=rows, cols=cols, cascade=cascade).latency == rows + cols - 1
+    piped = ArrayConfig(rows=rows, cols=cols, cascade=cascade, product_register=True)
+    assert piped.latency == rows + cols
+
+
+def test_product_register_appears_in_describe_and_key_only_when_on():
+    off, on = ArrayConfig(), ArrayConfig(product_register=True)
+    assert "product_register" not in off.describe()
+    assert on.describe()["product_register"] is True
+    assert on.describe()["latency"] == off.describe()["latency"] + 1
+    assert list(on.describe())[-1] == "latency"
+    assert off.key() == "r8c8_a4w4int_oq-range_c2_acc15"
+    assert on.key() == off.key() + "_preg"
+    with pytest.raises(ValueError, match="product_register must be True or False"):
+        ArrayConfig(product_register=1)
 
 
 @pytest.mark.parametrize(
@@ -141,9 +162,10 @@ def test_key_names_every_field_that_changes_the_hardware():
             dict(overq="none"),
             dict(cascade=3),
             dict(acc_bits=32),
+            dict(product_register=True),
         ]
     }
-    assert len(keys) == 9
+    assert len(keys) == 10
 
 
 def test_default_cascade_shortens_for_short_arrays():

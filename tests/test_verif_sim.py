@@ -32,6 +32,8 @@ CASES = [
     ("icarus", ArrayConfig(rows=6, cols=1, overq="range", cascade=5, act_bits=2), 0),  # 1 column
     ("icarus", ArrayConfig(rows=16, cols=4, overq="range,precision", cascade=4,
                            weight_format="apot", weight_bits=5), 0),
+    ("icarus", ArrayConfig(rows=5, cols=4, overq="range,precision", cascade=2,
+                           product_register=True), 0),  # L = R + C
     ("verilator", ArrayConfig(), 1),
     ("verilator", ArrayConfig(weight_format="apot", overq="range,precision", cascade=3), 1),
 ]

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overq", default=d.overq_text, help="range, precision, range,precision or none")
     p.add_argument("--cascade", type=int, default=d.cascade, help="c, how far a range overwrite reaches")
     p.add_argument("--acc-bits", type=int, default=None, help="output width (default: overflow-free)")
+    p.add_argument("--product-register", action="store_true",
+                   help="register the scaled product before the accumulate (L = R + C)")
     p.add_argument("--seed", type=int, default=1, help="stimulus seed")
     p.add_argument("--rtl", default=None, help="verify this Verilog file instead of generating top")
     p.add_argument("--waves", action="store_true", help="write an FST (Icarus) / VCD (Verilator) file")
@@ -109,6 +111,7 @@ def main(argv=None) -> int:
             rows=args.rows, cols=args.cols, act_bits=args.act_bits, weight_bits=args.weight_bits,
             weight_format=args.weight_format, apot_term_bits=args.apot_term_bits,
             overq=args.overq, cascade=args.cascade, acc_bits=args.acc_bits,
+            product_register=args.product_register,
         )
     except ValueError as exc:
         print(f"verif.sim: error: {exc}", file=sys.stderr)
