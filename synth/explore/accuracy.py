@@ -244,7 +244,8 @@ def cached_accuracy(ref_or_wl, point: Point, settings: AccuracySettings,
     if path is not None and path.exists():
         return json.loads(path.read_text()), True
     ref = ref_or_wl if isinstance(ref_or_wl, Reference) else ref_or_wl.get()
-    res = _jsonable(evaluate_point(ref, point, settings))
+    # Through JSON, so a fresh result is the same as the cached one (plain floats).
+    res = json.loads(json.dumps(_jsonable(evaluate_point(ref, point, settings))))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -58,7 +58,8 @@ def _a4_vs_a5(rows: list[dict]) -> list[dict]:
 
 def build(result: dict, grid_desc: dict, validation: list[dict] | None,
           settings: dict, command: str) -> dict:
-    rows = sorted(result["rows"], key=lambda x: (x["rows"], x["area_um2"], x["label"]))
+    rows = sorted((dict(x) for x in result["rows"]),
+                  key=lambda x: (x["rows"], x["area_um2"], x["label"]))
     wl = result["workload"]
     fronts, budgets = {}, []
     for r in sorted({x["rows"] for x in rows}):
@@ -197,6 +198,16 @@ def render(data: dict, plot_name: str | None) -> str:
             enc = "" if x["encoder_priced"] or not x["encoder"] else " (no enc)"
             out.append(f"| {lab}{enc} | {_area(x['area_um2'])} | {_pct(x['fidelity'])} | "
                        f"{_kl(x)} | {_sqnr(x)} | {cov} |")
+        out.append("")
+
+    if data.get("fpga"):
+        out += ["## ECP5 (front points, `--fpga`)", "",
+                "| configuration | LUT4 | FF | Fmax MHz |", "|---|---:|---:|---:|"]
+        for f in data["fpga"]:
+            if "error" in f:
+                out.append(f"| {f['label']} | {f['error']} | | |")
+            else:
+                out.append(f"| {f['label']} | {f['lut4']} | {f['ff']} | {f['fmax_mhz']:.1f} |")
         out.append("")
 
     if data["validation"]:

@@ -125,7 +125,6 @@ def explore(grid: Grid, opts: Options) -> dict:
         res = acc[repr(sorted(accuracy.accuracy_key(p).items()))]
         area = cost.price(p.config(), parts, encoder and p.encoder)
         row = {**p.to_json(), **{k: v for k, v in res.items() if k != "seconds"}, **area}
-        row["accuracy_seconds"] = res.get("seconds")
         row["encoder_priced"] = bool(encoder and p.encoder)
         rows.append(row)
     stats["seconds"] = round(time.monotonic() - start, 1)
