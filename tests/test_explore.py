@@ -81,6 +81,23 @@ def test_normalized_pe_part_is_the_array_pe():
     assert a == b
 
 
+def test_delay_lines_are_their_flip_flop_count(tmp_path):
+    """The skew and de-skew are priced as flip-flops x one delay bit: check it."""
+    cfgs = [ArrayConfig(rows=5, cols=4, act_bits=3, weight_bits=3, overq=o) for o in
+            ("none", "range")]
+    parts = [cost.Part("delay")]
+    for c in cfgs:
+        parts += [cost.Part("skew", c), cost.Part("deskew", c)]
+    res = cost.synthesize_parts(parts, synth_cache=tmp_path / "s", index_dir=tmp_path / "i")
+    bit = res[cost.Part("delay")]
+    assert bit.flip_flops == 1 and bit.area == bit.sequential_area
+    for c in cfgs:
+        skew, deskew = res[cost.Part("skew", c)], res[cost.Part("deskew", c)]
+        assert skew.flip_flops == cost.skew_flops(c) and deskew.flip_flops == cost.deskew_flops(c)
+        assert skew.area == pytest.approx(cost.skew_flops(c) * bit.area)
+        assert deskew.area == pytest.approx(cost.deskew_flops(c) * bit.area)
+
+
 def test_parts_price_an_array_close_to_its_whole_synthesis(tmp_path):
     """Sum of parts vs the flattened array, at 4x4 (the report checks 8x8)."""
     from synth.batch import run_jobs

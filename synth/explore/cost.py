@@ -11,8 +11,15 @@ script):
   what flattening the whole array lets Yosys do with the sign-extension bits of the
   narrow top rows (the report's "arrays" note), made explicit. Row 0 is built with
   its partial-sum input tied to 0, as in the array.
-- the input skew (or, with the hardware encoder, the encoder that replaces it), the
-  output de-skew and the valid pipe, each synthesized on its own.
+- the input skew and the output de-skew: delay lines without reset and without
+  logic, R(R-1)/2 slots of b bits (and 2 state bits per slot with OverQ) and
+  C(C-1)/2 stages of the accumulator width. Synthesized they are exactly that many
+  flip-flops (``tests/test_explore.py`` checks it), so they are priced as the count
+  times one synthesized delay-line bit (``delay``, built with the same
+  ``hw.skew.delay_line``); a 32 x 32 de-skew is 14,000 flip-flops, which Yosys
+  would take minutes to confirm for every accumulator width.
+- the encoder (when the point has one; it replaces the skew) and the valid pipe,
+  each synthesized on its own.
 
 Parts are normalized to the fields that shape them (a PE does not depend on R, a
 de-skew only on C and the accumulator width), so one part serves many arrays.
@@ -69,7 +76,8 @@ class Part:
     """One separately synthesized piece of an array.
 
     ``kind``: ``pe0`` (row 0, partial-sum input tied to 0), ``pe`` (rows >= 1),
-    ``skew``, ``encoder``, ``deskew`` or ``valid`` (the valid pipe, ``depth`` stages).
+    ``delay`` (one delay-line bit), ``encoder``, ``valid`` (the valid pipe, ``depth``
+    stages), or ``skew`` / ``deskew`` (whole, for checking the delay-line count).
     """
 
     kind: str
@@ -80,6 +88,8 @@ class Part:
     def label(self) -> str:
         if self.kind == "valid":
             return f"xp_valid_d{self.depth}"
+        if self.kind == "delay":
+            return "xp_delay_bit"
         return f"xp_{self.kind}_{self.cfg.key()}"
 
     @property
@@ -101,11 +111,44 @@ class Part:
             return Deskew(self.cfg)
         if self.kind == "valid":
             return ValidPipe(self.depth)
+        if self.kind == "delay":
+            return _DelayBit()
         if self.kind == "encoder":
             from hw.encoder import Encoder
 
             return Encoder(self.cfg)
         raise ValueError(f"unknown part kind {self.kind!r}")
+
+
+def _DelayBit():
+    """One stage of one bit of the skew's and de-skew's delay lines."""
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hw.skew import delay_line
+
+    class DelayBit(wiring.Component):
+        def __init__(self):
+            super().__init__({"d": In(1), "q": Out(1)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.q.eq(delay_line(m, self.d, 1, "bit"))
+            return m
+
+    return DelayBit()
+
+
+def skew_flops(cfg: ArrayConfig) -> int:
+    """Slot k waits k cycles: b bits, plus its 2 state bits in an OverQ array (k >= 1)."""
+    per_slot = cfg.act_bits + (2 if cfg.overq_enabled else 0)
+    return per_slot * cfg.rows * (cfg.rows - 1) // 2
+
+
+def deskew_flops(cfg: ArrayConfig) -> int:
+    """Column c waits C-1-c cycles with the accumulator's width."""
+    return cfg.acc_width * cfg.cols * (cfg.cols - 1) // 2
 
 
 def _TiedRow0(pe):
@@ -173,14 +216,12 @@ def array_parts(cfg: ArrayConfig, encoder: bool = False) -> list[tuple[Part, int
                        overq=cfg.overq, cascade=cfg.cascade, encoder=True)
         counts[Part("encoder", enc_cfg)] = 1
         depth = replace(cfg, encoder=True).latency - cfg.rows
+        flops = deskew_flops(cfg)
     else:
-        skew_cfg = _cfg(rows=cfg.rows, cols=1, act_bits=cfg.act_bits, weight_bits=2,
-                        overq="range" if cfg.overq_enabled else "none", cascade=1)
-        counts[Part("skew", skew_cfg)] = 1
         depth = cfg.latency
-    deskew_cfg = _cfg(rows=1, cols=cfg.cols, act_bits=2, weight_bits=2, overq="none",
-                      cascade=1, acc_bits=cfg.acc_width)
-    counts[Part("deskew", deskew_cfg)] = 1
+        flops = skew_flops(cfg) + deskew_flops(cfg)
+    if flops:
+        counts[Part("delay")] = flops
     counts[Part("valid", depth=depth)] = 1
     return list(counts.items())
 
