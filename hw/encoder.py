@@ -1,0 +1,240 @@
+"""The OverQ encoder in hardware: integer codes in, (value, state) slots out.
+
+The encoding rule (README "OverQ encoding") is a greedy scan from slot 0 to slot R-1:
+whether slot k starts a decision or has already been written by an earlier one depends
+on every slot before it. That dependency is the only sequential part; everything a
+decision at slot k looks at (its own code, the zero flags of slots k+1 .. k+c) comes
+straight from the input codes, because the scan never touches a slot right of its
+position before it gets there.
+
+Structure: a triangular pipeline that takes the place of the input skew
+-----------------------------------------------------------------------
+The array needs slot k at row k exactly k cycles after slot 0 (the diagonal
+wavefront), so the skew delays slot k by k registers anyway. Here those registers carry
+the *codes* instead of the encoded values, and stage k of the triangle finalises slot k:
+
+* stage k reads slot k's code after k registers (``code_k{k}_d{k}``), the codes of the
+  c slots after it (``code_k{j}_d{k}``, for the zero test), and the scan state that
+  stage k-1 left (``skip_k{k-1}``, ``partner_value_k{k-1}``, ``partner_state_k{k-1}``);
+* it registers slot k's result (``value_k{k}``, ``state_k{k}``), which feeds row k's
+  first PE directly, and the scan state for stage k+1;
+* the codes of slots k+1 .. R-1 move on to the next stage (``code_k{j}_d{k+1}``).
+
+So slot k leaves the encoder k + 1 cycles after its code entered: one cycle later than
+through the plain skew (its output register keeps the decision logic out of the PE's
+multiply-accumulate path). The array's latency grows by one cycle. The scan state that
+travels down the diagonal with a vector is all that passes between stages, so vectors
+follow each other back to back and never see each other's state.
+
+Per stage k (signal names in the Verilog):
+
+``q_k{k}``            q of slot k (range only: the code; with precision
+                      round(u / 2^b), half to even)
+``outlier_k{k}``      q > M
+``zero_k{k}_j{j}``    slot j's q is 0 (j = k+1 .. min(k+c, R-1))
+``zero_at_k{k}``      distance to the nearest such zero (0: none in reach)
+``covered_k{k}``      an earlier decision already wrote slot k (skip_k{k-1} > 0)
+``claim_k{k}``        range overwrite: not covered, outlier, zero_at > 0
+``pair_k{k}``         precision pair: not covered, 0 < q <= M, slot k+1 a zero
+``value_k{k}``,       slot k's registered output: the partner written by an earlier
+``state_k{k}``        decision if covered, else this stage's decision
+``skip_k{k}``         how many slots after k are already written (registered)
+``partner_value_k{k}``, ``partner_state_k{k}``  what slot k+1 gets if it is covered:
+                      the high bits of q (RANGE), the low bits of u (PRECISION), or
+                      min(q_k, M) moved one slot right (SHIFTED)
+``valid_k{k}``        slot k's output holds a vector (cleared by ``rst``)
+
+Ports: ``valid_in``, ``code`` (slot k at ``[k*CB +: CB]``) in; ``value_out`` (slot k
+at ``[k*b +: b]``, valid k + 1 cycles after its code), ``state_out`` (slots 1..R-1,
+slot k at ``[2*(k-1) +: 2]``: slot 0 is always NORMAL, like the skew's) and
+``valid_out`` (``valid_in`` delayed R cycles: the vector's last slot is out) out.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.params import (
+    STATE_NORMAL,
+    STATE_PRECISION,
+    STATE_RANGE,
+    STATE_SHIFTED,
+    ArrayConfig,
+)
+
+__all__ = ["Encoder"]
+
+
+class Encoder(wiring.Component):
+    """Triangular pipelined OverQ encoder for ``cfg`` (see the module docstring)."""
+
+    module_name = "encoder"
+
+    def __init__(self, cfg: ArrayConfig):
+        if not isinstance(cfg, ArrayConfig):
+            raise TypeError(f"cfg must be an ArrayConfig, got {cfg!r}")
+        if not cfg.overq_enabled:
+            raise ValueError("the encoder needs an OverQ mode (range and/or precision)")
+        self._cfg = cfg
+        r, b = cfg.rows, cfg.act_bits
+        members = {
+            "valid_in": In(1),
+            "code": In(r * cfg.code_bits),
+            "valid_out": Out(1),
+            "value_out": Out(r * b),
+        }
+        if r > 1:
+            members["state_out"] = Out(2 * (r - 1))
+        super().__init__(members)
+
+    @property
+    def cfg(self) -> ArrayConfig:
+        return self._cfg
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a vector's codes to its last slot's (value, state): R."""
+        return self._cfg.rows
+
+    def slot_latency(self, slot: int) -> int:
+        """Cycles from a vector's codes to slot ``slot``'s (value, state): slot + 1."""
+        return slot + 1
+
+    @property
+    def children(self) -> dict:
+        return {}
+
+    # --- combinational pieces of one stage --------------------------------------
+
+    def _q(self, m: Module, code, name: str):
+        """q of one slot as a named signal (2b bits, or 2b + 1 with precision)."""
+        cfg = self._cfg
+        b = cfg.act_bits
+        if not cfg.precision_enabled:
+            return code
+        q = Signal(2 * b + 1, name=name)
+        m.d.comb += q.eq(code[b:] + self._round_up(code))
+        return q
+
+    def _round_up(self, u):
+        """Half-to-even rounding of u / 2^b: the fraction is above one half, or exactly
+        one half and the integer part is odd."""
+        b = self._cfg.act_bits
+        half = u[b - 1]
+        above = u[: b - 1].any()
+        return half & (above | u[b])
+
+    def _is_zero(self, code):
+        """q == 0, without the adder: with precision, u <= 2^(b-1) (a half rounds to 0)."""
+        cfg = self._cfg
+        b = cfg.act_bits
+        if not cfg.precision_enabled:
+            return ~code.any()
+        return ~code[b:].any() & ~(code[b - 1] & code[: b - 1].any())
+
+    # --- the pipeline -------------------------------------------------------------
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        r, b, c, cb = cfg.rows, cfg.act_bits, cfg.cascade, cfg.code_bits
+        big = cfg.act_max
+        m = Module()
+
+        # codes[k]: slot k's code as seen by the current stage (k registers deep at stage k)
+        codes = [self.code[k * cb : (k + 1) * cb] for k in range(r)]
+        skip_width = max(1, c.bit_length())
+        # registered scan state of the previous stage (constants before stage 0)
+        skip = Const(0, skip_width)
+        partner_value, partner_state = Const(0, b), Const(STATE_NORMAL, 2)
+        valid = self.valid_in
+        values, states = [], []
+
+        for k in range(r):
+            code = codes[k]
+            q = self._q(m, code, f"q_k{k}")
+            outlier = Signal(name=f"outlier_k{k}")
+            m.d.comb += outlier.eq(q > big)
+            clipped = Signal(b, name=f"clipped_k{k}")  # min(q, M)
+            m.d.comb += clipped.eq(Mux(outlier, big, q[:b]))
+
+            covered = Signal(name=f"covered_k{k}")
+            m.d.comb += covered.eq(skip.any())
+
+            # Range overwrite: the nearest zero among slots k+1 .. min(k+c, R-1).
+            reach = range(k + 1, min(k + c, r - 1) + 1) if cfg.range_enabled else range(0)
+            zeros = []
+            for j in reach:
+                zero = Signal(name=f"zero_k{k}_j{j}")
+                m.d.comb += zero.eq(self._is_zero(codes[j]))
+                zeros.append(zero)
+            zero_at = Signal(skip_width, name=f"zero_at_k{k}")
+            for distance in reversed(range(1, len(zeros) + 1)):  # the nearest wins
+                with m.If(zeros[distance - 1]):
+                    m.d.comb += zero_at.eq(distance)
+            # the `If`s above are sequential statements: the last true one (nearest) wins
+            claim = Signal(name=f"claim_k{k}")
+            m.d.comb += claim.eq(~covered & outlier & zero_at.any())
+
+            # Precision pair: a non-zero, non-outlier slot followed by a zero.
+            pair = Signal(name=f"pair_k{k}")
+            if cfg.precision_enabled and k + 1 < r:
+                next_zero = zeros[0] if zeros else self._is_zero(codes[k + 1])
+                m.d.comb += pair.eq(~covered & ~outlier & ~self._is_zero(code) & next_zero)
+
+            # Slot k's output and the scan state for stage k+1. The defaults are the
+            # covered case's partner (slot k's own value moved right, SHIFTED): when
+            # skip_k{k} is 0 the partner is never read, so no branch needs to clear it.
+            value = Signal(b, name=f"value_k{k}", reset_less=True)
+            state = Signal(2, name=f"state_k{k}", reset_less=True) if k else None
+            last = k == r - 1
+            if not last:
+                next_skip = Signal(skip_width, name=f"skip_k{k}", reset_less=True)
+                next_value = Signal(b, name=f"partner_value_k{k}", reset_less=True)
+                next_state = Signal(2, name=f"partner_state_k{k}", reset_less=True)
+                m.d.sync += [next_value.eq(clipped), next_state.eq(STATE_SHIFTED)]
+
+            def emit(v, f, s=None, pv=None, pf=None):
+                m.d.sync += value.eq(v)
+                if state is not None:
+                    m.d.sync += state.eq(f)
+                if not last and s is not None:
+                    m.d.sync += next_skip.eq(s)
+                if not last and pv is not None:
+                    m.d.sync += [next_value.eq(pv), next_state.eq(pf)]
+
+            with m.If(covered):
+                emit(partner_value, partner_state, skip - 1)
+            with m.Elif(claim):
+                wide = q[: 2 * b]  # q' = min(q, 2^(2b) - 1)
+                if cfg.precision_enabled:
+                    saturated = Signal(2 * b, name=f"saturated_k{k}")
+                    m.d.comb += saturated.eq(Mux(q[2 * b], cfg.wide_max, q[: 2 * b]))
+                    wide = saturated
+                emit(wide[:b], STATE_NORMAL, zero_at, wide[b:], STATE_RANGE)
+            with m.Elif(pair):
+                # p = u: a non-outlier's u is at most M * 2^b + 2^(b-1) < 2^(2b), so
+                # the clip min(u, 2^(2b) - 1) never acts (checked exhaustively).
+                emit(code[b : 2 * b], STATE_NORMAL, 1, code[:b], STATE_PRECISION)
+            with m.Else():
+                emit(clipped, STATE_NORMAL, 0)
+            values.append(value)
+            states.append(state)
+
+            slot_valid = Signal(name=f"valid_k{k}")
+            m.d.sync += slot_valid.eq(valid)
+            valid = slot_valid
+
+            if not last:
+                skip, partner_value, partner_state = next_skip, next_value, next_state
+                # the codes of slots k+1 .. R-1 move one stage down the triangle
+                for j in range(k + 1, r):
+                    reg = Signal(cb, name=f"code_k{j}_d{k + 1}", reset_less=True)
+                    m.d.sync += reg.eq(codes[j])
+                    codes[j] = reg
+
+        m.d.comb += [self.value_out.eq(Cat(*values)), self.valid_out.eq(valid)]
+        if r > 1:
+            m.d.comb += self.state_out.eq(Cat(*states[1:]))  # slot 0 is always NORMAL
+        return m

@@ -1,0 +1,162 @@
+# amaranth: UnusedElaboratable=no
+"""The hardware OverQ encoder (``hw.encoder``) against ``sw_ref.overq.encode_codes``.
+
+Every code vector of small shapes, random vectors of 8, 16 and 32 slots, back-to-back
+and gapped streams, reset, and the whole array behind it (``top`` with ``a_code``).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from hw.params import ArrayConfig
+from hw.simulate import simulate, simulate_encoder
+from sw_ref.overq import encode_codes, golden
+
+
+def _expected(codes, cfg):
+    enc = encode_codes(np.asarray(codes, dtype=np.int64), cfg)
+    return np.asarray(enc.values, np.int64), np.asarray(enc.states, np.int64)
+
+
+def _check(cfg, codes, gaps=None):
+    codes = np.asarray(codes, dtype=np.int64)
+    out = simulate_encoder(cfg, codes, gaps)
+    values, states = _expected(codes, cfg)
+    bad = np.flatnonzero((out["values"] != values).any(axis=1) | (out["states"] != states).any(axis=1))
+    if bad.size:
+        i = bad[0]
+        raise AssertionError(
+            f"{len(bad)} of {len(codes)} vectors differ ({cfg.key()}); first: codes {codes[i].tolist()} "
+            f"-> RTL {out['values'][i].tolist()}/{out['states'][i].tolist()}, "
+            f"encode_codes {values[i].tolist()}/{states[i].tolist()}"
+        )
+    # one valid_out per vector, R cycles after it was presented
+    assert out["valid_out"] == [t + cfg.rows for t in out["presented"]]
+    return out
+
+
+# u values for b = 2 that cover every case of q = round(u / 4) (half to even):
+# zero (0, 2: a half rounds down to 0), the first non-zero (3), halves rounding to
+# even (6 -> 2, 10 -> 2, 14 -> 4), M = 3 at its largest u (13), the first outliers
+# (14, 15), and the top of the range (61 -> 15, 62 -> 16 saturating to 15, 63).
+PRECISION_U_B2 = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 15, 29, 61, 62, 63)
+
+
+@pytest.mark.parametrize("cascade", [1, 2, 3])
+def test_every_code_vector_range_r4_b2(cascade):
+    """All 2^16 vectors of four 4-bit codes q, back to back."""
+    cfg = ArrayConfig(rows=4, cols=1, act_bits=2, overq="range", cascade=cascade, encoder=True)
+    codes = np.array(list(itertools.product(range(16), repeat=4)), dtype=np.int64)
+    _check(cfg, codes)
+
+
+@pytest.mark.parametrize("overq", ["range,precision", "precision"])
+@pytest.mark.parametrize("cascade", [1, 2, 3])
+def test_every_code_vector_precision_r4_b2(overq, cascade):
+    """Every vector over 15 fine codes u per slot that reach every rounding case
+    (15^4 vectors); every one of the 64 u values is also tried in every slot."""
+    if overq == "precision" and cascade > 1:
+        pytest.skip("the cascade only matters with range")
+    cfg = ArrayConfig(rows=4, cols=1, act_bits=2, overq=overq, cascade=cascade, encoder=True)
+    codes = np.array(list(itertools.product(PRECISION_U_B2, repeat=4)), dtype=np.int64)
+    _check(cfg, codes)
+    rng = np.random.default_rng(cascade)
+    single = rng.choice(PRECISION_U_B2, size=(64 * 4, 4))
+    for k in range(4):
+        single[k * 64 : (k + 1) * 64, k] = np.arange(64)
+    _check(cfg, single)
+
+
+def _random_codes(cfg, rng, n):
+    """Codes with many zeros and outliers, so that cascades and pairs are frequent."""
+    b = cfg.act_bits
+    top = (1 << cfg.code_bits) - 1
+    scale = 1 << b if cfg.precision_enabled else 1
+    kind = rng.choice(4, size=(n, cfg.rows), p=[0.3, 0.35, 0.25, 0.1])
+    normal = rng.integers(1, cfg.act_max * scale + 1, size=(n, cfg.rows))
+    outlier = rng.integers((cfg.act_max + 1) * scale, top + 1, size=(n, cfg.rows))
+    extreme = rng.choice([top, (cfg.act_max + 1) * scale, cfg.act_max * scale], size=(n, cfg.rows))
+    return np.select([kind == 0, kind == 1, kind == 2], [0 * normal, normal, outlier], extreme)
+
+
+@pytest.mark.parametrize(
+    "rows,act_bits,overq,cascade",
+    [
+        (8, 4, "range", 2),
+        (8, 4, "range,precision", 4),
+        (8, 3, "precision", 1),
+        (16, 4, "range", 4),
+        (16, 2, "range,precision", 2),
+        (32, 4, "range", 2),
+        (32, 4, "range,precision", 7),
+    ],
+)
+def test_random_vectors(rows, act_bits, overq, cascade):
+    cfg = ArrayConfig(rows=rows, cols=1, act_bits=act_bits, overq=overq, cascade=cascade, encoder=True)
+    rng = np.random.default_rng(rows * 100 + cascade)
+    n = 600 if rows <= 16 else 300
+    codes = _random_codes(cfg, rng, n)
+    gaps = np.where(rng.random(n) < 0.3, rng.integers(1, 4, size=n), 0)
+    _check(cfg, codes, gaps)
+
+
+def test_reset_clears_valid():
+    """Vectors in flight during rst never raise valid_out; later ones are unaffected."""
+    cfg = ArrayConfig(rows=8, cols=1, overq="range", encoder=True)
+    rng = np.random.default_rng(7)
+    codes = _random_codes(cfg, rng, 20)
+    out = simulate_encoder(cfg, codes, reset_at=(12,))
+    presented = out["presented"]
+    # vector t raises valid_out in cycle t + R unless a reset edge came in between
+    expected = [t + cfg.rows for t in presented if not t <= 12 < t + cfg.rows]
+    assert out["valid_out"] == expected
+    values, states = _expected(codes, cfg)
+    late = [i for i, t in enumerate(presented) if t > 12]
+    assert (out["values"][late] == values[late]).all() and (out["states"][late] == states[late]).all()
+
+
+@pytest.mark.parametrize(
+    "rows,cols,overq,cascade,preg",
+    [(4, 3, "range", 2, False), (8, 8, "range,precision", 2, False), (5, 2, "precision", 1, True)],
+)
+def test_array_with_encoder(rows, cols, overq, cascade, preg):
+    """top with --encoder: y = golden(encode_codes(codes)), exactly L cycles later,
+    back to back and gapped, across a weight reload and a reset."""
+    cfg = ArrayConfig(
+        rows=rows, cols=cols, overq=overq, cascade=cascade, encoder=True, product_register=preg
+    )
+    rng = np.random.default_rng(rows + cols)
+    program = []
+    for _ in range(2):
+        w = rng.integers(0, 1 << cfg.weight_bits, size=(rows, cols))
+        program.append(("load", w))
+        for i, codes in enumerate(_random_codes(cfg, rng, 30)):
+            program.append(("codes", codes))
+            if i % 7 == 3:
+                program.append(("idle", int(rng.integers(1, 3))))
+        program.append(("idle", cfg.latency))
+    program.append(("reset", 1))
+    program.append(("codes", _random_codes(cfg, rng, 1)[0]))
+    trace = simulate(cfg, program)
+    assert len(trace.received) == len(trace.sent)
+    for sent, (cycle, ys) in zip(trace.sent, trace.received):
+        assert cycle == sent.cycle + cfg.latency
+        values, states = _expected(np.array(sent.codes)[None, :], cfg)
+        y = golden(values, states, sent.weights, cfg)[0]
+        assert list(ys) == [int(v) for v in y]
+
+
+def test_latency_and_ports():
+    cfg = ArrayConfig(rows=8, cols=8, encoder=True)
+    base = ArrayConfig(rows=8, cols=8)
+    assert cfg.latency == base.latency + 1
+    assert cfg.code_bits == 8
+    assert ArrayConfig(rows=8, cols=8, overq="range,precision", encoder=True).code_bits == 12
+    with pytest.raises(ValueError, match="nothing to encode"):
+        ArrayConfig(overq="none", encoder=True)
+
+
