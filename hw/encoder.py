@@ -31,6 +31,8 @@ Per stage k (signal names in the Verilog):
 ``q_k{k}``            q of slot k (range only: the code; with precision
                       round(u / 2^b), half to even)
 ``outlier_k{k}``      q > M
+``clipped_k{k}``      min(q, M): slot k's value when it is not split
+``moved_k{k}``        the same value, moved to slot k+1 when that slot is SHIFTED
 ``zero_k{k}_j{j}``    slot j's q is 0 (j = k+1 .. min(k+c, R-1))
 ``zero_at_k{k}``      distance to the nearest such zero (0: none in reach)
 ``covered_k{k}``      an earlier decision already wrote slot k (skip_k{k-1} > 0)
@@ -158,6 +160,8 @@ class Encoder(wiring.Component):
             m.d.comb += outlier.eq(q > big)
             clipped = Signal(b, name=f"clipped_k{k}")  # min(q, M)
             m.d.comb += clipped.eq(Mux(outlier, big, q[:b]))
+            moved = Signal(b, name=f"moved_k{k}")  # what slot k+1 gets when SHIFTED
+            m.d.comb += moved.eq(clipped)
 
             covered = Signal(name=f"covered_k{k}")
             m.d.comb += covered.eq(skip.any())
@@ -193,7 +197,7 @@ class Encoder(wiring.Component):
                 next_skip = Signal(skip_width, name=f"skip_k{k}", reset_less=True)
                 next_value = Signal(b, name=f"partner_value_k{k}", reset_less=True)
                 next_state = Signal(2, name=f"partner_state_k{k}", reset_less=True)
-                m.d.sync += [next_value.eq(clipped), next_state.eq(STATE_SHIFTED)]
+                m.d.sync += [next_value.eq(moved), next_state.eq(STATE_SHIFTED)]
 
             def emit(v, f, s=None, pv=None, pf=None):
                 m.d.sync += value.eq(v)

@@ -244,6 +244,11 @@ def test_every_mutant_changes_the_generated_verilog():
     text = generate_verilog(ArrayConfig(rows=4, cols=3, overq="range", cascade=2))
     for name in MUTANTS:
         assert mutate(text, name) != text, name
+    from verif.mutants import ENCODER_MUTANTS
+
+    text = generate_verilog(ArrayConfig(rows=4, cols=3, overq="range", cascade=2, encoder=True))
+    for name in ENCODER_MUTANTS:
+        assert mutate(text, name) != text, name
 
 
 # --- the real-data layer's tiling ------------------------------------------------------
