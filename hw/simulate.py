@@ -169,8 +169,8 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
     return trace
 
 
-def simulate_encoder(cfg: ArrayConfig, codes, gaps=None, reset_at=()) -> dict:
-    """Run ``hw.encoder.Encoder(cfg)`` alone on code vectors [N, R] in Amaranth's simulator.
+def simulate_encoder(cfg: ArrayConfig, codes, gaps=None, reset_at=(), slots_per_stage=None) -> dict:
+    """Run ``hw.encoder.Encoder(cfg)`` (``slots_per_stage`` G: its default unless given) alone on code vectors [N, R] in Amaranth's simulator.
 
     ``gaps[i]`` idle cycles come before vector i; ``rst`` is high in the cycles listed
     in ``reset_at`` (cycle numbers of the input side). Slot k of a vector presented in
@@ -180,7 +180,7 @@ def simulate_encoder(cfg: ArrayConfig, codes, gaps=None, reset_at=()) -> dict:
     """
     from hw.encoder import Encoder
 
-    dut = Encoder(cfg)
+    dut = Encoder(cfg) if slots_per_stage is None else Encoder(cfg, slots_per_stage)
     codes = np.asarray(codes, dtype=np.int64).reshape(-1, cfg.rows)
     n, R, b = codes.shape[0], cfg.rows, cfg.act_bits
     gaps = np.zeros(n, dtype=np.int64) if gaps is None else np.asarray(gaps, dtype=np.int64)
