@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 
 import numpy as np
 import pytest
@@ -182,3 +183,46 @@ def test_latency_and_ports():
         ArrayConfig(overq="none", encoder=True)
 
 
+
+
+# --- the generator: --encoder ---------------------------------------------------------
+
+
+def test_encoder_flag_ports_header_and_info(capsys):
+    from hw.generate import generate_verilog, interface_info, main
+
+    args = ["--rows", "4", "--cols", "3", "--overq", "range,precision"]
+    assert main(args + ["--encoder"]) == 0
+    text = capsys.readouterr().out
+    cfg = ArrayConfig(rows=4, cols=3, overq="range,precision", encoder=True)
+    assert text == generate_verilog(cfg)
+    assert "--encoder" in text.splitlines()[1]
+    assert f"Latency L = {cfg.latency} cycles" in text and cfg.latency == 4 + 3
+    assert "input  wire [47:0] a_code" in text  # R * 3b bits with precision
+    assert "a_data" not in text and "a_state" not in text and "skew skew" not in text
+    assert "encoder encoder (" in text
+    for name in ("outlier_k1", "zero_at_k1", "claim_k1", "covered_k1", "pair_k1", "skip_k1"):
+        assert re.search(rf"\b{name}\b", text), name
+    members = interface_info(cfg)["interface"]["members"]
+    assert members["a_code"]["width"] == 4 * cfg.code_bits and "a_data" not in members
+    assert main(args + ["--encoder", "--info"]) == 0
+    info = capsys.readouterr().out
+    assert "latency L      7 cycles" in info and "12-bit codes on a_code" in info
+
+
+def test_encoder_without_overq_is_a_one_line_error(capsys):
+    from hw.generate import main
+
+    assert main(["--overq", "none", "--encoder"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: encoder needs an OverQ mode")
+
+
+def test_default_output_does_not_change():
+    from pathlib import Path
+
+    from hw.generate import generate_verilog
+
+    committed = Path(__file__).resolve().parents[1] / "rtl_out" / "top.v"
+    assert generate_verilog(ArrayConfig()) == committed.read_text()
+    assert ArrayConfig().latency == 15 and "encoder" not in ArrayConfig().describe()
