@@ -71,11 +71,13 @@ def explore(grid: Grid, opts: Options) -> dict:
     points = grid.points()
     if not accuracy.order_available():
         points = [p for p in points if not p.order]
+    ref = _reference(opts)
+    points = [p for p in points if ref.workload.supports(p)]
+    opts = replace(opts, settings=opts.settings.for_workload(ref.workload))
     encoder = cost.encoder_supported()
     needed = list(dict.fromkeys(part for p in points for part in point_parts(p, encoder)))
     parts, missing = cost.cached_parts(needed, opts.index_dir)
 
-    ref = _reference(opts)
     by_key: dict = {}
     for p in points:  # one evaluation per distinct accuracy key
         by_key.setdefault(repr(sorted(accuracy.accuracy_key(p).items())), p)
@@ -129,7 +131,7 @@ def explore(grid: Grid, opts: Options) -> dict:
         rows.append(row)
     stats["seconds"] = round(time.monotonic() - start, 1)
     return {"rows": rows, "stats": stats, "workload": ref.workload, "encoder": encoder,
-            "order": accuracy.order_available()}
+            "order": accuracy.order_available(), "settings": opts.settings}
 
 
 # Whole-array syntheses the parts are checked against (the area report's 8x8 arrays).
