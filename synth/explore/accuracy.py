@@ -223,8 +223,9 @@ def evaluate_point(ref: Reference, point: Point, settings: AccuracySettings) -> 
 
 
 def _cache_file(cache_dir: Path, wl: Workload, point: Point, settings: AccuracySettings) -> Path:
+    sources = wl.sources + (wl.order_sources if point.order else ())
     ident = {"net": wl.name, "fingerprint": wl.fingerprint, "settings": asdict(settings),
-             "point": accuracy_key(point), "sources": _source_digest(wl.sources),
+             "point": accuracy_key(point), "sources": _source_digest(sources),
              "version": VERSION}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir / "accuracy" / wl.name / f"{digest}.json"
