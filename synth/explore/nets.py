@@ -180,7 +180,10 @@ def _registry():
 def available() -> list[str]:
     """Built-in workloads whose network this checkout has (``sw_ref.nets.NAMES``)."""
     reg = _registry()
-    registered = set(getattr(reg, "NAMES", ())) if reg is not None else set()
+    registered = set()
+    if reg is not None:  # a NAMES tuple or a names() function, as the registry grows
+        names = getattr(reg, "NAMES", None) or getattr(reg, "names", lambda: ())()
+        registered = set(names)
     return sorted(n for n in _BUILTIN if n == "digits" or n in registered)
 
 
