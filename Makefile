@@ -37,7 +37,7 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register) \
               $(if $(filter 1,$(ENCODER)),--encoder)
 
-.PHONY: setup demo test sim synth fpga bench generate evaluate clean help
+.PHONY: setup demo test sim synth fpga bench generate evaluate clean help explore
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
@@ -47,6 +47,7 @@ help:
 	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
+	@echo "make explore   accuracy against area over a grid -> synth/reports/explore.md (NET=, EXPLORE_ARGS=)"
 	@echo "make clean     remove the venv, build and cache directories"
 
 setup: $(STAMP) iverilog-check tools-warm
@@ -114,7 +115,15 @@ bench: setup
 	$(PY) -m sw_ref.bench
 	$(PY) -m hw.bench
 	$(PY) -m verif.bench
+	$(PY) -m synth.explore.bench
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Accuracy against area (synth/explore): NET=digits|efficientnet_lite0|minilm_l6,
+# EXPLORE_ARGS for anything else (e.g. --rows 8 --fpga). Cached per point and per part.
+NET          ?= digits
+EXPLORE_ARGS ?=
+explore: setup
+	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS)
