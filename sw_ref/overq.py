@@ -217,7 +217,7 @@ class _Encoding:
 
     values: np.ndarray  # int64
     states: np.ndarray  # int64
-    roles: np.ndarray  # uint8 role bytes (sw_ref.overq_engine)
+    roles: np.ndarray | None  # uint8 role bytes (sw_ref.overq_engine); None if unused
     outliers: int
     handled: int
     precise: int
@@ -237,7 +237,7 @@ def _run(c: np.ndarray, cfg: ArrayConfig) -> _Encoding:
     return _Encoding(
         values=_untile_major(e.values, shape),
         states=_untile_major(e.states, shape),
-        roles=_untile_major(e.roles, shape),
+        roles=None if e.roles is None else _untile_major(e.roles, shape),
         outliers=e.outliers,
         handled=e.handled,
         precise=e.precise,

@@ -298,7 +298,7 @@ class Encoding:
 
     values: np.ndarray  # int64
     states: np.ndarray  # int64
-    roles: np.ndarray  # uint8 role bytes
+    roles: np.ndarray | None  # uint8 role bytes (None from the one-word path)
     outliers: int  # slots with q > M
     handled: int  # ROLE_LOW slots
     precise: int  # ROLE_PAIR slots
@@ -313,6 +313,8 @@ def encode_tiles(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
     written to memory.
     """
     t, rows = tiles.shape
+    if rows == 8 and tiles.dtype == np.uint8 and not cfg.precision_enabled:
+        return _encode_words(tiles, cfg)
     values = np.empty((t, rows), dtype=np.int64)
     states = np.empty((t, rows), dtype=np.int64)
     roles = np.empty((t, rows), dtype=np.uint8)
@@ -355,3 +357,143 @@ def decoded_units(c: np.ndarray, roles: np.ndarray, cfg: ArrayConfig) -> np.ndar
         pair = roles == ROLE_PAIR
         d[pair] = np.minimum(c[pair], cfg.wide_max) / float(1 << cfg.act_bits)
     return d
+
+
+# --- R = 8, one-byte codes (A2..A4 range or none): a tile is one 64-bit word ---------
+
+_BYTES = np.uint64(0x0101010101010101)
+_HIGH_BITS = np.uint64(0x8080808080808080)
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+
+
+@dataclass(frozen=True)
+class _WordTable:
+    """Per class pattern, byte masks of the eight slots as 64-bit words."""
+
+    prev: np.ndarray  # 0xFF where the slot takes its left neighbour
+    keep_sat: np.ndarray  # M where min(t, M) applies (not LOW)
+    high: np.ndarray  # 0xFF where the slot is t >> b
+    states: np.ndarray  # the state bytes
+    clipped: np.ndarray  # uint8 bits: the pattern's outliers that are not handled
+    outliers: np.ndarray  # int64 counts
+    handled: np.ndarray  # int64 counts
+
+
+@lru_cache(maxsize=64)
+def _word_table(cascade: int, overq: frozenset, act_bits: int) -> _WordTable:
+    table = _table(8, cascade, overq)
+    roles = table.roles  # [65536, 8]
+    top = (1 << act_bits) - 1
+
+    def word(bytes_: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(bytes_.astype(np.uint8)).view(np.uint64).reshape(-1)
+
+    pattern = np.arange(roles.shape[0])
+    out_bits = (pattern >> 8) & 0xFF
+    low_bits = np.packbits(roles == ROLE_LOW, axis=1, bitorder="little")[:, 0]
+    return _WordTable(
+        prev=word(np.where(roles & PREV, 0xFF, 0)),
+        keep_sat=word(np.where(roles & LOW, 0, top)),
+        high=word(np.where(roles & HIGH, 0xFF, 0)),
+        states=word(roles >> 4),
+        clipped=(out_bits & ~low_bits.astype(np.int64)).astype(np.uint8),
+        outliers=np.array([bin(v).count("1") for v in range(256)])[out_bits].astype(np.int64),
+        handled=table.handled,
+    )
+
+
+def _nonzero_bytes(w: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """0x80 in every non-zero byte of w, else 0 (into scratch)."""
+    np.bitwise_and(w, _LOW7, out=scratch)
+    scratch += _LOW7  # bit 7 set iff the low 7 bits were not all zero (no carry out)
+    scratch |= w
+    scratch &= _HIGH_BITS
+    return scratch
+
+
+def _encode_words(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
+    """``encode_tiles`` for R = 8 and codes of one byte: SWAR on one word per tile.
+
+    Classes, the pattern index and the values are bitwise operations on the 64-bit
+    words (a value's left neighbour is the word shifted by a byte); the masks of each
+    pattern come from ``_WordTable``. The roles are not materialised (no caller
+    needs them without precision).
+    """
+    t = tiles.shape[0]
+    b, top = cfg.act_bits, cfg.act_max
+    values = np.empty((t, 8), dtype=np.int64)
+    states = np.empty((t, 8), dtype=np.int64)
+    words = tiles.view(np.uint64).reshape(t)
+    wt = _word_table(cfg.cascade, frozenset(cfg.overq), b) if cfg.overq_enabled else None
+    step = max(1, BLOCK_SLOTS // 8)
+    n = min(t, step)
+    s1, s2, s3, s4 = (np.empty(n, dtype=np.uint64) for _ in range(4))
+    bytes_m = np.uint64(top) * _BYTES
+    outliers = handled = 0
+    clipped = []
+    for start in range(0, t, step):
+        w = words[start : start + step]
+        m = w.size
+        a, bb, c, d = s1[:m], s2[:m], s3[:m], s4[:m]
+        # pattern index: non-zero bytes | outlier bytes (a bit above M) << 8
+        nz = _nonzero_bytes(w, a)
+        np.bitwise_and(w, ~bytes_m, out=c)
+        out = _nonzero_bytes(c, bb)
+        nz >>= np.uint64(7)
+        nz *= _GATHER8
+        nz >>= np.uint64(56)
+        out >>= np.uint64(7)
+        out *= _GATHER8
+        out >>= np.uint64(56)  # (the product's lower bytes hold cross terms)
+        out <<= np.uint64(8)
+        out |= nz
+        index = out.view(np.int64)
+        if wt is None:  # no OverQ: every slot is min(q, M), NORMAL
+            np.bitwise_and(w, bytes_m, out=c)  # lo
+            np.right_shift(w, np.uint64(b), out=d)
+            d &= bytes_m  # hi
+            sat = _nonzero_bytes(d, a)
+            sat >>= np.uint64(7)
+            sat *= np.uint64(top)
+            c |= sat
+            np.copyto(values[start : start + m].reshape(-1), c.view(np.uint8))
+            states[start : start + m] = 0
+            seen = np.flatnonzero(index >> 8)
+            outliers += int(np.bitwise_count(index[seen] >> 8).sum())
+            if seen.size:
+                bits = np.unpackbits(
+                    (index[seen] >> 8).astype(np.uint8)[:, None], axis=1, bitorder="little"
+                )
+                tile, slot = np.nonzero(bits)
+                clipped.append((seen[tile] + start) * 8 + slot)
+            continue
+        idx = index
+        # x = w, or the left neighbour (w << 8) where the pattern says PREV
+        np.left_shift(w, np.uint64(8), out=c)
+        c ^= w
+        c &= wt.prev[idx]
+        c ^= w  # x
+        np.right_shift(c, np.uint64(b), out=d)
+        d &= bytes_m  # hi = t >> b (b <= 4: no bits of the next byte survive the mask)
+        c &= bytes_m  # lo = t & M
+        sat = _nonzero_bytes(d, a)
+        sat >>= np.uint64(7)
+        sat *= np.uint64(top)  # M in every byte whose t exceeds M
+        sat &= wt.keep_sat[idx]
+        c |= sat  # min(t, M), or t & M where LOW
+        d ^= c
+        d &= wt.high[idx]
+        c ^= d  # t >> b where HIGH
+        np.copyto(values[start : start + m].reshape(-1), c.view(np.uint8))
+        np.copyto(states[start : start + m].reshape(-1), wt.states[idx].view(np.uint8))
+        counts = np.bincount(idx, minlength=wt.handled.size)
+        outliers += int(counts @ wt.outliers)
+        handled += int(counts @ wt.handled)
+        bits = wt.clipped[idx]
+        some = np.flatnonzero(bits)
+        if some.size:
+            slot_bits = np.unpackbits(bits[some][:, None], axis=1, bitorder="little")
+            tile, slot = np.nonzero(slot_bits)
+            clipped.append((some[tile] + start) * 8 + slot)
+    clipped = np.concatenate(clipped) if clipped else np.zeros(0, dtype=np.intp)
+    return Encoding(values, states, None, outliers, handled, 0, clipped)
