@@ -97,39 +97,42 @@ def scan_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
 
     Per vector it keeps the scan pointer and the role that the next slot takes if
     the pointer passes over it (RANGE or PRECISION right after the claiming slot,
-    SHIFTED inside a cascade).
+    SHIFTED inside a cascade). Flags are 0/1 bytes combined by arithmetic, so each
+    row is a handful of branch-free passes.
     """
     rows, nvec = nz.shape
     roles = np.full((rows, nvec), ROLE_PLAIN, dtype=np.uint8)
     if not cfg.overq_enabled:
         return roles
     idx = np.int16 if rows + cfg.cascade + 2 < 2**15 else np.int32
-    zero = ~nz
-    if cfg.range_enabled:  # near[k]: the nearest zero after row k (or out of reach)
+    nz8, out8 = nz.view(np.uint8), out.view(np.uint8)
+    if cfg.range_enabled:  # reach[k]: 1 + (nearest zero after row k) - (k + 1), if in reach
         near = np.empty((rows, nvec), dtype=idx)
         run = np.full(nvec, rows + cfg.cascade + 1, dtype=idx)
         for k in reversed(range(rows)):
             near[k] = run
-            run[zero[k]] = k
+            np.copyto(run, idx(k), where=~nz[k])
     ptr = np.zeros(nvec, dtype=idx)
     pend = np.full(nvec, ROLE_SHIFTED, dtype=np.uint8)
+    active = np.empty(nvec, dtype=bool)
     for k in range(rows):
-        active = ptr == k
-        role = np.where(active, np.uint8(ROLE_PLAIN), pend)
+        np.equal(ptr, k, out=active)
+        a8 = active.view(np.uint8)
+        # an active slot is PLAIN (0) unless it claims; a passed-over slot takes pend
+        role = pend * (a8 ^ np.uint8(1))
         pend = np.full(nvec, ROLE_SHIFTED, dtype=np.uint8)
-        nxt = np.where(active, idx(k + 1), ptr)
+        ptr += a8  # active: k + 1 for now
         if cfg.range_enabled:
-            handled = active & out[k] & (near[k] <= k + cfg.cascade)
-            role[handled] = ROLE_LOW
-            pend[handled] = ROLE_HIGH
-            nxt[handled] = near[k][handled] + 1
+            h8 = a8 & out8[k] & (near[k] <= k + cfg.cascade).view(np.uint8)
+            role |= h8 * np.uint8(ROLE_LOW)
+            pend += h8 * np.uint8(ROLE_HIGH - ROLE_SHIFTED)
+            ptr += h8 * (near[k] - idx(k))  # to the zero's right neighbour
         if cfg.precision_enabled and k + 1 < rows:
-            pair = active & nz[k] & ~out[k] & zero[k + 1]
-            role[pair] = ROLE_PAIR
-            pend[pair] = ROLE_FINE
-            nxt[pair] = k + 2
+            p8 = a8 & nz8[k] & (out8[k] ^ np.uint8(1)) & (nz8[k + 1] ^ np.uint8(1))
+            role |= p8 * np.uint8(ROLE_PAIR)
+            pend += p8 * np.uint8(ROLE_FINE - ROLE_SHIFTED)
+            ptr += p8  # k + 2
         roles[k] = role
-        ptr = nxt
     return roles
 
 
@@ -189,12 +192,28 @@ def tile_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig):
             roles = table.roles[index]
         counts = np.bincount(index, minlength=table.handled.size)
         return roles, int(counts @ table.handled), int(counts @ table.precise)
-    roles = np.ascontiguousarray(
-        scan_roles(np.ascontiguousarray(nz.T), np.ascontiguousarray(out.T), cfg).T
-    )
+    # Only tiles with a decision to make need the scan: an outlier, or (precision) a
+    # non-zero non-outlier followed by a zero. Every other slot stays PLAIN.
+    busy = _any_per_tile(out)
+    if cfg.precision_enabled:
+        chance = nz[:, :-1] & ~out[:, :-1] & ~nz[:, 1:]
+        busy |= _any_per_tile(chance)
+    busy = np.flatnonzero(busy)
+    roles = np.full((t, rows), ROLE_PLAIN, dtype=np.uint8)
+    if busy.size:
+        sub = scan_roles(np.ascontiguousarray(nz[busy].T), np.ascontiguousarray(out[busy].T), cfg)
+        roles[busy] = sub.T
     handled = int(np.count_nonzero(roles == ROLE_LOW))
     precise = int(np.count_nonzero(roles == ROLE_PAIR))
     return roles, handled, precise
+
+
+def _any_per_tile(flags: np.ndarray) -> np.ndarray:
+    """flags [T, n] (bool) -> [T]: any set, reading 8 flags per word where it can."""
+    t, n = flags.shape
+    if n % 8 == 0 and flags.flags.c_contiguous:
+        return flags.view(np.uint64).reshape(t, n // 8).any(axis=1)
+    return flags.any(axis=1)
 
 
 # --- values and states -------------------------------------------------------------
