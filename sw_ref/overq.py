@@ -555,3 +555,10 @@ def _reference_tile(c: list[int], cfg: ArrayConfig):
         v[k], f[k] = min(q[k], big), STATE_NORMAL
         k += 1
     return v, f
+
+
+# The OverQ-aware channel order lives in its own module; re-exported here so that
+# ``sw_ref.overq.channel_order`` is the one entry point (it imports overq lazily).
+from sw_ref.channel_order import channel_order  # noqa: E402
+
+__all__.append("channel_order")
