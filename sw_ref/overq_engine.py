@@ -394,8 +394,7 @@ class _WordTable:
     high: np.ndarray  # 0xFF where the slot is t >> b
     states: np.ndarray  # the state bytes
     clipped: np.ndarray  # uint8 bits: the pattern's outliers that are not handled
-    outliers: np.ndarray  # int64 counts
-    handled: np.ndarray  # int64 counts
+    counts: np.ndarray  # int64: outliers + handled << 32 (summed over tiles at once)
 
 
 @lru_cache(maxsize=64)
@@ -416,8 +415,7 @@ def _word_table(cascade: int, overq: frozenset, act_bits: int) -> _WordTable:
         high=word(np.where(roles & HIGH, 0xFF, 0)),
         states=word(roles >> 4),
         clipped=(out_bits & ~low_bits.astype(np.int64)).astype(np.uint8),
-        outliers=np.array([bin(v).count("1") for v in range(256)])[out_bits].astype(np.int64),
-        handled=table.handled,
+        counts=np.bitwise_count(out_bits).astype(np.int64) + (table.handled << 32),
     )
 
 
@@ -505,9 +503,9 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
         c ^= d  # t >> b where HIGH
         np.copyto(values[start : start + m].reshape(-1), c.view(np.uint8))
         np.copyto(states[start : start + m].reshape(-1), wt.states[idx].view(np.uint8))
-        counts = np.bincount(idx, minlength=wt.handled.size)
-        outliers += int(counts @ wt.outliers)
-        handled += int(counts @ wt.handled)
+        counts = int(wt.counts[idx].sum())
+        outliers += counts & 0xFFFFFFFF
+        handled += counts >> 32
         bits = wt.clipped[idx]
         some = np.flatnonzero(bits)
         if some.size:
