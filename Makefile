@@ -29,13 +29,16 @@ RTL           ?=
 WAVES         ?= 0
 SEED          ?= 1
 PYTEST_ARGS   ?=
+# Real layer for `make sim` (verif/layers.py) and its input-channel order.
+LAYER         ?=
+ORDER         ?=
 
 CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               --weight-bits $(WEIGHT_BITS) --weight-format $(WEIGHT_FORMAT) \
               --overq $(OVERQ) --cascade $(CASCADE) $(if $(ACC_BITS),--acc-bits $(ACC_BITS)) \
               $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register)
 
-.PHONY: setup demo test sim synth fpga bench generate evaluate clean help
+.PHONY: setup demo test sim synth fpga bench generate evaluate report clean help
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
@@ -44,6 +47,8 @@ help:
 	@echo "make synth     Yosys area report -> synth/reports/area.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
+	@echo "make report    claims report on EfficientNet-Lite0 -> synth/reports/claims.md"
+	@echo "               (make sim LAYER=effnet_pw ORDER=channel: a real EfficientNet layer)"
 	@echo "make clean     remove the venv, build and cache directories"
 
 setup: $(STAMP) iverilog-check tools-warm
@@ -92,7 +97,8 @@ test: setup
 
 sim: setup
 	$(PY) -m verif.sim --sim $(SIM) $(CONFIG_ARGS) --seed $(SEED) \
-	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves)
+	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves) \
+	  $(if $(LAYER),--layer $(LAYER)) $(if $(ORDER),--order $(ORDER))
 
 synth: setup
 	$(PY) -m synth.area
@@ -100,8 +106,13 @@ synth: setup
 fpga: setup
 	$(PY) -m synth.fpga
 
+# The claims reports: one command per recipe line (append a line for another report).
+report: setup
+	$(PY) -m sw_ref.claims
+
 bench: setup
 	$(PY) -m sw_ref.bench
+	$(PY) -m sw_ref.claims --bench
 	$(PY) -m hw.bench
 	$(PY) -m verif.bench
 
