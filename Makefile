@@ -30,6 +30,9 @@ RTL           ?=
 WAVES         ?= 0
 SEED          ?= 1
 PYTEST_ARGS   ?=
+# Real layer for `make sim` (verif/layers.py) and its input-channel order.
+LAYER         ?=
+ORDER         ?=
 
 CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               --weight-bits $(WEIGHT_BITS) --weight-format $(WEIGHT_FORMAT) \
@@ -37,7 +40,7 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register) \
               $(if $(filter 1,$(ENCODER)),--encoder)
 
-.PHONY: setup demo test sim synth fpga bench generate evaluate clean help explore
+.PHONY: setup demo test sim synth fpga bench generate evaluate report clean help explore
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
@@ -47,6 +50,8 @@ help:
 	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
+	@echo "make report    claims report on EfficientNet-Lite0 -> synth/reports/claims.md"
+	@echo "               (make sim LAYER=effnet_pw ORDER=channel: a real EfficientNet layer)"
 	@echo "make explore   accuracy against area over a grid -> synth/reports/explore.md (NET=, EXPLORE_ARGS=)"
 	@echo "make clean     remove the venv, build and cache directories"
 
@@ -102,7 +107,8 @@ test-encoder: setup
 
 sim: setup
 	$(PY) -m verif.sim --sim $(SIM) $(CONFIG_ARGS) --seed $(SEED) \
-	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves)
+	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves) \
+	  $(if $(LAYER),--layer $(LAYER)) $(if $(ORDER),--order $(ORDER))
 
 synth: setup
 	$(PY) -m synth.area
@@ -111,8 +117,13 @@ synth: setup
 fpga: setup
 	$(PY) -m synth.fpga
 
+# The claims reports: one command per recipe line (append a line for another report).
+report: setup
+	$(PY) -m sw_ref.claims
+
 bench: setup
 	$(PY) -m sw_ref.bench
+	$(PY) -m sw_ref.claims --bench
 	$(PY) -m hw.bench
 	$(PY) -m verif.bench
 	$(PY) -m synth.explore.bench
