@@ -144,10 +144,12 @@ def _zero_off_by_one(text: str) -> str:
 
 def _shift_unclipped(text: str) -> str:
     """A value moved one slot right by a cascade is not clipped to M: its low b bits
-    are moved instead (wrong for a moved outlier)."""
+    are moved instead (wrong for a moved outlier). The moved value is the default of
+    every stage's ``partner_value`` (the SHIFTED partner)."""
     def edit(body):
-        unclipped = dict(re.findall(r"assign\s+clipped_k(\d+)\s*=\s*outlier_k\d+\s*\?\s*\S+\s*:\s*([^;]+?)\s*;", body))
-        return re.sub(r"(assign\s+moved_k(\d+)\s*=\s*)clipped_k\d+(\s*;)",
+        unclipped = dict(re.findall(
+            r"assign\s+clipped_k(\d+)\s*=\s*outlier_k\d+\s*\?\s*\S+\s*:\s*([^;]+?)\s*;", body))
+        return re.sub(r"(partner_value_k(\d+)\s*=\s*)clipped_k\2(\s*;)",
                       lambda m: m.group(1) + unclipped.get(m.group(2), f"clipped_k{m.group(2)}") + m.group(3),
                       body)
     return _edit_module(text, "encoder", edit)
