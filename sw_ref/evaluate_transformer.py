@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -64,7 +65,7 @@ METHODS = {
     "kl": ("kl", {}),
 }
 CLIP_METHODS = ("max", "p99.99", "p99.9", "p99", "mse", "aciq_laplace", "kl")
-OVERQ_STEPS = ("p99.9", "p99.5", "p99", "mse", "aciq_laplace")
+OVERQ_STEPS = ("p99.9", "p99.5", "p99", "mse")
 BITS = (4, 5, 6, 8)
 TARGET = {"cosine": 0.98, "coverage": 0.80}
 
@@ -106,13 +107,19 @@ class Scheme:
 class Evaluation:
     """Runs schemes on one context, caching thresholds, orders and results."""
 
-    def __init__(self, ctx: Context, floor: float = mini.GELU_MIN, progress=None):
+    def __init__(self, ctx: Context, floor: float = mini.GELU_MIN, progress=None,
+                 result_cache: Path | None = None):
         self.ctx, self.floor, self.progress = ctx, floor, progress
+        self.result_cache = result_cache
+        self._stored = {}
+        if result_cache is not None and result_cache.exists():
+            self._stored = json.loads(result_cache.read_text())
         self.kinds = mini.linear_layer_kinds(ctx.model.cfg)
         self.ffn = mini.ffn_out_layers(ctx.model.cfg)
         self._memo: dict = {}
         self.results: dict[Scheme, dict] = {}
-        self.seconds = 0.0
+        self.seconds = 0.0  # wall-clock seconds the rows took to compute (cached ones too)
+        self.reused = 0
 
     def _cached(self, key, fn):
         if key not in self._memo:
@@ -196,17 +203,32 @@ class Evaluation:
 
     def run(self, s: Scheme) -> dict:
         if s not in self.results:
+            key = repr(s)
             start = time.perf_counter()
-            if s.a_bits is None and s.w_bits is None and s.other_bits is None:
+            if key in self._stored:
+                row = self._stored[key]
+                self.reused += 1
+            elif s.a_bits is None and s.w_bits is None and s.other_bits is None:
                 row = {"cosine": 1.0, "cosine_min": 1.0, "nn_agreement": 1.0, "sqnr_db": {}}
             else:
                 row = quantized_forward(self.ctx, self.plans(s))
-            row["seconds"] = time.perf_counter() - start
+            if key not in self._stored:
+                row["seconds"] = time.perf_counter() - start
+                self._store(key, row)
             self.seconds += row["seconds"]
             self.results[s] = row
             if self.progress is not None:
                 self.progress(s, row)
         return self.results[s]
+
+    def _store(self, key: str, row: dict) -> None:
+        """Keep a finished row on disk, so an interrupted run resumes where it stopped."""
+        self._stored[key] = row
+        if self.result_cache is not None:
+            self.result_cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.result_cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._stored))
+            tmp.replace(self.result_cache)
 
     def best(self, schemes) -> Scheme:
         """The scheme with the highest mean cosine (first on ties)."""
@@ -221,7 +243,8 @@ def build(ev: Evaluation, quick: bool = False) -> dict:
     if quick:
         clip = {4: ("p99", "mse"), 8: ("mse",)}
     else:
-        clip = {b: CLIP_METHODS if b <= 5 else ("max", "p99.99", "mse", "kl") for b in bits}
+        clip = {4: CLIP_METHODS, 5: ("p99.99", "p99.9", "mse", "kl"), 6: ("p99.99", "mse"),
+                8: ("max", "mse")}
     steps = ("p99",) if quick else OVERQ_STEPS
     sec: dict[str, list[Scheme]] = {"fp32": [Scheme()]}
     ev.run(Scheme())
@@ -230,8 +253,7 @@ def build(ev: Evaluation, quick: bool = False) -> dict:
     sec["clip"] = [s for b in bits for s in uni[b]]
     best_uniform = {b: ev.best(uni[b]) for b in bits}
 
-    sec["floor"] = [Scheme(a_bits=b, a_mode=mode, a_method="mse")
-                    for b in ((4,) if quick else (4, 8))
+    sec["floor"] = [Scheme(a_bits=4, a_mode=mode, a_method="mse")
                     for mode in ("zero-point", "unsigned", "signed")]
 
     base = Scheme(a_bits=4, overq="range", cascade=2, rows=8)
@@ -253,8 +275,11 @@ def build(ev: Evaluation, quick: bool = False) -> dict:
     for b in ((4,) if quick else bits):
         curve["uniform"][b] = best_uniform[b]
         for o in orders:
-            cands = ([best_nat if o == "natural" else best_ord] if b == 4 else
-                     [replace(base, a_bits=b, a_method=mm, order=o) for mm in ("p99.9", "mse")])
+            if b == 4:
+                cands = [best_nat if o == "natural" else best_ord]
+            else:
+                cands = [replace(base, a_bits=b, a_method=mm, order=o)
+                         for mm in (("p99.9", "mse") if b == 5 else ("mse",))]
             curve[o][b] = ev.best(cands)
     sec["bits"] = [curve[k][b] for b in curve["uniform"] for k in curve]
 
@@ -263,10 +288,9 @@ def build(ev: Evaluation, quick: bool = False) -> dict:
     if not quick:
         wrows += [replace(a4_uni, w_bits=8), replace(a4_ord, w_bits=8, other_bits=8)]
         pt = dict(w_per_channel=False)
-        wrows += [Scheme(w_bits=8, **pt), replace(a4_ord, w_bits=8, **pt),
-                  Scheme(w_bits=4), replace(a4_ord, w_bits=4), Scheme(w_bits=4, **pt)]
-        for r in (0.02, 0.05):
-            wrows += [Scheme(w_bits=4, ocs_ratio=r, **pt), replace(a4_ord, w_bits=4, ocs_ratio=r, **pt)]
+        wrows += [Scheme(w_bits=8, **pt), Scheme(w_bits=4), replace(a4_ord, w_bits=4),
+                  Scheme(w_bits=4, **pt), Scheme(w_bits=4, ocs_ratio=0.05, **pt),
+                  replace(a4_ord, w_bits=4, ocs_ratio=0.05, **pt)]
     sec["weights"] = wrows
 
     for rows in sec.values():
@@ -412,8 +436,13 @@ def render_md(data: dict) -> str:
     for name, rows in data["sections"].items():
         out += [f"## {name}", "", SECTION_TEXT.get(name, ""), ""]
         out += _table(rows, all_layers if name == "weights" else layers)
-    out += [f"Evaluation time: {meta['seconds']:.0f} s for {meta['schemes']} schemes "
-            f"({meta['threads']} torch thread(s)).", ""]
+    load = meta.get("load_average")
+    out += [f"Evaluation time: the {meta['schemes']} rows took {meta['row_seconds']:.0f} s "
+            f"of wall-clock time to compute ({meta['threads']} torch thread(s)); this run "
+            f"took {meta['seconds']:.0f} s and reused {meta['reused']} rows from an identical "
+            "earlier run (`--fresh` recomputes them)"
+            + (f"; load average at the end {load:.1f} on {os.cpu_count()} cores" if load else "")
+            + ".", ""]
     return "\n".join(out)
 
 
@@ -441,6 +470,20 @@ def plot(data: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def results_key(ctx: Context, n_calib: int, n_test: int) -> str:
+    """Rows are reused only by a run with the same sentences, torch and source code."""
+    import hashlib
+
+    h = hashlib.sha256(f"{ctx.split.fingerprint} {n_calib} {n_test} {torch.__version__}".encode())
+    root = Path(__file__).resolve().parent
+    for name in ("evaluate_transformer.py", "transformer.py", "overq.py", "channel_order.py",
+                 "quant.py", "ocs.py", "nets/minilm.py", "nets/sentences.py"):
+        path = root / name
+        if path.exists():
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m sw_ref.evaluate_transformer",
@@ -456,6 +499,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="write claims_transformer.md/.json/.png into this directory")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="activation cache")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--fresh", action="store_true",
+                   help="recompute every row (default: reuse rows cached by an identical run)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -478,7 +523,10 @@ def main(argv=None) -> int:
             print(f"  {s.label()}: cosine {row['cosine']:.4f}{cov} ({row['seconds']:.1f} s)",
                   file=sys.stderr)
 
-    ev = Evaluation(ctx, progress=progress)
+    cache = None
+    if args.cache_dir is not None and not args.fresh:
+        cache = args.cache_dir / f"minilm_results_{results_key(ctx, n_calib, n_test)}.json"
+    ev = Evaluation(ctx, progress=progress, result_cache=cache)
     built = build(ev, args.quick)
     seconds = time.perf_counter() - start
     command = "python -m sw_ref.evaluate_transformer" + (" --quick" if args.quick else "") + \
@@ -489,6 +537,8 @@ def main(argv=None) -> int:
         "sentences": ctx.split.fingerprint, "floor": mini.GELU_MIN,
         "ffn_layers": ev.ffn, "linear_layers": list(ev.kinds),
         "schemes": len(ev.results), "seconds": seconds, "threads": args.threads,
+        "row_seconds": ev.seconds, "reused": ev.reused,
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "quick": args.quick,
     }
     data = to_json(ev, built, meta)
