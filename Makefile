@@ -35,7 +35,7 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               --overq $(OVERQ) --cascade $(CASCADE) $(if $(ACC_BITS),--acc-bits $(ACC_BITS)) \
               $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register)
 
-.PHONY: setup demo test sim synth fpga bench generate evaluate clean help
+.PHONY: setup demo test sim synth fpga bench generate evaluate clean help report sim-minilm
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
@@ -44,6 +44,8 @@ help:
 	@echo "make synth     Yosys area report -> synth/reports/area.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
+	@echo "make report    claims reports -> synth/reports/claims_*.md (MiniLM-L6: claims_transformer.md)"
+	@echo "make sim-minilm  a real MiniLM-L6 FFN output projection through the RTL (SIM=, COLS=, MINILM_WEIGHT_BITS=, MINILM_TOKENS=)"
 	@echo "make clean     remove the venv, build and cache directories"
 
 setup: $(STAMP) iverilog-check tools-warm
@@ -104,6 +106,20 @@ bench: setup
 	$(PY) -m sw_ref.bench
 	$(PY) -m hw.bench
 	$(PY) -m verif.bench
+
+# The claims reports: one command per report, each writing its own files.
+report: setup
+	$(PY) -m sw_ref.evaluate_transformer --report synth/reports --no-progress
+
+# One real MiniLM-L6 FFN output projection (1536 -> 384, zero point, channel order)
+# through the generated RTL, bit-exact against the golden model.
+MINILM_WEIGHT_BITS ?= 8
+MINILM_TOKENS      ?= 4
+MINILM_LAYER       ?= 0
+sim-minilm: setup
+	$(PY) -m verif.minilm_sim --sim $(SIM) --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
+	  --weight-bits $(MINILM_WEIGHT_BITS) --overq $(OVERQ) --cascade $(CASCADE) \
+	  --tokens $(MINILM_TOKENS) --layer $(MINILM_LAYER) --seed $(SEED)
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache
