@@ -104,6 +104,14 @@ class Scheme:
         return ", ".join(parts)
 
 
+_WORKER = None  # the Evaluation a forked worker process computes rows of
+
+
+def _compute_in_worker(s):
+    torch.set_num_threads(1)
+    return _WORKER.compute(s)
+
+
 class Evaluation:
     """Runs schemes on one context, caching thresholds, orders and results."""
 
@@ -201,25 +209,55 @@ class Evaluation:
             plans[name] = LayerPlan(w, index, act)
         return plans
 
+    @staticmethod
+    def _is_fp32(s: Scheme) -> bool:
+        return s.a_bits is None and s.w_bits is None and s.other_bits is None
+
+    def compute(self, s: Scheme) -> dict:
+        """One row, computed (no cache); ``seconds`` is its wall-clock time."""
+        start = time.perf_counter()
+        if self._is_fp32(s):
+            row = {"cosine": 1.0, "cosine_min": 1.0, "nn_agreement": 1.0, "sqnr_db": {}}
+        else:
+            row = quantized_forward(self.ctx, self.plans(s))
+        row["seconds"] = time.perf_counter() - start
+        return row
+
+    def _finish(self, s: Scheme, row: dict, reused: bool) -> dict:
+        if reused:
+            self.reused += 1
+        else:
+            self._store(repr(s), row)
+        self.seconds += row["seconds"]
+        self.results[s] = row
+        if self.progress is not None:
+            self.progress(s, row)
+        return row
+
     def run(self, s: Scheme) -> dict:
         if s not in self.results:
             key = repr(s)
-            start = time.perf_counter()
             if key in self._stored:
-                row = self._stored[key]
-                self.reused += 1
-            elif s.a_bits is None and s.w_bits is None and s.other_bits is None:
-                row = {"cosine": 1.0, "cosine_min": 1.0, "nn_agreement": 1.0, "sqnr_db": {}}
+                self._finish(s, self._stored[key], True)
             else:
-                row = quantized_forward(self.ctx, self.plans(s))
-            if key not in self._stored:
-                row["seconds"] = time.perf_counter() - start
-                self._store(key, row)
-            self.seconds += row["seconds"]
-            self.results[s] = row
-            if self.progress is not None:
-                self.progress(s, row)
+                self._finish(s, self.compute(s), False)
         return self.results[s]
+
+    def prefetch(self, schemes, jobs: int = 1) -> None:
+        """Run the rows not known yet, ``jobs`` at a time in forked worker processes
+        (they inherit the context; rows are independent)."""
+        todo = [s for s in dict.fromkeys(schemes)
+                if s not in self.results and repr(s) not in self._stored and not self._is_fp32(s)]
+        if jobs > 1 and len(todo) > 1:
+            import multiprocessing
+
+            global _WORKER
+            _WORKER = self
+            with multiprocessing.get_context("fork").Pool(min(jobs, len(todo))) as pool:
+                for s, row in zip(todo, pool.imap(_compute_in_worker, todo)):
+                    self._finish(s, row, False)
+        for s in schemes:
+            self.run(s)
 
     def _store(self, key: str, row: dict) -> None:
         """Keep a finished row on disk, so an interrupted run resumes where it stopped."""
@@ -237,8 +275,11 @@ class Evaluation:
         return schemes[int(np.argmax(cos))]
 
 
-def build(ev: Evaluation, quick: bool = False) -> dict:
-    """Run every section; returns {"sections": {name: [Scheme]}, "picks": ...}."""
+def build(ev: Evaluation, quick: bool = False, jobs: int = 1) -> dict:
+    """Run every section; returns {"sections": {name: [Scheme]}, "picks": ...}.
+
+    Two phases of independent rows (``jobs`` processes each): the uniform, floor and
+    OverQ-step rows, then, at the best OverQ step, the rest."""
     bits = (4, 8) if quick else BITS
     if quick:
         clip = {4: ("p99", "mse"), 8: ("mse",)}
@@ -251,13 +292,13 @@ def build(ev: Evaluation, quick: bool = False) -> dict:
 
     uni = {b: [Scheme(a_bits=b, a_method=m) for m in clip[b]] for b in bits}
     sec["clip"] = [s for b in bits for s in uni[b]]
-    best_uniform = {b: ev.best(uni[b]) for b in bits}
-
     sec["floor"] = [Scheme(a_bits=4, a_mode=mode, a_method="mse")
                     for mode in ("zero-point", "unsigned", "signed")]
-
     base = Scheme(a_bits=4, overq="range", cascade=2, rows=8)
     sec["step"] = [replace(base, a_method=m, order=o) for m in steps for o in ("natural", "channel")]
+    # the OverQ rows first: they take longest
+    ev.prefetch(sec["step"] + sec["clip"] + sec["floor"], jobs)
+    best_uniform = {b: ev.best(uni[b]) for b in bits}
     best_nat = ev.best(s for s in sec["step"] if s.order == "natural")
     best_ord = ev.best(s for s in sec["step"] if s.order == "channel")
     m = best_ord.a_method  # the OverQ step used below
@@ -288,9 +329,7 @@ def build(ev: Evaluation, quick: bool = False) -> dict:
                   replace(a4_ord, w_bits=4, ocs_ratio=0.05, **pt)]
     sec["weights"] = wrows
 
-    for rows in sec.values():
-        for s in rows:
-            ev.run(s)
+    ev.prefetch([s for rows in sec.values() for s in rows], jobs)
     picks = {
         "uniform_best": {b: best_uniform[b] for b in bits},
         "overq_natural_best": best_nat,
@@ -433,7 +472,8 @@ def render_md(data: dict) -> str:
         out += _table(rows, all_layers if name == "weights" else layers)
     load = meta.get("load_average")
     out += [f"Evaluation time: the {meta['schemes']} rows took {meta['row_seconds']:.0f} s "
-            f"of wall-clock time to compute ({meta['threads']} torch thread(s)); this run "
+            f"of wall-clock time to compute, added up over {meta.get('jobs', 1)} process(es) "
+            f"({meta['threads']} torch thread(s) each with one process, else one); this run "
             f"took {meta['seconds']:.0f} s and reused {meta['reused']} rows from an identical "
             "earlier run (`--fresh` recomputes them)"
             + (f"; load average at the end {load:.1f} on {os.cpu_count()} cores" if load else "")
@@ -500,7 +540,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, default=None,
                    help="write claims_transformer.md/.json/.png into this directory")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="activation cache")
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (with --jobs 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="rows computed at once in forked processes (each one torch thread)")
     p.add_argument("--fresh", action="store_true",
                    help="recompute every row (default: reuse rows cached by an identical run)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
@@ -509,7 +551,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1 if args.jobs > 1 else args.threads)
     n_calib = args.calib or (16 if args.quick else 128)
     n_test = args.test or (24 if args.quick else 256)
     start = time.perf_counter()
@@ -529,7 +571,7 @@ def main(argv=None) -> int:
     if args.cache_dir is not None and not args.fresh:
         cache = args.cache_dir / f"minilm_results_{results_key(ctx, n_calib, n_test)}.json"
     ev = Evaluation(ctx, progress=progress, result_cache=cache)
-    built = build(ev, args.quick)
+    built = build(ev, args.quick, args.jobs)
     seconds = time.perf_counter() - start
     command = "python -m sw_ref.evaluate_transformer" + (" --quick" if args.quick else "") + \
         (f" --report {args.report}" if args.report else "")
@@ -538,7 +580,7 @@ def main(argv=None) -> int:
         "python": platform.python_version(), "torch": torch.__version__,
         "sentences": ctx.split.fingerprint, "floor": mini.GELU_MIN,
         "ffn_layers": ev.ffn, "linear_layers": list(ev.kinds),
-        "schemes": len(ev.results), "seconds": seconds, "threads": args.threads,
+        "schemes": len(ev.results), "seconds": seconds, "threads": args.threads, "jobs": args.jobs,
         "row_seconds": ev.seconds, "reused": ev.reused,
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "quick": args.quick,
