@@ -108,3 +108,11 @@ bench: setup
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# A longer sample of the configuration space than `make test` draws (issue 14):
+# every command line builds Verilog that Icarus compiles or is refused in one line.
+CONFIG_SPACE_EXAMPLES ?= 400
+.PHONY: test-config-space
+test-config-space: setup
+	CONFIG_SPACE_EXAMPLES=$(CONFIG_SPACE_EXAMPLES) $(PY) -m pytest -s -q \
+	  tests/test_config_space.py -k every_configuration

@@ -99,7 +99,12 @@ def _parse_overq(overq) -> frozenset[str]:
             return frozenset()
         items: Iterable[str] = [part.strip() for part in text.split(",")]
     else:
-        items = [str(part).strip().lower() for part in overq]
+        try:
+            items = [str(part).strip().lower() for part in overq]
+        except TypeError:
+            raise ValueError(
+                f"overq must be a set of modes or text such as 'range,precision', got {overq!r}"
+            ) from None
     if "" in items:
         raise ValueError(
             f"overq has an empty mode name in {overq!r}; allowed: range, precision, "
