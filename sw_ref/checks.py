@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "array_config",
     "axis_index",
+    "finite",
     "integer_data",
     "nonnegative",
     "nonnegative_values",
@@ -112,6 +113,14 @@ def _scalar(value, name: str) -> float:
     if getattr(value, "ndim", None) == 0 and _kind(value, name) in "fiu":
         return float(value)  # a 0-d numpy array or torch tensor
     raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+
+
+def finite(value, name: str) -> float:
+    """A finite real number of any sign (a zero point), as float."""
+    v = _scalar(value, name)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v}")
+    return v
 
 
 def positive(value, name: str) -> float:
