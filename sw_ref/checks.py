@@ -112,7 +112,7 @@ def _scalar(value, name: str) -> float:
         return float(value)
     if getattr(value, "ndim", None) == 0 and _kind(value, name) in "fiu":
         return float(value)  # a 0-d numpy array or torch tensor
-    raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r:.60}")
 
 
 def finite(value, name: str) -> float:

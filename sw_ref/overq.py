@@ -535,13 +535,12 @@ def golden_real(values, states, weights, cfg: ArrayConfig, step, weight_step, fl
     w_in, _ = _to_numpy(weights)
     v_in, back = _to_numpy(values)
     y = np.asarray(_to_numpy(golden(values, states, weights, cfg))[0], dtype=np.float64)
+    checks.positive_values(_to_numpy(weight_step)[0], "weight_step")
     ws = np.asarray(_to_numpy(weight_step)[0], dtype=np.float64)
     if ws.ndim > 1 or (ws.ndim == 1 and ws.shape[0] != y.shape[-1]):
         raise ValueError(
             f"weight_step must be a scalar or one per column ({y.shape[-1]}), got shape {ws.shape}"
         )
-    if not (np.all(np.isfinite(ws)) and np.all(ws > 0)):
-        raise ValueError("weight_step must be positive and finite")
     unit = step * ws
     if cfg.precision_enabled:
         unit = unit / float(1 << cfg.act_bits)
