@@ -152,3 +152,11 @@ NET          ?= digits
 EXPLORE_ARGS ?=
 explore: setup
 	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS)
+
+# A longer sample of the configuration space than `make test` draws (issue 14):
+# every command line builds Verilog that Icarus compiles or is refused in one line.
+CONFIG_SPACE_EXAMPLES ?= 400
+.PHONY: test-config-space
+test-config-space: setup
+	CONFIG_SPACE_EXAMPLES=$(CONFIG_SPACE_EXAMPLES) $(PY) -m pytest -s -q \
+	  tests/test_config_space.py -k every_configuration
