@@ -277,3 +277,39 @@ def test_product_register_reset_mid_stream_drops_the_vectors_in_flight():
     trace = check(cfg, program)
     reset = trace.resets[0]
     assert [cycle for cycle, _ in trace.received] == [reset - 3, reset - 2, reset - 1, reset]
+
+
+# --- overflow, against a width worked out in the test (tests/acc_bounds.py) ---------
+# expected_trace() wraps to cfg.acc_width, the width that also sizes the RTL; these
+# tests compare with the exact extremes instead, so an accumulator one bit too narrow
+# (a wrong min_acc_bits) fails here.
+
+from acc_bounds import extreme_outputs, extreme_vector, extreme_weight_code, signed_width  # noqa: E402
+
+OVERFLOW_FREE = [
+    ArrayConfig(rows=5, cols=2, weight_format=fmt, weight_bits=wb, overq=modes, cascade=2)
+    for fmt, wb in (("int", 4), ("apot", 5))
+    for modes in ("none", "range", "precision", "range,precision")
+] + [
+    ArrayConfig(rows=8, cols=3, act_bits=b, weight_bits=w, overq="range")
+    for b, w in [(2, 2), (3, 8), (8, 3)]
+] + [
+    ArrayConfig(rows=1, cols=2, cascade=1, overq="range,precision"),
+    ArrayConfig(rows=4, cols=2, overq="range", acc_bits=16),
+    ArrayConfig(rows=4, cols=2, overq="range,precision", acc_bits=32, weight_format="apot"),
+]
+
+
+@pytest.mark.parametrize("cfg", OVERFLOW_FREE, ids=lambda c: c.key())
+def test_extreme_outputs_come_out_exact_without_wrapping(cfg):
+    lo, hi = extreme_outputs(cfg)
+    width = signed_width(lo, hi)
+    if cfg.acc_bits is None:
+        assert cfg.min_acc_bits == width, "the default accumulator is not the smallest safe one"
+    values, states = extreme_vector(cfg)
+    program = []
+    for which in ("max", "min"):
+        program += [("load", np.full((cfg.rows, cfg.cols), extreme_weight_code(cfg, which)))]
+        program += [("vec", np.array(values), np.array(states)), ("idle", cfg.latency)]
+    trace = simulate(cfg, program)
+    assert [y for _, y in trace.received] == [[hi] * cfg.cols, [lo] * cfg.cols]
