@@ -165,9 +165,26 @@ APOT_SPLITS = [
 ]
 
 
+# Accumulators wider than the minimum, as the area report prices them (16 and 32 bits;
+# range+precision at 16 bits is below its overflow-free width and wraps).
+WIDE_ACCUMULATORS = [
+    ArrayConfig(rows=8, cols=8, acc_bits=16),
+    ArrayConfig(rows=8, cols=8, acc_bits=32, overq="none"),
+    ArrayConfig(rows=8, cols=8, acc_bits=32, overq="range,precision"),
+    ArrayConfig(rows=8, cols=8, acc_bits=16, overq="range,precision", allow_overflow=True),
+    ArrayConfig(rows=8, cols=8, acc_bits=32, weight_format="apot"),
+]
+
+
 @pytest.mark.parametrize("cfg", SHAPES, ids=lambda c: c.key())
 def test_shapes(cfg):
     check(cfg, full_program(cfg, seed=1, count=8))
+
+
+@pytest.mark.parametrize("cfg", WIDE_ACCUMULATORS, ids=lambda c: c.key())
+def test_accumulators_wider_than_the_minimum(cfg):
+    assert cfg.acc_width != cfg.min_acc_bits
+    check(cfg, full_program(cfg, seed=15, count=6))
 
 
 @pytest.mark.parametrize("cfg", MODES, ids=lambda c: c.key())

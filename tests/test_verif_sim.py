@@ -34,6 +34,9 @@ CASES = [
                            weight_format="apot", weight_bits=5), 0),
     ("icarus", ArrayConfig(rows=5, cols=4, overq="range,precision", cascade=2,
                            product_register=True), 0),  # L = R + C
+    # accumulators wider than the minimum, as the area report prices them
+    ("icarus", ArrayConfig(acc_bits=16), 0),
+    ("icarus", ArrayConfig(overq="range,precision", acc_bits=32, weight_format="apot"), 0),
     ("verilator", ArrayConfig(), 1),
     ("verilator", ArrayConfig(weight_format="apot", overq="range,precision", cascade=3), 1),
 ]
