@@ -246,14 +246,45 @@ def test_overflowing_accumulator_wraps_like_a_register():
     assert np.any(exact != _wrap(exact, cfg))  # this test really overflows
 
 
+def _wrong_latency_traces(monkeypatch, cfg, program):
+    """Traces of two designs whose outputs leave one cycle late / early.
+
+    Late: the same array with the product register (every PE one cycle later, the
+    values unchanged). Early: the generator with a valid pipeline one stage short.
+    """
+    import hw.array
+    from hw.skew import ValidPipe
+
+    late = simulate(ArrayConfig(**{**_fields(cfg), "product_register": True}), program)
+    with monkeypatch.context() as patch:
+        patch.setattr(hw.array, "ValidPipe", lambda depth: ValidPipe(depth - 1))
+        early = simulate(cfg, program)
+    return late, early
+
+
+def _fields(cfg):
+    import dataclasses
+
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+
+
 def test_trace_checker_catches_a_wrong_latency(monkeypatch):
-    """The expectation is not derived from the DUT: a shifted trace must fail."""
+    """The expectation is not derived from the DUT: designs whose outputs come one
+    cycle late (values right, only the timing wrong) or one cycle early fail the
+    check that the real design passes."""
     cfg = ArrayConfig(rows=2, cols=2, cascade=1)
     rng = np.random.default_rng(9)
-    trace = simulate(cfg, [("load", weight_codes(cfg, rng))] + stream(cfg, rng, 3))
-    shifted = [(cycle + 1, y) for cycle, y in trace.received]
-    assert shifted != expected_trace(cfg, trace)
-    assert trace.received == expected_trace(cfg, trace)
+    program = [("load", weight_codes(cfg, rng))] + stream(cfg, rng, 3) + [("idle", 1)]
+    program += stream(cfg, rng, 4, gaps=False)
+    check(cfg, program)  # the real design passes
+    late, early = _wrong_latency_traces(monkeypatch, cfg, program)
+    for wrong in (late, early):
+        assert wrong.sent == check(cfg, program).sent  # same stimulus
+        assert wrong.received != expected_trace(cfg, wrong), "wrong latency not caught"
+    # The late design differs only in timing: the values alone would not catch it.
+    assert [y for _, y in late.received] == [y for _, y in expected_trace(cfg, late)]
+    assert [c - 1 for c, _ in late.received] == [c for c, _ in expected_trace(cfg, late)]
+    assert [c + 1 for c, _ in early.received] == [c for c, _ in expected_trace(cfg, early)]
 
 
 # --- the product register (cfg.product_register): one more cycle, same numbers ------
