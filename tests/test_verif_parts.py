@@ -182,12 +182,21 @@ def test_stimulus_is_a_function_of_seed_and_name():
     assert np.array_equal(random_gaps(rng_for(1, "g"), 30), random_gaps(rng_for(1, "g"), 30))
 
 
-def test_port_vectors_use_only_states_the_configuration_can_produce():
-    for overq, allowed in (("none", {N}), ("range", {N, S, RG}), ("precision", {N, P})):
-        cfg = ArrayConfig(rows=4, overq=overq, cascade=2)
-        v = port_vectors(cfg, rng_for(1, "p"), 200)
-        assert set(np.unique(v.states)) == allowed
-        assert v.values.max() == cfg.act_max
+@pytest.mark.parametrize("overq", ["none", "range", "precision", "range,precision"])
+def test_port_level_stimulus_drives_every_state_into_every_row(overq):
+    """With any OverQ mode on, the RTL implements all four states; the port-level
+    stimulus (random and directed) drives each of them into every row, row 0
+    included, whatever the encoder of that mode would emit."""
+    from verif.stimulus import directed_port_vectors
+
+    cfg = ArrayConfig(rows=4, overq=overq, cascade=2)
+    want = {N, S, RG, P} if cfg.overq_enabled else {N}
+    v = port_vectors(cfg, rng_for(1, "p"), 200)
+    _, d = directed_port_vectors(cfg)
+    for states in (v.states, d.states):
+        for row in range(cfg.rows):
+            assert set(np.unique(states[:, row])) == want, (overq, row)
+    assert v.values.max() == cfg.act_max
 
 
 def test_directed_cases_are_named_and_unique():
