@@ -240,6 +240,8 @@ def cli_arguments(cfg: ArrayConfig, name: str = "top") -> str:
         args.append("--allow-overflow")
     if cfg.product_register:
         args.append("--product-register")
+    if cfg.encoder:
+        args.append("--encoder")
     if name != "top":
         args.append(f"--name {name}")
     return " ".join(args)

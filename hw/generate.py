@@ -103,6 +103,13 @@ def _info_text(cfg: ArrayConfig, name: str) -> str:
         f"module         {name}",
         f"latency L      {cfg.latency} cycles",
         f"acc_bits       {cfg.acc_width} (overflow-free minimum {cfg.min_acc_bits})",
+    ]
+    if cfg.encoder:
+        lines.append(
+            f"encoder        {cfg.code_bits}-bit codes on a_code; slot k encoded "
+            f"k + 1 cycles after a_valid (included in L)"
+        )
+    lines += [
         "configuration:",
     ]
     lines += [f"  {key:<15}{value}" for key, value in cfg.describe().items()]
@@ -173,6 +180,12 @@ def _parser() -> argparse.ArgumentParser:
         help="register the scaled product before the accumulate: +1 cycle of latency, "
         "shorter critical path",
     )
+    p.add_argument(
+        "--encoder",
+        action="store_true",
+        help="put the OverQ encoder in front of the array: top takes integer codes "
+        "(a_code) instead of a_data/a_state; +1 cycle of latency",
+    )
     p.add_argument("--name", default="top", help="name of the top module")
     p.add_argument(
         "--info",
@@ -198,6 +211,7 @@ def main(argv=None) -> int:
             acc_bits=args.acc_bits,
             allow_overflow=args.allow_overflow,
             product_register=args.product_register,
+            encoder=args.encoder,
         )
         _check_name(args.name)
         if args.json and not args.info:

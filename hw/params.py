@@ -114,6 +114,9 @@ class ArrayConfig:
     smallest width that can never overflow for any value on the ports.
     ``product_register`` registers each PE's scaled product before the accumulate:
     one more cycle of latency, a shorter critical path (off by default).
+    ``encoder`` puts the OverQ encoder in front of the array: ``top`` takes integer
+    codes (``a_code``, ``code_bits`` per slot) instead of ``a_data``/``a_state``
+    (off by default; needs an OverQ mode).
     """
 
     rows: int = 8
@@ -127,6 +130,7 @@ class ArrayConfig:
     acc_bits: int | None = None
     allow_overflow: bool = False
     product_register: bool = False
+    encoder: bool = False
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -152,6 +156,13 @@ class ArrayConfig:
         if not isinstance(self.product_register, bool):
             raise ValueError(
                 f"product_register must be True or False, got {self.product_register!r}"
+            )
+        if not isinstance(self.encoder, bool):
+            raise ValueError(f"encoder must be True or False, got {self.encoder!r}")
+        if self.encoder and not self.overq_enabled:
+            raise ValueError(
+                "encoder needs an OverQ mode (range and/or precision): with overq=none "
+                "there is nothing to encode"
             )
         if self.weight_format not in WEIGHT_FORMATS:
             raise ValueError(
@@ -213,6 +224,15 @@ class ArrayConfig:
     def wide_max(self) -> int:
         """2^(2b) - 1, the largest value a slot pair holds after an overwrite."""
         return (1 << (2 * self.act_bits)) - 1
+
+    @property
+    def code_bits(self) -> int:
+        """CB: bits of one slot's code at the encoder's input.
+
+        Range only: q with 2b bits (the widest value a RANGE pair holds); with
+        precision: the fine code u with 3b bits (q = round(u / 2^b) is derived from it).
+        """
+        return (3 if self.precision_enabled else 2) * self.act_bits
 
     @property
     def state_shifts(self) -> tuple[int, int, int, int]:
@@ -300,8 +320,11 @@ class ArrayConfig:
         With ``product_register`` every PE adds its product one cycle after it
         multiplies; every PE is late by the same cycle, so the partial sums still
         meet in step and the whole array is one cycle later: L = R + C.
+        With ``encoder`` the encoder's triangular pipeline replaces the input skew
+        and registers every slot's (value, state) once more: slot k reaches row k
+        k + 1 cycles after its code, one cycle later than through the skew (+1).
         """
-        return self.rows + self.cols - 1 + int(self.product_register)
+        return self.rows + self.cols - 1 + int(self.product_register) + int(self.encoder)
 
     # --- presentation ------------------------------------------------------------
 
@@ -326,6 +349,9 @@ class ArrayConfig:
         }
         if self.product_register:  # listed only when on: default headers stay as they were
             info["product_register"] = True
+        if self.encoder:  # likewise
+            info["encoder"] = True
+            info["code_bits"] = self.code_bits
         info["latency"] = self.latency
         if self.weight_format == "apot":
             info["apot_exponents"] = [list(e) for e in self.apot_exponents]
@@ -344,4 +370,6 @@ class ArrayConfig:
         parts.append(f"acc{self.acc_width}")
         if self.product_register:
             parts.append("preg")
+        if self.encoder:
+            parts.append("enc")
         return "_".join(parts)

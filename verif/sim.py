@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--acc-bits", type=int, default=None, help="output width (default: overflow-free)")
     p.add_argument("--product-register", action="store_true",
                    help="register the scaled product before the accumulate (L = R + C)")
+    p.add_argument("--encoder", action="store_true",
+                   help="the OverQ encoder in front of the array: drive codes on a_code (L + 1)")
     p.add_argument("--seed", type=int, default=1, help="stimulus seed")
     p.add_argument("--rtl", default=None, help="verify this Verilog file instead of generating top")
     p.add_argument("--waves", action="store_true", help="write an FST (Icarus) / VCD (Verilator) file")
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
             rows=args.rows, cols=args.cols, act_bits=args.act_bits, weight_bits=args.weight_bits,
             weight_format=args.weight_format, apot_term_bits=args.apot_term_bits,
             overq=args.overq, cascade=args.cascade, acc_bits=args.acc_bits,
-            product_register=args.product_register,
+            product_register=args.product_register, encoder=args.encoder,
         )
     except ValueError as exc:
         print(f"verif.sim: error: {exc}", file=sys.stderr)
