@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sw_ref import overq_engine as _engine
 from sw_ref.arrays import to_numpy as _to_numpy
 from hw.params import (
     STATE_NORMAL,
@@ -82,9 +83,7 @@ class Encoded:
     floor: float = 0.0
 
 
-def code_bits(cfg: ArrayConfig) -> int:
-    """CB, the width of one slot's code: 3b with ``precision`` (u), else 2b (q)."""
-    return (3 if cfg.precision_enabled else 2) * cfg.act_bits
+code_bits = _engine.code_bits
 
 
 def _check_step(step) -> float:
@@ -103,6 +102,11 @@ def _check_floor(floor) -> float:
 
 def _tile(a: np.ndarray, rows: int, fill) -> np.ndarray:
     """[..., K] -> slot-major [rows, V] view, V = vectors * ceil(K / rows), padded."""
+    return _tile_major(a, rows, fill).T
+
+
+def _tile_major(a: np.ndarray, rows: int, fill) -> np.ndarray:
+    """[..., K] -> [V, rows], V = vectors * ceil(K / rows); a view unless K % rows."""
     k = a.shape[-1]
     tiles = max(1, -(-k // rows))
     flat = a.reshape(-1, k)
@@ -110,76 +114,81 @@ def _tile(a: np.ndarray, rows: int, fill) -> np.ndarray:
         padded = np.full((flat.shape[0], tiles * rows), fill, dtype=a.dtype)
         padded[:, :k] = flat
         flat = padded
-    return flat.reshape(-1, rows).T
+    return flat.reshape(-1, rows)
 
 
 def _untile(a: np.ndarray, shape: tuple, dtype) -> np.ndarray:
     """Inverse of ``_tile``: slot-major [rows, V] -> [..., K] as a C-ordered array."""
+    return _untile_major(np.asarray(a.T, dtype=dtype, order="C"), shape)
+
+
+def _untile_major(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """Inverse of ``_tile_major``: [V, rows] -> [..., K] (a view unless K % rows)."""
     k = shape[-1]
     n = int(np.prod(shape[:-1], dtype=np.int64))
-    flat = np.asarray(a.T, dtype=dtype, order="C").reshape(n, -1)
+    flat = a.reshape(n, -1)
     if flat.shape[1] != k:
         flat = np.ascontiguousarray(flat[:, :k])
     return flat.reshape(shape)
 
 
-def _real_slots(shape: tuple, rows: int):
-    """Slot-major mask of the slots that exist (None when no tile is partial)."""
-    if shape[-1] % rows == 0:
-        return None
-    return np.ascontiguousarray(_tile(np.ones(shape, dtype=bool), rows, False))
-
-
-def _code_dtype(cfg: ArrayConfig):
-    """Smallest unsigned dtype for the codes (CB bits)."""
-    return np.min_scalar_type((1 << code_bits(cfg)) - 1)
-
-
 # --- x -> codes (README "OverQ encoding": q, or u with precision) ---------------------
 
+_BLOCK = 1 << 14  # float temporaries of 128 KiB stay in the cache between passes
 
-def _scaled(x: np.ndarray, step: float, floor: float, rows: int) -> np.ndarray:
-    """Slot-major (x - floor) / step [rows, V] in float64; rejects NaN, inf, x < floor.
 
-    Dividing straight into the slot-major layout is one pass over the data.
+def _quantize(x: np.ndarray, step: float, floor: float, cfg: ArrayConfig, sse: bool):
+    """Codes of x (narrow unsigned, shape of x) and, if asked, sum((code - y)^2).
+
+    y = (x - floor) / step (divided by step / 2^b with precision: the same number as
+    y 2^b, since scaling by 2^b is exact); code = min(round(y), 2^CB - 1) half to
+    even. Works block by block so that every pass reads the cache, not memory.
     """
     if x.dtype.kind not in "fiub":
         raise ValueError(f"activations must be numeric, got dtype {x.dtype}")
-    view = _tile(x, rows, floor)
-    y = np.empty(view.shape, dtype=np.float64)
+    flat = x.reshape(-1)
+    codes = np.empty(flat.shape, dtype=_engine.code_dtype(cfg))
+    cap = float((1 << code_bits(cfg)) - 1)
+    denom = step / (1 << cfg.act_bits) if cfg.precision_enabled else step
+    y = np.empty(min(_BLOCK, flat.size))
+    r = np.empty_like(y)
+    total = 0.0
+    for start in range(0, flat.size, _BLOCK):
+        xb = flat[start : start + _BLOCK]
+        yb, rb = y[: xb.size], r[: xb.size]
+        if floor:
+            np.subtract(xb, floor, out=yb, dtype=np.float64)
+            np.divide(yb, denom, out=yb)
+        else:
+            np.divide(xb, denom, out=yb, dtype=np.float64)
+        if not (yb.min() >= 0 and yb.max() < np.inf):
+            _reject(x, floor)
+        np.minimum(yb, cap, out=rb)
+        np.rint(rb, out=rb)
+        codes[start : start + xb.size] = rb
+        if sse:
+            np.subtract(rb, yb, out=rb)
+            np.square(rb, out=rb)
+            total += float(rb.sum())
+    return codes.reshape(x.shape), total
+
+
+def _reject(x: np.ndarray, floor: float):
+    if np.isnan(x).any():
+        raise ValueError("activations contain NaN")
+    if floor == 0 and (x < 0).any():
+        raise ValueError(f"activations must be >= 0 (post-ReLU), found {x.min()}")
+    if (x < floor).any():
+        raise ValueError(f"activations must be >= floor {floor}, found {x.min()}")
+    raise ValueError("activations contain inf (or overflow when divided by step)")
+
+
+def _scaled_at(x: np.ndarray, index: np.ndarray, step: float, floor: float) -> np.ndarray:
+    """(x - floor) / step at flat positions ``index``, with ``_quantize``'s arithmetic."""
+    xs = x.reshape(-1)[index].astype(np.float64)
     if floor:
-        np.subtract(view, floor, out=y, dtype=np.float64)
-        np.divide(y, step, out=y)
-    else:
-        np.divide(view, step, out=y, dtype=np.float64)
-    if not (y.min() >= 0 and y.max() < np.inf):
-        if np.isnan(x).any():
-            raise ValueError("activations contain NaN")
-        if floor == 0 and (x < 0).any():
-            raise ValueError(f"activations must be >= 0 (post-ReLU), found {x.min()}")
-        if (x < floor).any():
-            raise ValueError(f"activations must be >= floor {floor}, found {x.min()}")
-        raise ValueError("activations contain inf (or overflow when divided by step)")
-    return y
-
-
-def _codes_from_scaled(y: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
-    """Codes (unsigned, narrow) from y = (x - floor) / step, same layout as y.
-
-    u = min(round(y 2^b), 2^(3b) - 1) with precision, else q = min(round(y), 2^(2b) - 1),
-    round half to even. Scaling by 2^b is exact in floating point, so y 2^b is the
-    same number as x 2^b / step.
-    """
-    cap = (1 << code_bits(cfg)) - 1
-    scale = float(1 << cfg.act_bits) if cfg.precision_enabled else 1.0
-    out = np.empty(y.shape, dtype=_code_dtype(cfg))
-    row = np.empty(y.shape[1:], dtype=np.float64)
-    for k in range(y.shape[0]):  # row-sized temporaries are recycled by the allocator
-        np.multiply(y[k], scale, out=row)
-        np.minimum(row, float(cap), out=row)
-        np.rint(row, out=row)
-        out[k] = row
-    return out
+        xs -= floor
+    return xs / step
 
 
 def codes(x, step, cfg: ArrayConfig, floor=0.0):
@@ -195,152 +204,76 @@ def codes(x, step, cfg: ArrayConfig, floor=0.0):
         raise ValueError("x needs at least one axis (the slots of a vector)")
     if arr.size == 0:
         return back(np.zeros(arr.shape, dtype=np.int64))
-    c = _codes_from_scaled(_scaled(arr, step, floor, cfg.rows), cfg)
-    return back(_untile(c, arr.shape, np.int64))
+    c, _ = _quantize(arr, step, floor, cfg, sse=False)
+    return back(c.astype(np.int64))
 
 
-def _coarse(c: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
-    """q from the codes: c itself, or round(u / 2^b) (half to even) with precision.
-
-    (u + 2^(b-1) - 1 + lsb(u >> b)) >> b rounds half to even in integers; q reaches
-    2^(2b) for the largest u, one more than a RANGE pair holds.
-    """
-    if not cfg.precision_enabled:
-        return c
-    b = cfg.act_bits
-    odd = (c >> b) & 1
-    return (c + ((1 << (b - 1)) - 1) + odd) >> b
-
-
-# --- the encoder on codes -------------------------------------------------------------
-
-
-def _work_dtype(cfg: ArrayConfig):
-    """Smallest signed dtype for q <= 2^(2b) and row indices: the scan is memory bound."""
-    need = max(2 * cfg.act_bits + 2, (2 * cfg.rows + 2).bit_length())
-    for dtype in (np.int16, np.int32):
-        if need < np.iinfo(dtype).bits:
-            return dtype
-    return np.int64
-
-
-def _blend(a, b, mask):
-    """b where mask is all ones, a where it is 0: branch-free, unlike np.where."""
-    return a ^ ((a ^ b) & mask)
-
-
-def _mask(flags: np.ndarray, dt) -> np.ndarray:
-    """bool -> 0 / -1 (all bits set) in dtype dt, for ``_blend``."""
-    return np.negative(flags.view(np.int8), dtype=dt)
+# --- the encoder on codes (sw_ref.overq_engine does the work) -------------------------
 
 
 @dataclass
-class _Counts:
-    """Decisions of one encode call."""
+class _Encoding:
+    """One encoder run on narrow codes: outputs shaped like the input, and the roles."""
 
-    seen: int = 0
-    handled: int = 0
-    precise: int = 0
-
-
-def _scan(c: np.ndarray, real: np.ndarray | None, cfg: ArrayConfig):
-    """Encode slot-major codes c [R, V] -> (values, states, counts), slot-major.
-
-    One pass over the rows; per vector it keeps the scan pointer and the value and
-    state pending for the next slot (a slot the pointer jumped over moved one right,
-    or was the consumed zero).
-    """
-    rows, nvec = c.shape
-    b, top, wide = cfg.act_bits, cfg.act_max, cfg.wide_max
-    dt = _work_dtype(cfg)
-    counts = _Counts()
-    q = _coarse(c, cfg).astype(dt)
-    counts.seen = int(np.count_nonzero(q > top))
-    if not cfg.overq_enabled:
-        return np.minimum(q, top), np.zeros_like(q), counts
-
-    zero = q == 0
-    if real is not None:
-        zero &= real  # padding of a partial tile is never a target
-    if cfg.range_enabled:  # after_zero[k]: 1 + the nearest zero after row k
-        never = rows + cfg.cascade + 1
-        after_zero = np.empty_like(q)
-        run = np.full(nvec, never, dtype=dt)
-        for k in reversed(range(rows)):
-            after_zero[k] = run
-            run -= (run - dt(k + 1)) * zero[k]
-
-    values = np.empty_like(q)
-    states = np.empty_like(q)
-    ptr = np.zeros(nvec, dtype=dt)
-    pend_v = np.zeros(nvec, dtype=dt)
-    pend_f = np.zeros(nvec, dtype=dt)
-    for k in range(rows):
-        qk = q[k]
-        clipped = np.minimum(qk, top)
-        active = ptr == k
-        am = _mask(active, dt)
-        # What an active scan writes at k (NORMAL) and k+1, and where it goes next;
-        # masks are 0 / -1 so that a ^ ((a ^ b) & m) picks without branches.
-        first, partner, jump = clipped, dt(0), dt(k + 1)
-        partner_state = dt(STATE_SHIFTED) - am  # active: RANGE (or PRECISION below)
-        if cfg.range_enabled:
-            reach = (qk > top) & (after_zero[k] <= k + 1 + cfg.cascade)
-            rm = _mask(reach, dt)
-            wq = np.minimum(qk, wide)
-            first = _blend(first, wq & top, rm)
-            partner = (wq >> b) & rm
-            jump = _blend(jump, after_zero[k], rm)
-            counts.handled += int(np.count_nonzero(reach & active))
-        if cfg.precision_enabled and k + 1 < rows:
-            pair = (qk > 0) & (qk <= top) & zero[k + 1]
-            pm = _mask(pair, dt)
-            fine = np.minimum(c[k], wide).astype(dt)
-            first = _blend(first, fine >> b, pm)
-            partner = _blend(partner, fine & top, pm)
-            jump = _blend(jump, dt(k + 2), pm)
-            partner_state += pm & am & dt(STATE_PRECISION - STATE_RANGE)
-            counts.precise += int(np.count_nonzero(pair & active))
-        idle = ~am
-        np.bitwise_or(pend_v & idle, first & am, out=values[k])
-        np.bitwise_and(pend_f, idle, out=states[k])
-        pend_v = (clipped & idle) | (partner & am)  # a slot passed over moves right
-        pend_f = partner_state
-        np.maximum(ptr, jump & am, out=ptr)  # inactive: ptr > k >= 0
-    return values, states, counts
+    values: np.ndarray  # int64
+    states: np.ndarray  # int64
+    roles: np.ndarray | None  # uint8 role bytes (sw_ref.overq_engine); None if unused
+    outliers: int
+    handled: int
+    precise: int
+    clipped: np.ndarray  # flat positions (in the input) of the clipped outliers
 
 
-def _stats(counts: _Counts, sse: float, slots: int, unit2: float) -> EncodeStats:
+def _run(c: np.ndarray, cfg: ArrayConfig) -> _Encoding:
+    """Encode narrow codes [..., K] (validated) in tiles of ``cfg.rows``."""
+    rows, shape = cfg.rows, c.shape
+    tiles = _tile_major(c, rows, _engine.pad_code(cfg))
+    e = _engine.encode_tiles(tiles, cfg)
+    clipped = e.clipped
+    k = shape[-1]
+    if k % rows:  # positions in the padded layout -> positions in the input
+        width = tiles.size // max(1, c.size // k)
+        clipped = clipped // width * k + clipped % width
+    return _Encoding(
+        values=_untile_major(e.values, shape),
+        states=_untile_major(e.states, shape),
+        roles=None if e.roles is None else _untile_major(e.roles, shape),
+        outliers=e.outliers,
+        handled=e.handled,
+        precise=e.precise,
+        clipped=clipped,
+    )
+
+
+def _stats(run: _Encoding, sse: float, slots: int, unit2: float) -> EncodeStats:
+    seen = run.outliers
     return EncodeStats(
-        outliers=counts.seen,
-        handled=counts.handled,
-        coverage=counts.handled / counts.seen if counts.seen else 1.0,
-        precise=counts.precise,
+        outliers=seen,
+        handled=run.handled,
+        coverage=run.handled / seen if seen else 1.0,
+        precise=run.precise,
         mse=sse / slots * unit2,
     )
 
 
-def _sse(decoded: np.ndarray, target: np.ndarray) -> float:
-    """sum((decoded - target)^2), overwriting decoded (padding decodes to its 0 target)."""
-    np.subtract(decoded, target, out=decoded)
-    np.square(decoded, out=decoded)
-    return float(decoded.sum())
-
-
 def _check_codes(c: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
+    """Validated codes in the engine's narrow unsigned dtype."""
     if c.dtype.kind == "f":
         if not np.all(np.isfinite(c)) or np.any(c != np.round(c)):
             raise ValueError("codes must be integers")
     elif c.dtype.kind not in "iub":
         raise ValueError(f"codes must be integers, got dtype {c.dtype}")
+    dt = _engine.code_dtype(cfg)
     cap = (1 << code_bits(cfg)) - 1
+    if c.dtype == dt and np.iinfo(dt).max == cap:
+        return c  # every value of the dtype is a valid code
     if c.size and (c.min() < 0 or c.max() > cap):
         what = "u" if cfg.precision_enabled else "q"
         raise ValueError(
             f"codes ({what}) must be in 0..{cap} ({code_bits(cfg)} bits), "
             f"found {c.min()}..{c.max()}"
         )
-    return c
+    return c.astype(dt)
 
 
 def _empty(shape, back, step, floor) -> Encoded:
@@ -355,7 +288,9 @@ def encode_codes(codes, cfg: ArrayConfig) -> Encoded:
     The codes are q (2b bits) for range-only or no OverQ, or the fine code u (3b bits)
     with ``precision``; q = round(u / 2^b) half to even (see ``codes``). Tiles as in
     ``encode``. ``stats.mse`` is the error the encoder adds to the codes, in units of
-    step^2 (``Encoded.step`` is 1.0): decoded - q, or decoded - u / 2^b.
+    step^2 (``Encoded.step`` is 1.0): decoded - q, or decoded - u / 2^b. Any integer
+    dtype is accepted; ``sw_ref.overq_engine.code_dtype(cfg)`` (uint8 for A4 range)
+    skips a conversion.
     """
     arr, back = _to_numpy(codes)
     if arr.ndim == 0:
@@ -363,20 +298,13 @@ def encode_codes(codes, cfg: ArrayConfig) -> Encoded:
     c = _check_codes(arr, cfg)
     if c.size == 0:
         return _empty(c.shape, back, 1.0, 0.0)
-    rows = cfg.rows
-    cs = np.ascontiguousarray(_tile(c, rows, 0), dtype=_code_dtype(cfg))
-    real = _real_slots(c.shape, rows)
-    v, f, counts = _scan(cs, real, cfg)
-    target = cs.astype(np.float64)
+    run = _run(c, cfg)
     if cfg.precision_enabled:
-        target /= float(1 << cfg.act_bits)
-    sse = _sse(_decode_slot_major(v, f, cfg.act_bits), target)
-    return Encoded(
-        back(_untile(v, c.shape, np.int64)),
-        back(_untile(f, c.shape, np.int64)),
-        _stats(counts, sse, c.size, 1.0),
-        1.0,
-    )
+        target = c.astype(np.float64) / float(1 << cfg.act_bits)
+        sse = _sum_sq(_engine.decoded_units(c, run.roles, cfg) - target)
+    else:
+        sse = _sum_sq(c.reshape(-1)[run.clipped].astype(np.float64) - cfg.act_max)
+    return Encoded(back(run.values), back(run.states), _stats(run, sse, c.size, 1.0), 1.0)
 
 
 def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
@@ -395,22 +323,27 @@ def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
     arr, back = _to_numpy(x)
     if arr.ndim == 0:
         raise ValueError("x needs at least one axis (the slots of a vector)")
-    shape = arr.shape
     if arr.size == 0:
-        return _empty(shape, back, step, floor)
-    rows = cfg.rows
-    ys = _scaled(arr, step, floor, rows)
-    cs = _codes_from_scaled(ys, cfg)
-    real = _real_slots(shape, rows)
-    v, f, counts = _scan(cs, real, cfg)
-    sse = _sse(_decode_slot_major(v, f, cfg.act_bits), ys)
+        return _empty(arr.shape, back, step, floor)
+    fine = cfg.precision_enabled
+    c, sse = _quantize(arr, step, floor, cfg, sse=not fine)
+    run = _run(c, cfg)
+    if fine:  # every slot outside a pair loses its fraction bits: a full pass
+        y = _scaled_at(arr, slice(None), step, floor)
+        sse = _sum_sq(_engine.decoded_units(c, run.roles, cfg).reshape(-1) - y)
+    else:  # only the clipped outliers differ from their codes
+        index = run.clipped
+        y = _scaled_at(arr, index, step, floor)
+        code = c.reshape(-1)[index].astype(np.float64)
+        sse += _sum_sq(cfg.act_max - y) - _sum_sq(code - y)
     return Encoded(
-        back(_untile(v, shape, np.int64)),
-        back(_untile(f, shape, np.int64)),
-        _stats(counts, sse, arr.size, step * step),
-        step,
-        floor,
+        back(run.values), back(run.states), _stats(run, sse, arr.size, step * step), step, floor
     )
+
+
+def _sum_sq(a: np.ndarray) -> float:
+    """sum(a^2) with numpy's own loop (a BLAS dot may spin up threads)."""
+    return float(np.square(a).sum())
 
 
 def _decode_slot_major(v: np.ndarray, f: np.ndarray, b: int) -> np.ndarray:

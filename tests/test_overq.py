@@ -553,6 +553,78 @@ def test_golden_real_is_the_real_layer(modes):
         overq.golden_real(e.values, e.states, w, cfg, step, np.ones(5))
 
 
+# --- the table-driven engine: every path against the reference -----------------------
+
+
+@st.composite
+def wide_configs_and_codes(draw):
+    """Any R (lookup table for R <= 8, the scan above), codes of any width."""
+    rows = draw(st.sampled_from([1, 2, 3, 5, 8, 9, 16, 23]))
+    modes = draw(st.sampled_from(MODES))
+    b = draw(st.sampled_from([2, 3, 4, 5, 6, 9]))
+    cfg = cfg_(rows, b, draw(st.integers(1, max(1, rows - 1))), modes)
+    k = draw(st.integers(1, 3 * rows))
+    n = draw(st.integers(1, 5))
+    top = 2 ** overq.code_bits(cfg) - 1
+    fine = 2**b if cfg.precision_enabled else 1
+    slot = st.one_of(
+        st.just(0),
+        st.integers(0, fine),  # zeros and ones around the rounding edge
+        st.integers(0, (cfg.act_max + 2) * fine),  # normal values, the first outliers
+        st.integers(0, top),
+    )
+    return cfg, np.array(draw(st.lists(slot, min_size=n * k, max_size=n * k))).reshape(n, k)
+
+
+@settings(max_examples=120, deadline=None)
+@given(wide_configs_and_codes())
+def test_engine_equals_reference_on_codes(case):
+    cfg, c = case
+    e = overq.encode_codes(c, cfg)
+    pairs = [overq.encode_codes_reference(row, cfg) for row in c.tolist()]
+    np.testing.assert_array_equal(e.values, [p[0] for p in pairs])
+    np.testing.assert_array_equal(e.states, [p[1] for p in pairs])
+    f = np.array([p[1] for p in pairs])
+    # handled = RANGE halves, precise = PRECISION slots (per tile, row 0 is never either)
+    assert e.stats.handled == np.count_nonzero(f == RG)
+    assert e.stats.precise == np.count_nonzero(f == P)
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("rows", [8, 12])
+def test_blocks_do_not_change_the_result(monkeypatch, modes, rows):
+    """Block boundaries of the engine (tiles are never split) leave no trace."""
+    from sw_ref import overq_engine
+
+    cfg = cfg_(rows, 4, 3, modes)
+    rng = np.random.default_rng(rows)
+    x = activations(rng, (97, 3 * rows + 5), 4) * 0.25
+    whole = overq.encode(x, 0.25, cfg)
+    monkeypatch.setattr(overq_engine, "BLOCK_SLOTS", 5 * rows)
+    blocked = overq.encode(x, 0.25, cfg)
+    np.testing.assert_array_equal(whole.values, blocked.values)
+    np.testing.assert_array_equal(whole.states, blocked.states)
+    assert whole.stats == blocked.stats
+    v, f = reference(x, 0.25, cfg)
+    np.testing.assert_array_equal(blocked.values, v)
+    np.testing.assert_array_equal(blocked.states, f)
+
+
+def test_narrow_and_wide_codes_agree():
+    from sw_ref import overq_engine
+
+    for modes in MODES:
+        cfg = cfg_(8, 4, 2, modes)
+        rng = np.random.default_rng(len(modes))
+        c = overq.codes(activations(rng, (50, 16), 4), 1.0, cfg)
+        narrow = c.astype(overq_engine.code_dtype(cfg))
+        a, b = overq.encode_codes(c, cfg), overq.encode_codes(narrow, cfg)
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(a.states, b.states)
+        assert a.stats == b.stats
+        assert a.values.dtype == b.values.dtype == np.int64
+
+
 # --- overflow, against a width worked out in the test (tests/acc_bounds.py) ---------
 
 from acc_bounds import extreme_outputs, extreme_vector, extreme_weight_code, signed_width  # noqa: E402
