@@ -656,3 +656,36 @@ def test_narrow_and_wide_codes_agree():
         np.testing.assert_array_equal(a.states, b.states)
         assert a.stats == b.stats
         assert a.values.dtype == b.values.dtype == np.int64
+
+
+# --- overflow, against a width worked out in the test (tests/acc_bounds.py) ---------
+
+from acc_bounds import extreme_outputs, extreme_vector, extreme_weight_code, signed_width  # noqa: E402
+
+BOUND_CONFIGS = [
+    ArrayConfig(rows=rows, act_bits=b, weight_bits=wb, weight_format=fmt, overq=modes,
+                cascade=1)
+    for rows in (1, 2, 8, 16)
+    for b, wb, fmt in [(2, 2, "int"), (4, 4, "int"), (8, 8, "int"), (4, 5, "apot"),
+                       (3, 4, "apot"), (6, 7, "apot")]
+    for modes in ("none", "range", "precision", "range,precision")
+]
+
+
+@pytest.mark.parametrize("cfg", BOUND_CONFIGS, ids=lambda c: c.key())
+def test_golden_extremes_fit_the_default_accumulator_exactly(cfg):
+    """golden on the all-maximum vector with all-max / all-min weights gives the
+    extremes worked out in the test, and the default accumulator is the smallest
+    width holding both: one bit less would wrap one of them."""
+    from hw.simulate import weight_values
+
+    lo, hi = extreme_outputs(cfg)
+    v, f = extreme_vector(cfg)
+    got = []
+    for which in ("max", "min"):
+        w = weight_values(np.full((cfg.rows, 2), extreme_weight_code(cfg, which)), cfg)
+        got.append(overq.golden(np.array(v), np.array(f), w, cfg).tolist())
+    assert got == [[hi, hi], [lo, lo]]
+    width = signed_width(lo, hi)
+    assert cfg.acc_width == width
+    assert not (-(2 ** (width - 2)) <= lo and hi < 2 ** (width - 2))
