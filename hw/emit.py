@@ -240,6 +240,10 @@ def cli_arguments(cfg: ArrayConfig, name: str = "top") -> str:
         args.append("--allow-overflow")
     if cfg.product_register:
         args.append("--product-register")
+    if cfg.input_register:
+        args.append("--input-register")
+    if cfg.double_buffer:
+        args.append("--double-buffer")
     if name != "top":
         args.append(f"--name {name}")
     return " ".join(args)

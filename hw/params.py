@@ -114,6 +114,11 @@ class ArrayConfig:
     smallest width that can never overflow for any value on the ports.
     ``product_register`` registers each PE's scaled product before the accumulate:
     one more cycle of latency, a shorter critical path (off by default).
+    ``input_register`` registers each PE's multiplier operands (the activation and the
+    mux-selected weight, the state delayed to match): one more cycle of latency, and
+    the weight mux leaves the multiplier's path (off by default).
+    ``double_buffer`` adds a shadow copy of the weights, shifted at any time, made
+    active by ``w_swap`` in step with the wavefront (off by default).
     """
 
     rows: int = 8
@@ -127,6 +132,8 @@ class ArrayConfig:
     acc_bits: int | None = None
     allow_overflow: bool = False
     product_register: bool = False
+    input_register: bool = False
+    double_buffer: bool = False
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -149,10 +156,11 @@ class ArrayConfig:
             raise ValueError(
                 f"weight_bits must be in 2..{MAX_BITS}, got {self.weight_bits}"
             )
-        if not isinstance(self.product_register, bool):
-            raise ValueError(
-                f"product_register must be True or False, got {self.product_register!r}"
-            )
+        for name in ("product_register", "input_register", "double_buffer"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"{name} must be True or False, got {getattr(self, name)!r}"
+                )
         if self.weight_format not in WEIGHT_FORMATS:
             raise ValueError(
                 f"weight_format must be int or apot, got {self.weight_format!r}"
@@ -300,8 +308,17 @@ class ArrayConfig:
         With ``product_register`` every PE adds its product one cycle after it
         multiplies; every PE is late by the same cycle, so the partial sums still
         meet in step and the whole array is one cycle later: L = R + C.
+        With ``input_register`` every PE multiplies one cycle after its operands
+        arrive, for the same reason one more cycle: L = R + C (R + C + 1 with both).
+        ``double_buffer`` adds none: the swap travels with the vector.
         """
-        return self.rows + self.cols - 1 + int(self.product_register)
+        return self.rows + self.cols - 1 + int(self.product_register) + int(self.input_register)
+
+    @property
+    def pe_latency(self) -> int:
+        """Pipeline stages inside one PE, from its operands to its partial sum: 1, plus
+        one for ``input_register`` and one for ``product_register``."""
+        return 1 + int(self.input_register) + int(self.product_register)
 
     # --- presentation ------------------------------------------------------------
 
@@ -326,6 +343,10 @@ class ArrayConfig:
         }
         if self.product_register:  # listed only when on: default headers stay as they were
             info["product_register"] = True
+        if self.input_register:
+            info["input_register"] = True
+        if self.double_buffer:
+            info["double_buffer"] = True
         info["latency"] = self.latency
         if self.weight_format == "apot":
             info["apot_exponents"] = [list(e) for e in self.apot_exponents]
@@ -344,4 +365,8 @@ class ArrayConfig:
         parts.append(f"acc{self.acc_width}")
         if self.product_register:
             parts.append("preg")
+        if self.input_register:
+            parts.append("ireg")
+        if self.double_buffer:
+            parts.append("dbuf")
         return "_".join(parts)
