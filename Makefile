@@ -24,6 +24,8 @@ OVERQ         ?= range
 CASCADE       ?= 2
 ACC_BITS      ?=
 PRODUCT_REGISTER ?= 0
+INPUT_REGISTER ?= 0
+DOUBLE_BUFFER ?= 0
 SIM           ?= icarus
 RTL           ?=
 WAVES         ?= 0
@@ -33,14 +35,18 @@ PYTEST_ARGS   ?=
 CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               --weight-bits $(WEIGHT_BITS) --weight-format $(WEIGHT_FORMAT) \
               --overq $(OVERQ) --cascade $(CASCADE) $(if $(ACC_BITS),--acc-bits $(ACC_BITS)) \
-              $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register)
+              $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register) \
+              $(if $(filter 1,$(INPUT_REGISTER)),--input-register) \
+              $(if $(filter 1,$(DOUBLE_BUFFER)),--double-buffer)
 
-.PHONY: setup demo test sim synth fpga bench generate evaluate clean help
+.PHONY: setup demo test sim synth fpga bench generate evaluate clean help utilisation
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
 	@echo "make test      set up and run the test suite (pytest)"
-	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, RTL=, WAVES=1)"
+	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, RTL=, WAVES=1,"
+	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1)"
+	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
 	@echo "make synth     Yosys area report -> synth/reports/area.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
@@ -99,6 +105,9 @@ synth: setup
 
 fpga: setup
 	$(PY) -m synth.fpga
+
+utilisation: setup
+	$(PY) -m verif.utilisation
 
 bench: setup
 	$(PY) -m sw_ref.bench

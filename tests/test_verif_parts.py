@@ -67,6 +67,7 @@ CFGS = [
     ArrayConfig(rows=6, cols=1, weight_format="apot", weight_bits=7, overq="precision"),
     ArrayConfig(rows=5, cols=3, overq="none", act_bits=3, weight_bits=6, acc_bits=30),
     ArrayConfig(rows=3, cols=4, overq="range,precision", cascade=2, product_register=True),
+    ArrayConfig(rows=3, cols=4, cascade=2, input_register=True, double_buffer=True),
 ]
 
 
@@ -88,6 +89,8 @@ def test_replay_command_names_every_make_variable(cfg):
         overq=words["OVERQ"], cascade=int(words["CASCADE"]),
         acc_bits=int(words["ACC_BITS"]) if "ACC_BITS" in words else None,
         product_register=words.get("PRODUCT_REGISTER") == "1",
+        input_register=words.get("INPUT_REGISTER") == "1",
+        double_buffer=words.get("DOUBLE_BUFFER") == "1",
     )
     assert back == cfg
     assert words["SEED"] == "42" and words["SIM"] == "icarus" and words["RTL"] == "'my design.v'"
