@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """One processing element of the weight-stationary array.
 
 PE(k, c) holds the weight code W[k][c]. Each cycle it multiplies the activation that
@@ -18,7 +19,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.mul import multiplier_for
+from hw.mul import IntMultiplier, multiplier_for
 from hw.params import STATE_NORMAL, ArrayConfig
 
 __all__ = ["ProcessingElement"]
@@ -42,6 +43,8 @@ class ProcessingElement(wiring.Component):
         self._cfg = cfg
         self._row = row
         self._mul = multiplier_for(cfg)
+        if self.preshift:
+            self._mul = IntMultiplier(cfg, weight_shift=max(cfg.state_shifts))
         members = {
             "w_shift": In(1),
             "w_in": In(cfg.weight_bits),
@@ -72,6 +75,16 @@ class ProcessingElement(wiring.Component):
     def has_mux(self) -> bool:
         """OverQ rows >= 1 can take the weight of the row above."""
         return self._cfg.overq_enabled and self._row >= 1
+
+    @property
+    def preshift(self) -> bool:
+        """Operand registers in an OverQ row with integer weights: the state's scale is
+        applied to the weight before it is registered (``weight_op``), so the product
+        goes straight into the accumulator's adder, as in the baseline PE. (An APoT
+        weight is a code, not a number one can shift: it keeps the shift after the
+        multiplier.)"""
+        return (self._cfg.input_register and self.has_mux and self._cfg.weight_format == "int"
+                and max(self._cfg.state_shifts) > 0)
 
     @property
     def module_name(self) -> str:
@@ -110,7 +123,19 @@ class ProcessingElement(wiring.Component):
             # flip-flops of this PE and the weight mux sits in the cycle before.
             m.d.comb += mul.a.eq(act)
             select = state
-            if self.has_mux:
+            if self.preshift:
+                use_above = Signal(name="use_above")
+                weight_sel = Signal(cfg.weight_bits, name="weight_sel")
+                weight_op = Signal(signed(len(mul.w)), name="weight_op", reset_less=True)
+                m.d.comb += [use_above.eq(self.state_in != STATE_NORMAL),
+                             weight_sel.eq(Mux(use_above, above, own))]
+                with m.Switch(self.state_in):
+                    for shift in sorted(set(shifts)):
+                        states = [s for s, value in enumerate(shifts) if value == shift]
+                        with m.Case(*states):
+                            m.d.sync += weight_op.eq(weight_sel.as_signed() << shift)
+                m.d.comb += [mul.w.eq(weight_op), scaled.eq(mul.p)]
+            elif self.has_mux:
                 use_above = Signal(name="use_above")
                 weight_sel = Signal(cfg.weight_bits, name="weight_sel", reset_less=True)
                 m.d.comb += use_above.eq(self.state_in != STATE_NORMAL)
@@ -130,7 +155,9 @@ class ProcessingElement(wiring.Component):
                     use_above.eq(self.state_in != STATE_NORMAL),
                     mul.w.eq(Mux(use_above, above, own)),
                 ]
-        if self.has_mux:
+        if self.preshift:
+            pass  # the scale is in weight_op
+        elif self.has_mux:
             with m.Switch(select):
                 for shift in sorted(set(shifts)):
                     states = [s for s, value in enumerate(shifts) if value == shift]
@@ -146,6 +173,7 @@ class ProcessingElement(wiring.Component):
             # Wide enough for the largest shift this PE applies, not the accumulator
             # (nor wider than it, when a narrow acc_bits lets the sums wrap).
             used = shifts if self.has_mux else (shifts[STATE_NORMAL],)
+            # (with preshift the product already carries the shift: the same width)
             width = min(cfg.product_bits + max(used), cfg.acc_width)
             product = Signal(signed(width), name="product", reset_less=True)
             m.d.sync += product.eq(scaled[:width].as_signed())
