@@ -105,6 +105,7 @@ synth: setup
 
 fpga: setup
 	$(PY) -m synth.fpga
+	$(PY) -m synth.fpga_pipeline
 
 utilisation: setup
 	$(PY) -m verif.utilisation

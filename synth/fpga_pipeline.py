@@ -28,12 +28,13 @@ from pathlib import Path
 from hw.params import ArrayConfig
 from synth import fpga_cache
 from synth.fpga import run_variants
-from synth.fpga_report import build_report, top_luts
+from synth.fpga_report import build_report, top_luts, update_doc_block
 from synth.fpga_variants import SEEDS, pipeline_variants
 
 __all__ = ["main", "OPTIONS", "render"]
 
 REPORT_DIR = Path(__file__).resolve().parent / "reports"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "fpga.md"
 GROUP = "8x8 A4W4"
 
 # pipelining option -> flavour suffix (rows "baseline<suffix>", "range<suffix>")
@@ -244,6 +245,9 @@ def main(argv=None) -> int:
     (args.out / "fpga_pipeline.json").write_text(json.dumps(report, indent=1) + "\n")
     text = render(report)
     (args.out / "fpga_pipeline.md").write_text(text)
+    if args.out.resolve() == REPORT_DIR and DOC.exists():  # only the real report
+        body = text.split("\n", 1)[1].replace("\n## ", "\n### ")
+        DOC.write_text(update_doc_block(DOC.read_text(), body, tag="fpga_pipeline:results"))
     print(f"wrote {args.out / 'fpga_pipeline.md'} in {time.monotonic() - start:.0f} s", file=sys.stderr)
     print(text)
     return 0
