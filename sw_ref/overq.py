@@ -2,13 +2,19 @@
 
 ``encode`` turns post-ReLU activations into the (value, state) pairs that the array's
 ``a_data`` / ``a_state`` ports carry; ``decode`` undoes the moves so the result can be
-compared with the real activations; ``golden`` is the array's exact integer output.
-All three share one layout: the last axis is the reduction axis, cut into tiles of
+compared with the real activations; ``golden`` is the array's exact integer output and
+``golden_real`` the layer output in real units (with a zero point's correction).
+All share one layout: the last axis is the reduction axis, cut into tiles of
 ``cfg.rows`` slots, and every tile's row 0 acts as NORMAL (its PE has no row above).
 
+Encoding is two steps, as in hardware: ``codes`` quantizes x to the integer codes a
+requantizer would produce (q, or the fine code u with ``precision``), and
+``encode_codes`` encodes those codes. ``encode`` is exactly the two in a row, so the
+hardware encoder, which sees only codes, can be checked against ``encode_codes``.
 The encoder is vectorised over every vector; only the left-to-right scan along the
 rows of a tile is a Python loop, because the rule is greedy (earlier slots win).
-``encode_reference`` is the same rule written one slot at a time, for the tests.
+``encode_codes_reference`` / ``encode_reference`` are the same rule written one slot
+at a time, for the tests.
 """
 
 from __future__ import annotations
@@ -29,10 +35,15 @@ from hw.params import (
 __all__ = [
     "EncodeStats",
     "Encoded",
+    "code_bits",
+    "codes",
+    "encode_codes",
     "encode",
     "decode",
     "golden",
+    "golden_real",
     "encode_reference",
+    "encode_codes_reference",
 ]
 
 
@@ -40,11 +51,13 @@ __all__ = [
 class EncodeStats:
     """Per-tensor summary of one encode call.
 
-    ``outliers``: slots with round(x/step) > 2^b - 1; ``handled``: those that got a
-    RANGE partner (the others were clipped, or moved by an earlier cascade);
-    ``coverage`` = handled / outliers, 1.0 when there is no outlier; ``precise``:
-    slots written with PRECISION extra bits; ``mse``: mean over all slots of
-    (decoded - x)^2, in the units of x.
+    ``outliers``: slots with q > 2^b - 1; ``handled``: those that got a RANGE partner
+    (the others were clipped, or moved by an earlier cascade); ``coverage`` = handled /
+    outliers, 1.0 when there is no outlier; ``precise``: slots written with PRECISION
+    extra bits; ``mse``: mean over all slots of the squared error of the decoded value.
+    From ``encode`` the error is against x - floor, in the units of x; from
+    ``encode_codes`` (x unknown) it is the error the encoder adds to the codes, in
+    units of step^2: decoded - q, or decoded - u / 2^b with ``precision``.
     """
 
     outliers: int
@@ -56,12 +69,22 @@ class EncodeStats:
 
 @dataclass(frozen=True)
 class Encoded:
-    """Result of ``encode``: integer ``values`` and ``states`` shaped like x (int64)."""
+    """Result of ``encode``: integer ``values`` and ``states`` shaped like x (int64).
+
+    ``step`` is the grid step (1.0 from ``encode_codes``: values in units of step) and
+    ``floor`` the zero point that was subtracted before quantizing.
+    """
 
     values: object
     states: object
     stats: EncodeStats
     step: float
+    floor: float = 0.0
+
+
+def code_bits(cfg: ArrayConfig) -> int:
+    """CB, the width of one slot's code: 3b with ``precision`` (u), else 2b (q)."""
+    return (3 if cfg.precision_enabled else 2) * cfg.act_bits
 
 
 def _check_step(step) -> float:
@@ -71,23 +94,11 @@ def _check_step(step) -> float:
     return step
 
 
-def _scaled(x: np.ndarray, step: float, rows: int) -> np.ndarray:
-    """Slot-major x / step [rows, V] in float64, rejecting NaN, inf and x < 0.
-
-    Dividing straight into the slot-major layout is one pass over the data.
-    """
-    if x.dtype.kind not in "fiub":
-        raise ValueError(f"activations must be numeric, got dtype {x.dtype}")
-    view = _tile(x, rows, 0)
-    y = np.empty(view.shape, dtype=np.float64)
-    np.divide(view, step, out=y, dtype=np.float64)
-    if not (y.min() >= 0 and y.max() < np.inf):
-        if np.isnan(x).any():
-            raise ValueError("activations contain NaN")
-        if (x < 0).any():
-            raise ValueError(f"activations must be >= 0 (post-ReLU), found {x.min()}")
-        raise ValueError("activations contain inf (or overflow when divided by step)")
-    return y
+def _check_floor(floor) -> float:
+    floor = float(floor)
+    if not np.isfinite(floor):
+        raise ValueError(f"floor must be a finite number, got {floor}")
+    return floor
 
 
 def _tile(a: np.ndarray, rows: int, fill) -> np.ndarray:
@@ -112,9 +123,101 @@ def _untile(a: np.ndarray, shape: tuple, dtype) -> np.ndarray:
     return flat.reshape(shape)
 
 
+def _real_slots(shape: tuple, rows: int):
+    """Slot-major mask of the slots that exist (None when no tile is partial)."""
+    if shape[-1] % rows == 0:
+        return None
+    return np.ascontiguousarray(_tile(np.ones(shape, dtype=bool), rows, False))
+
+
+def _code_dtype(cfg: ArrayConfig):
+    """Smallest unsigned dtype for the codes (CB bits)."""
+    return np.min_scalar_type((1 << code_bits(cfg)) - 1)
+
+
+# --- x -> codes (README "OverQ encoding": q, or u with precision) ---------------------
+
+
+def _scaled(x: np.ndarray, step: float, floor: float, rows: int) -> np.ndarray:
+    """Slot-major (x - floor) / step [rows, V] in float64; rejects NaN, inf, x < floor.
+
+    Dividing straight into the slot-major layout is one pass over the data.
+    """
+    if x.dtype.kind not in "fiub":
+        raise ValueError(f"activations must be numeric, got dtype {x.dtype}")
+    view = _tile(x, rows, floor)
+    y = np.empty(view.shape, dtype=np.float64)
+    if floor:
+        np.subtract(view, floor, out=y, dtype=np.float64)
+        np.divide(y, step, out=y)
+    else:
+        np.divide(view, step, out=y, dtype=np.float64)
+    if not (y.min() >= 0 and y.max() < np.inf):
+        if np.isnan(x).any():
+            raise ValueError("activations contain NaN")
+        if floor == 0 and (x < 0).any():
+            raise ValueError(f"activations must be >= 0 (post-ReLU), found {x.min()}")
+        if (x < floor).any():
+            raise ValueError(f"activations must be >= floor {floor}, found {x.min()}")
+        raise ValueError("activations contain inf (or overflow when divided by step)")
+    return y
+
+
+def _codes_from_scaled(y: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
+    """Codes (unsigned, narrow) from y = (x - floor) / step, same layout as y.
+
+    u = min(round(y 2^b), 2^(3b) - 1) with precision, else q = min(round(y), 2^(2b) - 1),
+    round half to even. Scaling by 2^b is exact in floating point, so y 2^b is the
+    same number as x 2^b / step.
+    """
+    cap = (1 << code_bits(cfg)) - 1
+    scale = float(1 << cfg.act_bits) if cfg.precision_enabled else 1.0
+    out = np.empty(y.shape, dtype=_code_dtype(cfg))
+    row = np.empty(y.shape[1:], dtype=np.float64)
+    for k in range(y.shape[0]):  # row-sized temporaries are recycled by the allocator
+        np.multiply(y[k], scale, out=row)
+        np.minimum(row, float(cap), out=row)
+        np.rint(row, out=row)
+        out[k] = row
+    return out
+
+
+def codes(x, step, cfg: ArrayConfig, floor=0.0):
+    """The integer codes of x [..., K] that ``encode_codes`` (and ``a_code``) take.
+
+    q = min(round((x - floor) / step), 2^(2b) - 1) for range-only or no OverQ; with
+    ``precision`` the fine code u = min(round((x - floor) 2^b / step), 2^(3b) - 1).
+    Round half to even. int64, numpy or torch like x.
+    """
+    step, floor = _check_step(step), _check_floor(floor)
+    arr, back = _to_numpy(x)
+    if arr.ndim == 0:
+        raise ValueError("x needs at least one axis (the slots of a vector)")
+    if arr.size == 0:
+        return back(np.zeros(arr.shape, dtype=np.int64))
+    c = _codes_from_scaled(_scaled(arr, step, floor, cfg.rows), cfg)
+    return back(_untile(c, arr.shape, np.int64))
+
+
+def _coarse(c: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
+    """q from the codes: c itself, or round(u / 2^b) (half to even) with precision.
+
+    (u + 2^(b-1) - 1 + lsb(u >> b)) >> b rounds half to even in integers; q reaches
+    2^(2b) for the largest u, one more than a RANGE pair holds.
+    """
+    if not cfg.precision_enabled:
+        return c
+    b = cfg.act_bits
+    odd = (c >> b) & 1
+    return (c + ((1 << (b - 1)) - 1) + odd) >> b
+
+
+# --- the encoder on codes -------------------------------------------------------------
+
+
 def _work_dtype(cfg: ArrayConfig):
-    """Smallest signed dtype for 2^(2b) and row indices: the scan is memory bound."""
-    need = max(2 * cfg.act_bits + 1, (2 * cfg.rows + 2).bit_length())
+    """Smallest signed dtype for q <= 2^(2b) and row indices: the scan is memory bound."""
+    need = max(2 * cfg.act_bits + 2, (2 * cfg.rows + 2).bit_length())
     for dtype in (np.int16, np.int32):
         if need < np.iinfo(dtype).bits:
             return dtype
@@ -131,58 +234,30 @@ def _mask(flags: np.ndarray, dt) -> np.ndarray:
     return np.negative(flags.view(np.int8), dtype=dt)
 
 
-def _sum_squares(a: np.ndarray) -> float:
-    """sum(a^2), overwriting a; numpy's own loop (a BLAS dot may spin up threads)."""
-    np.square(a, out=a)
-    return float(a.sum())
-
-
 @dataclass
-class _Tally:
-    """Running sums of one encode call (in units of step)."""
+class _Counts:
+    """Decisions of one encode call."""
 
     seen: int = 0
     handled: int = 0
     precise: int = 0
-    sse: float = 0.0
-
-    def fix(self, yk, old, new, where: np.ndarray):
-        """Replace the squared error of slots ``where`` (old decode -> new decode)."""
-        idx = np.flatnonzero(where)
-        if idx.size:
-            y = yk[idx]
-            self.sse += float(np.sum((new[idx] - y) ** 2 - (old[idx] - y) ** 2))
-        return idx.size
 
 
-def _scan(y: np.ndarray, real: np.ndarray | None, cfg: ArrayConfig):
-    """Encode slot-major y = x/step [R, V] -> (values, states, tally).
+def _scan(c: np.ndarray, real: np.ndarray | None, cfg: ArrayConfig):
+    """Encode slot-major codes c [R, V] -> (values, states, counts), slot-major.
 
     One pass over the rows; per vector it keeps the scan pointer and the value and
-    state pending for the next slot. A slot the pointer jumped over decodes to its
-    own clipped value (it moved one right, or it was the consumed zero), so the
-    squared error starts from that and is corrected where a pair was written.
+    state pending for the next slot (a slot the pointer jumped over moved one right,
+    or was the consumed zero).
     """
-    rows, nvec = y.shape
+    rows, nvec = c.shape
     b, top, wide = cfg.act_bits, cfg.act_max, cfg.wide_max
     dt = _work_dtype(cfg)
-    tally = _Tally()
-    # q = round(x/step), row by row: row-sized temporaries are recycled by the
-    # allocator, a full-size float temporary would be fresh memory on every call.
-    # Saturating at 2^(2b) - 1 (only if needed) keeps the cast safe and changes no
-    # decision: q' = min(q, 2^(2b) - 1) is all an outlier ever keeps.
-    q = np.empty(y.shape, dtype=dt)
-    row = np.empty(nvec, dtype=np.float64)
-    bounded = y.max() <= wide
-    for k in range(rows):
-        np.rint(y[k] if bounded else np.minimum(y[k], float(wide), out=row), out=row)
-        q[k] = row
-    tally.seen = int(np.count_nonzero(q > top))
+    counts = _Counts()
+    q = _coarse(c, cfg).astype(dt)
+    counts.seen = int(np.count_nonzero(q > top))
     if not cfg.overq_enabled:
-        values = np.minimum(q, top)
-        for k in range(rows):
-            tally.sse += _sum_squares(np.subtract(values[k], y[k], out=row))
-        return values, np.zeros_like(q), tally
+        return np.minimum(q, top), np.zeros_like(q), counts
 
     zero = q == 0
     if real is not None:
@@ -201,9 +276,8 @@ def _scan(y: np.ndarray, real: np.ndarray | None, cfg: ArrayConfig):
     pend_v = np.zeros(nvec, dtype=dt)
     pend_f = np.zeros(nvec, dtype=dt)
     for k in range(rows):
-        qk, yk = q[k], y[k]
+        qk = q[k]
         clipped = np.minimum(qk, top)
-        tally.sse += _sum_squares(np.subtract(clipped, yk, out=row))
         active = ptr == k
         am = _mask(active, dt)
         # What an active scan writes at k (NORMAL) and k+1, and where it goes next;
@@ -213,26 +287,130 @@ def _scan(y: np.ndarray, real: np.ndarray | None, cfg: ArrayConfig):
         if cfg.range_enabled:
             reach = (qk > top) & (after_zero[k] <= k + 1 + cfg.cascade)
             rm = _mask(reach, dt)
-            first = _blend(first, qk & top, rm)
-            partner = (qk >> b) & rm
+            wq = np.minimum(qk, wide)
+            first = _blend(first, wq & top, rm)
+            partner = (wq >> b) & rm
             jump = _blend(jump, after_zero[k], rm)
-            tally.handled += tally.fix(yk, clipped, qk, reach & active)
+            counts.handled += int(np.count_nonzero(reach & active))
         if cfg.precision_enabled and k + 1 < rows:
             pair = (qk > 0) & (qk <= top) & zero[k + 1]
             pm = _mask(pair, dt)
-            fine = np.rint(np.minimum(yk * float(1 << b), float(wide))).astype(dt)
+            fine = np.minimum(c[k], wide).astype(dt)
             first = _blend(first, fine >> b, pm)
             partner = _blend(partner, fine & top, pm)
             jump = _blend(jump, dt(k + 2), pm)
             partner_state += pm & am & dt(STATE_PRECISION - STATE_RANGE)
-            tally.precise += tally.fix(yk, clipped, fine / float(1 << b), pair & active)
+            counts.precise += int(np.count_nonzero(pair & active))
         idle = ~am
         np.bitwise_or(pend_v & idle, first & am, out=values[k])
         np.bitwise_and(pend_f, idle, out=states[k])
         pend_v = (clipped & idle) | (partner & am)  # a slot passed over moves right
         pend_f = partner_state
         np.maximum(ptr, jump & am, out=ptr)  # inactive: ptr > k >= 0
-    return values, states, tally
+    return values, states, counts
+
+
+def _stats(counts: _Counts, sse: float, slots: int, unit2: float) -> EncodeStats:
+    return EncodeStats(
+        outliers=counts.seen,
+        handled=counts.handled,
+        coverage=counts.handled / counts.seen if counts.seen else 1.0,
+        precise=counts.precise,
+        mse=sse / slots * unit2,
+    )
+
+
+def _sse(decoded: np.ndarray, target: np.ndarray) -> float:
+    """sum((decoded - target)^2), overwriting decoded (padding decodes to its 0 target)."""
+    np.subtract(decoded, target, out=decoded)
+    np.square(decoded, out=decoded)
+    return float(decoded.sum())
+
+
+def _check_codes(c: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
+    if c.dtype.kind == "f":
+        if not np.all(np.isfinite(c)) or np.any(c != np.round(c)):
+            raise ValueError("codes must be integers")
+    elif c.dtype.kind not in "iub":
+        raise ValueError(f"codes must be integers, got dtype {c.dtype}")
+    cap = (1 << code_bits(cfg)) - 1
+    if c.size and (c.min() < 0 or c.max() > cap):
+        what = "u" if cfg.precision_enabled else "q"
+        raise ValueError(
+            f"codes ({what}) must be in 0..{cap} ({code_bits(cfg)} bits), "
+            f"found {c.min()}..{c.max()}"
+        )
+    return c
+
+
+def _empty(shape, back, step, floor) -> Encoded:
+    empty = np.zeros(shape, dtype=np.int64)
+    stats = EncodeStats(0, 0, 1.0, 0, 0.0)
+    return Encoded(back(empty), back(empty.copy()), stats, step, floor)
+
+
+def encode_codes(codes, cfg: ArrayConfig) -> Encoded:
+    """OverQ-encode integer codes [..., K] (numpy or torch): what the hardware encoder does.
+
+    The codes are q (2b bits) for range-only or no OverQ, or the fine code u (3b bits)
+    with ``precision``; q = round(u / 2^b) half to even (see ``codes``). Tiles as in
+    ``encode``. ``stats.mse`` is the error the encoder adds to the codes, in units of
+    step^2 (``Encoded.step`` is 1.0): decoded - q, or decoded - u / 2^b.
+    """
+    arr, back = _to_numpy(codes)
+    if arr.ndim == 0:
+        raise ValueError("codes need at least one axis (the slots of a vector)")
+    c = _check_codes(arr, cfg)
+    if c.size == 0:
+        return _empty(c.shape, back, 1.0, 0.0)
+    rows = cfg.rows
+    cs = np.ascontiguousarray(_tile(c, rows, 0), dtype=_code_dtype(cfg))
+    real = _real_slots(c.shape, rows)
+    v, f, counts = _scan(cs, real, cfg)
+    target = cs.astype(np.float64)
+    if cfg.precision_enabled:
+        target /= float(1 << cfg.act_bits)
+    sse = _sse(_decode_slot_major(v, f, cfg.act_bits), target)
+    return Encoded(
+        back(_untile(v, c.shape, np.int64)),
+        back(_untile(f, c.shape, np.int64)),
+        _stats(counts, sse, c.size, 1.0),
+        1.0,
+    )
+
+
+def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
+    """OverQ-encode activations x [..., K] (numpy or torch) on the grid ``step``.
+
+    Exactly ``encode_codes(codes(x, step, cfg, floor), cfg)``, plus ``stats.mse``
+    against x - floor in the units of x. x must be >= floor (post-ReLU: floor = 0; a
+    zero point z < 0 for activations bounded below, e.g. GELU's minimum): the slots
+    at the floor are the zeros OverQ overwrites. K may exceed ``cfg.rows``: the last
+    axis is cut into tiles of ``rows`` slots, each encoded alone. A last partial tile
+    is encoded as a shorter vector: a range overwrite never reaches past its end and
+    its last slot's outlier is clipped (like the zero-padded rows the array sees,
+    which the encoder never uses).
+    """
+    step, floor = _check_step(step), _check_floor(floor)
+    arr, back = _to_numpy(x)
+    if arr.ndim == 0:
+        raise ValueError("x needs at least one axis (the slots of a vector)")
+    shape = arr.shape
+    if arr.size == 0:
+        return _empty(shape, back, step, floor)
+    rows = cfg.rows
+    ys = _scaled(arr, step, floor, rows)
+    cs = _codes_from_scaled(ys, cfg)
+    real = _real_slots(shape, rows)
+    v, f, counts = _scan(cs, real, cfg)
+    sse = _sse(_decode_slot_major(v, f, cfg.act_bits), ys)
+    return Encoded(
+        back(_untile(v, shape, np.int64)),
+        back(_untile(f, shape, np.int64)),
+        _stats(counts, sse, arr.size, step * step),
+        step,
+        floor,
+    )
 
 
 def _decode_slot_major(v: np.ndarray, f: np.ndarray, b: int) -> np.ndarray:
@@ -279,49 +457,15 @@ def _check_ports(values, states, cfg: ArrayConfig):
     return v, f
 
 
-def encode(x, step, cfg: ArrayConfig) -> Encoded:
-    """OverQ-encode activations x [..., K] (numpy or torch, >= 0) on the grid ``step``.
-
-    K may exceed ``cfg.rows``: the last axis is cut into tiles of ``rows`` slots, each
-    encoded alone. A last partial tile is encoded as a shorter vector: a range
-    overwrite never reaches past its end and its last slot's outlier is clipped
-    (like the zero-padded rows the array sees, which the encoder never uses).
-    """
-    step = _check_step(step)
-    arr, back = _to_numpy(x)
-    if arr.ndim == 0:
-        raise ValueError("x needs at least one axis (the slots of a vector)")
-    shape = arr.shape
-    if arr.size == 0:
-        empty = np.zeros(shape, dtype=np.int64)
-        stats = EncodeStats(0, 0, 1.0, 0, 0.0)
-        return Encoded(back(empty), back(empty.copy()), stats, step)
-    rows = cfg.rows
-    ys = _scaled(arr, step, rows)
-    real = None
-    if shape[-1] % rows:
-        real = np.ascontiguousarray(_tile(np.ones(shape, dtype=bool), rows, False))
-    v, f, tally = _scan(ys, real, cfg)
-    stats = EncodeStats(
-        outliers=tally.seen,
-        handled=tally.handled,
-        coverage=tally.handled / tally.seen if tally.seen else 1.0,
-        precise=tally.precise,
-        mse=tally.sse / arr.size * step * step,
-    )
-    return Encoded(
-        back(_untile(v, shape, np.int64)), back(_untile(f, shape, np.int64)), stats, step
-    )
-
-
-def decode(values, states, step, cfg: ArrayConfig):
-    """Dequantized activations (real units: slot value * step) in their original slots.
+def decode(values, states, step, cfg: ArrayConfig, floor=0.0):
+    """Dequantized activations (real units: floor + slot value * step) in their slots.
 
     Shifted values go back one slot left, a RANGE pair restores the outlier's wide
     value, a PRECISION pair the fine value (fractions of step); the slot a pair or a
-    cascade consumed decodes to 0, as it was a zero. Pass step=1 for units of step.
+    cascade consumed decodes to the floor (0 by default), as it was a zero. Pass
+    step=1 (and floor=0) for units of step.
     """
-    step = _check_step(step)
+    step, floor = _check_step(step), _check_floor(floor)
     v_in, back = _to_numpy(values)
     f_in, _ = _to_numpy(states)
     v, f = _check_ports(v_in, f_in, cfg)
@@ -333,6 +477,8 @@ def decode(values, states, step, cfg: ArrayConfig):
     vs = np.ascontiguousarray(_tile(v, cfg.rows, 0))
     fs = np.ascontiguousarray(_tile(f, cfg.rows, STATE_NORMAL))
     out = _decode_slot_major(vs, fs, cfg.act_bits) * step
+    if floor:
+        out += floor
     return back(_untile(out, v.shape, np.float64))
 
 
@@ -362,6 +508,38 @@ def golden(values, states, weights, cfg: ArrayConfig):
     return back(_exact_matmul(own, w))
 
 
+def golden_real(values, states, weights, cfg: ArrayConfig, step, weight_step, floor=0.0):
+    """The layer's output in real units [..., C] (float64): ``golden`` scaled back.
+
+    out[c] = unit * y[c] + floor * weight_step * sum_k W[k][c], with y = ``golden(...)``
+    and unit = step * weight_step, divided by 2^b when ``precision`` is enabled (y
+    counts in steps of the fine grid then). ``weight_step`` is the real value of one
+    integer weight unit: a scalar, or one per column [C] (per-channel weights). The
+    second term is the zero point's correction: the array sums the codes of x - floor,
+    so the floor's share, floor * (column sum of W), is added back; it depends only on
+    the weights, so an accelerator folds it into the bias of the layer.
+    """
+    step, floor = _check_step(step), _check_floor(floor)
+    w_in, _ = _to_numpy(weights)
+    v_in, back = _to_numpy(values)
+    y = np.asarray(_to_numpy(golden(values, states, weights, cfg))[0], dtype=np.float64)
+    ws = np.asarray(_to_numpy(weight_step)[0], dtype=np.float64)
+    if ws.ndim > 1 or (ws.ndim == 1 and ws.shape[0] != y.shape[-1]):
+        raise ValueError(
+            f"weight_step must be a scalar or one per column ({y.shape[-1]}), got shape {ws.shape}"
+        )
+    if not (np.all(np.isfinite(ws)) and np.all(ws > 0)):
+        raise ValueError("weight_step must be positive and finite")
+    unit = step * ws
+    if cfg.precision_enabled:
+        unit = unit / float(1 << cfg.act_bits)
+    out = y * unit
+    if floor:
+        colsum = _int_array(w_in, "weights").sum(axis=0).astype(np.float64)
+        out += floor * ws * colsum
+    return back(out)
+
+
 def _exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """a @ w for int64 operands, exactly.
 
@@ -377,27 +555,47 @@ def _exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return a @ w
 
 
-def encode_reference(x, step, cfg: ArrayConfig) -> tuple[list[int], list[int]]:
-    """README "OverQ encoding" for one 1-D vector, one slot at a time (slow, for tests).
+# --- the rule one slot at a time (for the tests) --------------------------------------
+
+
+def encode_reference(x, step, cfg: ArrayConfig, floor=0.0) -> tuple[list[int], list[int]]:
+    """README "OverQ encoding" for one 1-D vector of activations, one slot at a time.
+
+    The codes are computed here with Python floats (independently of ``codes``), then
+    encoded by ``encode_codes_reference``. Returns (values, states) as lists.
+    """
+    b = cfg.act_bits
+    s, z = float(step), float(floor)
+    scale = (1 << b) if cfg.precision_enabled else 1
+    cap = (1 << code_bits(cfg)) - 1
+    c = [min(int(round((float(e) - z) * scale / s)), cap) for e in np.ravel(x)]
+    return encode_codes_reference(c, cfg)
+
+
+def encode_codes_reference(codes, cfg: ArrayConfig) -> tuple[list[int], list[int]]:
+    """README "OverQ encoding" on the integer codes of one 1-D vector, slot by slot (slow).
 
     Vectors longer than ``cfg.rows`` are cut into tiles; a last partial tile is a
     shorter vector. Returns (values, states) as lists.
     """
-    xs = [float(e) for e in np.asarray(x, dtype=np.float64).ravel()]
+    cs = codes if isinstance(codes, list) else [int(e) for e in np.ravel(codes)]
     values: list[int] = []
     states: list[int] = []
-    for start in range(0, len(xs), cfg.rows):
-        v, f = _reference_tile(xs[start : start + cfg.rows], float(step), cfg)
+    for start in range(0, len(cs), cfg.rows):
+        v, f = _reference_tile(cs[start : start + cfg.rows], cfg)
         values += v
         states += f
     return values, states
 
 
-def _reference_tile(x: list[float], s: float, cfg: ArrayConfig):
+def _reference_tile(c: list[int], cfg: ArrayConfig):
     b = cfg.act_bits
     big, wide = (1 << b) - 1, (1 << (2 * b)) - 1
-    n = len(x)
-    q = [int(round(e / s)) for e in x]
+    n = len(c)
+    if cfg.precision_enabled:  # q = round(u / 2^b), half to even (exact in floats)
+        q = [int(round(u / (1 << b))) for u in c]
+    else:
+        q = list(c)
     v = [0] * n
     f = [STATE_NORMAL] * n
     k = 0
@@ -416,7 +614,7 @@ def _reference_tile(x: list[float], s: float, cfg: ArrayConfig):
             k += 1
             continue
         if 0 < q[k] <= big and cfg.precision_enabled and k + 1 < n and q[k + 1] == 0:
-            p = min(int(round(x[k] * (1 << b) / s)), wide)
+            p = min(c[k], wide)
             v[k], f[k] = p >> b, STATE_NORMAL
             v[k + 1], f[k + 1] = p % (1 << b), STATE_PRECISION
             k += 2
@@ -424,3 +622,10 @@ def _reference_tile(x: list[float], s: float, cfg: ArrayConfig):
         v[k], f[k] = min(q[k], big), STATE_NORMAL
         k += 1
     return v, f
+
+
+# The OverQ-aware channel order lives in its own module; re-exported here so that
+# ``sw_ref.overq.channel_order`` is the one entry point (it imports overq lazily).
+from sw_ref.channel_order import channel_order  # noqa: E402
+
+__all__.append("channel_order")

@@ -32,10 +32,19 @@ def activations(rng, shape, b):
     return np.where(ties, np.floor(x) + 0.5, x)
 
 
-def reference(x, step, cfg):
+def coarse(x, step, cfg):
+    """q of README "OverQ encoding" before saturation, from the formulas (float64)."""
+    if not cfg.precision_enabled:
+        return np.rint(x / step)
+    fine = 2.0**cfg.act_bits
+    u = np.minimum(np.rint(x * fine / step), 2.0 ** (3 * cfg.act_bits) - 1)
+    return np.rint(u / fine)
+
+
+def reference(x, step, cfg, floor=0.0):
     """The scalar reference, applied vector by vector."""
     flat = np.asarray(x).reshape(-1, np.shape(x)[-1])
-    pairs = [overq.encode_reference(row, step, cfg) for row in flat]
+    pairs = [overq.encode_reference(row, step, cfg, floor) for row in flat]
     v = np.array([p[0] for p in pairs]).reshape(np.shape(x))
     f = np.array([p[1] for p in pairs]).reshape(np.shape(x))
     return v, f
@@ -130,7 +139,7 @@ def check_decode_bounds(x, step, cfg):
     enc = overq.encode(x, step, cfg)
     dec = overq.decode(enc.values, enc.states, step, cfg)
     y, d = x / step, np.asarray(overq.decode(enc.values, enc.states, 1.0, cfg))
-    q = np.rint(y)
+    q = coarse(x, step, cfg)
     f = np.asarray(enc.states)
     nxt = np.concatenate([f[..., 1:], np.zeros_like(f[..., :1])], axis=-1)
     tile_end = (np.arange(f.shape[-1]) % cfg.rows) == cfg.rows - 1
@@ -143,7 +152,9 @@ def check_decode_bounds(x, step, cfg):
     plain = ~precise & ~ranged
     np.testing.assert_array_equal(d[plain], np.minimum(q, cfg.act_max)[plain])
     unclipped = (ranged & (q <= cfg.wide_max)) | (plain & (q <= cfg.act_max))
-    assert np.all(np.abs(d - y)[unclipped] <= 0.5 + 1e-12)
+    # with precision q is rounded twice (x -> u -> q): half a step plus half a fine step
+    bound = 0.5 + (2.0 ** -(b + 1) if cfg.precision_enabled else 0.0)
+    assert np.all(np.abs(d - y)[unclipped] <= bound + 1e-12)
     assert np.isclose(enc.stats.mse, np.mean((np.asarray(dec) - x) ** 2))
     return enc
 
@@ -373,3 +384,170 @@ def test_empty_input():
     e = overq.encode(np.zeros((0, 8)), 1.0, cfg_())
     assert e.values.shape == e.states.shape == (0, 8)
     assert (e.stats.outliers, e.stats.coverage) == (0, 1.0)
+
+
+# --- the encoder on integer codes (what the hardware encoder sees) -------------------
+
+
+@st.composite
+def configs_data_floor(draw):
+    cfg, x = draw(configs_and_data())
+    floor = draw(st.sampled_from([0.0, -0.25, -1.75]))
+    return cfg, x, floor
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs_data_floor(), st.sampled_from([1.0, 0.25, 3.0]))
+def test_encode_is_codes_then_encode_codes(case, step):
+    cfg, x, floor = case
+    x = x * step + floor
+    c = overq.codes(x, step, cfg, floor=floor)
+    assert c.dtype == np.int64 and c.shape == x.shape
+    assert c.min() >= 0 and c.max() < 2 ** overq.code_bits(cfg)
+    e = overq.encode(x, step, cfg, floor=floor)
+    ec = overq.encode_codes(c, cfg)
+    np.testing.assert_array_equal(e.values, ec.values)
+    np.testing.assert_array_equal(e.states, ec.states)
+    for name in ("outliers", "handled", "coverage", "precise"):
+        assert getattr(e.stats, name) == getattr(ec.stats, name)
+    v, f = reference(x, step, cfg, floor)
+    np.testing.assert_array_equal(e.values, v)
+    np.testing.assert_array_equal(e.states, f)
+
+
+def test_codes_follow_the_formulas():
+    rng = np.random.default_rng(4)
+    x = activations(rng, (50, 24), 4) * 0.3 - 0.1
+    for modes in MODES:
+        cfg = cfg_(8, 4, 2, modes)
+        c = overq.codes(x, 0.3, cfg, floor=-0.1)
+        fine = 16.0 if cfg.precision_enabled else 1.0
+        want = np.minimum(np.rint((x + 0.1) * fine / 0.3), 2.0 ** overq.code_bits(cfg) - 1)
+        np.testing.assert_array_equal(c, want)
+    assert overq.code_bits(cfg_(8, 4, 2, ("range",))) == 8
+    assert overq.code_bits(cfg_(8, 4, 2, ("precision",))) == 12
+    assert overq.code_bits(cfg_(8, 3, 2, ())) == 6
+
+
+def all_vectors(rows, bits):
+    """Every vector of `rows` codes of `bits` bits, [2^(rows*bits), rows]."""
+    grid = np.indices((1 << bits,) * rows).reshape(rows, -1).T
+    return np.ascontiguousarray(grid)
+
+
+EXHAUSTIVE = (
+    [(4, 2, 1, ())]
+    + [(4, 2, c, ("range",)) for c in (1, 2, 3)]
+    + [(2, 2, 1, modes) for modes in [("precision",), ("range", "precision")]]
+    + [pytest.param(3, 2, 2, ("range", "precision"), marks=pytest.mark.slow)]  # 2^18
+)
+
+
+@pytest.mark.parametrize(
+    "rows,b,c,modes",
+    EXHAUSTIVE,
+    ids=["R4-b2-c1-none"] + [f"R4-b2-c{c}-range" for c in (1, 2, 3)]
+    + ["R2-b2-c1-precision", "R2-b2-c1-range+precision", "R3-b2-c2-range+precision"],
+)
+def test_encode_codes_every_vector(rows, b, c, modes):
+    cfg = cfg_(rows, b, c, modes)
+    vecs = all_vectors(rows, overq.code_bits(cfg))
+    e = overq.encode_codes(vecs, cfg)
+    pairs = [overq.encode_codes_reference(vec, cfg) for vec in vecs.tolist()]
+    np.testing.assert_array_equal(e.values, [p[0] for p in pairs])
+    np.testing.assert_array_equal(e.states, [p[1] for p in pairs])
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+def test_encode_codes_stats(modes):
+    cfg = cfg_(8, 3, 2, modes)
+    rng = np.random.default_rng(9)
+    c = rng.integers(0, 2 ** overq.code_bits(cfg), (300, 12)) * (rng.random((300, 12)) < 0.6)
+    e = overq.encode_codes(c, cfg)
+    fine = 2.0**cfg.act_bits if cfg.precision_enabled else 1.0
+    q = np.rint(c / fine)  # half to even, exact in float64
+    assert e.stats.outliers == np.count_nonzero(q > cfg.act_max)
+    dec = np.asarray(overq.decode(e.values, e.states, 1.0, cfg))
+    assert np.isclose(e.stats.mse, np.mean((dec - c / fine) ** 2))
+    assert e.step == 1.0
+    # the same codes from x give the same decisions, the mse then against x
+    x = c / fine * 0.5
+    ex = overq.encode(x, 0.5, cfg)
+    np.testing.assert_array_equal(ex.values, e.values)
+    assert (ex.stats.handled, ex.stats.precise) == (e.stats.handled, e.stats.precise)
+    assert np.isclose(ex.stats.mse, e.stats.mse * 0.25)
+
+
+def test_encode_codes_rejects_bad_codes():
+    cfg = cfg_(4, 4, 2, ("range",))
+    with pytest.raises(ValueError, match=r"0\.\.255"):
+        overq.encode_codes(np.array([1, 256, 0, 0]), cfg)
+    with pytest.raises(ValueError, match="0..255"):
+        overq.encode_codes(np.array([1, -1, 0, 0]), cfg)
+    with pytest.raises(ValueError, match="integers"):
+        overq.encode_codes(np.array([1.5, 0, 0, 0]), cfg)
+    with pytest.raises(ValueError, match=r"0\.\.4095"):
+        overq.encode_codes(np.array([4096, 0, 0, 0]), cfg_(4, 4, 2, ("precision",)))
+
+
+def test_precision_q_comes_from_the_fine_code():
+    """x/s = 0.51 rounds to 1, but u = round(8.16) = 8 and q = round(8/16) = 0: a zero."""
+    cfg = cfg_(4, 4, 1, ("range", "precision"))
+    x = np.array([40.0, 0.51, 2.51, 0.0])
+    assert overq.codes(x, 1.0, cfg).tolist() == [640, 8, 40, 0]
+    e = overq.encode(x, 1.0, cfg)
+    # the outlier 40 uses slot 1 as its zero; 2.51 -> u = 40 -> q = round(2.5) = 2,
+    # paired with the zero in slot 3: p = 40 = 2 * 16 + 8
+    assert e.values.tolist() == [40 % 16, 40 // 16, 2, 8]
+    assert e.states.tolist() == [N, RG, N, P]
+    assert overq.encode_codes([640, 8, 40, 0], cfg).values.tolist() == e.values.tolist()
+
+
+def test_largest_fine_code_saturates():
+    """u = 2^(3b) - 1 gives q = 2^(2b) (one past a pair), stored as 2^(2b) - 1."""
+    cfg = cfg_(2, 2, 1, ("range", "precision"))
+    e = overq.encode_codes([63, 0], cfg)
+    assert (e.values.tolist(), e.states.tolist()) == ([3, 3], [N, RG])
+
+
+# --- zero point: x - floor is encoded, golden_real adds the floor back ----------------
+
+
+def test_floor_shifts_the_grid():
+    rng = np.random.default_rng(12)
+    floor = -0.17
+    x = activations(rng, (40, 16), 4) * 0.1 + floor
+    cfg = cfg_(8, 4, 2, ("range",))
+    e = overq.encode(x, 0.1, cfg, floor=floor)
+    e0 = overq.encode(x - floor, 0.1, cfg)
+    np.testing.assert_array_equal(e.values, e0.values)
+    np.testing.assert_array_equal(e.states, e0.states)
+    assert e.floor == floor and np.isclose(e.stats.mse, e0.stats.mse)
+    dec = overq.decode(e.values, e.states, 0.1, cfg, floor=floor)
+    assert np.isclose(np.mean((dec - x) ** 2), e.stats.mse)
+    with pytest.raises(ValueError, match="floor"):
+        overq.encode(x, 0.1, cfg, floor=-0.1)
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+def test_golden_real_is_the_real_layer(modes):
+    cfg = cfg_(8, 4, 2, modes, cols=6)
+    rng = np.random.default_rng(13)
+    floor, step = -0.17, 0.05
+    x = activations(rng, (30, 20), 4) * step + floor
+    w = rng.integers(cfg.weight_min, cfg.weight_max + 1, (20, 6))
+    for ws in (0.02, np.linspace(0.01, 0.06, 6)):  # per tensor, per column
+        e = overq.encode(x, step, cfg, floor=floor)
+        out = overq.golden_real(e.values, e.states, w, cfg, step, ws, floor=floor)
+        x_hat = overq.decode(e.values, e.states, step, cfg, floor=floor)
+        np.testing.assert_allclose(out, x_hat @ (w * ws), rtol=1e-12, atol=1e-12)
+        y = overq.golden(e.values, e.states, w, cfg)
+        unit = step * ws / (2**cfg.act_bits if cfg.precision_enabled else 1)
+        np.testing.assert_allclose(out, y * unit + floor * ws * w.sum(axis=0), rtol=1e-12)
+    e = overq.encode(x - floor, step, cfg)
+    no_floor = overq.golden_real(e.values, e.states, w, cfg, step, 0.02)
+    np.testing.assert_allclose(
+        no_floor, overq.decode(e.values, e.states, step, cfg) @ (w * 0.02), atol=1e-12
+    )
+    with pytest.raises(ValueError, match="weight_step"):
+        overq.golden_real(e.values, e.states, w, cfg, step, np.ones(5))
