@@ -158,3 +158,20 @@ def test_scheduler_shares_identical_netlists(cache):
     assert dsp["top"]["dsp"] == 0 and dsp["fmax_mhz"] == lut["fmax_mhz"] > 0
     runs = list((cache / "pnr").glob(f"{dsp['netlist_digest']}_s1_*"))
     assert len(runs) == 1
+
+
+def test_pipeline_variants_pair_baseline_and_range_per_option():
+    """Every pipelining option of the pipeline report has a baseline and a range row in
+    both mappings; the operand-register rows use three seeds (the Fmax target is on
+    their median)."""
+    from synth.fpga_pipeline import OPTIONS
+    from synth.fpga_variants import pipeline_variants
+
+    vs = pipeline_variants()
+    names = {(v.flavour, v.mapping) for v in vs}
+    for suffix in list(OPTIONS.values())[2:]:
+        for mapping in ("DSP", "LUT"):
+            assert ("baseline" + suffix, mapping) in names and ("range" + suffix, mapping) in names
+    for v in vs:
+        assert v.cfg.input_register and v.group == "8x8 A4W4"
+        assert len(v.seeds) == (3 if v.flavour.endswith("input reg") else 1)
