@@ -222,6 +222,8 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="parallel tool runs")
     p.add_argument("--seeds", type=int, default=len(SEEDS),
                    help="seeds (1,2,3...) for the operand-register rows; the others use seed 1")
+    p.add_argument("--both-registers", action="store_true",
+                   help="also place operand + product registers (seed 1)")
     p.add_argument("--out", type=Path, default=REPORT_DIR, help="report directory")
     p.add_argument("--fpga-json", type=Path, default=REPORT_DIR / "fpga.json",
                    help="the synth.fpga report to read the unpipelined rows from")
@@ -237,7 +239,8 @@ def main(argv=None) -> int:
         return 2
     fpga = json.loads(args.fpga_json.read_text())
     start = time.monotonic()
-    results = run_variants(pipeline_variants(SEEDS[: args.seeds]), args.jobs, args.cache)
+    variants = pipeline_variants(SEEDS[: args.seeds], both_registers=args.both_registers)
+    results = run_variants(variants, args.jobs, args.cache)
     placed = [dict(e, source="this run") for e in build_report(results)["variants"]]
     entries = reference + placed
     report = build(entries, _asic_areas(entries), fpga)

@@ -126,13 +126,16 @@ def default_variants() -> list[Variant]:
     return chosen + product_register_variants()
 
 
-def pipeline_variants(seeds=SEEDS, extra_seeds=SEEDS[:1]) -> list[Variant]:
+def pipeline_variants(seeds=SEEDS, extra_seeds=SEEDS[:1], both_registers: bool = False) -> list[Variant]:
     """8x8 A4W4 baseline and OverQ range with operand registers (``seeds``, three by
-    default: the Fmax target is on their median), and with operand + product registers
-    and with double-buffered weights (``extra_seeds``), both mappings."""
+    default: the Fmax target is on their median) and with operand registers and
+    double-buffered weights (``extra_seeds``), both mappings; with ``both_registers``
+    also operand + product registers (``extra_seeds``)."""
     out = []
     for nodsp in (False, True):
         for flavour, fields in PIPELINE_FLAVOURS.items():
+            if fields.get("product_register") and not both_registers:
+                continue
             plain = not fields.get("product_register") and not fields.get("double_buffer")
             out.append(Variant(8, 4, flavour, nodsp, tuple(seeds if plain else extra_seeds)))
     return out

@@ -167,8 +167,9 @@ def test_pipeline_variants_pair_baseline_and_range_per_option():
     from synth.fpga_pipeline import OPTIONS
     from synth.fpga_variants import pipeline_variants
 
-    vs = pipeline_variants()
+    vs = pipeline_variants(both_registers=True)
     names = {(v.flavour, v.mapping) for v in vs}
+    assert len(pipeline_variants()) == 8  # operand + product registers only when asked
     for suffix in list(OPTIONS.values())[2:]:
         for mapping in ("DSP", "LUT"):
             assert ("baseline" + suffix, mapping) in names and ("range" + suffix, mapping) in names
