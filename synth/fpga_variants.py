@@ -126,15 +126,18 @@ def default_variants() -> list[Variant]:
     return chosen + product_register_variants()
 
 
-def pipeline_variants(seeds=SEEDS, extra_seeds=SEEDS[:1], both_registers: bool = False) -> list[Variant]:
-    """8x8 A4W4 baseline and OverQ range with operand registers (``seeds``, three by
-    default: the Fmax target is on their median) and with operand registers and
-    double-buffered weights (``extra_seeds``), both mappings; with ``both_registers``
-    also operand + product registers (``extra_seeds``)."""
+def pipeline_variants(seeds=SEEDS, extra_seeds=SEEDS[:1], both_registers: bool = False,
+                      double_buffer: bool = False) -> list[Variant]:
+    """8x8 A4W4 baseline and OverQ range with operand registers, both mappings, at
+    ``seeds`` (three by default: the Fmax target is on their median); with
+    ``double_buffer`` also with double-buffered weights, and with ``both_registers``
+    also with operand + product registers (both at ``extra_seeds``)."""
     out = []
     for nodsp in (False, True):
         for flavour, fields in PIPELINE_FLAVOURS.items():
             if fields.get("product_register") and not both_registers:
+                continue
+            if fields.get("double_buffer") and not double_buffer:
                 continue
             plain = not fields.get("product_register") and not fields.get("double_buffer")
             out.append(Variant(8, 4, flavour, nodsp, tuple(seeds if plain else extra_seeds)))

@@ -167,9 +167,9 @@ def test_pipeline_variants_pair_baseline_and_range_per_option():
     from synth.fpga_pipeline import OPTIONS
     from synth.fpga_variants import pipeline_variants
 
-    vs = pipeline_variants(both_registers=True)
+    vs = pipeline_variants(both_registers=True, double_buffer=True)
     names = {(v.flavour, v.mapping) for v in vs}
-    assert len(pipeline_variants()) == 8  # operand + product registers only when asked
+    assert len(pipeline_variants()) == 4  # the others only when asked
     for suffix in list(OPTIONS.values())[2:]:
         for mapping in ("DSP", "LUT"):
             assert ("baseline" + suffix, mapping) in names and ("range" + suffix, mapping) in names
