@@ -11,6 +11,13 @@ With ``cfg.product_register`` the scaled product is registered first (``product`
 and added to ``psum_in`` one cycle later. Every PE is one cycle late, including the one
 above, whose partial sum therefore arrives one cycle later too: the chain stays in
 step and the array's latency grows by one cycle (``cfg.latency``).
+
+With ``cfg.input_register`` the multiplier reads registered operands (the ``act`` and
+``state`` registers that feed the PE to the right, and in OverQ rows the weight
+selected in the cycle before, pre-scaled by the state's shift when it is an integer:
+``weight_op``), one more cycle for the same reason. With ``cfg.double_buffer`` the PE
+also holds a shadow weight copy, and the shift and swap reach it as tokens in step
+with the vectors (``_double_buffer``; docs/hw.md).
 """
 
 from __future__ import annotations
