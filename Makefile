@@ -26,6 +26,7 @@ ACC_BITS      ?=
 PRODUCT_REGISTER ?= 0
 INPUT_REGISTER ?= 0
 DOUBLE_BUFFER ?= 0
+ENCODER       ?= 0
 SIM           ?= icarus
 RTL           ?=
 WAVES         ?= 0
@@ -37,19 +38,22 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               --overq $(OVERQ) --cascade $(CASCADE) $(if $(ACC_BITS),--acc-bits $(ACC_BITS)) \
               $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register) \
               $(if $(filter 1,$(INPUT_REGISTER)),--input-register) \
-              $(if $(filter 1,$(DOUBLE_BUFFER)),--double-buffer)
+              $(if $(filter 1,$(DOUBLE_BUFFER)),--double-buffer) \
+              $(if $(filter 1,$(ENCODER)),--encoder)
 
-.PHONY: setup demo test sim synth fpga bench generate evaluate clean help utilisation
+.PHONY: setup demo test sim synth fpga bench generate evaluate clean help explore utilisation
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
 	@echo "make test      set up and run the test suite (pytest)"
-	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, RTL=, WAVES=1,"
+	@echo "make test-encoder  the hardware encoder on every code vector of the small shapes"
+	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1,"
 	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1)"
 	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
-	@echo "make synth     Yosys area report -> synth/reports/area.md"
+	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
+	@echo "make explore   accuracy against area over a grid -> synth/reports/explore.md (NET=, EXPLORE_ARGS=)"
 	@echo "make clean     remove the venv, build and cache directories"
 
 setup: $(STAMP) iverilog-check tools-warm
@@ -96,12 +100,19 @@ evaluate: setup
 test: setup
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+# The hardware encoder against encode_codes on every code vector of the small shapes,
+# every cascade c = 1..3 (make test runs c = 2); about 10 CPU minutes.
+.PHONY: test-encoder
+test-encoder: setup
+	OVERQ_EXHAUSTIVE=1 $(PY) -m pytest -n 2 tests/test_hw_encoder.py $(PYTEST_ARGS)
+
 sim: setup
 	$(PY) -m verif.sim --sim $(SIM) $(CONFIG_ARGS) --seed $(SEED) \
 	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves)
 
 synth: setup
 	$(PY) -m synth.area
+	$(PY) -m synth.encoder
 
 fpga: setup
 	$(PY) -m synth.fpga
@@ -114,7 +125,15 @@ bench: setup
 	$(PY) -m sw_ref.bench
 	$(PY) -m hw.bench
 	$(PY) -m verif.bench
+	$(PY) -m synth.explore.bench
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Accuracy against area (synth/explore): NET=digits|efficientnet_lite0|minilm_l6,
+# EXPLORE_ARGS for anything else (e.g. --rows 8 --fpga). Cached per point and per part.
+NET          ?= digits
+EXPLORE_ARGS ?=
+explore: setup
+	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS)

@@ -16,6 +16,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.encoder import Encoder
 from hw.netlist import Connection, Const, Ref
 from hw.params import ArrayConfig
 from hw.pe import ProcessingElement
@@ -30,7 +31,12 @@ def pe_name(row: int, col: int) -> str:
 
 
 class SystolicArray(wiring.Component):
-    """The ``top`` module of README "The generated top module" for ``cfg``; ``a_state`` exists only with OverQ."""
+    """The ``top`` module of README "The generated top module" for ``cfg``; ``a_state`` exists only with OverQ.
+
+    With ``cfg.encoder`` the ``encoder`` (``hw.encoder``) takes the place of the
+    ``skew``: ``top`` has ``a_code`` instead of ``a_data``/``a_state``, and the valid
+    bit runs through the encoder's R stages, then ``valid_pipe``'s L - R.
+    """
 
     module_name = "top"
 
@@ -46,14 +52,23 @@ class SystolicArray(wiring.Component):
             members["w_swap"] = In(1)
         members |= {
             "a_valid": In(1),
-            "a_data": In(cfg.rows * cfg.act_bits),
         }
-        if cfg.overq_enabled:
+        if cfg.encoder:
+            members["a_code"] = In(cfg.rows * cfg.code_bits)
+        else:
+            members["a_data"] = In(cfg.rows * cfg.act_bits)
+        if cfg.overq_enabled and not cfg.encoder:
             members["a_state"] = In(2 * cfg.rows)
         members["y_valid"] = Out(1)
         members["y_data"] = Out(cfg.cols * cfg.acc_width)
         super().__init__(members)
-        children = {"valid_pipe": ValidPipe(cfg.latency), "skew": Skew(cfg)}
+        if cfg.encoder:
+            children = {
+                "valid_pipe": ValidPipe(cfg.latency - cfg.rows),
+                "encoder": Encoder(cfg),
+            }
+        else:
+            children = {"valid_pipe": ValidPipe(cfg.latency), "skew": Skew(cfg)}
         if cfg.double_buffer:
             children["wskew"] = WeightSkew(cfg)
         for k in range(cfg.rows):
@@ -87,12 +102,20 @@ class SystolicArray(wiring.Component):
         def wire(sink_inst, sink_port, source, lo=None, hi=None):
             wires.append(Connection(Ref(sink_inst, sink_port, lo, hi), source))
 
-        wire("valid_pipe", "valid_in", Ref(None, "a_valid"))
-        wire("skew", "a_data", Ref(None, "a_data"))
-        if cfg.overq_enabled and cfg.rows > 1:
-            # Row 0 is always NORMAL: its state bits a_state[1:0] are not carried.
-            wire("skew", "a_state", Ref(None, "a_state", 2, 2 * cfg.rows))
-        db = cfg.double_buffer
+        if cfg.encoder:
+            # The encoder's triangle is the skew: slot k leaves it k + 1 cycles late.
+            wire("valid_pipe", "valid_in", Ref("encoder", "valid_out"))
+            wire("encoder", "valid_in", Ref(None, "a_valid"))
+            wire("encoder", "code", Ref(None, "a_code"))
+            skew, a_port = "encoder", "value_out"
+        else:
+            wire("valid_pipe", "valid_in", Ref(None, "a_valid"))
+            wire("skew", "a_data", Ref(None, "a_data"))
+            if cfg.overq_enabled and cfg.rows > 1:
+                # Row 0 is always NORMAL: its state bits a_state[1:0] are not carried.
+                wire("skew", "a_state", Ref(None, "a_state", 2, 2 * cfg.rows))
+            skew, a_port = "skew", "a_out"
+        db = cfg.double_buffer  # (never with the encoder: ArrayConfig rejects it)
         if db:
             wire("skew", "a_swap", Ref(None, "w_swap"))
             wire("wskew", "w_shift", Ref(None, "w_shift"))
@@ -116,9 +139,9 @@ class SystolicArray(wiring.Component):
                     wire(name, "w_in", Ref(pe_name(k - 1, c), "w_out"))
                     wire(name, "psum_in", Ref(pe_name(k - 1, c), "psum_out"))
                 if c == 0:
-                    wire(name, "a_in", Ref("skew", "a_out", k * b, (k + 1) * b))
+                    wire(name, "a_in", Ref(skew, a_port, k * b, (k + 1) * b))
                     if has_mux:
-                        state = Ref("skew", "state_out", 2 * (k - 1), 2 * k)
+                        state = Ref(skew, "state_out", 2 * (k - 1), 2 * k)
                         wire(name, "state_in", state)
                     if db:
                         wire(name, "swap_in", Ref("skew", "swap_out", k, k + 1))

@@ -244,6 +244,8 @@ def cli_arguments(cfg: ArrayConfig, name: str = "top") -> str:
         args.append("--input-register")
     if cfg.double_buffer:
         args.append("--double-buffer")
+    if cfg.encoder:
+        args.append("--encoder")
     if name != "top":
         args.append(f"--name {name}")
     return " ".join(args)

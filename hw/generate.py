@@ -114,6 +114,11 @@ def _info_text(cfg: ArrayConfig, name: str) -> str:
     if cfg.double_buffer:
         lines.append("weights        double-buffered: w_shift fills the shadow copy at any "
                      "time, w_swap makes it active for the vector of that cycle on")
+    if cfg.encoder:
+        lines.append(
+            f"encoder        {cfg.code_bits}-bit codes on a_code; slot k encoded "
+            f"k + 1 cycles after a_valid (included in L)"
+        )
     lines += [
         "configuration:",
     ]
@@ -198,6 +203,12 @@ def _parser() -> argparse.ArgumentParser:
         help="shadow weights shifted by w_shift at any time, made active by w_swap for "
         "the vector of that cycle on: tiles back to back with no idle cycle",
     )
+    p.add_argument(
+        "--encoder",
+        action="store_true",
+        help="put the OverQ encoder in front of the array: top takes integer codes "
+        "(a_code) instead of a_data/a_state; +1 cycle of latency",
+    )
     p.add_argument("--name", default="top", help="name of the top module")
     p.add_argument(
         "--info",
@@ -225,6 +236,7 @@ def main(argv=None) -> int:
             product_register=args.product_register,
             input_register=args.input_register,
             double_buffer=args.double_buffer,
+            encoder=args.encoder,
         )
         _check_name(args.name)
         if args.json and not args.info:

@@ -119,6 +119,9 @@ class ArrayConfig:
     the weight mux leaves the multiplier's path (off by default).
     ``double_buffer`` adds a shadow copy of the weights, shifted at any time, made
     active by ``w_swap`` in step with the wavefront (off by default).
+    ``encoder`` puts the OverQ encoder in front of the array: ``top`` takes integer
+    codes (``a_code``, ``code_bits`` per slot) instead of ``a_data``/``a_state``
+    (off by default; needs an OverQ mode).
     """
 
     rows: int = 8
@@ -134,6 +137,7 @@ class ArrayConfig:
     product_register: bool = False
     input_register: bool = False
     double_buffer: bool = False
+    encoder: bool = False
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -161,6 +165,18 @@ class ArrayConfig:
                 raise ValueError(
                     f"{name} must be True or False, got {getattr(self, name)!r}"
                 )
+        if not isinstance(self.encoder, bool):
+            raise ValueError(f"encoder must be True or False, got {self.encoder!r}")
+        if self.encoder and self.double_buffer:
+            raise ValueError(
+                "double_buffer with encoder is not supported yet: the swap token would "
+                "have to travel through the encoder's pipeline; choose one of them"
+            )
+        if self.encoder and not self.overq_enabled:
+            raise ValueError(
+                "encoder needs an OverQ mode (range and/or precision): with overq=none "
+                "there is nothing to encode"
+            )
         if self.weight_format not in WEIGHT_FORMATS:
             raise ValueError(
                 f"weight_format must be int or apot, got {self.weight_format!r}"
@@ -221,6 +237,15 @@ class ArrayConfig:
     def wide_max(self) -> int:
         """2^(2b) - 1, the largest value a slot pair holds after an overwrite."""
         return (1 << (2 * self.act_bits)) - 1
+
+    @property
+    def code_bits(self) -> int:
+        """CB: bits of one slot's code at the encoder's input.
+
+        Range only: q with 2b bits (the widest value a RANGE pair holds); with
+        precision: the fine code u with 3b bits (q = round(u / 2^b) is derived from it).
+        """
+        return (3 if self.precision_enabled else 2) * self.act_bits
 
     @property
     def state_shifts(self) -> tuple[int, int, int, int]:
@@ -308,11 +333,15 @@ class ArrayConfig:
         With ``product_register`` every PE adds its product one cycle after it
         multiplies; every PE is late by the same cycle, so the partial sums still
         meet in step and the whole array is one cycle later: L = R + C.
+        With ``encoder`` the encoder's triangular pipeline replaces the input skew
+        and registers every slot's (value, state) once more: slot k reaches row k
+        k + 1 cycles after its code, one cycle later than through the skew (+1).
         With ``input_register`` every PE multiplies one cycle after its operands
-        arrive, for the same reason one more cycle: L = R + C (R + C + 1 with both).
+        arrive, for the same reason as the product register one more cycle.
         ``double_buffer`` adds none: the swap travels with the vector.
         """
-        return self.rows + self.cols - 1 + int(self.product_register) + int(self.input_register)
+        return (self.rows + self.cols - 1 + int(self.product_register) + int(self.encoder)
+                + int(self.input_register))
 
     @property
     def pe_latency(self) -> int:
@@ -347,6 +376,9 @@ class ArrayConfig:
             info["input_register"] = True
         if self.double_buffer:
             info["double_buffer"] = True
+        if self.encoder:  # likewise
+            info["encoder"] = True
+            info["code_bits"] = self.code_bits
         info["latency"] = self.latency
         if self.weight_format == "apot":
             info["apot_exponents"] = [list(e) for e in self.apot_exponents]
@@ -369,4 +401,6 @@ class ArrayConfig:
             parts.append("ireg")
         if self.double_buffer:
             parts.append("dbuf")
+        if self.encoder:
+            parts.append("enc")
         return "_".join(parts)

@@ -4,6 +4,7 @@ A *program* is a list of operations, one cycle each unless stated:
 
     ("load", codes)          R cycles of w_shift: codes[k][c] is W[k][c]'s weight code
     ("vec", values, states)  one vector (a_valid high); states may be None (all NORMAL)
+    ("codes", codes)         one vector of integer codes on a_code (``cfg.encoder`` only)
     ("idle", n)              n cycles with nothing presented
     ("reset", n)             n cycles with rst high
     ("cycle", vec, row, swap) one cycle of any port activity (double buffering): ``vec``
@@ -29,7 +30,15 @@ from amaranth.sim import Simulator
 from hw.array import SystolicArray
 from hw.params import ArrayConfig
 
-__all__ = ["Sent", "Trace", "simulate", "pack", "unpack_signed", "weight_values"]
+__all__ = [
+    "Sent",
+    "Trace",
+    "simulate",
+    "simulate_encoder",
+    "pack",
+    "unpack_signed",
+    "weight_values",
+]
 
 
 def pack(fields, width: int) -> int:
@@ -63,12 +72,16 @@ def weight_values(codes, cfg: ArrayConfig) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Sent:
-    """One vector as presented: its cycle, slots, states and the weights then loaded."""
+    """One vector as presented: its cycle, slots, states and the weights then loaded.
+
+    With the encoder, ``codes`` holds the codes presented and values/states are empty.
+    """
 
     cycle: int
     values: tuple
     states: tuple
     weights: np.ndarray = field(compare=False)
+    codes: tuple | None = None
 
 
 @dataclass
@@ -108,6 +121,8 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
         def present(values, states):
             values = tuple(int(v) for v in values)
             states = tuple(int(f) for f in (states if states is not None else [0] * R))
+            if cfg.encoder:
+                raise ValueError("with cfg.encoder, present codes: ('codes', codes)")
             if len(values) != R or len(states) != R:
                 raise ValueError(f"a vector has {R} slots, got {len(values)}/{len(states)}")
             ctx.set(dut.a_valid, 1)
@@ -150,6 +165,17 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
                 present(op[1], op[2])
                 await step()
                 ctx.set(dut.a_valid, 0)
+            elif kind == "codes":
+                if not cfg.encoder:
+                    raise ValueError("('codes', ...) needs cfg.encoder")
+                codes = tuple(int(q) for q in op[1])
+                if len(codes) != R:
+                    raise ValueError(f"a vector has {R} slots, got {len(codes)}")
+                ctx.set(dut.a_valid, 1)
+                ctx.set(dut.a_code, pack(codes, cfg.code_bits))
+                trace.sent.append(Sent(cycle, (), (), weights, codes))
+                await step()
+                ctx.set(dut.a_valid, 0)
             elif kind == "idle":
                 for _ in range(op[1]):
                     await step()
@@ -178,3 +204,66 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
     else:
         sim.run()
     return trace
+
+
+def simulate_encoder(cfg: ArrayConfig, codes, gaps=None, reset_at=(), slots_per_stage=None) -> dict:
+    """Run ``hw.encoder.Encoder(cfg)`` (``slots_per_stage`` G: its default unless given) alone on code vectors [N, R] in Amaranth's simulator.
+
+    ``gaps[i]`` idle cycles come before vector i; ``rst`` is high in the cycles listed
+    in ``reset_at`` (cycle numbers of the input side). Slot k of a vector presented in
+    cycle t is read after the edge that ends cycle t + k (the encoder's skewed output).
+    Returns ``{"values": [N, R], "states": [N, R], "valid_out": the cycles (edges)
+    after which valid_out was high, "presented": the cycles vectors were presented}``.
+    """
+    from hw.encoder import Encoder
+
+    dut = Encoder(cfg) if slots_per_stage is None else Encoder(cfg, slots_per_stage)
+    codes = np.asarray(codes, dtype=np.int64).reshape(-1, cfg.rows)
+    n, R, b = codes.shape[0], cfg.rows, cfg.act_bits
+    gaps = np.zeros(n, dtype=np.int64) if gaps is None else np.asarray(gaps, dtype=np.int64)
+    words = [pack(v, cfg.code_bits) for v in codes]
+    values = np.full((n, R), -1, dtype=np.int64)
+    states = np.full((n, R), -1, dtype=np.int64)
+    schedule = []  # input cycle -> vector index or None
+    for i in range(n):
+        schedule += [None] * int(gaps[i]) + [i]
+    schedule += [None] * (R + 2)
+    resets = set(reset_at)
+    at_cycle: dict[int, int] = {}
+    valid_out = []
+
+    async def bench(ctx):
+        for cycle, index in enumerate(schedule):
+            ctx.set(domain.rst, int(cycle in resets))
+            if index is not None:
+                at_cycle[cycle] = index
+                ctx.set(dut.valid_in, 1)
+                ctx.set(dut.code, words[index])
+            else:
+                ctx.set(dut.valid_in, 0)
+            await ctx.tick()
+            # after the edge closing `cycle`: slot k of the vector from cycle - k
+            out_v = ctx.get(dut.value_out)
+            out_f = ctx.get(dut.state_out) if R > 1 else 0
+            if ctx.get(dut.valid_out):
+                valid_out.append(cycle + 1)
+            for k in range(R):
+                src = at_cycle.get(cycle - k)
+                if src is None:
+                    continue
+                values[src, k] = (out_v >> (k * b)) & ((1 << b) - 1)
+                states[src, k] = (out_f >> (2 * (k - 1))) & 3 if k else 0
+
+    top = Module()
+    top.submodules.dut = dut
+    top.domains.sync = domain = ClockDomain("sync")
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return {
+        "values": values,
+        "states": states,
+        "valid_out": valid_out,
+        "presented": sorted(at_cycle),
+    }

@@ -19,10 +19,11 @@ from hw.params import ArrayConfig
 __all__ = ["Skew", "WeightSkew", "Deskew", "ValidPipe", "delay_line", "token_line"]
 
 
-def delay_line(m: Module, value, depth: int, prefix: str):
-    """``value`` delayed by ``depth`` registers named ``{prefix}_d1 .. _d{depth}``."""
+def delay_line(m: Module, value, depth: int, prefix: str, reset: bool = False):
+    """``value`` delayed by ``depth`` registers named ``{prefix}_d1 .. _d{depth}``
+    (cleared by ``rst`` only with ``reset``)."""
     for stage in range(1, depth + 1):
-        reg = Signal(len(value), name=f"{prefix}_d{stage}", reset_less=True)
+        reg = Signal(len(value), name=f"{prefix}_d{stage}", reset_less=not reset)
         m.d.sync += reg.eq(value)
         value = reg
     return value

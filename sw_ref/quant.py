@@ -7,6 +7,14 @@ threshold methods below choose ``alpha`` from data (max, percentile, MSE search,
 ACIQ, KL entropy). Inputs may be numpy arrays or torch tensors; results are torch
 tensors (thresholds of a whole tensor are Python floats). NaN or inf anywhere
 raises ``ValueError``: a calibration that silently ignores them hides a bug upstream.
+
+Activations bounded below by a floor z < 0 (GELU's output: z ~ -0.17) use a zero
+point: ``q = clamp(round((x - z) / step), 0, 2^b - 1)``, dequantized as
+``q * step + z``. The codes are unsigned, and code 0 is the floor, so the slots that
+OverQ overwrites are the ones at the floor. ``floor=`` on ``quantize``,
+``dequantize``, ``fake_quant`` and ``threshold`` selects it; ``activation_floor``
+calibrates z (the smallest value seen, or a function's known minimum). Signed data
+without a floor keeps the symmetric signed quantizer.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ __all__ = [
     "ACIQ_LAPLACE",
     "METHODS",
     "aciq_threshold",
+    "activation_floor",
     "check_finite",
     "dequantize",
     "fake_quant",
@@ -91,15 +100,31 @@ def _channel_view(t: torch.Tensor, step, axis: int | None) -> torch.Tensor:
     return s.reshape(shape)
 
 
+def _check_floor(floor, signed: bool) -> float | None:
+    if floor is None:
+        return None
+    if signed:
+        raise ValueError("a floor (zero point) makes the codes unsigned; pass signed=False")
+    z = float(floor)
+    if not math.isfinite(z):
+        raise ValueError(f"floor must be finite, got {floor!r}")
+    return z
+
+
 def quantize(x, step, bits: int, signed: bool = False, axis: int | None = None,
-             narrow: bool = True) -> torch.Tensor:
+             narrow: bool = True, floor: float | None = None) -> torch.Tensor:
     """Integer codes ``clamp(round_half_even(x / step), qmin, qmax)`` as int64.
 
     ``step`` is a scalar (per-tensor) or has one entry per index of ``axis``
     (per-channel). Values beyond the range are clipped: that is what the threshold
-    means; NaN/inf and non-positive steps are errors.
+    means; NaN/inf and non-positive steps are errors. With ``floor`` z (unsigned
+    only) the codes are ``clamp(round((x - z) / step), 0, 2^b - 1)``: x - z is
+    computed in float64 first, as ``sw_ref.overq.encode`` does.
     """
+    z = _check_floor(floor, signed)
     t = check_finite(x).to(torch.float64)  # x / step in float64, as sw_ref.overq does:
+    if z is not None:
+        t = t - z
     s = check_finite(_channel_view(t, step, axis), "step")  # ties must round alike
     if bool((s <= 0).any()):
         raise ValueError("step must be > 0")
@@ -107,10 +132,12 @@ def quantize(x, step, bits: int, signed: bool = False, axis: int | None = None,
     return torch.clamp(torch.round(t / s), lo, hi).to(torch.int64)
 
 
-def dequantize(q, step, axis: int | None = None, dtype=torch.float32) -> torch.Tensor:
-    """Codes back to real values: ``q * step``."""
+def dequantize(q, step, axis: int | None = None, dtype=torch.float32,
+               floor: float | None = None) -> torch.Tensor:
+    """Codes back to real values: ``q * step`` (``+ floor`` with a zero point)."""
     q = torch.as_tensor(q).to(dtype)
-    return q * _channel_view(q, step, axis)
+    out = q * _channel_view(q, step, axis)
+    return out if floor is None else out + float(floor)
 
 
 def step_from_threshold(alpha, bits: int, signed: bool = False) -> torch.Tensor | float:
@@ -129,13 +156,35 @@ def step_from_threshold(alpha, bits: int, signed: bool = False) -> torch.Tensor 
 
 
 def fake_quant(x, alpha, bits: int, signed: bool = False, axis: int | None = None,
-               narrow: bool = True) -> torch.Tensor:
-    """Quantize to ``bits`` with clipping threshold ``alpha`` and map back to reals."""
+               narrow: bool = True, floor: float | None = None) -> torch.Tensor:
+    """Quantize to ``bits`` with clipping threshold ``alpha`` and map back to reals.
+
+    With ``floor`` z the grid covers [z, z + alpha]: ``alpha`` is a threshold of x - z.
+    """
     t = check_finite(x)
     dtype = t.dtype if t.is_floating_point() else torch.float32
     step = step_from_threshold(alpha, bits, signed)
-    q = quantize(t, step, bits, signed, axis, narrow)
-    return dequantize(q, step, axis, dtype)
+    q = quantize(t, step, bits, signed, axis, narrow, floor)
+    return dequantize(q, step, axis, dtype, floor)
+
+
+def activation_floor(x=None, known: float | None = None) -> float:
+    """The zero point z of floored activations: ``known`` (a function's minimum, e.g.
+    GELU's -0.16997) if given, else the smallest value of ``x`` (calibrated).
+
+    A calibrated floor above 0 is returned as 0: the data is then plain unsigned.
+    """
+    if known is not None:
+        z = float(known)
+        if not math.isfinite(z):
+            raise ValueError(f"known floor must be finite, got {known!r}")
+        return z
+    if x is None:
+        raise ValueError("activation_floor needs data or a known floor")
+    t = check_finite(x)
+    if t.numel() == 0:
+        raise ValueError("cannot calibrate a floor on an empty tensor")
+    return min(float(t.min()), 0.0)
 
 
 # --- clipping thresholds ------------------------------------------------------------
@@ -272,11 +321,13 @@ METHODS: dict[str, Callable[..., float]] = {
 
 
 def threshold(x, bits: int, method: str = "max", signed: bool | None = None,
-              axis: int | None = None, **options) -> float | torch.Tensor:
+              axis: int | None = None, floor: float | None = None,
+              **options) -> float | torch.Tensor:
     """Clipping threshold of ``x`` by ``method`` (see ``METHODS``).
 
     ``signed=None`` infers it (signed if any value is negative). With ``axis`` the
-    threshold is per channel along that axis (a float64 tensor), else a float.
+    threshold is per channel along that axis (a float64 tensor), else a float. With
+    ``floor`` z the threshold is of the unsigned x - z (values below z count as 0).
     """
     if method not in METHODS:
         raise ValueError(f"unknown clipping method {method!r}; allowed: {', '.join(METHODS)}")
@@ -284,6 +335,11 @@ def threshold(x, bits: int, method: str = "max", signed: bool | None = None,
     if t.numel() == 0:
         raise ValueError("cannot calibrate an empty tensor")
     data = t.cpu().to(torch.float64).numpy()
+    if floor is not None:
+        if signed:
+            raise ValueError("a floor (zero point) makes the data unsigned; pass signed=False")
+        data = np.maximum(data - _check_floor(floor, False), 0.0)
+        signed = False
     if signed is None:
         signed = bool((data < 0).any())
     fn = METHODS[method]

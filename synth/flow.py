@@ -199,3 +199,53 @@ def synthesize(
         partial.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True))
         partial.replace(cached)  # atomic: parallel runs never see half a file
     return result
+
+
+def synthesize_many(
+    designs,
+    *,
+    liberty: Path = LIBERTY,
+    cache_dir: Path | None = CACHE_DIR,
+) -> list[SynthResult]:
+    """Synthesize several small designs ``(label, verilog, top)`` in one Yosys process.
+
+    Each design runs the same script as ``synthesize`` after a ``design -reset``, so
+    its result (and cache entry, keyed by the same digest) is the one ``synthesize``
+    gives; only the WebAssembly start-up, about a second per process, is shared.
+    Cached designs are not run again.
+    """
+    designs = [(label, strip_src(verilog), top) for label, verilog, top in designs]
+    results: list[SynthResult | None] = [None] * len(designs)
+    todo = []
+    for i, (label, verilog, top) in enumerate(designs):
+        key = digest(verilog, top, liberty)
+        path = _cache_path(cache_dir, label, key) if cache_dir is not None else None
+        if path is not None and path.exists():
+            results[i] = SynthResult.from_json(json.loads(path.read_text()))
+        else:
+            todo.append((i, key, path))
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="overq-synth-") as tmp:
+            root = Path(tmp)
+            (root / "cells.lib").write_bytes(Path(liberty).read_bytes())
+            script = []
+            for n, (i, _, _) in enumerate(todo):
+                _, verilog, top = designs[i]
+                sub = root / f"d{n}"
+                sub.mkdir()
+                (sub / "design.v").write_text(verilog)
+                text = _render_script(top, liberty)
+                for name in ("design.v", "stat.json", "ltp.txt"):
+                    text = text.replace(name, f"d{n}/{name}")
+                script += ["design -reset", text]
+            (root / "flow.ys").write_text("\n".join(script))
+            _run_yosys(root)
+            for n, (i, key, path) in enumerate(todo):
+                result = _parse(root / f"d{n}", designs[i][2], liberty, key)
+                results[i] = result
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    partial = path.with_suffix(f".{os.getpid()}.tmp")
+                    partial.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True))
+                    partial.replace(path)
+    return results

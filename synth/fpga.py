@@ -22,7 +22,7 @@ from synth import fpga_cache
 from synth.fpga_flow import pnr_seed, summarize, synth_variant
 from synth.fpga_report import build_report, render_markdown, update_doc_block
 from synth.fpga_variants import (
-    SEEDS, Variant, all_variants, default_variants, product_register_variants,
+    SEEDS, Variant, all_variants, default_variants, encoder_variants, product_register_variants,
 )
 
 __all__ = ["run_variants", "main"]
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.full:
         seeds = SEEDS[: args.seeds]
-        variants = all_variants(seeds) + product_register_variants(seeds)
+        variants = all_variants(seeds) + product_register_variants(seeds) + encoder_variants(seeds)
     else:
         variants = default_variants()
     if args.group:

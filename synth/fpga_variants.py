@@ -8,7 +8,9 @@ APoT W7 = sign + 3 terms of 2 bits (the official 6-bit set), the nearest below W
 
 Two extra flavours, in the default run at 8x8 A4W4 only: the baseline and OverQ range
 with ``product_register`` (the product registered before the accumulate, one more
-cycle of latency), to measure what that register buys back in Fmax.
+cycle of latency), to measure what that register buys back in Fmax. And OverQ range
+with the hardware encoder in front (``encoder``, codes on ``a_code``), to measure what
+the encoder costs in LUTs, flip-flops and Fmax against plain OverQ range.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from hw.params import ArrayConfig
 
 __all__ = [
     "Variant", "FLAVOURS", "PRODUCT_REG_FLAVOURS", "all_variants", "product_register_variants",
-    "default_variants", "SEEDS", "PIPELINE_FLAVOURS", "pipeline_variants",
+    "default_variants", "SEEDS", "ENCODER_FLAVOURS", "encoder_variants",
+    "PIPELINE_FLAVOURS", "pipeline_variants",
 ]
 
 SEEDS = (1, 2, 3)
@@ -37,6 +40,10 @@ PRODUCT_REG_FLAVOURS = {
     "baseline, product reg": dict(overq="none", product_register=True),
     "range, product reg": dict(overq="range", product_register=True),
 }
+# OverQ range with the hardware encoder (extra rows, see encoder_variants)
+ENCODER_FLAVOURS = {
+    "range, encoder": dict(overq="range", encoder=True),
+}
 # Pipelining and double buffering (``synth.fpga_pipeline``): operand registers,
 # operand + product registers, and operand registers with double-buffered weights.
 PIPELINE_FLAVOURS = {
@@ -47,7 +54,7 @@ PIPELINE_FLAVOURS = {
     "baseline, input reg, double buffer": dict(overq="none", input_register=True, double_buffer=True),
     "range, input reg, double buffer": dict(overq="range", input_register=True, double_buffer=True),
 }
-_ALL_FLAVOURS = {**FLAVOURS, **PRODUCT_REG_FLAVOURS, **PIPELINE_FLAVOURS}
+_ALL_FLAVOURS = {**FLAVOURS, **PRODUCT_REG_FLAVOURS, **ENCODER_FLAVOURS, **PIPELINE_FLAVOURS}
 _APOT_WEIGHT_BITS = {4: 4, 8: 7}  # group weight bits -> APoT code width
 
 
@@ -107,6 +114,15 @@ def product_register_variants(seeds=SEEDS) -> list[Variant]:
     ]
 
 
+def encoder_variants(seeds=SEEDS) -> list[Variant]:
+    """8x8 A4W4 OverQ range with the encoder, both mappings."""
+    return [
+        Variant(8, 4, flavour, nodsp, tuple(seeds))
+        for nodsp in (False, True)
+        for flavour in ENCODER_FLAVOURS
+    ]
+
+
 def default_variants() -> list[Variant]:
     """The subset ``make fpga`` places within its 20-minute budget on two cores.
 
@@ -115,7 +131,8 @@ def default_variants() -> list[Variant]:
     group) in both mappings at three seeds; 8x8 A8W8 with DSP multipliers at one seed
     (its APoT W7 variants are LUT-only by nature); every 16x16 variant and the 8x8 A8W8
     LUT-only ones only with ``--full``. Then the product-register rows of 8x8 A4W4
-    (``product_register_variants``), three seeds each.
+    (``product_register_variants``) and the encoder rows (``encoder_variants``), three
+    seeds each.
     """
     chosen = []
     for v in all_variants():
@@ -123,7 +140,7 @@ def default_variants() -> list[Variant]:
             chosen.append(v)
         elif v.group == "8x8 A8W8" and not v.nodsp:
             chosen.append(Variant(v.size, v.bits, v.flavour, v.nodsp, SEEDS[:1]))
-    return chosen + product_register_variants()
+    return chosen + product_register_variants() + encoder_variants()
 
 
 def pipeline_variants(seeds=SEEDS, extra_seeds=SEEDS[:1], both_registers: bool = False,

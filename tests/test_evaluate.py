@@ -74,13 +74,35 @@ def test_fp32_scheme_is_the_model(ctx):
 
 
 def test_overq_without_modes_is_the_uniform_quantizer(ctx):
-    """The encoder's baseline path and the elementwise quantizer must agree."""
+    """The encoder's baseline path and the elementwise quantizer must agree.
+
+    On the same tensor they agree exactly. Through the network they cannot be held to
+    bit equality: the vectorwise path computes a conv as im2col @ W (another float32
+    summation order than conv2d), and a difference of one ulp in conv1's output can
+    move a conv2 input across a rounding boundary. The digits model is trained on the
+    machine, so which inputs sit near a boundary depends on it: seen, conv1 within
+    1e-7 dB and fc within 1.1e-3 dB on one machine (equal within 1e-3 on another).
+    0.01 dB is ten times that and far below any difference between methods here.
+    """
+    from hw.params import ArrayConfig
+    from sw_ref import overq, quant
+
     for bits in (2, 4):
+        x = torch.rand(64, 72) * 3
+        step = 3.0 / (2 ** bits - 1) / 2
+        cfg = ArrayConfig(rows=8, act_bits=bits, overq="none")
+        enc = overq.encode(x.numpy(), step, cfg)
+        dec = overq.decode(enc.values, enc.states, step, cfg)
+        ref = quant.dequantize(quant.quantize(x, step, bits), step, dtype=torch.float64).numpy()
+        assert (dec == ref).all(), "encoder baseline != uniform quantizer on one tensor"
+
         uniform = run_scheme(ctx, Scheme("t", "u", 8, bits, a_clip=0.5))
         encoded = run_scheme(ctx, Scheme("t", "e", 8, bits, a_clip=0.5, overq="none"))
         assert encoded["accuracy"] == uniform["accuracy"]
+        first = next(iter(uniform["sqnr_db"]))
+        assert encoded["sqnr_db"][first] == pytest.approx(uniform["sqnr_db"][first], abs=1e-6)
         for k, v in uniform["sqnr_db"].items():
-            assert encoded["sqnr_db"][k] == pytest.approx(v, abs=1e-3)
+            assert encoded["sqnr_db"][k] == pytest.approx(v, abs=1e-2)
         assert encoded["coverage"] == 0.0 and encoded["outliers"] > 0
 
 

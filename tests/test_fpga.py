@@ -12,7 +12,7 @@ from synth import fpga_tools
 from synth.fpga_flow import pnr_seed, run_flow, summarize, synth_variant
 from synth.fpga_report import build_report, render_markdown, top_luts
 from synth.fpga_variants import (
-    FLAVOURS, PRODUCT_REG_FLAVOURS, SEEDS, Variant, all_variants, default_variants,
+    ENCODER_FLAVOURS, FLAVOURS, PRODUCT_REG_FLAVOURS, SEEDS, Variant, all_variants, default_variants,
 )
 from synth.fpga_wrapper import OUT_PINS, parse_ports, wrapper_verilog
 
@@ -139,11 +139,13 @@ def test_variant_matrix():
     for v in full:
         v.cfg  # every configuration is valid
     headline = [v for v in default_variants() if v.group == "8x8 A4W4"]
-    assert len(headline) == 2 * (len(FLAVOURS) + len(PRODUCT_REG_FLAVOURS))
+    assert len(headline) == 2 * (len(FLAVOURS) + len(PRODUCT_REG_FLAVOURS) + len(ENCODER_FLAVOURS))
     assert all(v.seeds == SEEDS for v in headline)
     piped = [v for v in headline if v.flavour in PRODUCT_REG_FLAVOURS]
     assert {v.cfg.overq_text for v in piped} == {"none", "range"}
     assert all(v.cfg.product_register and v.cfg.latency == 16 for v in piped)
+    encoded = [v for v in headline if v.flavour in ENCODER_FLAVOURS]
+    assert all(v.cfg.encoder and v.cfg.overq_text == "range" and v.cfg.latency == 16 for v in encoded)
     apot8 = Variant(8, 8, "apot", False).cfg
     assert apot8.weight_bits == 7 and len(apot8.apot_exponents) == 3
 

@@ -220,6 +220,13 @@ LINT_CONFIGS = {
                     product_register=True, cascade=1),
         "db",
     ),
+    "encoder-range": (ArrayConfig(rows=5, cols=3, cascade=3, encoder=True), "top"),
+    "encoder-precision-1row": (ArrayConfig(rows=1, cols=2, cascade=1, overq="precision", encoder=True), "top"),
+    "encoder-range-precision-preg": (
+        ArrayConfig(rows=6, cols=2, act_bits=3, overq="range,precision", cascade=2, encoder=True,
+                    product_register=True),
+        "top",
+    ),
     "product-register-apot-baseline": (
         ArrayConfig(rows=2, cols=3, weight_format="apot", weight_bits=5, overq="none",
                     cascade=1, product_register=True),

@@ -185,3 +185,8 @@ def test_input_register_and_double_buffer_appear_only_when_on():
     assert on.latency == off.latency + 1 and on.pe_latency == 2
     assert off.key() + "_ireg_dbuf" == on.key()
     assert ArrayConfig(double_buffer=True).latency == off.latency
+
+
+def test_double_buffer_with_the_encoder_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="double_buffer with encoder is not supported"):
+        ArrayConfig(double_buffer=True, encoder=True)

@@ -11,7 +11,7 @@ import pytest
 
 from hw.params import ArrayConfig
 from verif.config import RunSettings
-from verif.mutants import DB_MUTANTS, MUTANTS, mutate
+from verif.mutants import DB_MUTANTS, ENCODER_MUTANTS, MUTANTS, mutate
 from verif.runner import available, default_build_dir, run
 
 CFG = ArrayConfig(rows=4, cols=3, overq="range", cascade=2)
@@ -74,3 +74,34 @@ def test_double_buffer_mutant_fails(generated_db, name):
     result = _run_db(mutate(generated_db, name), f"mutant-{name}")
     assert "(simulator crashed: no results file)" not in result.failed, result.summary()
     assert result.failed, f"the testbench did not notice mutant {name}: {DB_MUTANTS[name].description}"
+
+
+# --- the hardware encoder (--encoder): its mutants against a design that has it ------
+
+ENC_CFG = ArrayConfig(rows=4, cols=3, overq="range", cascade=2, encoder=True)
+ENC_TESTS = "test_random|test_directed"
+
+
+@pytest.fixture(scope="module")
+def generated_encoder():
+    from hw.generate import generate_verilog
+
+    return generate_verilog(ENC_CFG)
+
+
+def _run_encoder(text: str, tag: str):
+    return run(RunSettings(ENC_CFG, seed=1, sim="icarus"), default_build_dir(ENC_CFG, "icarus", tag),
+               rtl_text=text, test_filter=ENC_TESTS)
+
+
+def test_unmutated_encoder_design_passes(generated_encoder):
+    result = _run_encoder(generated_encoder, "mutant-none")
+    assert result.ok and not result.failed, result.summary()
+
+
+@pytest.mark.parametrize("name", list(ENCODER_MUTANTS))
+def test_encoder_mutant_fails(generated_encoder, name):
+    result = _run_encoder(mutate(generated_encoder, name), f"mutant-{name}")
+    assert result.passed or result.failed, "no results"
+    assert "(simulator crashed: no results file)" not in result.failed, result.summary()
+    assert result.failed, f"the testbench did not notice mutant {name}: {ENCODER_MUTANTS[name].description}"

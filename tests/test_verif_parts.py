@@ -68,6 +68,7 @@ CFGS = [
     ArrayConfig(rows=5, cols=3, overq="none", act_bits=3, weight_bits=6, acc_bits=30),
     ArrayConfig(rows=3, cols=4, overq="range,precision", cascade=2, product_register=True),
     ArrayConfig(rows=3, cols=4, cascade=2, input_register=True, double_buffer=True),
+    ArrayConfig(rows=4, cols=2, overq="range,precision", cascade=3, encoder=True),
 ]
 
 
@@ -91,12 +92,39 @@ def test_replay_command_names_every_make_variable(cfg):
         product_register=words.get("PRODUCT_REGISTER") == "1",
         input_register=words.get("INPUT_REGISTER") == "1",
         double_buffer=words.get("DOUBLE_BUFFER") == "1",
+        encoder=words.get("ENCODER") == "1",
     )
     assert back == cfg
     assert words["SEED"] == "42" and words["SIM"] == "icarus" and words["RTL"] == "'my design.v'"
 
 
 # --- coverage --------------------------------------------------------------------------
+
+
+def test_encoder_coverage_bins_follow_the_decisions():
+    """Codes -> encoder decisions: handled at distance 1 and 2, clipped (no zero / last
+    slot), a precision pair, adjacent outliers."""
+    from sw_ref.overq import encode_codes
+
+    cfg = ArrayConfig(rows=6, cols=1, act_bits=2, overq="range,precision", cascade=2, encoder=True)
+    cov = Coverage(cfg)
+    # u codes (b = 2): 0 zero, 8 -> q 2 normal, 40 -> q 10 outlier
+    codes = np.array([
+        [40, 0, 8, 8, 8, 40],   # handled at distance 1, then a non-pair, last-slot outlier
+        [40, 8, 0, 8, 0, 8],    # handled at distance 2, then a precision pair
+        [40, 40, 8, 8, 8, 8],   # adjacent outliers, both clipped (no zero in reach)
+    ])
+    enc = encode_codes(codes, cfg)
+    cov.sample_codes(codes, enc.states)
+    hits = cov.hits
+    assert hits["encoder: outlier handled at distance 1"] == 1
+    assert hits["encoder: outlier handled at distance 2"] == 1
+    assert hits["encoder: outlier clipped in the last slot"] == 1
+    assert hits["encoder: outlier clipped, no zero in reach"] == 2
+    assert hits["encoder: precision pair"] == 1
+    assert hits["encoder: outliers in adjacent slots"] == 1
+    assert "encoder: precision pair" not in Coverage(ArrayConfig(encoder=True)).hits
+    assert not any(n.startswith("encoder:") for n in Coverage(ArrayConfig()).hits)
 
 
 def test_coverage_bins_follow_the_configuration():
@@ -246,6 +274,16 @@ def test_every_mutant_changes_the_generated_verilog():
 
     text = generate_verilog(ArrayConfig(rows=4, cols=3, overq="range", cascade=2))
     for name in MUTANTS:
+        assert mutate(text, name) != text, name
+    from verif.mutants import ENCODER_MUTANTS
+
+    text = generate_verilog(ArrayConfig(rows=4, cols=3, overq="range", cascade=2, encoder=True))
+    for name in ENCODER_MUTANTS:
+        assert mutate(text, name) != text, name
+    from verif.mutants import DB_MUTANTS
+
+    text = generate_verilog(ArrayConfig(rows=4, cols=3, overq="range", cascade=2, double_buffer=True))
+    for name in DB_MUTANTS:
         assert mutate(text, name) != text, name
 
 

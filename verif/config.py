@@ -115,6 +115,8 @@ def replay_command(cfg: ArrayConfig, seed: int, sim: str, rtl: str | None = None
         parts.append("INPUT_REGISTER=1")
     if cfg.double_buffer:
         parts.append("DOUBLE_BUFFER=1")
+    if cfg.encoder:
+        parts.append("ENCODER=1")
     parts.append(f"SEED={seed}")
     if rtl:
         parts.append(f"RTL={shlex.quote(str(rtl))}")

@@ -60,6 +60,8 @@ class Coverage:
         if cfg.range_enabled and cfg.precision_enabled and r >= 4:
             yield "RANGE pair then PRECISION pair", True
             yield "PRECISION pair then RANGE pair", True
+        if cfg.encoder:
+            yield from self._encoder_bins()
         yield "outlier clipped to M", True
         yield "all-zero vector", True
         yield "all-max vector", True
@@ -73,6 +75,25 @@ class Coverage:
             yield "row 0 driven non-NORMAL (ignored)", False
         if cfg.weight_format == "apot":
             yield "APoT negative zero code", False
+
+    def _encoder_bins(self):
+        """The hardware encoder's decisions, seen from the codes on ``a_code``."""
+        cfg = self.cfg
+        r = cfg.rows
+        if cfg.range_enabled:
+            for distance in range(1, min(cfg.cascade, r - 1) + 1):
+                yield self._distance_bin(distance), True
+            if r >= 2:
+                yield "encoder: outlier clipped, no zero in reach", True
+        yield "encoder: outlier clipped in the last slot", True
+        if cfg.precision_enabled and r >= 2:
+            yield "encoder: precision pair", True
+        if r >= 2:
+            yield "encoder: outliers in adjacent slots", True
+
+    @staticmethod
+    def _distance_bin(distance: int) -> str:
+        return f"encoder: outlier handled at distance {distance}"
 
     def _state_possible(self, state: int, row: int) -> bool:
         cfg = self.cfg
@@ -151,6 +172,43 @@ class Coverage:
                 # A RANGE at slot i holds the high bits of the outlier at slot i-1.
                 sat = (f[:, 1:] == STATE_RANGE) & (q[:, :-1] > cfg.wide_max)
                 self._hit("RANGE pair saturated at 2^(2b)-1", np.count_nonzero(sat))
+
+    def sample_codes(self, codes, states) -> None:
+        """Codes [N, R] as driven on ``a_code`` and the states the encoder must make.
+
+        A slot the scan decides on is NORMAL (a slot an earlier decision wrote is
+        SHIFTED, RANGE or PRECISION), so an outlier at a NORMAL slot k was handled at
+        distance d when slot k+1 is RANGE followed by d-1 SHIFTED slots, else clipped.
+        """
+        cfg = self.cfg
+        c = np.asarray(codes, dtype=np.int64)
+        if c.size == 0:
+            return
+        f = np.asarray(states, dtype=np.int64)
+        b = cfg.act_bits
+        q = c
+        if cfg.precision_enabled:  # round(u / 2^b), half to even
+            q = (c + (1 << (b - 1)) - 1 + ((c >> b) & 1)) >> b
+        outlier = (q > cfg.act_max) & (f == STATE_NORMAL)
+        self._hit("encoder: outlier clipped in the last slot", np.count_nonzero(outlier[:, -1]))
+        if cfg.rows < 2:
+            return
+        self._hit("encoder: outliers in adjacent slots",
+                  np.count_nonzero((q[:, 1:] > cfg.act_max) & (q[:, :-1] > cfg.act_max)))
+        self._hit("encoder: precision pair", np.count_nonzero(f == STATE_PRECISION))
+        if not cfg.range_enabled:
+            return
+        handled = outlier[:, :-1] & (f[:, 1:] == STATE_RANGE)
+        self._hit("encoder: outlier clipped, no zero in reach",
+                  np.count_nonzero(outlier[:, :-1] & ~handled))
+        n, r = f.shape
+        run = np.zeros((n, r + 1), dtype=np.int64)  # SHIFTED run length starting at i
+        for i in range(r - 1, -1, -1):
+            run[:, i] = np.where(f[:, i] == STATE_SHIFTED, run[:, i + 1] + 1, 0)
+        for k in range(r - 1):
+            distance = run[handled[:, k], k + 2] + 1
+            for d, count in zip(*np.unique(distance, return_counts=True)):
+                self._hit(self._distance_bin(int(d)), count)
 
     def sample_outputs(self, y: np.ndarray) -> None:
         """Expected outputs [N, C]: do they reach the exact bounds of ``acc_bits``?"""

@@ -25,6 +25,9 @@ def idle_inputs(dut, cfg: ArrayConfig) -> None:
     dut.w_shift.value = 0
     dut.w_data.value = 0
     dut.a_valid.value = 0
+    if cfg.encoder:
+        dut.a_code.value = 0
+        return
     dut.a_data.value = 0
     if cfg.overq_enabled:
         dut.a_state.value = 0
@@ -52,7 +55,8 @@ class WeightLoader:
 
 
 class ActivationDriver:
-    """Presents vectors on ``a_valid`` / ``a_data`` / ``a_state``, one per cycle,
+    """Presents vectors on ``a_valid`` / ``a_data`` / ``a_state`` (or their codes on
+    ``a_code`` when the array has the encoder), one per cycle,
     with the requested idle cycles before each; returns the cycle each one was
     placed on the ports (the DUT samples it at the next edge)."""
 
@@ -65,8 +69,14 @@ class ActivationDriver:
         cfg, dut = self.cfg, self.dut
         n = len(vectors)
         gaps = np.zeros(n, dtype=np.int64) if gaps is None else np.asarray(gaps)
-        data = pack_fields(vectors.values, cfg.act_bits)
-        state = pack_fields(vectors.states, 2) if cfg.overq_enabled else None
+        if cfg.encoder:
+            if vectors.codes is None:
+                raise ValueError("an array with the encoder takes codes; these vectors have none")
+            data_port, data = dut.a_code, pack_fields(vectors.codes, cfg.code_bits)
+            state = None
+        else:
+            data_port, data = dut.a_data, pack_fields(vectors.values, cfg.act_bits)
+            state = pack_fields(vectors.states, 2) if cfg.overq_enabled else None
         placed: list[int] = []
         for i in range(n):
             if gaps[i]:
@@ -74,7 +84,7 @@ class ActivationDriver:
                 for _ in range(int(gaps[i])):
                     await RisingEdge(dut.clk)
             dut.a_valid.value = 1
-            dut.a_data.value = data[i]
+            data_port.value = data[i]
             if state is not None:
                 dut.a_state.value = state[i]
             placed.append(self._cycle())

@@ -118,6 +118,8 @@ class TopEnv:
         expected = self.model.outputs(vectors.values, vectors.states)
         items = self.scoreboard.expect(expected, (vectors.values, vectors.states), labels)
         self.coverage.sample_vectors(vectors.values, vectors.states, self.model.weights, vectors.raw)
+        if vectors.codes is not None:
+            self.coverage.sample_codes(vectors.codes, vectors.states)
         self.coverage.sample_outputs(expected)
         cycles = await self.driver.send(vectors, gaps)
         indices = [item.index for item in items]

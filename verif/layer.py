@@ -3,7 +3,9 @@
 The layer (``conv2`` of ``sw_ref.model.DigitsCNN`` by default) is lowered with
 im2col to Y[n, o] = sum_k P[n, k] W[k, o] (k in PyTorch's unfold order: channel,
 kernel row, kernel column). Activations P are quantized on a calibrated grid and
-OverQ-encoded by ``sw_ref.overq.encode`` (in tiles of ``rows``); weights are
+OverQ-encoded by ``sw_ref.overq.encode`` (in tiles of ``rows``; with the hardware
+encoder, K is zero-padded to whole tiles first, as the array sees it, and the codes
+are encoded by ``encode_codes``); weights are
 quantized to the configuration's format (two's complement, or APoT codes via
 ``sw_ref.apot``). K is cut into tiles of R rows and the outputs into tiles of C
 columns; every (k-tile, o-tile) pair is one weight load and one stream of all
@@ -22,7 +24,8 @@ from torch.nn import functional as F
 from hw.params import ArrayConfig
 from sw_ref import apot, quant
 from sw_ref.model import load_digits_split, load_model
-from sw_ref.overq import encode, golden
+from sw_ref.overq import codes as activation_codes
+from sw_ref.overq import encode, encode_codes, golden
 from sw_ref.qnet import capture, sqnr_db
 from verif.ports import weight_codes
 
@@ -49,13 +52,15 @@ class LayerCase:
     weights: np.ndarray  # [Kpad, Opad] integer weights
     outliers: int
     handled: int
+    act_codes: np.ndarray | None = None  # [T, N, R] codes for a_code (encoder only)
 
     @property
     def n_vectors(self) -> int:
         return self.values.shape[1]
 
     def save(self, path) -> None:
-        np.savez(path, codes=self.codes, values=self.values, states=self.states)
+        extra = {} if self.act_codes is None else {"act_codes": self.act_codes}
+        np.savez(path, codes=self.codes, values=self.values, states=self.states, **extra)
 
     def assemble(self, tile_outputs: np.ndarray) -> np.ndarray:
         """Per-tile array outputs [T, N, C] -> layer outputs [N, O] (k-tiles added)."""
@@ -112,19 +117,29 @@ def build_layer_case(cfg: ArrayConfig, images: int = 1, layer: str = "conv2",
 
     alpha = quant.threshold(calib_in[layer], cfg.act_bits, act_method, signed=False)
     step = alpha / cfg.act_max if alpha > 0 else 1.0
-    enc = encode(p, step, cfg)  # tiles of R along K, a partial last tile encoded alone
     w_int, w_unit = _quantized_weights(w_real, cfg)  # [O, K]
-
     kt, ot = -(-k // r), -(-o // c)
     vals = np.zeros((p.shape[0], kt * r), dtype=np.int64)
     sts = np.zeros_like(vals)
-    vals[:, :k], sts[:, :k] = enc.values, enc.states
+    slot_codes = None
+    if cfg.encoder:
+        # the array's encoder sees whole tiles: the padding slots are zero codes
+        padded = np.zeros((p.shape[0], kt * r))
+        padded[:, :k] = p
+        slot_codes = np.asarray(activation_codes(padded, step, cfg), dtype=np.int64)
+        enc = encode_codes(slot_codes, cfg)
+        vals[:], sts[:] = enc.values, enc.states
+    else:
+        enc = encode(p, step, cfg)  # tiles of R along K, a partial last tile encoded alone
+        vals[:, :k], sts[:, :k] = enc.values, enc.states
     w_pad = np.zeros((kt * r, ot * c), dtype=np.int64)
     w_pad[:k, :o] = w_int.T
 
-    codes, values, states, index = [], [], [], []
+    codes, values, states, index, act_codes = [], [], [], [], []
     for ti in range(kt):
         for tj in range(ot):
+            if slot_codes is not None:
+                act_codes.append(slot_codes[:, ti * r : (ti + 1) * r])
             codes.append(weight_codes(w_pad[ti * r : (ti + 1) * r, tj * c : (tj + 1) * c], cfg))
             values.append(vals[:, ti * r : (ti + 1) * r])
             states.append(sts[:, ti * r : (ti + 1) * r])
@@ -139,4 +154,5 @@ def build_layer_case(cfg: ArrayConfig, images: int = 1, layer: str = "conv2",
         tile_index=index, reference=reference, unit=unit, bias=bias, fp32=fp32,
         act_step=step, w_unit=w_unit, slots=vals, slot_states=sts, weights=w_pad,
         outliers=enc.stats.outliers, handled=enc.stats.handled,
+        act_codes=np.stack(act_codes) if act_codes else None,
     )

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["MUTANTS", "DB_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
+__all__ = ["MUTANTS", "DB_MUTANTS", "ENCODER_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
 
 
 class MutationNotApplicable(ValueError):
@@ -191,8 +191,54 @@ DB_MUTANTS: dict[str, Mutant] = {
 }
 
 
+def _window_short(text: str) -> str:
+    """The range window ends one slot early: the zero c slots away is never seen
+    (every stage's farthest zero flag is ignored)."""
+    def edit(body):
+        flags = re.findall(r"\bzero_k(\d+)_j(\d+)\b", body)
+        if not flags:
+            return body
+        reach = max(int(j) - int(k) for k, j in flags)
+        for k, j in sorted(set(flags)):
+            if int(j) - int(k) == reach:
+                body = body.replace(f"if (zero_k{k}_j{j}) begin", "if (1'h0) begin")
+        return body
+    return _edit_module(text, "encoder", edit)
+
+
+def _zero_off_by_one(text: str) -> str:
+    """The window's zero test also accepts q = 1 (it ignores the code's lowest bit),
+    so an outlier's high bits overwrite a slot that held a 1 (range-only codes)."""
+    def edit(body):
+        return re.sub(r"(assign\s+\S+\s*=\s*\|\s*)(code[\w\[\]:]*)(\s*;)",
+                      lambda m: f"{m.group(1)}({m.group(2)} >> 1){m.group(3)}", body)
+    return _edit_module(text, "encoder", edit)
+
+
+def _shift_unclipped(text: str) -> str:
+    """A value moved one slot right by a cascade is not clipped to M: its low b bits
+    are moved instead (wrong for a moved outlier)."""
+    def edit(body):
+        unclipped = dict(re.findall(r"assign\s+clipped_k(\d+)\s*=\s*outlier_k\d+\s*\?\s*\S+\s*:\s*([^;]+?)\s*;", body))
+        return re.sub(r"(assign\s+moved_k(\d+)\s*=\s*)clipped_k\d+(\s*;)",
+                      lambda m: m.group(1) + unclipped.get(m.group(2), f"clipped_k{m.group(2)}") + m.group(3),
+                      body)
+    return _edit_module(text, "encoder", edit)
+
+
+# Mutants of the hardware encoder (``--encoder``): they apply to designs that have it.
+ENCODER_MUTANTS: dict[str, Mutant] = {
+    m.name: m
+    for m in (
+        Mutant("encoder_window_short", "range window one slot short of c", _window_short),
+        Mutant("encoder_zero_off_by_one", "zero test also accepts q = 1", _zero_off_by_one),
+        Mutant("encoder_shift_unclipped", "a moved (SHIFTED) value is not clipped to M", _shift_unclipped),
+    )
+}
+
+
 def mutate(text: str, name: str) -> str:
-    table = {**MUTANTS, **DB_MUTANTS}
-    if name not in table:
-        raise ValueError(f"unknown mutant {name!r}; allowed: {', '.join(table)}")
-    return table[name].apply(text)
+    every = {**MUTANTS, **ENCODER_MUTANTS, **DB_MUTANTS}
+    if name not in every:
+        raise ValueError(f"unknown mutant {name!r}; allowed: {', '.join(every)}")
+    return every[name].apply(text)

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="register each PE's multiplier operands (L + 1)")
     p.add_argument("--double-buffer", action="store_true",
                    help="double-buffered weights (w_swap); the layer streams tiles back to back")
+    p.add_argument("--encoder", action="store_true",
+                   help="the OverQ encoder in front of the array: drive codes on a_code (L + 1)")
     p.add_argument("--seed", type=int, default=1, help="stimulus seed")
     p.add_argument("--rtl", default=None, help="verify this Verilog file instead of generating top")
     p.add_argument("--waves", action="store_true", help="write an FST (Icarus) / VCD (Verilator) file")
@@ -133,7 +135,7 @@ def main(argv=None) -> int:
             rows=args.rows, cols=args.cols, act_bits=args.act_bits, weight_bits=args.weight_bits,
             weight_format=args.weight_format, apot_term_bits=args.apot_term_bits,
             overq=args.overq, cascade=args.cascade, acc_bits=args.acc_bits,
-            product_register=args.product_register,
+            product_register=args.product_register, encoder=args.encoder,
             input_register=args.input_register, double_buffer=args.double_buffer,
         )
     except ValueError as exc:

@@ -26,7 +26,8 @@ from hw.params import (
     STATE_SHIFTED,
     ArrayConfig,
 )
-from sw_ref.overq import encode
+from sw_ref.overq import codes as activation_codes
+from sw_ref.overq import encode, encode_codes
 from verif.ports import weight_codes
 
 __all__ = [
@@ -50,25 +51,31 @@ class Vectors:
     """A batch of activation vectors as driven on ``a_data`` / ``a_state``.
 
     ``raw`` is q = round(x / step) before encoding (for coverage), or None when the
-    vectors were made at port level.
+    vectors were made at port level. ``codes`` are the integer codes an array with
+    ``--encoder`` takes on ``a_code`` (values/states are then what its encoder must
+    make of them), or None.
     """
 
     values: np.ndarray  # [N, R] int64
     states: np.ndarray  # [N, R] int64
     raw: np.ndarray | None = None
+    codes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.values.shape[0]
 
     @staticmethod
     def concat(parts: "list[Vectors]") -> "Vectors":
-        raw = None
+        raw = codes = None
         if all(p.raw is not None for p in parts):
             raw = np.concatenate([p.raw for p in parts])
+        if all(p.codes is not None for p in parts):
+            codes = np.concatenate([p.codes for p in parts])
         return Vectors(
             np.concatenate([p.values for p in parts]),
             np.concatenate([p.states for p in parts]),
             raw,
+            codes,
         )
 
 
@@ -107,11 +114,20 @@ def extreme_weight_codes(cfg: ArrayConfig, which: str) -> np.ndarray:
 
 
 def encoded_vectors(x: np.ndarray, cfg: ArrayConfig, step: float = STEP) -> Vectors:
-    """Encode real activations x [N, R] with the reference encoder."""
+    """Encode real activations x [N, R] with the reference encoder.
+
+    With ``cfg.encoder`` the vectors also carry their integer codes, and values/states
+    are ``encode_codes`` of those codes (the same as ``encode`` of x).
+    """
     x = np.asarray(x, dtype=np.float64)
-    enc = encode(x, step, cfg)
+    if cfg.encoder:
+        c = np.asarray(activation_codes(x, step, cfg), np.int64)
+        enc = encode_codes(c, cfg)
+    else:
+        c = None
+        enc = encode(x, step, cfg)
     raw = np.rint(x / step).astype(np.int64)  # README "OverQ encoding": q = round half to even
-    return Vectors(np.asarray(enc.values, np.int64), np.asarray(enc.states, np.int64), raw)
+    return Vectors(np.asarray(enc.values, np.int64), np.asarray(enc.states, np.int64), raw, c)
 
 
 def _normal(cfg, rng, size):

@@ -1,0 +1,172 @@
+"""Compute every point of a grid: fidelity (cached per point) and area (cached per part).
+
+The work is a list of independent tasks, run on a small process pool: batches of
+parts to synthesize (the slow ones first) and chunks of points to evaluate. Each
+worker builds the network's FP32 reference once and only if it has a point to run.
+Whatever is already cached is read, not recomputed, so changing one parameter of a
+grid recomputes exactly the points and parts it touches.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import accuracy, cost, nets
+from .accuracy import AccuracySettings, LazyReference, cached_accuracy
+from .grid import Grid, Point
+
+__all__ = ["Options", "explore", "validate_parts", "VALIDATION_CONFIGS"]
+
+
+@dataclass(frozen=True)
+class Options:
+    net: str = "digits"
+    n_eval: int | None = None
+    n_calib: int | None = None
+    settings: AccuracySettings = field(default_factory=AccuracySettings)
+    workers: int = 2
+    progress: bool = True
+    acc_cache: Path | None = accuracy.CACHE_DIR
+    synth_cache: Path | None = cost.SYNTH_CACHE
+    index_dir: Path | None = cost.PARTS_DIR
+    chunk: int = 6  # points per accuracy task
+
+
+_WORKLOADS: dict = {}
+
+
+def _reference(opts: Options) -> LazyReference:
+    key = (opts.net, opts.n_eval, opts.n_calib)
+    if key not in _WORKLOADS:
+        _WORKLOADS[key] = LazyReference(nets.get(opts.net, opts.n_eval, opts.n_calib))
+    return _WORKLOADS[key]
+
+
+def _accuracy_task(opts: Options, points: list[Point]) -> list[tuple[Point, dict, bool]]:
+    import torch
+
+    torch.set_num_threads(1)
+    ref = _reference(opts)
+    return [(p, *cached_accuracy(ref, p, opts.settings, opts.acc_cache)) for p in points]
+
+
+def _parts_task(opts: Options, parts: list) -> dict:
+    return cost.synthesize_batch(parts, opts.synth_cache, opts.index_dir)
+
+
+def point_parts(p: Point, encoder: bool) -> list:
+    return [part for part, _ in cost.array_parts(p.config(), encoder and p.encoder)]
+
+
+def explore(grid: Grid, opts: Options) -> dict:
+    """Fidelity and area of every point of ``grid``; returns rows and bookkeeping."""
+    start = time.monotonic()
+    points = grid.points()
+    if not accuracy.order_available():
+        points = [p for p in points if not p.order]
+    encoder = cost.encoder_supported()
+    needed = list(dict.fromkeys(part for p in points for part in point_parts(p, encoder)))
+    parts, missing = cost.cached_parts(needed, opts.index_dir)
+
+    ref = _reference(opts)
+    by_key: dict = {}
+    for p in points:  # one evaluation per distinct accuracy key
+        by_key.setdefault(repr(sorted(accuracy.accuracy_key(p).items())), p)
+    acc: dict = {}
+    todo = []
+    for k, p in by_key.items():
+        path = accuracy._cache_file(opts.acc_cache, ref.workload, p, opts.settings) \
+            if opts.acc_cache is not None else None
+        if path is not None and path.exists():
+            acc[k] = cached_accuracy(ref, p, opts.settings, opts.acc_cache)[0]
+        else:
+            todo.append(p)
+    stats = {"points": len(points), "accuracy_evaluations": len(by_key),
+             "accuracy_computed": len(todo), "parts": len(needed),
+             "parts_synthesized": len(missing)}
+
+    tasks = [("parts", b) for b in cost.batches(missing)]
+    tasks += [("acc", todo[i:i + opts.chunk]) for i in range(0, len(todo), opts.chunk)]
+    total = len(missing) + len(todo)
+    bar = tqdm(total=total, desc=f"explore {opts.net}", unit="job", file=sys.stderr,
+               disable=not opts.progress or total == 0, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 20)
+
+    def take(kind, result):
+        if kind == "parts":
+            parts.update(result)
+            bar.update(len(result))
+        else:
+            for p, res, _ in result:
+                acc[repr(sorted(accuracy.accuracy_key(p).items()))] = res
+            bar.update(len(result))
+
+    with bar:
+        if opts.workers <= 1 or len(tasks) <= 1:
+            for kind, items in tasks:
+                take(kind, _parts_task(opts, items) if kind == "parts"
+                     else _accuracy_task(opts, items))
+        elif tasks:
+            with ProcessPoolExecutor(max_workers=opts.workers) as pool:
+                futures = {pool.submit(_parts_task if kind == "parts" else _accuracy_task,
+                                       opts, items): kind for kind, items in tasks}
+                for fut in as_completed(futures):
+                    take(futures[fut], fut.result())
+
+    rows = []
+    for p in points:
+        res = acc[repr(sorted(accuracy.accuracy_key(p).items()))]
+        area = cost.price(p.config(), parts, encoder and p.encoder)
+        row = {**p.to_json(), **{k: v for k, v in res.items() if k != "seconds"}, **area}
+        row["encoder_priced"] = bool(encoder and p.encoder)
+        rows.append(row)
+    stats["seconds"] = round(time.monotonic() - start, 1)
+    return {"rows": rows, "stats": stats, "workload": ref.workload, "encoder": encoder,
+            "order": accuracy.order_available()}
+
+
+# Whole-array syntheses the parts are checked against (the area report's 8x8 arrays).
+VALIDATION_CONFIGS = (
+    ("none", "int"), ("range", "int"), ("range,precision", "int"),
+    ("none", "apot"), ("range", "apot"),
+)
+
+
+def validate_parts(opts: Options, rows: int = 8, act_bits: int = 4) -> list[dict]:
+    """Priced-from-parts against whole-array synthesis for a few 8x8 A4W4 arrays.
+
+    The whole arrays are the jobs of ``make synth`` (same labels, same cache).
+    """
+    from hw.params import ArrayConfig
+
+    from ..batch import run_jobs
+    from ..designs import Job
+
+    cfgs = [ArrayConfig(rows=rows, cols=rows, act_bits=act_bits, weight_bits=act_bits,
+                        weight_format=f, overq=o) for o, f in VALIDATION_CONFIGS]
+    jobs = [Job("array", c) for c in cfgs]
+    whole = run_jobs(jobs, workers=opts.workers, cache_dir=opts.synth_cache,
+                     progress=opts.progress, desc="validate")
+    needed = [part for c in cfgs for part, _ in cost.array_parts(c)]
+    found, missing = cost.cached_parts(needed, opts.index_dir)
+    for batch in cost.batches(missing):
+        found.update(cost.synthesize_batch(batch, opts.synth_cache, opts.index_dir))
+    out = []
+    for c, j in zip(cfgs, jobs):
+        parts_area = cost.price(c, found)["area_um2"]
+        w = whole[j].area
+        out.append({"config": c.key(), "overq": c.overq_text, "weight_format": c.weight_format,
+                    "whole_um2": round(w, 3), "parts_um2": parts_area,
+                    "error_pct": round(100 * (parts_area / w - 1), 2)})
+    return out
+
+
+def default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
