@@ -101,6 +101,24 @@ def _layers(entries: list[dict]) -> list[dict]:
     return out
 
 
+def _available(variants, cache: Path):
+    """Each variant restricted to the seeds whose place-and-route is in the cache
+    (variants never synthesized or never placed are dropped)."""
+    import dataclasses
+
+    from synth.fpga_flow import cached_synth, pnr_cached
+
+    out = []
+    for v in variants:
+        synth = cached_synth(v.cfg, v.nodsp, cache)
+        if synth is None:
+            continue
+        seeds = tuple(s for s in v.seeds if pnr_cached(synth["netlist_digest"], s, cache))
+        if seeds:
+            out.append(dataclasses.replace(v, seeds=seeds))
+    return out
+
+
 def _pct(a, b):
     return None if not a or not b else round(100.0 * a / b, 1)
 
@@ -249,6 +267,9 @@ def main(argv=None) -> int:
     p.add_argument("--double-buffer", action="store_true",
                    help="also place operand registers with double-buffered weights (seed 1); "
                         "without it the double-buffered throughput uses the single-copy Fmax")
+    p.add_argument("--available", action="store_true",
+                   help="report each variant on the seeds already placed (in the cache) "
+                        "instead of placing the missing ones; the report lists the seeds")
     p.add_argument("--out", type=Path, default=REPORT_DIR, help="report directory")
     p.add_argument("--fpga-json", type=Path, default=REPORT_DIR / "fpga.json",
                    help="the synth.fpga report to read the unpipelined rows from")
@@ -266,6 +287,8 @@ def main(argv=None) -> int:
     start = time.monotonic()
     variants = pipeline_variants(SEEDS[: args.seeds], both_registers=args.both_registers,
                                  double_buffer=args.double_buffer)
+    if args.available:
+        variants = _available(variants, args.cache)
     results = run_variants(variants, args.jobs, args.cache)
     placed = [dict(e, source="this run") for e in build_report(results)["variants"]]
     entries = reference + placed
