@@ -367,7 +367,7 @@ def test_input_register_and_double_buffer_flags(capsys):
     assert "module wskew(" in text
     body = text[text.index("module pe(") :]
     body = body[: body.index("endmodule")]
-    for reg in ("weight_sel", "shadow", "weight_above", "w_out", "swap_out", "shift_out"):
+    for reg in ("weight_op", "shadow", "weight_above", "w_out", "swap_out", "shift_out"):
         assert re.search(rf"reg (\[\d+:0\] )?{reg} = ", body), reg
     for alias in ("shadow_prev", "swap", "shift"):  # registers named after their output port
         assert re.search(rf"wire (\[\d+:0\] )?{alias};", body), alias
@@ -378,5 +378,5 @@ def test_input_register_and_double_buffer_flags(capsys):
     assert "double-buffered" in info
     assert main(args) == 0
     plain = capsys.readouterr().out
-    for word in ("w_swap", "wskew", "shadow", "weight_sel", "input_register", "double_buffer"):
+    for word in ("w_swap", "wskew", "shadow", "weight_op", "input_register", "double_buffer"):
         assert word not in plain
