@@ -328,6 +328,11 @@ def parse_args(argv=None):
     p.add_argument("--eval-images", type=int, default=None,
                    help="run the quantized network on only the first N test crops "
                         "(default: all --test-images); the coverage tables use all")
+    p.add_argument("--sections", default=None,
+                   help="comma-separated scheme sections to run (default: all): "
+                        "clip-act, clip-weight, ocs, overq, apot")
+    p.add_argument("--coverage-rows", default=",".join(map(str, RS)),
+                   help="array heights R of the coverage tables")
     p.add_argument("--from-raw", type=Path, default=None,
                    help="rebuild the report from a raw results file instead of computing")
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
@@ -347,11 +352,15 @@ def run(args) -> tuple[dict, list[dict], list[dict]]:
     if args.quick:
         cov = coverage_sweep(calib, test, rows_set=(8,), cascades=(2,), progress=prog)
     else:
-        cov = coverage_sweep(calib, test, RS, CS, progress=prog)
+        rows_set = tuple(int(r) for r in args.coverage_rows.split(","))
+        cov = coverage_sweep(calib, test, rows_set, CS, progress=prog)
     n_eval = min(args.eval_images or n_test, n_test)
     images = photos.images("test", n_eval)
     ev = Evaluator(calib, test, images)
     schemes = build_schemes(args.quick)
+    if args.sections:
+        wanted = set(args.sections.split(","))
+        schemes = [s for s in schemes if s.section in wanted]
     if args.bench:
         schemes = [s for s in schemes if s.section in ("clip-act", "overq")][:1] + \
                   [s for s in schemes if s.overq == "range"][:2]
