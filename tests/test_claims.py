@@ -72,3 +72,19 @@ def test_quick_claims_report(tmp_path):
     text = (tmp_path / "claims.md").read_text()
     assert "| claim | paper | here | holds |" in text
     assert (tmp_path / "claims_coverage.png").stat().st_size > 0
+
+
+def test_effnet_layer_through_the_rtl(tmp_path):
+    """make sim LAYER=effnet_pw ORDER=channel: the RTL equals the golden model bit for bit."""
+    from verif.config import RunSettings
+    from verif.runner import available
+    from verif.sim import run_layer
+
+    if not available("icarus"):
+        pytest.skip("icarus is not installed (make setup installs it)")
+    settings = RunSettings(ArrayConfig(), seed=1, sim="icarus")
+    result, report = run_layer(settings, 1, tmp_path, "effnet_pw", "channel",
+                               test_filter="layer")
+    assert not result.failed, result.summary()
+    assert report is not None and report["bit_exact"], report
+    assert report["outliers"] > 0 and report["sqnr_db"] > 6, report
