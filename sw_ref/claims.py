@@ -335,7 +335,7 @@ def parse_args(argv=None):
                    help="comma-separated scheme sections to run (default: all): "
                         "clip-act, clip-weight, ocs, overq, apot")
     p.add_argument("--coverage-rows", default=",".join(map(str, RS)),
-                   help="array heights R of the coverage tables")
+                   help="array heights R of the coverage tables (empty: no coverage sweep)")
     p.add_argument("--from-raw", type=Path, default=None,
                    help="rebuild the report from a raw results file instead of computing")
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
@@ -357,8 +357,8 @@ def run(args) -> tuple[dict, list[dict], list[dict]]:
     elif args.quick:
         cov = coverage_sweep(calib, test, rows_set=(8,), cascades=(2,), progress=prog)
     else:
-        rows_set = tuple(int(r) for r in args.coverage_rows.split(","))
-        cov = coverage_sweep(calib, test, rows_set, CS, progress=prog)
+        rows_set = tuple(int(r) for r in args.coverage_rows.split(",") if r)
+        cov = coverage_sweep(calib, test, rows_set, CS, progress=prog) if rows_set else []
     n_eval = min(args.eval_images or (BENCH_IMAGES if args.bench else n_test), n_test)
     images = photos.images("test", n_eval)
     ev = Evaluator(calib, test, images)
