@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .effnet_eval import EScheme, Evaluator, build_schemes, coverage_sweep, run_all
+from .effnet_eval import Evaluator, build_schemes, coverage_sweep, run_all
 from .nets import photos
 from .nets.activations import DEFAULT_IMAGES, efficientnet_lite0_acts
 from .model import DEFAULT_CACHE

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
 
 from hw.params import ArrayConfig
 from verif.layer import LayerCase, build_layer_case, lower_matmul
