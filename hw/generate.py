@@ -11,42 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import sys
 
 from hw import dedupe
 from hw.array import SystolicArray
 from hw.emit import emit_leaves, header, structural_top, waive_leaves
+from hw.names import check_name
 from hw.params import ArrayConfig, STATE_NAMES
 from hw.pe import ProcessingElement
 
 __all__ = ["generate_verilog", "generate_pe_verilog", "interface_info", "main"]
 
-_VERILOG_KEYWORDS = frozenset(
-    """always and assign automatic begin buf case casex casez cell config deassign default
-    defparam design disable edge else end endcase endconfig endfunction endgenerate
-    endmodule endprimitive endspecify endtable endtask event for force forever fork
-    function generate genvar if ifnone initial inout input instance integer join large
-    liblist library localparam macromodule medium module nand negedge nmos nor not or
-    output parameter pmos posedge primitive pull0 pull1 pulldown pullup reg release repeat
-    rnmos rpmos rtran rtranif0 rtranif1 scalared signed small specify specparam strong0
-    strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1 triand trior
-    trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor""".split()
-)
-
-
 # One file holds several modules, so no file name can match them all (docs/hw.md).
 _FILE_WAIVER = "/* verilator lint_off DECLFILENAME */\n"
-
-
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(
-            f"name must be a plain Verilog identifier (letters, digits, _), got {name!r}"
-        )
-    if name in _VERILOG_KEYWORDS:
-        raise ValueError(f"name must not be a Verilog keyword, got {name!r}")
-    return name
 
 
 def _leaf_prefix(name: str) -> str:
@@ -56,7 +34,7 @@ def _leaf_prefix(name: str) -> str:
 
 def generate_verilog(cfg: ArrayConfig, name: str = "top") -> str:
     """The Verilog-2005 text of the whole array: header, ``top``, one definition per leaf."""
-    _check_name(name)
+    check_name(name)
     array = SystolicArray(cfg)
     prefix = _leaf_prefix(name)
     leaves = emit_leaves(
@@ -74,7 +52,7 @@ def generate_verilog(cfg: ArrayConfig, name: str = "top") -> str:
 
 def generate_pe_verilog(cfg: ArrayConfig, row: int = 1, name: str = "pe") -> str:
     """One PE of row ``row`` as its own top, with the registers it has in the array."""
-    _check_name(name)
+    check_name(name)
     pe = ProcessingElement(cfg, row=row)
     leaves = emit_leaves([(name, pe)])
     title = f"overq: one processing element `{name}` (row {row}) of this array"
@@ -84,7 +62,7 @@ def generate_pe_verilog(cfg: ArrayConfig, row: int = 1, name: str = "pe") -> str
 
 def interface_info(cfg: ArrayConfig, name: str = "top") -> dict:
     """Configuration, latency and ports of the generated top (``--info --json``)."""
-    _check_name(name)
+    check_name(name)
     array = SystolicArray(cfg)
     return {
         "module": name,
@@ -213,7 +191,7 @@ def main(argv=None) -> int:
             product_register=args.product_register,
             encoder=args.encoder,
         )
-        _check_name(args.name)
+        check_name(args.name)
         if args.json and not args.info:
             raise ValueError("--json needs --info")
     except (_ArgumentError, ValueError) as exc:
@@ -226,8 +204,37 @@ def main(argv=None) -> int:
             text = _info_text(cfg, args.name)
     else:
         text = generate_verilog(cfg, args.name)
-    sys.stdout.write(text)
+    return _write(text)
+
+
+def _write(text: str) -> int:
+    """Write ``text`` to stdout: a failed write is one line on stderr and exit 1.
+
+    A full disk (``> /dev/full``) says so; a reader that stopped early (``| head``)
+    is not an error worth a line. Either way stdout is pointed at /dev/null so the
+    interpreter's last flush cannot print a traceback.
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return 1
+    except OSError as exc:
+        _discard_stdout()
+        print(f"error: cannot write to stdout: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def _discard_stdout() -> None:
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):  # no file descriptor (captured stdout): nothing to do
+        pass
 
 
 if __name__ == "__main__":

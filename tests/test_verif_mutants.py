@@ -11,7 +11,7 @@ import pytest
 
 from hw.params import ArrayConfig
 from verif.config import RunSettings
-from verif.mutants import ENCODER_MUTANTS, MUTANTS, mutate
+from verif.mutants import DATAPATH_MUTANTS, ENCODER_MUTANTS, MUTANTS, mutate
 from verif.runner import available, default_build_dir, run
 
 CFG = ArrayConfig(rows=4, cols=3, overq="range", cascade=2)
@@ -74,3 +74,35 @@ def test_encoder_mutant_fails(generated_encoder, name):
     assert result.passed or result.failed, "no results"
     assert "(simulator crashed: no results file)" not in result.failed, result.summary()
     assert result.failed, f"the testbench did not notice mutant {name}: {ENCODER_MUTANTS[name].description}"
+
+
+# --- the datapath: APoT multiplier, PRECISION scale, de-skew, weight chain, accumulator
+
+DP_CFG = ArrayConfig(rows=4, cols=3, overq="range,precision", cascade=2,
+                     weight_format="apot", weight_bits=5)
+DP_TESTS = "test_random|test_port_level|test_directed|test_reset_midstream"
+
+
+@pytest.fixture(scope="module")
+def generated_datapath():
+    from hw.generate import generate_verilog
+
+    return generate_verilog(DP_CFG)
+
+
+def _run_datapath(text: str, tag: str):
+    return run(RunSettings(DP_CFG, seed=1, sim="icarus"), default_build_dir(DP_CFG, "icarus", tag),
+               rtl_text=text, test_filter=DP_TESTS)
+
+
+def test_unmutated_datapath_design_passes(generated_datapath):
+    result = _run_datapath(generated_datapath, "mutant-none")
+    assert result.ok and not result.failed, result.summary()
+
+
+@pytest.mark.parametrize("name", list(DATAPATH_MUTANTS))
+def test_datapath_mutant_fails(generated_datapath, name):
+    result = _run_datapath(mutate(generated_datapath, name), f"mutant-{name}")
+    assert result.passed or result.failed, "no results"
+    assert "(simulator crashed: no results file)" not in result.failed, result.summary()
+    assert result.failed, f"the testbench did not notice mutant {name}: {DATAPATH_MUTANTS[name].description}"

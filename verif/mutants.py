@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["MUTANTS", "ENCODER_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
+__all__ = ["MUTANTS", "ENCODER_MUTANTS", "DATAPATH_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
 
 
 class MutationNotApplicable(ValueError):
@@ -144,10 +144,12 @@ def _zero_off_by_one(text: str) -> str:
 
 def _shift_unclipped(text: str) -> str:
     """A value moved one slot right by a cascade is not clipped to M: its low b bits
-    are moved instead (wrong for a moved outlier)."""
+    are moved instead (wrong for a moved outlier). The moved value is the default of
+    every stage's ``partner_value`` (the SHIFTED partner)."""
     def edit(body):
-        unclipped = dict(re.findall(r"assign\s+clipped_k(\d+)\s*=\s*outlier_k\d+\s*\?\s*\S+\s*:\s*([^;]+?)\s*;", body))
-        return re.sub(r"(assign\s+moved_k(\d+)\s*=\s*)clipped_k\d+(\s*;)",
+        unclipped = dict(re.findall(
+            r"assign\s+clipped_k(\d+)\s*=\s*outlier_k\d+\s*\?\s*\S+\s*:\s*([^;]+?)\s*;", body))
+        return re.sub(r"(partner_value_k(\d+)\s*=\s*)clipped_k\2(\s*;)",
                       lambda m: m.group(1) + unclipped.get(m.group(2), f"clipped_k{m.group(2)}") + m.group(3),
                       body)
     return _edit_module(text, "encoder", edit)
@@ -164,8 +166,102 @@ ENCODER_MUTANTS: dict[str, Mutant] = {
 }
 
 
+def _apot_levels_swapped(text: str) -> str:
+    """The APoT multiplier's first term swaps its first two levels (code 1 and code 2
+    select each other's shift)."""
+    def edit(body):
+        m = re.search(r"casez \(w\[[^\]]+\]\)\s*\n(.*?)endcase", body, re.S)
+        if not m:
+            return body
+        arms = re.findall(r"(\d+'h(\d+):\s*\n\s*(\w+) = ([^;]+);)", m.group(1))
+        table = {code: rhs for _, code, _, rhs in arms}
+        if "1" not in table or "2" not in table:
+            return body
+        block = m.group(1)
+        for whole, code, lhs, rhs in arms:
+            if code in ("1", "2"):
+                other = table["2" if code == "1" else "1"]
+                block = block.replace(whole, whole.replace(rhs, other), 1)
+        return body[: m.start(1)] + block + body[m.end(1):]
+    return _edit_module(text, "mul_apot", edit)
+
+
+def _apot_negative_zero(text: str) -> str:
+    """The APoT negative zero (sign set, every term 0) multiplies by -1 instead of 0."""
+    def edit(body):
+        return re.sub(r"(assign\s+(\\\$\d+)\s*=\s*)-\s*magnitude\s*;",
+                      r"\1(magnitude == 0) ? (0 - a) : (0 - magnitude);", body, count=1)
+    return _edit_module(text, "mul_apot", edit)
+
+
+def _precision_scale(text: str) -> str:
+    """PRECISION products get the NORMAL scale (2^b) instead of 1."""
+    def edit(body):
+        normal = re.search(r"\d+'h0, \d+'h1:\s*\n\s*scaled = ([^;]+);", body)
+        precision = re.search(r"(\d+'h3:\s*\n\s*scaled = )([^;]+);", body)
+        if not normal or not precision:
+            return body
+        return body[: precision.start(2)] + normal.group(1) + body[precision.end(2):]
+    return _edit_module(text, "pe", edit)
+
+
+def _deskew_off_by_one(text: str) -> str:
+    """Column 0's output de-skew is one register short."""
+    def edit(body):
+        m = re.search(r"assign\s+y_out\s*=\s*\{(.*?)\};", body, re.S)
+        if not m:
+            return body
+        depth = max((int(d) for d in re.findall(r"\by_c0_d(\d+)\b", m.group(1))), default=0)
+        if depth < 2:
+            return body
+        inner = m.group(1).replace(f"y_c0_d{depth}", f"y_c0_d{depth - 1}", 1)
+        return body[: m.start(1)] + inner + body[m.end(1):]
+    return _edit_module(text, "deskew", edit)
+
+
+def _weight_shift_always(text: str) -> str:
+    """The PE's weight register ignores ``w_shift``: the chain shifts every cycle."""
+    def edit(body):
+        return re.sub(r"if \(w_shift\) begin", "if (1'h1) begin", body, count=1)
+    return _edit_module(text, "pe", edit)
+
+
+def _weight_reset_missing(text: str) -> str:
+    """The PE's weight register ignores ``rst``: weights survive a reset."""
+    def edit(body):
+        return re.sub(r"\n\s*if \(rst\) begin\s*\\\$\d+\s*=\s*\d+'h0+;\s*end", "", body, count=1)
+    return _edit_module(text, "pe", edit)
+
+
+def _acc_one_bit_short(text: str) -> str:
+    """The PE's accumulator register is one bit narrower than the port (its top bit
+    copies the one below, a sign extension): sums near the bounds wrap."""
+    def edit(body):
+        def repl(m):
+            sig, hi = m.group(2), int(m.group(3))
+            return f"{m.group(1)}{{ {sig} [{hi - 1}], {sig} [{hi - 1}:0] }};"
+        return re.sub(r"(psum_out <= )(\\\$\d+ )\[(\d+):0\];", repl, body, count=1)
+    return _edit_module(text, "pe", edit)
+
+
+# Mutants of the datapath that need APoT weights and the precision mode to show:
+# ``tests/test_verif_mutants.py`` runs them on such a design.
+DATAPATH_MUTANTS: dict[str, Mutant] = {
+    m.name: m
+    for m in (
+        Mutant("apot_levels_swapped", "APoT term 0 levels 1 and 2 swapped", _apot_levels_swapped),
+        Mutant("apot_negative_zero", "APoT negative zero multiplies by -1", _apot_negative_zero),
+        Mutant("precision_scale_normal", "PRECISION product scaled like NORMAL", _precision_scale),
+        Mutant("deskew_off_by_one", "output de-skew of column 0 one register short", _deskew_off_by_one),
+        Mutant("weight_shift_always", "weight chain shifts without w_shift", _weight_shift_always),
+        Mutant("weight_reset_missing", "weight register ignores rst", _weight_reset_missing),
+        Mutant("acc_one_bit_short", "accumulator register one bit too narrow", _acc_one_bit_short),
+    )
+}
+
+
 def mutate(text: str, name: str) -> str:
-    every = {**MUTANTS, **ENCODER_MUTANTS}
+    every = {**MUTANTS, **ENCODER_MUTANTS, **DATAPATH_MUTANTS}
     if name not in every:
         raise ValueError(f"unknown mutant {name!r}; allowed: {', '.join(every)}")
     return every[name].apply(text)

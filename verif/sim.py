@@ -50,17 +50,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test", default=None, help="run only the cocotb tests matching this regex")
     p.add_argument("--layer-images", type=int, default=1,
                    help="digits test images for the real-data layer test (0 skips it)")
+    p.add_argument("--layer", default="digits_conv2",
+                   help="real layer for the layer test (verif.layers: digits_conv2, effnet_pw, ...)")
+    p.add_argument("--order", default="natural", choices=("natural", "channel"),
+                   help="input-channel order of the real layer (channel: sw_ref.overq.channel_order)")
     p.add_argument("--build-dir", default=None, help="build directory (default: build/verif/<sim>/<config>)")
     return p
 
 
-def run_layer(settings: RunSettings, images: int, build_dir: Path, **run_args):
+def run_layer(settings: RunSettings, images: int, build_dir: Path, layer: str = "digits_conv2",
+              order: str = "natural", **run_args):
     """Build the layer case, run the tests with it, and compare the whole layer.
 
     Returns (RunResult, report dict or None when the layer test did not run)."""
-    from verif.layer import build_layer_case
+    from verif.layers import build
 
-    case = build_layer_case(settings.cfg, images=images)
+    case = build(layer, settings.cfg, images=images, order=order)
     build_dir = Path(build_dir).resolve()  # the simulator runs in build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
     npz = build_dir / "layer_tiles.npz"
@@ -137,9 +142,13 @@ def main(argv=None) -> int:
     report = None
     try:
         if args.layer_images > 0 and (not args.test or "layer" in args.test):
-            result, report = run_layer(settings, args.layer_images, build_dir, **run_args)
+            result, report = run_layer(settings, args.layer_images, build_dir, args.layer,
+                                       args.order, **run_args)
         else:
             result = run(settings, build_dir, **run_args)
+    except ValueError as exc:  # an unknown layer or order
+        print(f"verif.sim: error: {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:  # the simulator's build failed (e.g. a syntax error in --rtl)
         print(f"verif.sim: error: {exc}; see {build_dir / 'build.log'}", file=sys.stderr)
         return 1
