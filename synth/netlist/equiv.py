@@ -48,7 +48,7 @@ hierarchy -top miter
 SAT = "tee -a sat.txt sat -verify -tempinduct -prove-asserts -set-init-zero -seq 1 -maxsteps {steps}{split} miter\n"
 
 # Proving a wide multiplier equal to a differently structured one is hard for SAT (a 7x7
-# range PE took 270 s, an 8x8 one did not finish in 10 minutes). With this many
+# range PE took 270 s, 8x8 ones longer still). With this many
 # activation bits or more, the proof is split on the value of ``a_in``: one proof per
 # value, each of a multiplier by a constant (an 8x8 PE: 256 proofs, about 12 minutes). That is sound for an induction of length 1 in a design whose outputs are all
 # register outputs (a PE): the step from cycle t to t+1 depends on the inputs of cycle t
