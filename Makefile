@@ -24,6 +24,8 @@ OVERQ         ?= range
 CASCADE       ?= 2
 ACC_BITS      ?=
 PRODUCT_REGISTER ?= 0
+INPUT_REGISTER ?= 0
+DOUBLE_BUFFER ?= 0
 ENCODER       ?= 0
 SIM           ?= icarus
 RTL           ?=
@@ -38,15 +40,19 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               --weight-bits $(WEIGHT_BITS) --weight-format $(WEIGHT_FORMAT) \
               --overq $(OVERQ) --cascade $(CASCADE) $(if $(ACC_BITS),--acc-bits $(ACC_BITS)) \
               $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register) \
+              $(if $(filter 1,$(INPUT_REGISTER)),--input-register) \
+              $(if $(filter 1,$(DOUBLE_BUFFER)),--double-buffer) \
               $(if $(filter 1,$(ENCODER)),--encoder)
 
-.PHONY: setup demo test sim synth fpga bench generate evaluate report clean help explore sim-minilm
+.PHONY: setup demo test sim synth fpga bench generate evaluate report clean help explore sim-minilm utilisation
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
 	@echo "make test      set up and run the test suite (pytest)"
 	@echo "make test-encoder  the hardware encoder on every code vector of the small shapes"
-	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1)"
+	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1,"
+	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1)"
+	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
 	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
@@ -118,6 +124,10 @@ synth: setup
 
 fpga: setup
 	$(PY) -m synth.fpga
+	$(PY) -m synth.fpga_pipeline
+
+utilisation: setup
+	$(PY) -m verif.utilisation
 
 # The claims reports: one command per report, each writing its own files
 # (EfficientNet-Lite0: claims.md; MiniLM-L6: claims_transformer.md).

@@ -246,6 +246,10 @@ def cli_arguments(cfg: ArrayConfig, name: str = "top") -> str:
         args.append("--allow-overflow")
     if cfg.product_register:
         args.append("--product-register")
+    if cfg.input_register:
+        args.append("--input-register")
+    if cfg.double_buffer:
+        args.append("--double-buffer")
     if cfg.encoder:
         args.append("--encoder")
     if name != "top":

@@ -82,6 +82,16 @@ def _info_text(cfg: ArrayConfig, name: str) -> str:
         f"latency L      {cfg.latency} cycles",
         f"acc_bits       {cfg.acc_width} (overflow-free minimum {cfg.min_acc_bits})",
     ]
+    if cfg.input_register or cfg.product_register:  # default text unchanged
+        stages = ["multiply + accumulate"]
+        if cfg.input_register:
+            stages.insert(0, "operand registers")
+        if cfg.product_register:
+            stages[-1:] = ["multiply", "accumulate"]
+        lines.append(f"PE pipeline    {cfg.pe_latency} stages: {' -> '.join(stages)}")
+    if cfg.double_buffer:
+        lines.append("weights        double-buffered: w_shift fills the shadow copy at any "
+                     "time, w_swap makes it active for the vector of that cycle on")
     if cfg.encoder:
         lines.append(
             f"encoder        {cfg.code_bits}-bit codes on a_code; slot k encoded "
@@ -159,6 +169,19 @@ def _parser() -> argparse.ArgumentParser:
         "shorter critical path",
     )
     p.add_argument(
+        "--input-register",
+        action="store_true",
+        help="register each PE's multiplier operands (activation, mux-selected weight; "
+        "the state delayed to match): +1 cycle of latency, the weight mux leaves the "
+        "multiplier's path",
+    )
+    p.add_argument(
+        "--double-buffer",
+        action="store_true",
+        help="shadow weights shifted by w_shift at any time, made active by w_swap for "
+        "the vector of that cycle on: tiles back to back with no idle cycle",
+    )
+    p.add_argument(
         "--encoder",
         action="store_true",
         help="put the OverQ encoder in front of the array: top takes integer codes "
@@ -189,6 +212,8 @@ def main(argv=None) -> int:
             acc_bits=args.acc_bits,
             allow_overflow=args.allow_overflow,
             product_register=args.product_register,
+            input_register=args.input_register,
+            double_buffer=args.double_buffer,
             encoder=args.encoder,
         )
         check_name(args.name)

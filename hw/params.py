@@ -151,6 +151,11 @@ class ArrayConfig:
     smallest width that can never overflow for any value on the ports.
     ``product_register`` registers each PE's scaled product before the accumulate:
     one more cycle of latency, a shorter critical path (off by default).
+    ``input_register`` registers each PE's multiplier operands (the activation and the
+    mux-selected weight, the state delayed to match): one more cycle of latency, and
+    the weight mux leaves the multiplier's path (off by default).
+    ``double_buffer`` adds a shadow copy of the weights, shifted at any time, made
+    active by ``w_swap`` in step with the wavefront (off by default).
     ``encoder`` puts the OverQ encoder in front of the array: ``top`` takes integer
     codes (``a_code``, ``code_bits`` per slot) instead of ``a_data``/``a_state``
     (off by default; needs an OverQ mode).
@@ -167,6 +172,8 @@ class ArrayConfig:
     acc_bits: int | None = None
     allow_overflow: bool = False
     product_register: bool = False
+    input_register: bool = False
+    double_buffer: bool = False
     encoder: bool = False
 
     def __post_init__(self):
@@ -195,16 +202,22 @@ class ArrayConfig:
             raise ValueError(
                 f"apot_term_bits must be in 1..{MAX_BITS - 1}, got {self.apot_term_bits}"
             )
-        if not isinstance(self.product_register, bool):
-            raise ValueError(
-                f"product_register must be True or False, got {self.product_register!r}"
-            )
+        for name in ("product_register", "input_register", "double_buffer"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"{name} must be True or False, got {getattr(self, name)!r}"
+                )
         if not isinstance(self.allow_overflow, bool):
             raise ValueError(
                 f"allow_overflow must be True or False, got {self.allow_overflow!r}"
             )
         if not isinstance(self.encoder, bool):
             raise ValueError(f"encoder must be True or False, got {self.encoder!r}")
+        if self.encoder and self.double_buffer:
+            raise ValueError(
+                "double_buffer with encoder is not supported yet: the swap token would "
+                "have to travel through the encoder's pipeline; choose one of them"
+            )
         if self.encoder and not self.overq_enabled:
             raise ValueError(
                 "encoder needs an OverQ mode (range and/or precision): with overq=none "
@@ -429,8 +442,18 @@ class ArrayConfig:
         With ``encoder`` the encoder's triangular pipeline replaces the input skew
         and registers every slot's (value, state) once more: slot k reaches row k
         k + 1 cycles after its code, one cycle later than through the skew (+1).
+        With ``input_register`` every PE multiplies one cycle after its operands
+        arrive, for the same reason as the product register one more cycle.
+        ``double_buffer`` adds none: the swap travels with the vector.
         """
-        return self.rows + self.cols - 1 + int(self.product_register) + int(self.encoder)
+        return (self.rows + self.cols - 1 + int(self.product_register) + int(self.encoder)
+                + int(self.input_register))
+
+    @property
+    def pe_latency(self) -> int:
+        """Pipeline stages inside one PE, from its operands to its partial sum: 1, plus
+        one for ``input_register`` and one for ``product_register``."""
+        return 1 + int(self.input_register) + int(self.product_register)
 
     # --- presentation ------------------------------------------------------------
 
@@ -455,6 +478,10 @@ class ArrayConfig:
         }
         if self.product_register:  # listed only when on: default headers stay as they were
             info["product_register"] = True
+        if self.input_register:
+            info["input_register"] = True
+        if self.double_buffer:
+            info["double_buffer"] = True
         if self.encoder:  # likewise
             info["encoder"] = True
             info["code_bits"] = self.code_bits
@@ -476,6 +503,10 @@ class ArrayConfig:
         parts.append(f"acc{self.acc_width}")
         if self.product_register:
             parts.append("preg")
+        if self.input_register:
+            parts.append("ireg")
+        if self.double_buffer:
+            parts.append("dbuf")
         if self.encoder:
             parts.append("enc")
         return "_".join(parts)

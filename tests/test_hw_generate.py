@@ -208,6 +208,19 @@ LINT_CONFIGS = {
         ArrayConfig(rows=3, cols=4, overq="range,precision", cascade=2, product_register=True),
         "top",
     ),
+    "input-register": (
+        ArrayConfig(rows=3, cols=4, overq="range,precision", cascade=2, input_register=True),
+        "top",
+    ),
+    "double-buffer": (
+        ArrayConfig(rows=3, cols=4, overq="range", cascade=2, double_buffer=True),
+        "top",
+    ),
+    "double-buffer-input-register-baseline": (
+        ArrayConfig(rows=2, cols=3, overq="none", double_buffer=True, input_register=True,
+                    product_register=True, cascade=1),
+        "db",
+    ),
     "encoder-range": (ArrayConfig(rows=5, cols=3, cascade=3, encoder=True), "top"),
     "encoder-precision-1row": (ArrayConfig(rows=1, cols=2, cascade=1, overq="precision", encoder=True), "top"),
     "encoder-range-precision-preg": (
@@ -355,7 +368,8 @@ def test_help_shows_every_option_and_defaults(capsys):
     text = capsys.readouterr().out
     for option in ("--rows", "--cols", "--act-bits", "--weight-bits", "--weight-format",
                    "--apot-term-bits", "--overq", "--cascade", "--acc-bits",
-                   "--allow-overflow", "--product-register", "--name", "--info", "--json"):
+                   "--allow-overflow", "--product-register", "--input-register",
+                   "--double-buffer", "--name", "--info", "--json"):
         assert option in text
     assert "(default: 8)" in text and "(default: range)" in text
 
@@ -382,3 +396,34 @@ def test_product_register_flag(capsys):
 def test_short_arrays_get_a_cascade_that_fits(capsys):
     assert main(["--rows", "2", "--cols", "1", "--info"]) == 0
     assert "cascade        1" in capsys.readouterr().out
+
+
+def test_input_register_and_double_buffer_flags(capsys):
+    """Each flag reaches the Verilog (header, ports, registers) and --info (latency, PE
+    pipeline); without them the file has none of it."""
+    args = ["--rows", "3", "--cols", "4", "--cascade", "1"]
+    assert main(args + ["--input-register", "--double-buffer"]) == 0
+    text = capsys.readouterr().out
+    cfg = ArrayConfig(rows=3, cols=4, cascade=1, input_register=True, double_buffer=True)
+    assert text == generate_verilog(cfg)
+    assert "--input-register --double-buffer" in text.splitlines()[1]
+    assert re.search(r"^//\s+input_register\s+= True$", text, re.M)
+    assert re.search(r"^//\s+double_buffer\s+= True$", text, re.M)
+    assert f"Latency L = {cfg.latency} cycles" in text and cfg.latency == 7
+    assert re.search(r"^\s*input\s+wire w_swap,", text, re.M)
+    assert "module wskew(" in text
+    body = text[text.index("module pe(") :]
+    body = body[: body.index("endmodule")]
+    for reg in ("weight_op", "shadow", "weight_above", "w_out", "swap_out", "shift_out"):
+        assert re.search(rf"reg (\[\d+:0\] )?{reg} = ", body), reg
+    for alias in ("shadow_prev", "swap", "shift"):  # registers named after their output port
+        assert re.search(rf"wire (\[\d+:0\] )?{alias};", body), alias
+    assert main(args + ["--input-register", "--double-buffer", "--info"]) == 0
+    info = capsys.readouterr().out
+    assert "latency L      7 cycles" in info
+    assert "PE pipeline    2 stages: operand registers -> multiply + accumulate" in info
+    assert "double-buffered" in info
+    assert main(args) == 0
+    plain = capsys.readouterr().out
+    for word in ("w_swap", "wskew", "shadow", "weight_op", "input_register", "double_buffer"):
+        assert word not in plain

@@ -217,3 +217,20 @@ def test_default_cascade_shortens_for_short_arrays():
     assert ArrayConfig(rows=2).cascade == 1
     assert ArrayConfig(rows=3).cascade == 2
     assert ArrayConfig(rows=16).cascade == 2
+
+
+def test_input_register_and_double_buffer_appear_only_when_on():
+    off = ArrayConfig()
+    on = ArrayConfig(input_register=True, double_buffer=True)
+    for name in ("input_register", "double_buffer"):
+        assert name not in off.describe() and on.describe()[name] is True
+        with pytest.raises(ValueError, match=f"{name} must be True or False"):
+            ArrayConfig(**{name: 1})
+    assert on.latency == off.latency + 1 and on.pe_latency == 2
+    assert off.key() + "_ireg_dbuf" == on.key()
+    assert ArrayConfig(double_buffer=True).latency == off.latency
+
+
+def test_double_buffer_with_the_encoder_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="double_buffer with encoder is not supported"):
+        ArrayConfig(double_buffer=True, encoder=True)
