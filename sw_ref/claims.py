@@ -67,6 +67,11 @@ def _best(results, section, pred=lambda r: True):
     return max(cands, key=lambda r: (r["top1_agreement"], -r["kl"])) if cands else None
 
 
+def _c(v) -> str:
+    """A coverage for prose: n/a when that configuration was not measured."""
+    return "n/a" if v != v else f"{v:.2f}"
+
+
 def _fmt(r, key="top1_agreement"):
     return "n/a" if r is None else f"{100 * r[key]:.1f} %"
 
@@ -81,15 +86,15 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
     rows.append({
         "claim": "OverQ handles most outliers with modest cascading (R = 8)",
         "paper": "over 90 % of outliers with cascade 2-4 (OverQ)",
-        "here": f"natural order: {nat2:.2f} at c = 2, {nat4:.2f} at c = 4 (pointwise, A4, "
+        "here": f"natural order: {_c(nat2)} at c = 2, {_c(nat4)} at c = 4 (pointwise, A4, "
                 f"p99 step, test crops)",
         "holds": "yes" if nat2 >= 0.9 else ("partly" if nat4 >= 0.9 else "no"),
     })
     rows.append({
         "claim": "Channel order (new here): coverage >= 0.90 at R = 8, c = 2",
         "paper": "(none; this project's addition)",
-        "here": f"{ord2:.2f} ordered vs {nat2:.2f} natural; c = 1 ordered {ord1:.2f} vs "
-                f"c = 4 natural {nat4:.2f}",
+        "here": f"{_c(ord2)} ordered vs {_c(nat2)} natural; c = 1 ordered {_c(ord1)} vs "
+                f"c = 4 natural {_c(nat4)}",
         "holds": "yes" if ord2 >= 0.9 else "no",
     })
     ov = [r for r in results if r["section"] == "overq"]
