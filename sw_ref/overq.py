@@ -11,8 +11,8 @@ Encoding is two steps, as in hardware: ``codes`` quantizes x to the integer code
 requantizer would produce (q, or the fine code u with ``precision``), and
 ``encode_codes`` encodes those codes. ``encode`` is exactly the two in a row, so the
 hardware encoder, which sees only codes, can be checked against ``encode_codes``.
-The encoder is vectorised over every vector; only the left-to-right scan along the
-rows of a tile is a Python loop, because the rule is greedy (earlier slots win).
+The encoder itself, vectorised over every vector and table-driven, lives in
+``sw_ref.overq_engine``; this module quantizes, validates, shapes and reports.
 ``encode_codes_reference`` / ``encode_reference`` are the same rule written one slot
 at a time, for the tests.
 """
@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sw_ref import checks
+from sw_ref import overq_engine as _engine
 from sw_ref.arrays import to_numpy as _to_numpy
 from hw.params import (
     STATE_NORMAL,
@@ -82,27 +84,24 @@ class Encoded:
     floor: float = 0.0
 
 
-def code_bits(cfg: ArrayConfig) -> int:
-    """CB, the width of one slot's code: 3b with ``precision`` (u), else 2b (q)."""
-    return (3 if cfg.precision_enabled else 2) * cfg.act_bits
+code_bits = _engine.code_bits
 
 
 def _check_step(step) -> float:
-    step = float(step)
-    if not np.isfinite(step) or step <= 0:
-        raise ValueError(f"step must be a positive finite number, got {step}")
-    return step
+    return checks.positive(step, "step")
 
 
 def _check_floor(floor) -> float:
-    floor = float(floor)
-    if not np.isfinite(floor):
-        raise ValueError(f"floor must be a finite number, got {floor}")
-    return floor
+    return checks.finite(floor, "floor")
 
 
 def _tile(a: np.ndarray, rows: int, fill) -> np.ndarray:
     """[..., K] -> slot-major [rows, V] view, V = vectors * ceil(K / rows), padded."""
+    return _tile_major(a, rows, fill).T
+
+
+def _tile_major(a: np.ndarray, rows: int, fill) -> np.ndarray:
+    """[..., K] -> [V, rows], V = vectors * ceil(K / rows); a view unless K % rows."""
     k = a.shape[-1]
     tiles = max(1, -(-k // rows))
     flat = a.reshape(-1, k)
@@ -110,76 +109,81 @@ def _tile(a: np.ndarray, rows: int, fill) -> np.ndarray:
         padded = np.full((flat.shape[0], tiles * rows), fill, dtype=a.dtype)
         padded[:, :k] = flat
         flat = padded
-    return flat.reshape(-1, rows).T
+    return flat.reshape(-1, rows)
 
 
 def _untile(a: np.ndarray, shape: tuple, dtype) -> np.ndarray:
     """Inverse of ``_tile``: slot-major [rows, V] -> [..., K] as a C-ordered array."""
+    return _untile_major(np.asarray(a.T, dtype=dtype, order="C"), shape)
+
+
+def _untile_major(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """Inverse of ``_tile_major``: [V, rows] -> [..., K] (a view unless K % rows)."""
     k = shape[-1]
     n = int(np.prod(shape[:-1], dtype=np.int64))
-    flat = np.asarray(a.T, dtype=dtype, order="C").reshape(n, -1)
+    flat = a.reshape(n, -1)
     if flat.shape[1] != k:
         flat = np.ascontiguousarray(flat[:, :k])
     return flat.reshape(shape)
 
 
-def _real_slots(shape: tuple, rows: int):
-    """Slot-major mask of the slots that exist (None when no tile is partial)."""
-    if shape[-1] % rows == 0:
-        return None
-    return np.ascontiguousarray(_tile(np.ones(shape, dtype=bool), rows, False))
-
-
-def _code_dtype(cfg: ArrayConfig):
-    """Smallest unsigned dtype for the codes (CB bits)."""
-    return np.min_scalar_type((1 << code_bits(cfg)) - 1)
-
-
 # --- x -> codes (README "OverQ encoding": q, or u with precision) ---------------------
 
+_BLOCK = 1 << 14  # float temporaries of 128 KiB stay in the cache between passes
 
-def _scaled(x: np.ndarray, step: float, floor: float, rows: int) -> np.ndarray:
-    """Slot-major (x - floor) / step [rows, V] in float64; rejects NaN, inf, x < floor.
 
-    Dividing straight into the slot-major layout is one pass over the data.
+def _quantize(x: np.ndarray, step: float, floor: float, cfg: ArrayConfig, sse: bool):
+    """Codes of x (narrow unsigned, shape of x) and, if asked, sum((code - y)^2).
+
+    y = (x - floor) / step (divided by step / 2^b with precision: the same number as
+    y 2^b, since scaling by 2^b is exact); code = min(round(y), 2^CB - 1) half to
+    even. Works block by block so that every pass reads the cache, not memory.
     """
     if x.dtype.kind not in "fiub":
         raise ValueError(f"activations must be numeric, got dtype {x.dtype}")
-    view = _tile(x, rows, floor)
-    y = np.empty(view.shape, dtype=np.float64)
+    flat = x.reshape(-1)
+    codes = np.empty(flat.shape, dtype=_engine.code_dtype(cfg))
+    cap = float((1 << code_bits(cfg)) - 1)
+    denom = step / (1 << cfg.act_bits) if cfg.precision_enabled else step
+    y = np.empty(min(_BLOCK, flat.size))
+    r = np.empty_like(y)
+    total = 0.0
+    for start in range(0, flat.size, _BLOCK):
+        xb = flat[start : start + _BLOCK]
+        yb, rb = y[: xb.size], r[: xb.size]
+        if floor:
+            np.subtract(xb, floor, out=yb, dtype=np.float64)
+            np.divide(yb, denom, out=yb)
+        else:
+            np.divide(xb, denom, out=yb, dtype=np.float64)
+        if not (yb.min() >= 0 and yb.max() < np.inf):
+            _reject(x, floor)
+        np.minimum(yb, cap, out=rb)
+        np.rint(rb, out=rb)
+        codes[start : start + xb.size] = rb
+        if sse:
+            np.subtract(rb, yb, out=rb)
+            np.square(rb, out=rb)
+            total += float(rb.sum())
+    return codes.reshape(x.shape), total
+
+
+def _reject(x: np.ndarray, floor: float):
+    if np.isnan(x).any():
+        raise ValueError("activations contain NaN")
+    if floor == 0 and (x < 0).any():
+        raise ValueError(f"activations must be >= 0 (post-ReLU), found {x.min()}")
+    if (x < floor).any():
+        raise ValueError(f"activations must be >= floor {floor}, found {x.min()}")
+    raise ValueError("activations contain inf (or overflow when divided by step)")
+
+
+def _scaled_at(x: np.ndarray, index: np.ndarray, step: float, floor: float) -> np.ndarray:
+    """(x - floor) / step at flat positions ``index``, with ``_quantize``'s arithmetic."""
+    xs = x.reshape(-1)[index].astype(np.float64)
     if floor:
-        np.subtract(view, floor, out=y, dtype=np.float64)
-        np.divide(y, step, out=y)
-    else:
-        np.divide(view, step, out=y, dtype=np.float64)
-    if not (y.min() >= 0 and y.max() < np.inf):
-        if np.isnan(x).any():
-            raise ValueError("activations contain NaN")
-        if floor == 0 and (x < 0).any():
-            raise ValueError(f"activations must be >= 0 (post-ReLU), found {x.min()}")
-        if (x < floor).any():
-            raise ValueError(f"activations must be >= floor {floor}, found {x.min()}")
-        raise ValueError("activations contain inf (or overflow when divided by step)")
-    return y
-
-
-def _codes_from_scaled(y: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
-    """Codes (unsigned, narrow) from y = (x - floor) / step, same layout as y.
-
-    u = min(round(y 2^b), 2^(3b) - 1) with precision, else q = min(round(y), 2^(2b) - 1),
-    round half to even. Scaling by 2^b is exact in floating point, so y 2^b is the
-    same number as x 2^b / step.
-    """
-    cap = (1 << code_bits(cfg)) - 1
-    scale = float(1 << cfg.act_bits) if cfg.precision_enabled else 1.0
-    out = np.empty(y.shape, dtype=_code_dtype(cfg))
-    row = np.empty(y.shape[1:], dtype=np.float64)
-    for k in range(y.shape[0]):  # row-sized temporaries are recycled by the allocator
-        np.multiply(y[k], scale, out=row)
-        np.minimum(row, float(cap), out=row)
-        np.rint(row, out=row)
-        out[k] = row
-    return out
+        xs -= floor
+    return xs / step
 
 
 def codes(x, step, cfg: ArrayConfig, floor=0.0):
@@ -190,157 +194,82 @@ def codes(x, step, cfg: ArrayConfig, floor=0.0):
     Round half to even. int64, numpy or torch like x.
     """
     step, floor = _check_step(step), _check_floor(floor)
+    checks.array_config(cfg)
     arr, back = _to_numpy(x)
     if arr.ndim == 0:
         raise ValueError("x needs at least one axis (the slots of a vector)")
     if arr.size == 0:
         return back(np.zeros(arr.shape, dtype=np.int64))
-    c = _codes_from_scaled(_scaled(arr, step, floor, cfg.rows), cfg)
-    return back(_untile(c, arr.shape, np.int64))
+    c, _ = _quantize(arr, step, floor, cfg, sse=False)
+    return back(c.astype(np.int64))
 
 
-def _coarse(c: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
-    """q from the codes: c itself, or round(u / 2^b) (half to even) with precision.
-
-    (u + 2^(b-1) - 1 + lsb(u >> b)) >> b rounds half to even in integers; q reaches
-    2^(2b) for the largest u, one more than a RANGE pair holds.
-    """
-    if not cfg.precision_enabled:
-        return c
-    b = cfg.act_bits
-    odd = (c >> b) & 1
-    return (c + ((1 << (b - 1)) - 1) + odd) >> b
-
-
-# --- the encoder on codes -------------------------------------------------------------
-
-
-def _work_dtype(cfg: ArrayConfig):
-    """Smallest signed dtype for q <= 2^(2b) and row indices: the scan is memory bound."""
-    need = max(2 * cfg.act_bits + 2, (2 * cfg.rows + 2).bit_length())
-    for dtype in (np.int16, np.int32):
-        if need < np.iinfo(dtype).bits:
-            return dtype
-    return np.int64
-
-
-def _blend(a, b, mask):
-    """b where mask is all ones, a where it is 0: branch-free, unlike np.where."""
-    return a ^ ((a ^ b) & mask)
-
-
-def _mask(flags: np.ndarray, dt) -> np.ndarray:
-    """bool -> 0 / -1 (all bits set) in dtype dt, for ``_blend``."""
-    return np.negative(flags.view(np.int8), dtype=dt)
+# --- the encoder on codes (sw_ref.overq_engine does the work) -------------------------
 
 
 @dataclass
-class _Counts:
-    """Decisions of one encode call."""
+class _Encoding:
+    """One encoder run on narrow codes: outputs shaped like the input, and the roles."""
 
-    seen: int = 0
-    handled: int = 0
-    precise: int = 0
-
-
-def _scan(c: np.ndarray, real: np.ndarray | None, cfg: ArrayConfig):
-    """Encode slot-major codes c [R, V] -> (values, states, counts), slot-major.
-
-    One pass over the rows; per vector it keeps the scan pointer and the value and
-    state pending for the next slot (a slot the pointer jumped over moved one right,
-    or was the consumed zero).
-    """
-    rows, nvec = c.shape
-    b, top, wide = cfg.act_bits, cfg.act_max, cfg.wide_max
-    dt = _work_dtype(cfg)
-    counts = _Counts()
-    q = _coarse(c, cfg).astype(dt)
-    counts.seen = int(np.count_nonzero(q > top))
-    if not cfg.overq_enabled:
-        return np.minimum(q, top), np.zeros_like(q), counts
-
-    zero = q == 0
-    if real is not None:
-        zero &= real  # padding of a partial tile is never a target
-    if cfg.range_enabled:  # after_zero[k]: 1 + the nearest zero after row k
-        never = rows + cfg.cascade + 1
-        after_zero = np.empty_like(q)
-        run = np.full(nvec, never, dtype=dt)
-        for k in reversed(range(rows)):
-            after_zero[k] = run
-            run -= (run - dt(k + 1)) * zero[k]
-
-    values = np.empty_like(q)
-    states = np.empty_like(q)
-    ptr = np.zeros(nvec, dtype=dt)
-    pend_v = np.zeros(nvec, dtype=dt)
-    pend_f = np.zeros(nvec, dtype=dt)
-    for k in range(rows):
-        qk = q[k]
-        clipped = np.minimum(qk, top)
-        active = ptr == k
-        am = _mask(active, dt)
-        # What an active scan writes at k (NORMAL) and k+1, and where it goes next;
-        # masks are 0 / -1 so that a ^ ((a ^ b) & m) picks without branches.
-        first, partner, jump = clipped, dt(0), dt(k + 1)
-        partner_state = dt(STATE_SHIFTED) - am  # active: RANGE (or PRECISION below)
-        if cfg.range_enabled:
-            reach = (qk > top) & (after_zero[k] <= k + 1 + cfg.cascade)
-            rm = _mask(reach, dt)
-            wq = np.minimum(qk, wide)
-            first = _blend(first, wq & top, rm)
-            partner = (wq >> b) & rm
-            jump = _blend(jump, after_zero[k], rm)
-            counts.handled += int(np.count_nonzero(reach & active))
-        if cfg.precision_enabled and k + 1 < rows:
-            pair = (qk > 0) & (qk <= top) & zero[k + 1]
-            pm = _mask(pair, dt)
-            fine = np.minimum(c[k], wide).astype(dt)
-            first = _blend(first, fine >> b, pm)
-            partner = _blend(partner, fine & top, pm)
-            jump = _blend(jump, dt(k + 2), pm)
-            partner_state += pm & am & dt(STATE_PRECISION - STATE_RANGE)
-            counts.precise += int(np.count_nonzero(pair & active))
-        idle = ~am
-        np.bitwise_or(pend_v & idle, first & am, out=values[k])
-        np.bitwise_and(pend_f, idle, out=states[k])
-        pend_v = (clipped & idle) | (partner & am)  # a slot passed over moves right
-        pend_f = partner_state
-        np.maximum(ptr, jump & am, out=ptr)  # inactive: ptr > k >= 0
-    return values, states, counts
+    values: np.ndarray  # int64
+    states: np.ndarray  # int64
+    roles: np.ndarray | None  # uint8 role bytes (sw_ref.overq_engine); None if unused
+    outliers: int
+    handled: int
+    precise: int
+    clipped: np.ndarray  # flat positions (in the input) of the clipped outliers
 
 
-def _stats(counts: _Counts, sse: float, slots: int, unit2: float) -> EncodeStats:
+def _run(c: np.ndarray, cfg: ArrayConfig) -> _Encoding:
+    """Encode narrow codes [..., K] (validated) in tiles of ``cfg.rows``."""
+    rows, shape = cfg.rows, c.shape
+    tiles = _tile_major(c, rows, _engine.pad_code(cfg))
+    e = _engine.encode_tiles(tiles, cfg)
+    clipped = e.clipped
+    k = shape[-1]
+    if k % rows:  # positions in the padded layout -> positions in the input
+        width = tiles.size // max(1, c.size // k)
+        clipped = clipped // width * k + clipped % width
+    return _Encoding(
+        values=_untile_major(e.values, shape),
+        states=_untile_major(e.states, shape),
+        roles=None if e.roles is None else _untile_major(e.roles, shape),
+        outliers=e.outliers,
+        handled=e.handled,
+        precise=e.precise,
+        clipped=clipped,
+    )
+
+
+def _stats(run: _Encoding, sse: float, slots: int, unit2: float) -> EncodeStats:
+    seen = run.outliers
     return EncodeStats(
-        outliers=counts.seen,
-        handled=counts.handled,
-        coverage=counts.handled / counts.seen if counts.seen else 1.0,
-        precise=counts.precise,
+        outliers=seen,
+        handled=run.handled,
+        coverage=run.handled / seen if seen else 1.0,
+        precise=run.precise,
         mse=sse / slots * unit2,
     )
 
 
-def _sse(decoded: np.ndarray, target: np.ndarray) -> float:
-    """sum((decoded - target)^2), overwriting decoded (padding decodes to its 0 target)."""
-    np.subtract(decoded, target, out=decoded)
-    np.square(decoded, out=decoded)
-    return float(decoded.sum())
-
-
 def _check_codes(c: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
+    """Validated codes in the engine's narrow unsigned dtype."""
     if c.dtype.kind == "f":
         if not np.all(np.isfinite(c)) or np.any(c != np.round(c)):
             raise ValueError("codes must be integers")
     elif c.dtype.kind not in "iub":
         raise ValueError(f"codes must be integers, got dtype {c.dtype}")
+    dt = _engine.code_dtype(cfg)
     cap = (1 << code_bits(cfg)) - 1
+    if c.dtype == dt and np.iinfo(dt).max == cap:
+        return c  # every value of the dtype is a valid code
     if c.size and (c.min() < 0 or c.max() > cap):
         what = "u" if cfg.precision_enabled else "q"
         raise ValueError(
             f"codes ({what}) must be in 0..{cap} ({code_bits(cfg)} bits), "
             f"found {c.min()}..{c.max()}"
         )
-    return c
+    return c.astype(dt)
 
 
 def _empty(shape, back, step, floor) -> Encoded:
@@ -355,28 +284,24 @@ def encode_codes(codes, cfg: ArrayConfig) -> Encoded:
     The codes are q (2b bits) for range-only or no OverQ, or the fine code u (3b bits)
     with ``precision``; q = round(u / 2^b) half to even (see ``codes``). Tiles as in
     ``encode``. ``stats.mse`` is the error the encoder adds to the codes, in units of
-    step^2 (``Encoded.step`` is 1.0): decoded - q, or decoded - u / 2^b.
+    step^2 (``Encoded.step`` is 1.0): decoded - q, or decoded - u / 2^b. Any integer
+    dtype is accepted; ``sw_ref.overq_engine.code_dtype(cfg)`` (uint8 for A4 range)
+    skips a conversion.
     """
+    checks.array_config(cfg)
     arr, back = _to_numpy(codes)
     if arr.ndim == 0:
         raise ValueError("codes need at least one axis (the slots of a vector)")
     c = _check_codes(arr, cfg)
     if c.size == 0:
         return _empty(c.shape, back, 1.0, 0.0)
-    rows = cfg.rows
-    cs = np.ascontiguousarray(_tile(c, rows, 0), dtype=_code_dtype(cfg))
-    real = _real_slots(c.shape, rows)
-    v, f, counts = _scan(cs, real, cfg)
-    target = cs.astype(np.float64)
+    run = _run(c, cfg)
     if cfg.precision_enabled:
-        target /= float(1 << cfg.act_bits)
-    sse = _sse(_decode_slot_major(v, f, cfg.act_bits), target)
-    return Encoded(
-        back(_untile(v, c.shape, np.int64)),
-        back(_untile(f, c.shape, np.int64)),
-        _stats(counts, sse, c.size, 1.0),
-        1.0,
-    )
+        target = c.astype(np.float64) / float(1 << cfg.act_bits)
+        sse = _sum_sq(_engine.decoded_units(c, run.roles, cfg) - target)
+    else:
+        sse = _sum_sq(c.reshape(-1)[run.clipped].astype(np.float64) - cfg.act_max)
+    return Encoded(back(run.values), back(run.states), _stats(run, sse, c.size, 1.0), 1.0)
 
 
 def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
@@ -392,25 +317,31 @@ def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
     which the encoder never uses).
     """
     step, floor = _check_step(step), _check_floor(floor)
+    checks.array_config(cfg)
     arr, back = _to_numpy(x)
     if arr.ndim == 0:
         raise ValueError("x needs at least one axis (the slots of a vector)")
-    shape = arr.shape
     if arr.size == 0:
-        return _empty(shape, back, step, floor)
-    rows = cfg.rows
-    ys = _scaled(arr, step, floor, rows)
-    cs = _codes_from_scaled(ys, cfg)
-    real = _real_slots(shape, rows)
-    v, f, counts = _scan(cs, real, cfg)
-    sse = _sse(_decode_slot_major(v, f, cfg.act_bits), ys)
+        return _empty(arr.shape, back, step, floor)
+    fine = cfg.precision_enabled
+    c, sse = _quantize(arr, step, floor, cfg, sse=not fine)
+    run = _run(c, cfg)
+    if fine:  # every slot outside a pair loses its fraction bits: a full pass
+        y = _scaled_at(arr, slice(None), step, floor)
+        sse = _sum_sq(_engine.decoded_units(c, run.roles, cfg).reshape(-1) - y)
+    else:  # only the clipped outliers differ from their codes
+        index = run.clipped
+        y = _scaled_at(arr, index, step, floor)
+        code = c.reshape(-1)[index].astype(np.float64)
+        sse += _sum_sq(cfg.act_max - y) - _sum_sq(code - y)
     return Encoded(
-        back(_untile(v, shape, np.int64)),
-        back(_untile(f, shape, np.int64)),
-        _stats(counts, sse, arr.size, step * step),
-        step,
-        floor,
+        back(run.values), back(run.states), _stats(run, sse, arr.size, step * step), step, floor
     )
+
+
+def _sum_sq(a: np.ndarray) -> float:
+    """sum(a^2) with numpy's own loop (a BLAS dot may spin up threads)."""
+    return float(np.square(a).sum())
 
 
 def _decode_slot_major(v: np.ndarray, f: np.ndarray, b: int) -> np.ndarray:
@@ -436,13 +367,7 @@ def _effective_states(states: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
 
 
 def _int_array(a, name: str) -> np.ndarray:
-    a = np.asarray(a)
-    if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
-            raise ValueError(f"{name} must be integers")
-    elif a.dtype.kind not in "iub":
-        raise ValueError(f"{name} must be integers, got dtype {a.dtype}")
-    return a.astype(np.int64)
+    return checks.integer_data(a, name)
 
 
 def _check_ports(values, states, cfg: ArrayConfig):
@@ -466,6 +391,7 @@ def decode(values, states, step, cfg: ArrayConfig, floor=0.0):
     step=1 (and floor=0) for units of step.
     """
     step, floor = _check_step(step), _check_floor(floor)
+    checks.array_config(cfg)
     v_in, back = _to_numpy(values)
     f_in, _ = _to_numpy(states)
     v, f = _check_ports(v_in, f_in, cfg)
@@ -483,13 +409,20 @@ def decode(values, states, step, cfg: ArrayConfig, floor=0.0):
 
 
 def golden(values, states, weights, cfg: ArrayConfig):
-    """The array's exact output y [..., C] (int64), README "The array".
+    """The array's exact output y [..., C], README "The array".
 
     y[c] = sum_k v_k * W[sel(k)][c] << cfg.state_shifts[f_k], sel(k) = k for NORMAL
     and k-1 otherwise; every tile's row 0 is NORMAL. ``weights`` is [K, C] in integer
-    units (APoT already decoded) with K = values.shape[-1]; K > rows means several
-    tiles whose outputs add up, as an accumulating driver would.
+    units (APoT already decoded), each in ``cfg.weight_min..cfg.weight_max``, with
+    K = values.shape[-1]; K > rows means several tiles whose outputs add up, as an
+    accumulating driver would.
+
+    The result is int64: one tile's output always fits (``cfg.min_acc_bits`` <= 64).
+    Only a sum over many tiles of the widest configurations can exceed int64; numpy
+    callers then get an object array of exact Python integers, torch callers a
+    ValueError (torch has no such dtype). Nothing wraps.
     """
+    checks.array_config(cfg)
     v_in, back = _to_numpy(values)
     f_in, _ = _to_numpy(states)
     w_in, _ = _to_numpy(weights)
@@ -500,12 +433,24 @@ def golden(values, states, weights, cfg: ArrayConfig):
             f"weights must be [K, C] with K = values.shape[-1]; got weights {w.shape}, "
             f"values {v.shape}"
         )
+    outside = (w < cfg.weight_min) | (w > cfg.weight_max)
+    if outside.any():
+        raise ValueError(
+            f"weights must be in {cfg.weight_min}..{cfg.weight_max} ({cfg.weight_bits}-bit "
+            f"{cfg.weight_format} weights in integer units), found {w[outside][0]}"
+        )
     f = _effective_states(f, cfg)
     shifts = np.asarray(cfg.state_shifts if cfg.overq_enabled else (0, 0, 0, 0), dtype=np.int64)
     scaled = v << shifts[f]
     own = np.where(f == STATE_NORMAL, scaled, 0)
     own[..., :-1] += np.where(f[..., 1:] != STATE_NORMAL, scaled[..., 1:], 0)
-    return back(_exact_matmul(own, w))
+    y = _exact_matmul(own, w)
+    if y.dtype == object and not isinstance(back(np.zeros(0, np.int64)), np.ndarray):
+        raise ValueError(
+            "the outputs exceed int64 (a sum over many tiles); pass numpy arrays to get "
+            "exact Python integers"
+        )
+    return back(y)
 
 
 def golden_real(values, states, weights, cfg: ArrayConfig, step, weight_step, floor=0.0):
@@ -523,13 +468,12 @@ def golden_real(values, states, weights, cfg: ArrayConfig, step, weight_step, fl
     w_in, _ = _to_numpy(weights)
     v_in, back = _to_numpy(values)
     y = np.asarray(_to_numpy(golden(values, states, weights, cfg))[0], dtype=np.float64)
+    checks.positive_values(_to_numpy(weight_step)[0], "weight_step")
     ws = np.asarray(_to_numpy(weight_step)[0], dtype=np.float64)
     if ws.ndim > 1 or (ws.ndim == 1 and ws.shape[0] != y.shape[-1]):
         raise ValueError(
             f"weight_step must be a scalar or one per column ({y.shape[-1]}), got shape {ws.shape}"
         )
-    if not (np.all(np.isfinite(ws)) and np.all(ws > 0)):
-        raise ValueError("weight_step must be positive and finite")
     unit = step * ws
     if cfg.precision_enabled:
         unit = unit / float(1 << cfg.act_bits)
@@ -541,18 +485,25 @@ def golden_real(values, states, weights, cfg: ArrayConfig, step, weight_step, fl
 
 
 def _exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """a @ w for int64 operands, exactly.
+    """a @ w for int64 operands, exactly, by the cheapest exact route.
 
-    numpy's integer matmul has no BLAS and is slow on layer-sized operands; when every
-    partial sum stays below 2^53 (checked from the operands' magnitudes) a float64
-    BLAS product is exact whatever its summation order.
+    numpy's integer matmul has no BLAS and is slow on layer-sized operands. The bound
+    B = max over rows of sum |a| times max |w| (in float64, relative error ~K 2^-53)
+    bounds every partial sum: below 2^52 a float64 BLAS product is exact whatever its
+    summation order, below 2^62 int64 cannot wrap, and above that the sums are taken
+    in Python integers (an object array, int64 again if the result fits).
     """
     if a.size == 0 or w.size == 0:
         return a @ w
-    bound = float(np.abs(a).sum(axis=-1).max()) * float(np.abs(w).max())
-    if bound < 2.0**53:
+    bound = float(np.abs(a).sum(axis=-1, dtype=np.float64).max()) * float(np.abs(w).max())
+    if bound < 2.0**52:
         return np.rint(a.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
-    return a @ w
+    if bound < 2.0**62:
+        return a @ w
+    y = a.astype(object) @ w.astype(object)
+    if all(-(1 << 63) <= e < (1 << 63) for e in y.flat):
+        return y.astype(np.int64)
+    return y
 
 
 # --- the rule one slot at a time (for the tests) --------------------------------------
@@ -564,8 +515,9 @@ def encode_reference(x, step, cfg: ArrayConfig, floor=0.0) -> tuple[list[int], l
     The codes are computed here with Python floats (independently of ``codes``), then
     encoded by ``encode_codes_reference``. Returns (values, states) as lists.
     """
-    b = cfg.act_bits
-    s, z = float(step), float(floor)
+    s, z = _check_step(step), _check_floor(floor)
+    b = checks.array_config(cfg).act_bits
+    checks.real_data(np.asarray(x), "x")
     scale = (1 << b) if cfg.precision_enabled else 1
     cap = (1 << code_bits(cfg)) - 1
     c = [min(int(round((float(e) - z) * scale / s)), cap) for e in np.ravel(x)]
@@ -578,7 +530,8 @@ def encode_codes_reference(codes, cfg: ArrayConfig) -> tuple[list[int], list[int
     Vectors longer than ``cfg.rows`` are cut into tiles; a last partial tile is a
     shorter vector. Returns (values, states) as lists.
     """
-    cs = codes if isinstance(codes, list) else [int(e) for e in np.ravel(codes)]
+    checks.array_config(cfg)
+    cs = checks.integer_data(np.asarray(codes), "codes").ravel().tolist()
     values: list[int] = []
     states: list[int] = []
     for start in range(0, len(cs), cfg.rows):
