@@ -7,13 +7,16 @@ which slots are zeros and which are outliers, never on the values themselves, so
 1. classes: two bits per slot (non-zero, outlier), compared on the narrow codes;
 2. roles: for R <= 8 a lookup table indexed by the tile's 2R class bits (built once
    per configuration by running the scan on every class pattern); for larger R the
-   scan itself, one Python step per row, vectorised over all tiles;
+   scan itself, one Python step per row, vectorised over the tiles that have a
+   decision to make (all other slots keep their own clipped value);
 3. values: elementwise from the role and the slot's own code or its left
    neighbour's (a value only ever moves one slot right), with masks taken from the
    role's bits; states are the role's top bits.
 
 Everything runs on tile-major arrays [tiles, R] of the narrowest unsigned dtype,
-so a vector of K = n R slots is used in place, without a transpose.
+so a vector of K = n R slots is used in place, without a transpose, block by block
+through reused temporaries. At R = 8 with one-byte codes a tile is one 64-bit word
+and steps 1-3 are bitwise operations on words (``_encode_words``).
 
 A role byte is ``state << 4 | FINE << 3 | HIGH << 2 | LOW << 1 | PREV``:
 PREV takes the left neighbour's code; with FINE the raw code t = u (precision), else
@@ -97,39 +100,42 @@ def scan_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
 
     Per vector it keeps the scan pointer and the role that the next slot takes if
     the pointer passes over it (RANGE or PRECISION right after the claiming slot,
-    SHIFTED inside a cascade).
+    SHIFTED inside a cascade). Flags are 0/1 bytes combined by arithmetic, so each
+    row is a handful of branch-free passes.
     """
     rows, nvec = nz.shape
     roles = np.full((rows, nvec), ROLE_PLAIN, dtype=np.uint8)
     if not cfg.overq_enabled:
         return roles
     idx = np.int16 if rows + cfg.cascade + 2 < 2**15 else np.int32
-    zero = ~nz
-    if cfg.range_enabled:  # near[k]: the nearest zero after row k (or out of reach)
+    nz8, out8 = nz.view(np.uint8), out.view(np.uint8)
+    if cfg.range_enabled:  # reach[k]: 1 + (nearest zero after row k) - (k + 1), if in reach
         near = np.empty((rows, nvec), dtype=idx)
         run = np.full(nvec, rows + cfg.cascade + 1, dtype=idx)
         for k in reversed(range(rows)):
             near[k] = run
-            run[zero[k]] = k
+            np.copyto(run, idx(k), where=~nz[k])
     ptr = np.zeros(nvec, dtype=idx)
     pend = np.full(nvec, ROLE_SHIFTED, dtype=np.uint8)
+    active = np.empty(nvec, dtype=bool)
     for k in range(rows):
-        active = ptr == k
-        role = np.where(active, np.uint8(ROLE_PLAIN), pend)
+        np.equal(ptr, k, out=active)
+        a8 = active.view(np.uint8)
+        # an active slot is PLAIN (0) unless it claims; a passed-over slot takes pend
+        role = pend * (a8 ^ np.uint8(1))
         pend = np.full(nvec, ROLE_SHIFTED, dtype=np.uint8)
-        nxt = np.where(active, idx(k + 1), ptr)
+        ptr += a8  # active: k + 1 for now
         if cfg.range_enabled:
-            handled = active & out[k] & (near[k] <= k + cfg.cascade)
-            role[handled] = ROLE_LOW
-            pend[handled] = ROLE_HIGH
-            nxt[handled] = near[k][handled] + 1
+            h8 = a8 & out8[k] & (near[k] <= k + cfg.cascade).view(np.uint8)
+            role |= h8 * np.uint8(ROLE_LOW)
+            pend += h8 * np.uint8(ROLE_HIGH - ROLE_SHIFTED)
+            ptr += h8 * (near[k] - idx(k))  # to the zero's right neighbour
         if cfg.precision_enabled and k + 1 < rows:
-            pair = active & nz[k] & ~out[k] & zero[k + 1]
-            role[pair] = ROLE_PAIR
-            pend[pair] = ROLE_FINE
-            nxt[pair] = k + 2
+            p8 = a8 & nz8[k] & (out8[k] ^ np.uint8(1)) & (nz8[k + 1] ^ np.uint8(1))
+            role |= p8 * np.uint8(ROLE_PAIR)
+            pend += p8 * np.uint8(ROLE_FINE - ROLE_SHIFTED)
+            ptr += p8  # k + 2
         roles[k] = role
-        ptr = nxt
     return roles
 
 
@@ -189,12 +195,28 @@ def tile_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig):
             roles = table.roles[index]
         counts = np.bincount(index, minlength=table.handled.size)
         return roles, int(counts @ table.handled), int(counts @ table.precise)
-    roles = np.ascontiguousarray(
-        scan_roles(np.ascontiguousarray(nz.T), np.ascontiguousarray(out.T), cfg).T
-    )
+    # Only tiles with a decision to make need the scan: an outlier, or (precision) a
+    # non-zero non-outlier followed by a zero. Every other slot stays PLAIN.
+    busy = _any_per_tile(out)
+    if cfg.precision_enabled:
+        chance = nz[:, :-1] & ~out[:, :-1] & ~nz[:, 1:]
+        busy |= _any_per_tile(chance)
+    busy = np.flatnonzero(busy)
+    roles = np.full((t, rows), ROLE_PLAIN, dtype=np.uint8)
+    if busy.size:
+        sub = scan_roles(np.ascontiguousarray(nz[busy].T), np.ascontiguousarray(out[busy].T), cfg)
+        roles[busy] = sub.T
     handled = int(np.count_nonzero(roles == ROLE_LOW))
     precise = int(np.count_nonzero(roles == ROLE_PAIR))
     return roles, handled, precise
+
+
+def _any_per_tile(flags: np.ndarray) -> np.ndarray:
+    """flags [T, n] (bool) -> [T]: any set, reading 8 flags per word where it can."""
+    t, n = flags.shape
+    if n % 8 == 0 and flags.flags.c_contiguous:
+        return flags.view(np.uint64).reshape(t, n // 8).any(axis=1)
+    return flags.any(axis=1)
 
 
 # --- values and states -------------------------------------------------------------
@@ -298,7 +320,7 @@ class Encoding:
 
     values: np.ndarray  # int64
     states: np.ndarray  # int64
-    roles: np.ndarray  # uint8 role bytes
+    roles: np.ndarray | None  # uint8 role bytes (None from the one-word path)
     outliers: int  # slots with q > M
     handled: int  # ROLE_LOW slots
     precise: int  # ROLE_PAIR slots
@@ -313,6 +335,8 @@ def encode_tiles(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
     written to memory.
     """
     t, rows = tiles.shape
+    if rows == 8 and tiles.dtype == np.uint8 and not cfg.precision_enabled:
+        return _encode_words(tiles, cfg)
     values = np.empty((t, rows), dtype=np.int64)
     states = np.empty((t, rows), dtype=np.int64)
     roles = np.empty((t, rows), dtype=np.uint8)
@@ -355,3 +379,141 @@ def decoded_units(c: np.ndarray, roles: np.ndarray, cfg: ArrayConfig) -> np.ndar
         pair = roles == ROLE_PAIR
         d[pair] = np.minimum(c[pair], cfg.wide_max) / float(1 << cfg.act_bits)
     return d
+
+
+# --- R = 8, one-byte codes (A2..A4 range or none): a tile is one 64-bit word ---------
+
+_BYTES = np.uint64(0x0101010101010101)
+_HIGH_BITS = np.uint64(0x8080808080808080)
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+
+
+@dataclass(frozen=True)
+class _WordTable:
+    """Per class pattern, byte masks of the eight slots as 64-bit words."""
+
+    prev: np.ndarray  # 0xFF where the slot takes its left neighbour
+    keep_sat: np.ndarray  # M where min(t, M) applies (not LOW)
+    high: np.ndarray  # 0xFF where the slot is t >> b
+    states: np.ndarray  # the state bytes
+    clipped: np.ndarray  # uint8 bits: the pattern's outliers that are not handled
+    counts: np.ndarray  # int64: outliers + handled << 32 (summed over tiles at once)
+
+
+@lru_cache(maxsize=64)
+def _word_table(cascade: int, overq: frozenset, act_bits: int) -> _WordTable:
+    table = _table(8, cascade, overq)
+    roles = table.roles  # [65536, 8]
+    top = (1 << act_bits) - 1
+
+    def word(bytes_: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(bytes_.astype(np.uint8)).view(np.uint64).reshape(-1)
+
+    pattern = np.arange(roles.shape[0])
+    out_bits = (pattern >> 8) & 0xFF
+    low_bits = np.packbits(roles == ROLE_LOW, axis=1, bitorder="little")[:, 0]
+    return _WordTable(
+        prev=word(np.where(roles & PREV, 0xFF, 0)),
+        keep_sat=word(np.where(roles & LOW, 0, top)),
+        high=word(np.where(roles & HIGH, 0xFF, 0)),
+        states=word(roles >> 4),
+        clipped=(out_bits & ~low_bits.astype(np.int64)).astype(np.uint8),
+        counts=np.bitwise_count(out_bits).astype(np.int64) + (table.handled << 32),
+    )
+
+
+def _nonzero_bytes(w: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """0x80 in every non-zero byte of w, else 0 (into scratch)."""
+    np.bitwise_and(w, _LOW7, out=scratch)
+    scratch += _LOW7  # bit 7 set iff the low 7 bits were not all zero (no carry out)
+    scratch |= w
+    scratch &= _HIGH_BITS
+    return scratch
+
+
+def _encode_words(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
+    """``encode_tiles`` for R = 8 and codes of one byte: SWAR on one word per tile.
+
+    Classes, the pattern index and the values are bitwise operations on the 64-bit
+    words (a value's left neighbour is the word shifted by a byte); the masks of each
+    pattern come from ``_WordTable``. The roles are not materialised (no caller
+    needs them without precision).
+    """
+    t = tiles.shape[0]
+    b, top = cfg.act_bits, cfg.act_max
+    values = np.empty((t, 8), dtype=np.int64)
+    states = np.empty((t, 8), dtype=np.int64)
+    words = tiles.view(np.uint64).reshape(t)
+    wt = _word_table(cfg.cascade, frozenset(cfg.overq), b) if cfg.overq_enabled else None
+    step = max(1, BLOCK_SLOTS // 8)
+    n = min(t, step)
+    s1, s2, s3, s4 = (np.empty(n, dtype=np.uint64) for _ in range(4))
+    bytes_m = np.uint64(top) * _BYTES
+    outliers = handled = 0
+    clipped = []
+    for start in range(0, t, step):
+        w = words[start : start + step]
+        m = w.size
+        a, bb, c, d = s1[:m], s2[:m], s3[:m], s4[:m]
+        # pattern index: non-zero bytes | outlier bytes (a bit above M) << 8
+        nz = _nonzero_bytes(w, a)
+        np.bitwise_and(w, ~bytes_m, out=c)
+        out = _nonzero_bytes(c, bb)
+        nz >>= np.uint64(7)
+        nz *= _GATHER8
+        nz >>= np.uint64(56)
+        out >>= np.uint64(7)
+        out *= _GATHER8
+        out >>= np.uint64(56)  # (the product's lower bytes hold cross terms)
+        out <<= np.uint64(8)
+        out |= nz
+        index = out.view(np.int64)
+        if wt is None:  # no OverQ: every slot is min(q, M), NORMAL
+            np.bitwise_and(w, bytes_m, out=c)  # lo
+            np.right_shift(w, np.uint64(b), out=d)
+            d &= bytes_m  # hi
+            sat = _nonzero_bytes(d, a)
+            sat >>= np.uint64(7)
+            sat *= np.uint64(top)
+            c |= sat
+            np.copyto(values[start : start + m].reshape(-1), c.view(np.uint8))
+            states[start : start + m] = 0
+            seen = np.flatnonzero(index >> 8)
+            outliers += int(np.bitwise_count(index[seen] >> 8).sum())
+            if seen.size:
+                bits = np.unpackbits(
+                    (index[seen] >> 8).astype(np.uint8)[:, None], axis=1, bitorder="little"
+                )
+                tile, slot = np.nonzero(bits)
+                clipped.append((seen[tile] + start) * 8 + slot)
+            continue
+        idx = index
+        # x = w, or the left neighbour (w << 8) where the pattern says PREV
+        np.left_shift(w, np.uint64(8), out=c)
+        c ^= w
+        c &= wt.prev[idx]
+        c ^= w  # x
+        np.right_shift(c, np.uint64(b), out=d)
+        d &= bytes_m  # hi = t >> b (b <= 4: no bits of the next byte survive the mask)
+        c &= bytes_m  # lo = t & M
+        sat = _nonzero_bytes(d, a)
+        sat >>= np.uint64(7)
+        sat *= np.uint64(top)  # M in every byte whose t exceeds M
+        sat &= wt.keep_sat[idx]
+        c |= sat  # min(t, M), or t & M where LOW
+        d ^= c
+        d &= wt.high[idx]
+        c ^= d  # t >> b where HIGH
+        np.copyto(values[start : start + m].reshape(-1), c.view(np.uint8))
+        np.copyto(states[start : start + m].reshape(-1), wt.states[idx].view(np.uint8))
+        counts = int(wt.counts[idx].sum())
+        outliers += counts & 0xFFFFFFFF
+        handled += counts >> 32
+        bits = wt.clipped[idx]
+        some = np.flatnonzero(bits)
+        if some.size:
+            slot_bits = np.unpackbits(bits[some][:, None], axis=1, bitorder="little")
+            tile, slot = np.nonzero(slot_bits)
+            clipped.append((some[tile] + start) * 8 + slot)
+    clipped = np.concatenate(clipped) if clipped else np.zeros(0, dtype=np.intp)
+    return Encoding(values, states, None, outliers, handled, 0, clipped)

@@ -68,7 +68,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-arrays", action="store_true", help="skip the whole-array runs")
     p.add_argument("--no-sweep", action="store_true", help="skip the bit-width sweep")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--no-netlist-check", action="store_true",
+                   help="skip proving each priced PE netlist equal to its RTL and the "
+                        "gate-level simulation of the 4x4 arrays")
     return p
+
+
+def check_netlists(results: dict, args) -> bool:
+    """The checks of ``synth.netlist``: True when every one passed (a line each on stderr)."""
+    from .netlist.check import check_gate_arrays, check_pes
+
+    cache = None if args.no_cache else CACHE_DIR
+    proofs = check_pes(results, workers=args.jobs, cache_dir=cache, progress=not args.quiet)
+    failed = [job for job, r in proofs.items() if not r.equivalent]
+    for job in failed:
+        print(f"error: {job.label}: the mapped netlist is not equivalent to the RTL\n"
+              f"{proofs[job].detail}", file=sys.stderr)
+    cached = sum(r.detail == "cached" for r in proofs.values())
+    print(f"netlist: {len(proofs) - len(failed)} of {len(proofs)} priced PE netlists proven "
+          f"equivalent to their RTL ({cached} proofs cached)", file=sys.stderr)
+    ok = not failed
+    for sim in check_gate_arrays(cache_dir=cache):
+        print(("netlist: " if sim.ok else "error: ") + sim.summary(), file=sys.stderr)
+        ok = ok and sim.ok
+    return ok
 
 
 def main(argv=None) -> int:
@@ -84,6 +107,13 @@ def main(argv=None) -> int:
     except SynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if not args.no_netlist_check:
+        try:
+            if not check_netlists(results, args):
+                return 1
+        except SynthError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     data = build(plan, results)
     written = write_report(data, args.out_dir)
     if args.out_dir.resolve() == REPORTS.resolve() and update_docs(data):

@@ -165,9 +165,26 @@ APOT_SPLITS = [
 ]
 
 
+# Accumulators wider than the minimum, as the area report prices them (16 and 32 bits;
+# range+precision at 16 bits is below its overflow-free width and wraps).
+WIDE_ACCUMULATORS = [
+    ArrayConfig(rows=8, cols=8, acc_bits=16),
+    ArrayConfig(rows=8, cols=8, acc_bits=32, overq="none"),
+    ArrayConfig(rows=8, cols=8, acc_bits=32, overq="range,precision"),
+    ArrayConfig(rows=8, cols=8, acc_bits=16, overq="range,precision", allow_overflow=True),
+    ArrayConfig(rows=8, cols=8, acc_bits=32, weight_format="apot"),
+]
+
+
 @pytest.mark.parametrize("cfg", SHAPES, ids=lambda c: c.key())
 def test_shapes(cfg):
     check(cfg, full_program(cfg, seed=1, count=8))
+
+
+@pytest.mark.parametrize("cfg", WIDE_ACCUMULATORS, ids=lambda c: c.key())
+def test_accumulators_wider_than_the_minimum(cfg):
+    assert cfg.acc_width != cfg.min_acc_bits
+    check(cfg, full_program(cfg, seed=15, count=6))
 
 
 @pytest.mark.parametrize("cfg", MODES, ids=lambda c: c.key())
@@ -229,14 +246,45 @@ def test_overflowing_accumulator_wraps_like_a_register():
     assert np.any(exact != _wrap(exact, cfg))  # this test really overflows
 
 
+def _wrong_latency_traces(monkeypatch, cfg, program):
+    """Traces of two designs whose outputs leave one cycle late / early.
+
+    Late: the same array with the product register (every PE one cycle later, the
+    values unchanged). Early: the generator with a valid pipeline one stage short.
+    """
+    import hw.array
+    from hw.skew import ValidPipe
+
+    late = simulate(ArrayConfig(**{**_fields(cfg), "product_register": True}), program)
+    with monkeypatch.context() as patch:
+        patch.setattr(hw.array, "ValidPipe", lambda depth: ValidPipe(depth - 1))
+        early = simulate(cfg, program)
+    return late, early
+
+
+def _fields(cfg):
+    import dataclasses
+
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+
+
 def test_trace_checker_catches_a_wrong_latency(monkeypatch):
-    """The expectation is not derived from the DUT: a shifted trace must fail."""
+    """The expectation is not derived from the DUT: designs whose outputs come one
+    cycle late (values right, only the timing wrong) or one cycle early fail the
+    check that the real design passes."""
     cfg = ArrayConfig(rows=2, cols=2, cascade=1)
     rng = np.random.default_rng(9)
-    trace = simulate(cfg, [("load", weight_codes(cfg, rng))] + stream(cfg, rng, 3))
-    shifted = [(cycle + 1, y) for cycle, y in trace.received]
-    assert shifted != expected_trace(cfg, trace)
-    assert trace.received == expected_trace(cfg, trace)
+    program = [("load", weight_codes(cfg, rng))] + stream(cfg, rng, 3) + [("idle", 1)]
+    program += stream(cfg, rng, 4, gaps=False)
+    check(cfg, program)  # the real design passes
+    late, early = _wrong_latency_traces(monkeypatch, cfg, program)
+    for wrong in (late, early):
+        assert wrong.sent == check(cfg, program).sent  # same stimulus
+        assert wrong.received != expected_trace(cfg, wrong), "wrong latency not caught"
+    # The late design differs only in timing: the values alone would not catch it.
+    assert [y for _, y in late.received] == [y for _, y in expected_trace(cfg, late)]
+    assert [c - 1 for c, _ in late.received] == [c for c, _ in expected_trace(cfg, late)]
+    assert [c + 1 for c, _ in early.received] == [c for c, _ in expected_trace(cfg, early)]
 
 
 # --- the product register (cfg.product_register): one more cycle, same numbers ------
@@ -277,3 +325,68 @@ def test_product_register_reset_mid_stream_drops_the_vectors_in_flight():
     trace = check(cfg, program)
     reset = trace.resets[0]
     assert [cycle for cycle, _ in trace.received] == [reset - 3, reset - 2, reset - 1, reset]
+
+
+# --- operand registers (cfg.input_register): one more cycle, same numbers ----------
+
+INPUT_REGISTER = [
+    ArrayConfig(rows=3, cols=5, cascade=1, overq="range,precision", input_register=True),
+    ArrayConfig(rows=4, cols=3, weight_format="apot", overq="range", input_register=True),
+    ArrayConfig(rows=4, cols=3, overq="none", act_bits=5, weight_bits=6, input_register=True),
+    ArrayConfig(rows=1, cols=4, cascade=1, input_register=True),
+    ArrayConfig(rows=4, cols=2, cascade=2, input_register=True, product_register=True),
+]
+
+
+@pytest.mark.parametrize("cfg", INPUT_REGISTER, ids=lambda c: c.key())
+def test_input_register_matches_the_golden_model(cfg):
+    """Back to back, gaps, weight reloads and a reset mid-stream, against sw_ref."""
+    assert cfg.latency == cfg.rows + cfg.cols - 1 + 1 + int(cfg.product_register)
+    check(cfg, full_program(cfg, seed=15, count=6))
+
+
+def test_input_register_adds_exactly_one_cycle():
+    plain = ArrayConfig(rows=3, cols=4, cascade=1)
+    piped = ArrayConfig(rows=3, cols=4, cascade=1, input_register=True)
+    assert piped.latency == plain.latency + 1 and piped.pe_latency == 2
+    program = [("load", weight_codes(plain, np.random.default_rng(16)))]
+    program += stream(plain, np.random.default_rng(17), 5, gaps=True)
+    a, b = check(plain, program), check(piped, program)
+    assert [y for _, y in a.received] == [y for _, y in b.received]
+    assert [c + 1 for c, _ in a.received] == [c for c, _ in b.received]
+
+
+# --- overflow, against a width worked out in the test (tests/acc_bounds.py) ---------
+# expected_trace() wraps to cfg.acc_width, the width that also sizes the RTL; these
+# tests compare with the exact extremes instead, so an accumulator one bit too narrow
+# (a wrong min_acc_bits) fails here.
+
+from acc_bounds import extreme_outputs, extreme_vector, extreme_weight_code, signed_width  # noqa: E402
+
+OVERFLOW_FREE = [
+    ArrayConfig(rows=5, cols=2, weight_format=fmt, weight_bits=wb, overq=modes, cascade=2)
+    for fmt, wb in (("int", 4), ("apot", 5))
+    for modes in ("none", "range", "precision", "range,precision")
+] + [
+    ArrayConfig(rows=8, cols=3, act_bits=b, weight_bits=w, overq="range")
+    for b, w in [(2, 2), (3, 8), (8, 3)]
+] + [
+    ArrayConfig(rows=1, cols=2, cascade=1, overq="range,precision"),
+    ArrayConfig(rows=4, cols=2, overq="range", acc_bits=16),
+    ArrayConfig(rows=4, cols=2, overq="range,precision", acc_bits=32, weight_format="apot"),
+]
+
+
+@pytest.mark.parametrize("cfg", OVERFLOW_FREE, ids=lambda c: c.key())
+def test_extreme_outputs_come_out_exact_without_wrapping(cfg):
+    lo, hi = extreme_outputs(cfg)
+    width = signed_width(lo, hi)
+    if cfg.acc_bits is None:
+        assert cfg.min_acc_bits == width, "the default accumulator is not the smallest safe one"
+    values, states = extreme_vector(cfg)
+    program = []
+    for which in ("max", "min"):
+        program += [("load", np.full((cfg.rows, cfg.cols), extreme_weight_code(cfg, which)))]
+        program += [("vec", np.array(values), np.array(states)), ("idle", cfg.latency)]
+    trace = simulate(cfg, program)
+    assert [y for _, y in trace.received] == [[hi] * cfg.cols, [lo] * cfg.cols]

@@ -146,3 +146,51 @@ def test_pe_weight_register_starts_at_zero_and_loads_only_on_w_shift():
 def test_pe_rejects_rows_outside_the_array(kwargs):
     with pytest.raises(ValueError, match="row must be in 0..7"):
         ProcessingElement(ArrayConfig(), **kwargs)
+
+
+# --- overflow, against a width worked out in the test (tests/acc_bounds.py) ---------
+
+from acc_bounds import extreme_outputs, extreme_weight_code, scale_table  # noqa: E402
+
+PE_EXTREMES = [
+    ArrayConfig(rows=8, act_bits=4, weight_bits=4, overq=modes)
+    for modes in ("none", "range", "precision", "range,precision")
+] + [
+    ArrayConfig(rows=8, act_bits=3, weight_bits=5, weight_format="apot", overq="range"),
+    ArrayConfig(rows=3, act_bits=8, weight_bits=2, overq="range,precision", cascade=1),
+    ArrayConfig(rows=8, overq="range", acc_bits=16),
+    ArrayConfig(rows=8, overq="range", acc_bits=32),
+]
+
+
+@pytest.mark.parametrize("cfg", PE_EXTREMES, ids=lambda c: c.key())
+def test_last_row_pe_adds_the_extreme_product_to_the_extreme_partial_sum(cfg):
+    """The PE of row R-1 given the largest partial sum rows 0..R-2 can send it and the
+    largest scaled product gives the array's extreme output, exactly."""
+    pe = ProcessingElement(cfg, row=cfg.rows - 1)
+    lo, hi = extreme_outputs(cfg)
+    m = 2**cfg.act_bits - 1
+    state = 2 if pe.has_mux else STATE_NORMAL  # RANGE: the largest scale
+    factor = scale_table(cfg)[state]
+    code_value = {"max": hi, "min": lo}
+    got, expect = [], []
+
+    async def bench(ctx):
+        for which in ("max", "min"):
+            code = extreme_weight_code(cfg, which)
+            w = int(weight_values([code], cfg)[0])
+            product = m * w * factor
+            ctx.set(pe.w_shift, 1)
+            ctx.set(pe.w_in, code)  # own weight, and (mux rows) the weight above
+            await ctx.tick()
+            ctx.set(pe.w_shift, 0)
+            ctx.set(pe.a_in, m)
+            if pe.has_mux:
+                ctx.set(pe.state_in, state)
+            ctx.set(pe.psum_in, code_value[which] - product)
+            await ctx.tick()
+            got.append(ctx.get(pe.psum_out))
+            expect.append(code_value[which])
+
+    _run(pe, bench)
+    assert got == expect

@@ -287,6 +287,14 @@ def test_torch_in_torch_out():
     y = overq.golden(e_t.values, e_t.states, w, cfg)
     assert isinstance(y, torch.Tensor) and y.shape == (3, 5, 4)
     assert isinstance(overq.decode(e_t.values, e_t.states, 0.5, cfg), torch.Tensor)
+    c_t = overq.codes(torch.from_numpy(x), 0.5, cfg)
+    assert isinstance(c_t, torch.Tensor) and c_t.dtype == torch.int64
+    e_c = overq.encode_codes(c_t, cfg)
+    assert isinstance(e_c.values, torch.Tensor)
+    np.testing.assert_array_equal(e_c.values.numpy(), e_np.values)
+    np.testing.assert_array_equal(e_c.states.numpy(), e_np.states)
+    r_t = overq.golden_real(e_t.values, e_t.states, w, cfg, 0.5, 0.1, floor=-0.2)
+    assert isinstance(r_t, torch.Tensor) and r_t.shape == (3, 5, 4)
 
 
 # --- golden model --------------------------------------------------------------------
@@ -341,7 +349,7 @@ def test_golden_equals_matmul_of_decoded(fmt, modes):
 
 def test_golden_row0_is_normal_whatever_its_state():
     cfg = cfg_(4, 4, 2, ("range", "precision"))
-    w = np.arange(8).reshape(4, 2) + 1
+    w = np.array([[1, 2], [3, 4], [5, 6], [7, -8]])  # 4-bit weights
     v = np.array([3, 1, 2, 5])
     base = overq.golden(v, np.array([N, N, N, N]), w, cfg)
     for state in (S, RG, P):
@@ -369,15 +377,48 @@ def test_golden_over_tiles_adds_the_tiles_up():
 
 
 def test_golden_large_operands_stay_exact():
-    cfg = cfg_(8, 16, 2, ("range", "precision"), weight_bits=16)
+    # A16W16 range,precision needs 67-bit outputs and is refused (hw.params); the
+    # widest A16W16 array keeps range only: RANGE products are shifted by 16 bits.
+    cfg = cfg_(8, 16, 2, ("range",), weight_bits=16)
     v = np.full((2, 4096), cfg.act_max)
-    f = np.zeros_like(v)
-    f[:, 1], v[:, 1] = P, 1  # one unshifted product: sums need every bit
+    f = np.full_like(v, RG)
+    f[:, 1], v[:, 1] = P, 1  # one unshifted odd product: sums need every bit
+    v[:, 0] -= 1  # row 0 (NORMAL, unshifted) even
     w = np.full((4096, 2), cfg.weight_min)
     w[0] = 1
     y = overq.golden(v, f, w, cfg)
+    assert y.dtype == np.int64
     assert abs(int(y[0, 0])) > 2**53 and y[0, 0] % 2 == 1
     assert y.tolist() == [golden_loop(v[i], f[i], w, cfg) for i in range(2)]
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+def test_golden_is_exact_on_all_maximum_inputs_at_64_bit_outputs(modes):
+    """The widest accepted arrays: one tile of extreme values in every state fits int64."""
+    cfg = ArrayConfig(rows=64, cols=2, act_bits=14, weight_bits=16, overq=set(modes), cascade=1)
+    assert cfg.acc_width <= 64
+    rng = np.random.default_rng(3)
+    for f in (np.full(64, RG), np.full(64, N), rng.integers(0, 4, 64)):
+        w = np.tile([[cfg.weight_min, cfg.weight_max]], (64, 1))
+        y = overq.golden(np.full(64, cfg.act_max), f, w, cfg)
+        expected = golden_loop(np.full(64, cfg.act_max), f, w, cfg)
+        assert y.dtype == np.int64 and y.tolist() == expected
+        lo, hi = cfg.output_range
+        assert lo <= min(expected) and max(expected) <= hi
+
+
+def test_golden_sums_beyond_int64_are_python_integers_not_wrapped():
+    cfg = cfg_(8, 16, 2, ("range",), weight_bits=16)
+    k = 8 << 14  # 16384 tiles of extreme values: the sum needs 65 bits
+    v, f = np.full((1, k), cfg.act_max), np.full((1, k), RG)
+    w = np.full((k, 1), cfg.weight_min)
+    y = overq.golden(v, f, w, cfg)
+    expected = golden_loop(v[0], f[0], w, cfg)
+    assert expected[0] < -(2**63)
+    assert y.dtype == object and y.tolist() == [expected]
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="exceed int64"):
+        overq.golden(torch.from_numpy(v), torch.from_numpy(f), torch.from_numpy(w), cfg)
 
 
 def test_empty_input():
@@ -551,3 +592,108 @@ def test_golden_real_is_the_real_layer(modes):
     )
     with pytest.raises(ValueError, match="weight_step"):
         overq.golden_real(e.values, e.states, w, cfg, step, np.ones(5))
+
+
+# --- the table-driven engine: every path against the reference -----------------------
+
+
+@st.composite
+def wide_configs_and_codes(draw):
+    """Any R (lookup table for R <= 8, the scan above), codes of any width."""
+    rows = draw(st.sampled_from([1, 2, 3, 5, 8, 9, 16, 23]))
+    modes = draw(st.sampled_from(MODES))
+    b = draw(st.sampled_from([2, 3, 4, 5, 6, 9]))
+    cfg = cfg_(rows, b, draw(st.integers(1, max(1, rows - 1))), modes)
+    k = draw(st.integers(1, 3 * rows))
+    n = draw(st.integers(1, 5))
+    top = 2 ** overq.code_bits(cfg) - 1
+    fine = 2**b if cfg.precision_enabled else 1
+    slot = st.one_of(
+        st.just(0),
+        st.integers(0, fine),  # zeros and ones around the rounding edge
+        st.integers(0, (cfg.act_max + 2) * fine),  # normal values, the first outliers
+        st.integers(0, top),
+    )
+    return cfg, np.array(draw(st.lists(slot, min_size=n * k, max_size=n * k))).reshape(n, k)
+
+
+@settings(max_examples=120, deadline=None)
+@given(wide_configs_and_codes())
+def test_engine_equals_reference_on_codes(case):
+    cfg, c = case
+    e = overq.encode_codes(c, cfg)
+    pairs = [overq.encode_codes_reference(row, cfg) for row in c.tolist()]
+    np.testing.assert_array_equal(e.values, [p[0] for p in pairs])
+    np.testing.assert_array_equal(e.states, [p[1] for p in pairs])
+    f = np.array([p[1] for p in pairs])
+    # handled = RANGE halves, precise = PRECISION slots (per tile, row 0 is never either)
+    assert e.stats.handled == np.count_nonzero(f == RG)
+    assert e.stats.precise == np.count_nonzero(f == P)
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("rows", [8, 12])
+def test_blocks_do_not_change_the_result(monkeypatch, modes, rows):
+    """Block boundaries of the engine (tiles are never split) leave no trace."""
+    from sw_ref import overq_engine
+
+    cfg = cfg_(rows, 4, 3, modes)
+    rng = np.random.default_rng(rows)
+    x = activations(rng, (97, 3 * rows + 5), 4) * 0.25
+    whole = overq.encode(x, 0.25, cfg)
+    monkeypatch.setattr(overq_engine, "BLOCK_SLOTS", 5 * rows)
+    blocked = overq.encode(x, 0.25, cfg)
+    np.testing.assert_array_equal(whole.values, blocked.values)
+    np.testing.assert_array_equal(whole.states, blocked.states)
+    assert whole.stats == blocked.stats
+    v, f = reference(x, 0.25, cfg)
+    np.testing.assert_array_equal(blocked.values, v)
+    np.testing.assert_array_equal(blocked.states, f)
+
+
+def test_narrow_and_wide_codes_agree():
+    from sw_ref import overq_engine
+
+    for modes in MODES:
+        cfg = cfg_(8, 4, 2, modes)
+        rng = np.random.default_rng(len(modes))
+        c = overq.codes(activations(rng, (50, 16), 4), 1.0, cfg)
+        narrow = c.astype(overq_engine.code_dtype(cfg))
+        a, b = overq.encode_codes(c, cfg), overq.encode_codes(narrow, cfg)
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(a.states, b.states)
+        assert a.stats == b.stats
+        assert a.values.dtype == b.values.dtype == np.int64
+
+
+# --- overflow, against a width worked out in the test (tests/acc_bounds.py) ---------
+
+from acc_bounds import extreme_outputs, extreme_vector, extreme_weight_code, signed_width  # noqa: E402
+
+BOUND_CONFIGS = [
+    ArrayConfig(rows=rows, act_bits=b, weight_bits=wb, weight_format=fmt, overq=modes,
+                cascade=1)
+    for rows in (1, 2, 8, 16)
+    for b, wb, fmt in [(2, 2, "int"), (4, 4, "int"), (8, 8, "int"), (4, 5, "apot"),
+                       (3, 4, "apot"), (6, 7, "apot")]
+    for modes in ("none", "range", "precision", "range,precision")
+]
+
+
+@pytest.mark.parametrize("cfg", BOUND_CONFIGS, ids=lambda c: c.key())
+def test_golden_extremes_fit_the_default_accumulator_exactly(cfg):
+    """golden on the all-maximum vector with all-max / all-min weights gives the
+    extremes worked out in the test, and the default accumulator is the smallest
+    width holding both: one bit less would wrap one of them."""
+    from hw.simulate import weight_values
+
+    lo, hi = extreme_outputs(cfg)
+    v, f = extreme_vector(cfg)
+    got = []
+    for which in ("max", "min"):
+        w = weight_values(np.full((cfg.rows, 2), extreme_weight_code(cfg, which)), cfg)
+        got.append(overq.golden(np.array(v), np.array(f), w, cfg).tolist())
+    assert got == [[hi, hi], [lo, lo]]
+    width = signed_width(lo, hi)
+    assert cfg.acc_width == width
+    assert not (-(2 ** (width - 2)) <= lo and hi < 2 ** (width - 2))

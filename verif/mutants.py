@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["MUTANTS", "ENCODER_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
+__all__ = ["MUTANTS", "ENCODER_MUTANTS", "DATAPATH_MUTANTS", "DB_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
 
 
 class MutationNotApplicable(ValueError):
@@ -118,6 +118,79 @@ MUTANTS: dict[str, Mutant] = {
 }
 
 
+# --- double buffering (designs generated with --double-buffer) -----------------------
+
+
+def _pe_modules(text: str) -> list[str]:
+    return [name for name in ("pe_row0", "pe") if re.search(rf"^module {name}\s*\(", text, re.M)]
+
+
+def _swap_late(text: str) -> str:
+    """Every PE applies a swap one cycle late: the vector that comes with the swap
+    still multiplies by the old weights (no bypass from the shadow copy)."""
+    def edit(body):
+        body = re.sub(r"assign weight_now = swap_in \? shadow : weight;", "assign weight_now = weight;", body)
+        return re.sub(r"assign above_now = swap_in \? w_in : weight_above;",
+                      "assign above_now = weight_above;", body)
+    for name in _pe_modules(text):
+        text = _edit_module(text, name, edit)
+    return text
+
+
+def _swap_line(body: str) -> tuple[re.Match, list[str]]:
+    m = re.search(r"assign\s+swap_out\s*=\s*\{(.*?)\};", body, re.S)
+    if not m:
+        raise MutationNotApplicable("no swap_out concatenation in module `skew`")
+    return m, [part.strip() for part in m.group(1).split(",")]
+
+
+def _shorter(token: str) -> str:
+    """The swap token one register earlier (``swap_r3_d3`` -> ``swap_r3_d2``, d1 -> a_swap)."""
+    r, d = map(int, re.fullmatch(r"swap_r(\d+)_d(\d+)", token).groups())
+    return "a_swap" if d == 1 else f"swap_r{r}_d{d - 1}"
+
+
+def _swap_early(text: str) -> str:
+    """The swap reaches rows 1..R-1 one cycle early (row 0 cannot see the future): the
+    vector before the swap already uses the new weights below row 0."""
+    def edit(body):
+        m, parts = _swap_line(body)
+        parts = [p if p == "a_swap" else _shorter(p) for p in parts]
+        return body[: m.start(1)] + " " + ", ".join(parts) + " " + body[m.end(1):]
+    return _edit_module(text, "skew", edit)
+
+
+def _swap_row_out_of_step(text: str) -> str:
+    """Only the last row swaps one cycle early, out of step with the wavefront."""
+    def edit(body):
+        m, parts = _swap_line(body)
+        if parts[0] == "a_swap":
+            return body
+        parts[0] = _shorter(parts[0])  # the concatenation lists row R-1 first
+        return body[: m.start(1)] + " " + ", ".join(parts) + " " + body[m.end(1):]
+    return _edit_module(text, "skew", edit)
+
+
+def _above_ignores_swap(text: str) -> str:
+    """SHIFTED / RANGE / PRECISION slots read the shadow copy of the row above, not the
+    W[k-1] of their own tile."""
+    def edit(body):
+        return re.sub(r"assign above_now = swap_in \? w_in : weight_above;",
+                      "assign above_now = w_in;", body)
+    return _edit_module(text, "pe", edit)
+
+
+DB_MUTANTS: dict[str, Mutant] = {
+    m.name: m
+    for m in (
+        Mutant("swap_late", "every PE swaps one cycle late", _swap_late),
+        Mutant("swap_early", "rows 1..R-1 swap one cycle early", _swap_early),
+        Mutant("swap_row_out_of_step", "the last row swaps one cycle early", _swap_row_out_of_step),
+        Mutant("above_ignores_swap", "W[k-1] read from the shadow copy", _above_ignores_swap),
+    )
+}
+
+
 def _window_short(text: str) -> str:
     """The range window ends one slot early: the zero c slots away is never seen
     (every stage's farthest zero flag is ignored)."""
@@ -144,10 +217,12 @@ def _zero_off_by_one(text: str) -> str:
 
 def _shift_unclipped(text: str) -> str:
     """A value moved one slot right by a cascade is not clipped to M: its low b bits
-    are moved instead (wrong for a moved outlier)."""
+    are moved instead (wrong for a moved outlier). The moved value is the default of
+    every stage's ``partner_value`` (the SHIFTED partner)."""
     def edit(body):
-        unclipped = dict(re.findall(r"assign\s+clipped_k(\d+)\s*=\s*outlier_k\d+\s*\?\s*\S+\s*:\s*([^;]+?)\s*;", body))
-        return re.sub(r"(assign\s+moved_k(\d+)\s*=\s*)clipped_k\d+(\s*;)",
+        unclipped = dict(re.findall(
+            r"assign\s+clipped_k(\d+)\s*=\s*outlier_k\d+\s*\?\s*\S+\s*:\s*([^;]+?)\s*;", body))
+        return re.sub(r"(partner_value_k(\d+)\s*=\s*)clipped_k\2(\s*;)",
                       lambda m: m.group(1) + unclipped.get(m.group(2), f"clipped_k{m.group(2)}") + m.group(3),
                       body)
     return _edit_module(text, "encoder", edit)
@@ -164,8 +239,102 @@ ENCODER_MUTANTS: dict[str, Mutant] = {
 }
 
 
+def _apot_levels_swapped(text: str) -> str:
+    """The APoT multiplier's first term swaps its first two levels (code 1 and code 2
+    select each other's shift)."""
+    def edit(body):
+        m = re.search(r"casez \(w\[[^\]]+\]\)\s*\n(.*?)endcase", body, re.S)
+        if not m:
+            return body
+        arms = re.findall(r"(\d+'h(\d+):\s*\n\s*(\w+) = ([^;]+);)", m.group(1))
+        table = {code: rhs for _, code, _, rhs in arms}
+        if "1" not in table or "2" not in table:
+            return body
+        block = m.group(1)
+        for whole, code, lhs, rhs in arms:
+            if code in ("1", "2"):
+                other = table["2" if code == "1" else "1"]
+                block = block.replace(whole, whole.replace(rhs, other), 1)
+        return body[: m.start(1)] + block + body[m.end(1):]
+    return _edit_module(text, "mul_apot", edit)
+
+
+def _apot_negative_zero(text: str) -> str:
+    """The APoT negative zero (sign set, every term 0) multiplies by -1 instead of 0."""
+    def edit(body):
+        return re.sub(r"(assign\s+(\\\$\d+)\s*=\s*)-\s*magnitude\s*;",
+                      r"\1(magnitude == 0) ? (0 - a) : (0 - magnitude);", body, count=1)
+    return _edit_module(text, "mul_apot", edit)
+
+
+def _precision_scale(text: str) -> str:
+    """PRECISION products get the NORMAL scale (2^b) instead of 1."""
+    def edit(body):
+        normal = re.search(r"\d+'h0, \d+'h1:\s*\n\s*scaled = ([^;]+);", body)
+        precision = re.search(r"(\d+'h3:\s*\n\s*scaled = )([^;]+);", body)
+        if not normal or not precision:
+            return body
+        return body[: precision.start(2)] + normal.group(1) + body[precision.end(2):]
+    return _edit_module(text, "pe", edit)
+
+
+def _deskew_off_by_one(text: str) -> str:
+    """Column 0's output de-skew is one register short."""
+    def edit(body):
+        m = re.search(r"assign\s+y_out\s*=\s*\{(.*?)\};", body, re.S)
+        if not m:
+            return body
+        depth = max((int(d) for d in re.findall(r"\by_c0_d(\d+)\b", m.group(1))), default=0)
+        if depth < 2:
+            return body
+        inner = m.group(1).replace(f"y_c0_d{depth}", f"y_c0_d{depth - 1}", 1)
+        return body[: m.start(1)] + inner + body[m.end(1):]
+    return _edit_module(text, "deskew", edit)
+
+
+def _weight_shift_always(text: str) -> str:
+    """The PE's weight register ignores ``w_shift``: the chain shifts every cycle."""
+    def edit(body):
+        return re.sub(r"if \(w_shift\) begin", "if (1'h1) begin", body, count=1)
+    return _edit_module(text, "pe", edit)
+
+
+def _weight_reset_missing(text: str) -> str:
+    """The PE's weight register ignores ``rst``: weights survive a reset."""
+    def edit(body):
+        return re.sub(r"\n\s*if \(rst\) begin\s*\\\$\d+\s*=\s*\d+'h0+;\s*end", "", body, count=1)
+    return _edit_module(text, "pe", edit)
+
+
+def _acc_one_bit_short(text: str) -> str:
+    """The PE's accumulator register is one bit narrower than the port (its top bit
+    copies the one below, a sign extension): sums near the bounds wrap."""
+    def edit(body):
+        def repl(m):
+            sig, hi = m.group(2), int(m.group(3))
+            return f"{m.group(1)}{{ {sig} [{hi - 1}], {sig} [{hi - 1}:0] }};"
+        return re.sub(r"(psum_out <= )(\\\$\d+ )\[(\d+):0\];", repl, body, count=1)
+    return _edit_module(text, "pe", edit)
+
+
+# Mutants of the datapath that need APoT weights and the precision mode to show:
+# ``tests/test_verif_mutants.py`` runs them on such a design.
+DATAPATH_MUTANTS: dict[str, Mutant] = {
+    m.name: m
+    for m in (
+        Mutant("apot_levels_swapped", "APoT term 0 levels 1 and 2 swapped", _apot_levels_swapped),
+        Mutant("apot_negative_zero", "APoT negative zero multiplies by -1", _apot_negative_zero),
+        Mutant("precision_scale_normal", "PRECISION product scaled like NORMAL", _precision_scale),
+        Mutant("deskew_off_by_one", "output de-skew of column 0 one register short", _deskew_off_by_one),
+        Mutant("weight_shift_always", "weight chain shifts without w_shift", _weight_shift_always),
+        Mutant("weight_reset_missing", "weight register ignores rst", _weight_reset_missing),
+        Mutant("acc_one_bit_short", "accumulator register one bit too narrow", _acc_one_bit_short),
+    )
+}
+
+
 def mutate(text: str, name: str) -> str:
-    every = {**MUTANTS, **ENCODER_MUTANTS}
+    every = {**MUTANTS, **ENCODER_MUTANTS, **DATAPATH_MUTANTS, **DB_MUTANTS}
     if name not in every:
         raise ValueError(f"unknown mutant {name!r}; allowed: {', '.join(every)}")
     return every[name].apply(text)

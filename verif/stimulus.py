@@ -37,6 +37,7 @@ __all__ = [
     "extreme_weight_codes",
     "encoded_vectors",
     "random_vectors",
+    "port_states",
     "port_vectors",
     "directed_vectors",
     "directed_port_vectors",
@@ -197,11 +198,20 @@ def allowed_states(cfg: ArrayConfig) -> tuple[int, ...]:
     return tuple(states)
 
 
+def port_states(cfg: ArrayConfig) -> tuple[int, ...]:
+    """Every state the RTL accepts: all four whenever any OverQ mode is on (the PE
+    implements the whole state table; the modes change only the scales and what the
+    encoder emits), so a precision-only array is driven with RANGE too."""
+    if not cfg.overq_enabled:
+        return (STATE_NORMAL,)
+    return (STATE_NORMAL, STATE_SHIFTED, STATE_RANGE, STATE_PRECISION)
+
+
 def port_vectors(cfg: ArrayConfig, rng: np.random.Generator, n: int) -> Vectors:
-    """n vectors of any value and any allowed state in every row, row 0 included
-    (its PE must ignore the state)."""
+    """n vectors of any value and any state the RTL accepts in every row, row 0
+    included (its PE must ignore the state)."""
     values = rng.integers(0, cfg.act_max + 1, size=(n, cfg.rows), dtype=np.int64)
-    choices = np.asarray(allowed_states(cfg), dtype=np.int64)
+    choices = np.asarray(port_states(cfg), dtype=np.int64)
     states = choices[rng.integers(0, len(choices), size=(n, cfg.rows))]
     return Vectors(values, states, None)
 
@@ -255,6 +265,9 @@ def directed_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
         x = base.copy()
         x[0], x[1], x[2] = big, huge, 0.0
         add("two outliers compete for one zero", x)
+        x = base.copy()
+        x[0], x[1], x[2] = huge, big, 0.0
+        add("a cascade moves an outlier (clipped to M)", x)
     for k in range(r - 1):
         x = base.copy()
         x[k], x[k + 1] = mid + 0.3, 0.0
@@ -272,12 +285,15 @@ def directed_port_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
     weight tiles), every allowed state side by side, and row 0 given each
     non-NORMAL state (its PE ignores it)."""
     r, m = cfg.rows, cfg.act_max
-    allowed = allowed_states(cfg)
-    widest = STATE_RANGE if cfg.range_enabled else STATE_NORMAL
+    allowed = port_states(cfg)
+    widest = STATE_RANGE if cfg.overq_enabled else STATE_NORMAL
     cases = [
         ("largest scale in every row", [m] * r, [STATE_NORMAL] + [widest] * (r - 1)),
         ("every allowed state side by side", [m] * r, [allowed[k % len(allowed)] for k in range(r)]),
     ]
+    for shift in range(1, len(allowed)):  # every state in every row, rotated
+        cases.append((f"every state side by side, rotated by {shift}", [m] * r,
+                      [allowed[(k + shift) % len(allowed)] for k in range(r)]))
     for state in allowed[1:]:
         cases.append((f"row 0 given state {state} (ignored)", [m] * r, [state] + [STATE_NORMAL] * (r - 1)))
     names = [name for name, _, _ in cases]

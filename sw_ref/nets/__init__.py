@@ -1,9 +1,10 @@
 """The networks that evaluation, co-simulation and exploration take by name.
 
-``get(name)`` returns a network (an ``nn.Module`` in eval mode), ``names()`` the
-registered names. Entries are import paths, so nothing heavy is imported (and no
-weights are read) until a network is asked for. To add a network, add one line to
-``_ENTRIES`` ("name": "module:function") and a module beside this file.
+``get(name)`` returns a network, ``names()`` (or ``NAMES``) the registered names.
+Entries are import paths, so nothing heavy is imported (and no weights are read)
+until a network is asked for: a caller that needs one network never pays for the
+others' imports. To add a network, add one line to ``_ENTRIES``
+("name": "module:function") and a module beside this file.
 
 Direct entry points: ``sw_ref.nets.efficientnet_lite0()``, ``sw_ref.nets.digits()``,
 ``sw_ref.nets.minilm_l6()``.
@@ -13,13 +14,15 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["get", "names", "efficientnet_lite0", "digits", "minilm_l6", "register"]
+__all__ = ["NAMES", "get", "names", "register", "digits", "efficientnet_lite0", "minilm_l6",
+           "workload"]
 
 _ENTRIES: dict[str, str] = {
     "digits": "sw_ref.nets.digits:digits",
     "efficientnet_lite0": "sw_ref.nets.efficientnet:efficientnet_lite0",
     "minilm_l6": "sw_ref.nets.minilm:minilm_l6",
 }
+NAMES = tuple(_ENTRIES)
 
 
 def names() -> list[str]:
@@ -29,9 +32,11 @@ def names() -> list[str]:
 
 def register(name: str, target: str) -> None:
     """Add (or replace) an entry ``name`` -> "module:function"."""
+    global NAMES
     if ":" not in target:
         raise ValueError(f"target must be 'module:function', got {target!r}")
     _ENTRIES[name] = target
+    NAMES = tuple(_ENTRIES)
 
 
 def _resolve(name: str):
@@ -57,5 +62,26 @@ def digits(**options):
 
 
 def minilm_l6(**options):
-    """all-MiniLM-L6-v2 sentence embeddings, eval mode (see ``sw_ref.nets.minilm``)."""
+    """all-MiniLM-L6-v2 sentence embeddings (``sw_ref.nets.minilm``)."""
     return get("minilm_l6", **options)
+
+
+def workload(name: str, n_eval: int | None = None, n_calib: int | None = None):
+    """What ``synth.explore`` judges a network on, or None when it has its own loader.
+
+    EfficientNet-Lite0: the model, the first ``n_eval`` test crops (default 256) and
+    ``n_calib`` calibration crops (default 64) of ``sw_ref.nets.photos`` (different
+    photographs), judged by top-1 agreement and KL against FP32.
+    """
+    if name != "efficientnet_lite0":
+        return None
+    from synth.explore.nets import Workload  # the exploration's own record type
+
+    from . import photos
+
+    n_eval, n_calib = n_eval or 256, n_calib or 64
+    return Workload(name, efficientnet_lite0(), photos.images("test", n_eval),
+                    photos.images("calib", n_calib),
+                    notes=f"EfficientNet-Lite0 (ImageNet), {n_eval} test crops of "
+                          f"{len(photos.TEST_PHOTOS)} photographs, {n_calib} calibration "
+                          f"crops of {len(photos.CALIB_PHOTOS)} others; FP32 is the reference")

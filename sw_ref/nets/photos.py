@@ -7,8 +7,8 @@ tuned on calibration data (thresholds, the channel order) has seen a test pixel.
 The two motorcycle photos (a stereo pair, nearly the same picture) are both test.
 
 Each photo gives ``CROPS_PER_PHOTO`` inputs: square crops of 100, 80, 60 and 45 % of
-the short side (the full square at 3 positions along the long side, the others on a
-3 x 3 grid), each also mirrored; resized to 224 x 224 (Pillow bilinear, antialiased) and
+the short side (the full square at 3 positions along the long side, or for a square
+photo the whole and 90 % at two corners; the others on a 3 x 3 grid), each also mirrored; resized to 224 x 224 (Pillow bilinear, antialiased) and
 scaled to [-1, 1]. A split's crops are taken round-robin over its photos, so any
 prefix of the list covers every photo.
 """
@@ -58,8 +58,12 @@ def _boxes(h: int, w: int) -> list[tuple[int, int, int]]:
     boxes = []
     for scale in SCALES:
         side = int(round(scale * min(h, w)))
-        if scale == 1.0:  # the full square: start, centre, end of the long side
+        if scale == 1.0 and h != w:  # the full square: start, centre, end of the long side
             offs = [((h - side) * a // 2, (w - side) * a // 2) for a in range(3)]
+        elif scale == 1.0:  # a square photo: the whole, and 90 % at two opposite corners
+            inner = int(round(0.9 * side))
+            boxes += [(0, 0, side), (0, 0, inner), (side - inner, side - inner, inner)]
+            continue
         else:
             offs = [((h - side) * a // 2, (w - side) * b // 2)
                     for a in range(3) for b in range(3)]
