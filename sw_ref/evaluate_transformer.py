@@ -385,10 +385,22 @@ def _fmt(v, digits=4):
     return "—" if v is None else f"{v:.{digits}f}"
 
 
+_SHORT = {"attention.self.query": "q", "attention.self.key": "k", "attention.self.value": "v",
+          "attention.output.dense": "attn out", "intermediate.dense": "FFN in",
+          "output.dense": "FFN out"}
+
+
+def _short(name: str, all_kinds: bool) -> str:
+    """encoder.layer.3.output.dense -> L3 (or "L3 FFN out" when every kind is listed)."""
+    parts = name.split(".")
+    return f"L{parts[2]}" + (f" {_SHORT.get('.'.join(parts[3:]), '.'.join(parts[3:]))}"
+                             if all_kinds else "")
+
+
 def _table(rows: list[dict], layers: list[str], with_cov: bool = True) -> list[str]:
-    short = [n.split(".")[2] for n in layers]
+    all_kinds = any(not n.endswith(".output.dense") or "attention" in n for n in layers)
     head = ["scheme", "cosine", "min cosine", "NN agree"] + (["coverage"] if with_cov else []) + \
-        [f"SQNR L{i} dB" for i in short]
+        [f"SQNR {_short(n, all_kinds)} dB" for n in layers]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for r in rows:
         cells = [r["label"], _fmt(r["cosine"]), _fmt(r["cosine_min"]), _fmt(r["nn_agreement"], 3)]
@@ -407,12 +419,14 @@ SECTION_TEXT = {
              "symmetric signed, same clipping method.",
     "step": "OverQ range, c = 2, R = 8, at A4: the grid step from each method, natural "
             "channel order vs `sw_ref.overq.channel_order`.",
-    "overq": "At the best OverQ step: range and range+precision, cascade 1-4, and R = 16 / 32.",
+    "overq": "At the best OverQ step: cascade 1 and 2 in both orders, cascade 3, "
+             "range+precision, and R = 16 / 32 (channel order).",
     "bits": "Each quantizer at its best step per activation width (the plot).",
-    "weights": "Weights of every linear layer quantized (per-tensor, max), with the A4 FFN "
-               "inputs; W4 with and without weight OCS (grid-aware split); 'other A8 "
-               "signed' also quantizes the inputs of Q/K/V, the attention output and the "
-               "FFN input projection (signed, max).",
+    "weights": "Weights of every linear layer quantized (symmetric, max threshold; per "
+               "output channel, or per tensor), alone and with the A4 OverQ FFN inputs; W4 "
+               "per tensor with and without weight OCS (expand ratio 0.05, grid-aware "
+               "split; the FFN inputs then include the duplicated channels). SQNR per "
+               "linear layer: q/k/v, attention output, FFN input and output projections.",
 }
 
 
@@ -473,8 +487,8 @@ def render_md(data: dict) -> str:
         out += _table(rows, all_layers if name == "weights" else layers)
     load = meta.get("load_average")
     out += [f"Evaluation time: the {meta['schemes']} rows took {meta['row_seconds']:.0f} s "
-            f"of wall-clock time to compute, added up over {meta.get('jobs', 1)} process(es) "
-            f"({meta['threads']} torch thread(s) each with one process, else one); this run "
+            "of wall-clock time to compute, summed over the rows (with `--jobs N` rows run "
+            "N at a time, so they overlap); this run "
             f"took {meta['seconds']:.0f} s and reused {meta['reused']} rows from an identical "
             "earlier run (`--fresh` recomputes them)"
             + (f"; load average at the end {load:.1f} on {os.cpu_count()} cores" if load else "")

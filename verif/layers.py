@@ -6,6 +6,9 @@ reference and the FP32 output. Add a layer with one entry in ``LAYERS`` (or
 ``register``); ``verif.sim --layer NAME`` and its tests take it from there.
 
 - ``digits_conv2``: conv2 of the digits CNN (the default, unchanged).
+- ``minilm_ffn``: the first FFN output projection of MiniLM-L6 (1536 -> 384, zero point
+  at GELU's minimum, int weights per tensor; ``verif.minilm_layer``); ``images`` is the
+  number of token vectors. ``make sim-minilm`` runs it with its own options.
 - ``effnet_pw``: ``_blocks.3._project_conv`` of EfficientNet-Lite0 (a 1 x 1 conv,
   K = 144 input channels, 40 outputs; BN folded), on the centre crop of the test photo
   ``chelsea``: the first ``EFFNET_PIXELS`` pixels of its 28 x 28 input (the vectors
@@ -82,9 +85,20 @@ def _effnet_pw(cfg: ArrayConfig, images: int, order: str) -> LayerCase:
                         bias, y, w_per_channel=True)
 
 
+def _minilm_ffn(cfg: ArrayConfig, images: int, order: str) -> LayerCase:
+    """MiniLM-L6's first FFN output projection (``verif.minilm_layer``): ``images`` is the
+    number of token vectors (of the first test sentence), zero point at GELU's minimum."""
+    from verif.minilm_layer import build_minilm_case
+
+    if cfg.weight_format != "int" or cfg.encoder:
+        raise ValueError("minilm_ffn supports int weights without --encoder")
+    return build_minilm_case(cfg, sentences=1, max_tokens=max(1, images), order=order == "channel")
+
+
 LAYERS: dict[str, Callable[[ArrayConfig, int, str], LayerCase]] = {
     "digits_conv2": _digits_conv2,
     "effnet_pw": _effnet_pw,
+    "minilm_ffn": _minilm_ffn,
 }
 
 
