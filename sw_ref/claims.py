@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .effnet_eval import EScheme, Evaluator, build_schemes, coverage_sweep, run_all
+from .effnet_eval import Evaluator, build_schemes, coverage_sweep, run_all
 from .nets import photos
 from .nets.activations import DEFAULT_IMAGES, efficientnet_lite0_acts
 from .model import DEFAULT_CACHE
@@ -31,6 +31,7 @@ __all__ = ["main", "coverage_table", "claims_rows"]
 REPORTS = Path(__file__).resolve().parents[1] / "synth" / "reports"
 RS = (8, 16, 32, 64)
 QUICK_IMAGES = 8
+BENCH_IMAGES = 16
 CS = (1, 2, 3, 4)
 
 
@@ -322,12 +323,19 @@ def parse_args(argv=None):
                         "unless --out is given")
     p.add_argument("--bench", action="store_true", help="time a few schemes, print s/scheme")
     p.add_argument("--out", type=Path, default=None,
-                   help=f"report directory (default {REPORTS}; quick mode: none)")
-    p.add_argument("--test-images", type=int, default=DEFAULT_IMAGES["test"])
-    p.add_argument("--calib-images", type=int, default=DEFAULT_IMAGES["calib"])
+                   help="report directory (default: synth/reports; quick mode: none)")
+    p.add_argument("--test-images", type=int, default=DEFAULT_IMAGES["test"],
+                   help="test crops (coverage vectors, FP32 reference)")
+    p.add_argument("--calib-images", type=int, default=DEFAULT_IMAGES["calib"],
+                   help="calibration crops (thresholds, channel orders)")
     p.add_argument("--eval-images", type=int, default=None,
                    help="run the quantized network on only the first N test crops "
                         "(default: all --test-images); the coverage tables use all")
+    p.add_argument("--sections", default=None,
+                   help="comma-separated scheme sections to run (default: all): "
+                        "clip-act, clip-weight, ocs, overq, apot")
+    p.add_argument("--coverage-rows", default=",".join(map(str, RS)),
+                   help="array heights R of the coverage tables (empty: no coverage sweep)")
     p.add_argument("--from-raw", type=Path, default=None,
                    help="rebuild the report from a raw results file instead of computing")
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
@@ -344,17 +352,27 @@ def run(args) -> tuple[dict, list[dict], list[dict]]:
     n_calib = QUICK_IMAGES if args.quick else args.calib_images
     calib = efficientnet_lite0_acts("calib", n_calib, args.cache_dir, progress=prog)
     test = efficientnet_lite0_acts("test", n_test, args.cache_dir, progress=prog)
-    if args.quick:
+    if args.bench:
+        cov = []  # the bench times the network runs only
+    elif args.quick:
         cov = coverage_sweep(calib, test, rows_set=(8,), cascades=(2,), progress=prog)
     else:
-        cov = coverage_sweep(calib, test, RS, CS, progress=prog)
-    n_eval = min(args.eval_images or n_test, n_test)
+        rows_set = tuple(int(r) for r in args.coverage_rows.split(",") if r)
+        cov = coverage_sweep(calib, test, rows_set, CS, progress=prog) if rows_set else []
+    n_eval = min(args.eval_images or (BENCH_IMAGES if args.bench else n_test), n_test)
     images = photos.images("test", n_eval)
     ev = Evaluator(calib, test, images)
     schemes = build_schemes(args.quick)
-    if args.bench:
-        schemes = [s for s in schemes if s.section in ("clip-act", "overq")][:1] + \
-                  [s for s in schemes if s.overq == "range"][:2]
+    if args.sections:
+        wanted = set(args.sections.split(","))
+        schemes = [s for s in schemes if s.section in wanted]
+    if args.bench:  # one scheme per kind of work
+        picks = {("clip-act", "mse"), ("clip-weight", "mse per-channel"),
+                 ("ocs", "mse + OCS r=0.02"), ("overq", "range c=2 natural"),
+                 ("overq", "range c=2 channel"), ("apot", "apot mse per-channel")}
+        seen = set()
+        schemes = [s for s in schemes if (s.section, s.label) in picks
+                   and not ((s.section, s.label) in seen or seen.add((s.section, s.label)))]
     results = run_all(ev, schemes, jobs=args.jobs, progress=prog)
     meta = {"calib_images": n_calib, "test_images": n_test, "eval_images": n_eval,
             "calib_photos": list(photos.CALIB_PHOTOS), "test_photos": list(photos.TEST_PHOTOS),
@@ -372,6 +390,7 @@ def main(argv=None) -> int:
             meta, results, cov = data["meta"], data["results"], data["coverage"]
         else:
             meta, results, cov = run(args)
+        if not (args.from_raw or args.bench):
             raw.parent.mkdir(parents=True, exist_ok=True)
             raw.write_text(json.dumps(_jsonable({"meta": meta, "results": results,
                                                  "coverage": cov})))
@@ -380,8 +399,9 @@ def main(argv=None) -> int:
         return 2
     if args.bench:
         for r in results:
-            print(f"{r['section']:>8} {r['label']:<28} {r['seconds']:7.2f} s/scheme "
-                  f"({meta['test_images']} crops)")
+            print(f"{r['section']:>11} {r['label']:<24} {r['seconds']:7.2f} s/scheme, "
+                  f"{r['seconds'] / meta['eval_images']:.3f} s/crop ({meta['eval_images']} crops, "
+                  f"one worker each)")
         return 0
     claims = claims_rows(results, cov)
     out = args.out if args.out is not None else (None if args.quick else REPORTS)

@@ -11,8 +11,8 @@ Encoding is two steps, as in hardware: ``codes`` quantizes x to the integer code
 requantizer would produce (q, or the fine code u with ``precision``), and
 ``encode_codes`` encodes those codes. ``encode`` is exactly the two in a row, so the
 hardware encoder, which sees only codes, can be checked against ``encode_codes``.
-The encoder is vectorised over every vector; only the left-to-right scan along the
-rows of a tile is a Python loop, because the rule is greedy (earlier slots win).
+The encoder itself, vectorised over every vector and table-driven, lives in
+``sw_ref.overq_engine``; this module quantizes, validates, shapes and reports.
 ``encode_codes_reference`` / ``encode_reference`` are the same rule written one slot
 at a time, for the tests.
 """

@@ -7,13 +7,16 @@ which slots are zeros and which are outliers, never on the values themselves, so
 1. classes: two bits per slot (non-zero, outlier), compared on the narrow codes;
 2. roles: for R <= 8 a lookup table indexed by the tile's 2R class bits (built once
    per configuration by running the scan on every class pattern); for larger R the
-   scan itself, one Python step per row, vectorised over all tiles;
+   scan itself, one Python step per row, vectorised over the tiles that have a
+   decision to make (all other slots keep their own clipped value);
 3. values: elementwise from the role and the slot's own code or its left
    neighbour's (a value only ever moves one slot right), with masks taken from the
    role's bits; states are the role's top bits.
 
 Everything runs on tile-major arrays [tiles, R] of the narrowest unsigned dtype,
-so a vector of K = n R slots is used in place, without a transpose.
+so a vector of K = n R slots is used in place, without a transpose, block by block
+through reused temporaries. At R = 8 with one-byte codes a tile is one 64-bit word
+and steps 1-3 are bitwise operations on words (``_encode_words``).
 
 A role byte is ``state << 4 | FINE << 3 | HIGH << 2 | LOW << 1 | PREV``:
 PREV takes the left neighbour's code; with FINE the raw code t = u (precision), else

@@ -287,6 +287,14 @@ def test_torch_in_torch_out():
     y = overq.golden(e_t.values, e_t.states, w, cfg)
     assert isinstance(y, torch.Tensor) and y.shape == (3, 5, 4)
     assert isinstance(overq.decode(e_t.values, e_t.states, 0.5, cfg), torch.Tensor)
+    c_t = overq.codes(torch.from_numpy(x), 0.5, cfg)
+    assert isinstance(c_t, torch.Tensor) and c_t.dtype == torch.int64
+    e_c = overq.encode_codes(c_t, cfg)
+    assert isinstance(e_c.values, torch.Tensor)
+    np.testing.assert_array_equal(e_c.values.numpy(), e_np.values)
+    np.testing.assert_array_equal(e_c.states.numpy(), e_np.states)
+    r_t = overq.golden_real(e_t.values, e_t.states, w, cfg, 0.5, 0.1, floor=-0.2)
+    assert isinstance(r_t, torch.Tensor) and r_t.shape == (3, 5, 4)
 
 
 # --- golden model --------------------------------------------------------------------

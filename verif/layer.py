@@ -42,7 +42,7 @@ class LayerCase:
     states: np.ndarray  # [T, N, R]
     tile_index: list[tuple[int, int]]  # tile t -> (k-tile, o-tile)
     reference: np.ndarray  # [N, O] int64: golden over the whole K
-    unit: float  # real value of one output LSB
+    unit: float  # real value of one output LSB (an [O] array with per-channel weights)
     bias: np.ndarray  # [O]
     fp32: np.ndarray  # [N, O] the FP32 layer's output (bias included)
     act_step: float
@@ -121,12 +121,23 @@ def build_layer_case(cfg: ArrayConfig, images: int = 1, layer: str = "conv2",
 
 
 def lower_matmul(cfg: ArrayConfig, layer: str, images: int, p: np.ndarray, w_real: np.ndarray,
-                 step: float, bias: np.ndarray, fp32: np.ndarray) -> LayerCase:
+                 step: float, bias: np.ndarray, fp32: np.ndarray,
+                 w_per_channel: bool = False) -> LayerCase:
     """Y = P W^T + bias as array tiles: activations P [N, K] (>= 0) on the grid ``step``,
-    real weights W [O, K] quantized to cfg's format, FP32 outputs [N, O] for the SQNR."""
+    real weights W [O, K] quantized to cfg's format, FP32 outputs [N, O] for the SQNR.
+
+    ``w_per_channel`` (int weights): one weight step per output channel; the array's
+    integer outputs are unchanged, only the per-column scale that turns them back into
+    real values differs (``unit`` becomes an [O] array).
+    """
     r, c = cfg.rows, cfg.cols
     k, o = p.shape[1], w_real.shape[0]
-    w_int, w_unit = _quantized_weights(w_real, cfg)  # [O, K]
+    if w_per_channel and cfg.weight_format == "int":
+        rows = [_quantized_weights(row[None, :], cfg) for row in w_real]
+        w_int = np.concatenate([q for q, _ in rows])
+        w_unit = np.array([u for _, u in rows])
+    else:
+        w_int, w_unit = _quantized_weights(w_real, cfg)  # [O, K]
     kt, ot = -(-k // r), -(-o // c)
     vals = np.zeros((p.shape[0], kt * r), dtype=np.int64)
     sts = np.zeros_like(vals)

@@ -10,8 +10,9 @@ reference and the FP32 output. Add a layer with one entry in ``LAYERS`` (or
   K = 144 input channels, 40 outputs; BN folded), on the centre crop of the test photo
   ``chelsea``: the first ``EFFNET_PIXELS`` pixels of its 28 x 28 input (the vectors
   are ReLU6 outputs). A4 at the OverQ step of the claims report (99th percentile of
-  the positive inputs of 8 calibration crops / 15); weights at cfg's width, per
-  tensor. ``order="channel"`` permutes the input channels (and weight rows) by
+  the positive inputs of 8 calibration crops / 15); weights at cfg's width, one step
+  per output channel (a per-column scale after the array; batch-norm folding leaves
+  the channels' ranges far apart, and per-tensor 4-bit weights give 6.5 dB here). ``order="channel"`` permutes the input channels (and weight rows) by
   ``sw_ref.overq.channel_order`` chosen on those calibration crops.
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
 
 from hw.params import ArrayConfig
 from verif.layer import LayerCase, build_layer_case, lower_matmul
@@ -79,7 +79,7 @@ def _effnet_pw(cfg: ArrayConfig, images: int, order: str) -> LayerCase:
         perm = overq.channel_order(x_cal, step, cfg)
         x, w = x[:, perm], w[:, perm]
     return lower_matmul(cfg, f"effnet {EFFNET_LAYER} ({order} order)", images, x, w, step,
-                        bias, y)
+                        bias, y, w_per_channel=True)
 
 
 LAYERS: dict[str, Callable[[ArrayConfig, int, str], LayerCase]] = {

@@ -38,7 +38,8 @@ GATE_ARRAYS = (
 
 def _proof_path(cache_dir: Path, job: Job, priced: SynthResult) -> Path:
     h = hashlib.sha256()
-    for part in (priced.digest, equiv.SCRIPT, mapped.WRITE, str(equiv.MAX_STEPS)):
+    for part in (priced.digest, equiv.SCRIPT, equiv.SAT, mapped.WRITE, str(equiv.MAX_STEPS),
+                 f"{equiv.SPLIT_INPUT}{equiv.SPLIT_FROM_BITS}"):
         h.update(hashlib.sha256(part.encode()).digest())
     return cache_dir / f"equiv_{job.label}-{h.hexdigest()[:16]}.json"
 
