@@ -24,30 +24,43 @@ OVERQ         ?= range
 CASCADE       ?= 2
 ACC_BITS      ?=
 PRODUCT_REGISTER ?= 0
+INPUT_REGISTER ?= 0
+DOUBLE_BUFFER ?= 0
 ENCODER       ?= 0
 SIM           ?= icarus
 RTL           ?=
 WAVES         ?= 0
 SEED          ?= 1
 PYTEST_ARGS   ?=
+# Real layer for `make sim` (verif/layers.py) and its input-channel order.
+LAYER         ?=
+ORDER         ?=
 
 CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               --weight-bits $(WEIGHT_BITS) --weight-format $(WEIGHT_FORMAT) \
               --overq $(OVERQ) --cascade $(CASCADE) $(if $(ACC_BITS),--acc-bits $(ACC_BITS)) \
               $(if $(filter 1,$(PRODUCT_REGISTER)),--product-register) \
+              $(if $(filter 1,$(INPUT_REGISTER)),--input-register) \
+              $(if $(filter 1,$(DOUBLE_BUFFER)),--double-buffer) \
               $(if $(filter 1,$(ENCODER)),--encoder)
 
-.PHONY: setup demo test sim synth fpga bench generate evaluate clean help explore
+.PHONY: setup demo test sim synth fpga bench generate evaluate report clean help explore sim-minilm utilisation
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
 	@echo "make test      set up and run the test suite (pytest)"
 	@echo "make test-encoder  the hardware encoder on every code vector of the small shapes"
-	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1)"
+	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1,"
+	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1)"
+	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
 	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
+	@echo "make report    claims reports -> synth/reports/claims.md (EfficientNet-Lite0),"
+	@echo "               claims_transformer.md (MiniLM-L6)"
+	@echo "               (make sim LAYER=effnet_pw ORDER=channel: a real EfficientNet layer)"
 	@echo "make explore   accuracy against area over a grid -> synth/reports/explore.md (NET=, EXPLORE_ARGS=)"
+	@echo "make sim-minilm  a real MiniLM-L6 FFN output projection through the RTL (SIM=, COLS=, MINILM_WEIGHT_BITS=, MINILM_TOKENS=)"
 	@echo "make clean     remove the venv, build and cache directories"
 
 setup: $(STAMP) iverilog-check tools-warm
@@ -102,7 +115,8 @@ test-encoder: setup
 
 sim: setup
 	$(PY) -m verif.sim --sim $(SIM) $(CONFIG_ARGS) --seed $(SEED) \
-	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves)
+	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves) \
+	  $(if $(LAYER),--layer $(LAYER)) $(if $(ORDER),--order $(ORDER))
 
 synth: setup
 	$(PY) -m synth.area
@@ -110,12 +124,33 @@ synth: setup
 
 fpga: setup
 	$(PY) -m synth.fpga
+	$(PY) -m synth.fpga_pipeline
+
+utilisation: setup
+	$(PY) -m verif.utilisation
+
+# The claims reports: one command per report, each writing its own files
+# (EfficientNet-Lite0: claims.md; MiniLM-L6: claims_transformer.md).
+report: setup
+	$(PY) -m sw_ref.claims
+	$(PY) -m sw_ref.evaluate_transformer --report synth/reports --no-progress
 
 bench: setup
 	$(PY) -m sw_ref.bench
+	$(PY) -m sw_ref.claims --bench
 	$(PY) -m hw.bench
 	$(PY) -m verif.bench
 	$(PY) -m synth.explore.bench
+
+# One real MiniLM-L6 FFN output projection (1536 -> 384, zero point, channel order)
+# through the generated RTL, bit-exact against the golden model.
+MINILM_WEIGHT_BITS ?= 8
+MINILM_TOKENS      ?= 4
+MINILM_LAYER       ?= 0
+sim-minilm: setup
+	$(PY) -m verif.minilm_sim --sim $(SIM) --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
+	  --weight-bits $(MINILM_WEIGHT_BITS) --overq $(OVERQ) --cascade $(CASCADE) \
+	  --tokens $(MINILM_TOKENS) --layer $(MINILM_LAYER) --seed $(SEED)
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache
@@ -127,3 +162,11 @@ NET          ?= digits
 EXPLORE_ARGS ?=
 explore: setup
 	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS)
+
+# A longer sample of the configuration space than `make test` draws (issue 14):
+# every command line builds Verilog that Icarus compiles or is refused in one line.
+CONFIG_SPACE_EXAMPLES ?= 400
+.PHONY: test-config-space
+test-config-space: setup
+	CONFIG_SPACE_EXAMPLES=$(CONFIG_SPACE_EXAMPLES) $(PY) -m pytest -s -q \
+	  tests/test_config_space.py -k every_configuration

@@ -20,7 +20,7 @@ from hw.encoder import Encoder
 from hw.netlist import Connection, Const, Ref
 from hw.params import ArrayConfig
 from hw.pe import ProcessingElement
-from hw.skew import Deskew, Skew, ValidPipe
+from hw.skew import Deskew, Skew, ValidPipe, WeightSkew
 
 __all__ = ["SystolicArray"]
 
@@ -47,6 +47,10 @@ class SystolicArray(wiring.Component):
         members = {
             "w_shift": In(1),
             "w_data": In(cfg.cols * cfg.weight_bits),
+        }
+        if cfg.double_buffer:
+            members["w_swap"] = In(1)
+        members |= {
             "a_valid": In(1),
         }
         if cfg.encoder:
@@ -65,6 +69,8 @@ class SystolicArray(wiring.Component):
             }
         else:
             children = {"valid_pipe": ValidPipe(cfg.latency), "skew": Skew(cfg)}
+        if cfg.double_buffer:
+            children["wskew"] = WeightSkew(cfg)
         for k in range(cfg.rows):
             for c in range(cfg.cols):
                 children[pe_name(k, c)] = ProcessingElement(cfg, row=k)
@@ -109,12 +115,24 @@ class SystolicArray(wiring.Component):
                 # Row 0 is always NORMAL: its state bits a_state[1:0] are not carried.
                 wire("skew", "a_state", Ref(None, "a_state", 2, 2 * cfg.rows))
             skew, a_port = "skew", "a_out"
+        db = cfg.double_buffer  # (never with the encoder: ArrayConfig rejects it)
+        if db:
+            wire("skew", "a_swap", Ref(None, "w_swap"))
+            wire("wskew", "w_shift", Ref(None, "w_shift"))
+            wire("wskew", "w_data", Ref(None, "w_data"))
         for k in range(cfg.rows):
             for c in range(cfg.cols):
                 name = pe_name(k, c)
                 has_mux = self._children[name].has_mux
-                wire(name, "w_shift", Ref(None, "w_shift"))
-                if k == 0:
+                if db:  # the shift token comes down the column (README "Double-buffered weights")
+                    above = Ref("wskew", "shift_out", c, c + 1) if k == 0 else Ref(pe_name(k - 1, c), "shift_out")
+                    wire(name, "w_shift", above)
+                else:
+                    wire(name, "w_shift", Ref(None, "w_shift"))
+                if k == 0 and db:
+                    wire(name, "w_in", Ref("wskew", "w_out", c * wb, (c + 1) * wb))
+                    wire(name, "psum_in", Const(0, acc))
+                elif k == 0:
                     wire(name, "w_in", Ref(None, "w_data", c * wb, (c + 1) * wb))
                     wire(name, "psum_in", Const(0, acc))
                 else:
@@ -125,10 +143,14 @@ class SystolicArray(wiring.Component):
                     if has_mux:
                         state = Ref(skew, "state_out", 2 * (k - 1), 2 * k)
                         wire(name, "state_in", state)
+                    if db:
+                        wire(name, "swap_in", Ref("skew", "swap_out", k, k + 1))
                 else:
                     wire(name, "a_in", Ref(pe_name(k, c - 1), "a_out"))
                     if has_mux:
                         wire(name, "state_in", Ref(pe_name(k, c - 1), "state_out"))
+                    if db:
+                        wire(name, "swap_in", Ref(pe_name(k, c - 1), "swap_out"))
         for c in range(cfg.cols):
             bottom = Ref(pe_name(cfg.rows - 1, c), "psum_out")
             wire("deskew", "y_in", bottom, c * acc, (c + 1) * acc)

@@ -11,6 +11,7 @@ neighbours: edge PEs lose ports, row 0 absorbs constants, and no two copies matc
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 
 from amaranth.back import rtlil, verilog
@@ -57,22 +58,27 @@ def emit_leaves(named, prefix: str = "") -> list[tuple[str, str]]:
     return dedupe.collapse(modules)
 
 
+_PIN_LOCK = threading.RLock()
+
+
 @contextmanager
 def _pinned_yosys():
     """Use the Yosys that ships with Amaranth unless the user chose one.
 
     Amaranth prefers a ``yosys`` on PATH by default; a different version there would
     change the output, so the generator pins the bundled one (``AMARANTH_USE_YOSYS``
-    still overrides it).
+    still overrides it). The environment is process-wide, so threads that generate at
+    the same time (the FPGA flow) take turns.
     """
-    if "AMARANTH_USE_YOSYS" in os.environ:
-        yield
-        return
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-    try:
-        yield
-    finally:
-        del os.environ["AMARANTH_USE_YOSYS"]
+    with _PIN_LOCK:
+        if "AMARANTH_USE_YOSYS" in os.environ:
+            yield
+            return
+        os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+        try:
+            yield
+        finally:
+            del os.environ["AMARANTH_USE_YOSYS"]
 
 
 def _batch_converter():
@@ -240,6 +246,10 @@ def cli_arguments(cfg: ArrayConfig, name: str = "top") -> str:
         args.append("--allow-overflow")
     if cfg.product_register:
         args.append("--product-register")
+    if cfg.input_register:
+        args.append("--input-register")
+    if cfg.double_buffer:
+        args.append("--double-buffer")
     if cfg.encoder:
         args.append("--encoder")
     if name != "top":

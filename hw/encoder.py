@@ -47,7 +47,6 @@ Signals per slot k (names in the Verilog):
                        round(u / 2^b), half to even)
 ``outlier_k{k}``       q > M
 ``clipped_k{k}``       min(q, M): slot k's value when it is not split
-``moved_k{k}``         the same value, moved to slot k+1 when that slot is SHIFTED
 ``zero_k{k}_j{j}``     slot j's q is 0 (j = k+1 .. min(k+c, R-1))
 ``zero_at_k{k}``       distance to the nearest such zero (0: none in reach)
 ``covered_k{k}``       an earlier decision already wrote slot k (skip > 0)
@@ -223,12 +222,8 @@ class Encoder(wiring.Component):
                 next_skip = Signal(skip_width, name=f"skip_k{k}")
                 next_value = Signal(b, name=f"partner_value_k{k}")
                 next_state = Signal(2, name=f"partner_state_k{k}")
-                moved = Signal(b, name=f"moved_k{k}")  # what slot k+1 gets when SHIFTED
-                m.d.comb += [
-                    moved.eq(clipped),
-                    next_value.eq(moved),
-                    next_state.eq(STATE_SHIFTED),
-                ]
+                # what slot k+1 gets when SHIFTED: slot k's own value, moved right
+                m.d.comb += [next_value.eq(clipped), next_state.eq(STATE_SHIFTED)]
 
             def decide(v, f, skip_to=None, pv=None, pf=None):
                 m.d.comb += value.eq(v)

@@ -11,42 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import sys
 
 from hw import dedupe
 from hw.array import SystolicArray
 from hw.emit import emit_leaves, header, structural_top, waive_leaves
+from hw.names import check_name
 from hw.params import ArrayConfig, STATE_NAMES
 from hw.pe import ProcessingElement
 
 __all__ = ["generate_verilog", "generate_pe_verilog", "interface_info", "main"]
 
-_VERILOG_KEYWORDS = frozenset(
-    """always and assign automatic begin buf case casex casez cell config deassign default
-    defparam design disable edge else end endcase endconfig endfunction endgenerate
-    endmodule endprimitive endspecify endtable endtask event for force forever fork
-    function generate genvar if ifnone initial inout input instance integer join large
-    liblist library localparam macromodule medium module nand negedge nmos nor not or
-    output parameter pmos posedge primitive pull0 pull1 pulldown pullup reg release repeat
-    rnmos rpmos rtran rtranif0 rtranif1 scalared signed small specify specparam strong0
-    strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1 triand trior
-    trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor""".split()
-)
-
-
 # One file holds several modules, so no file name can match them all (docs/hw.md).
 _FILE_WAIVER = "/* verilator lint_off DECLFILENAME */\n"
-
-
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(
-            f"name must be a plain Verilog identifier (letters, digits, _), got {name!r}"
-        )
-    if name in _VERILOG_KEYWORDS:
-        raise ValueError(f"name must not be a Verilog keyword, got {name!r}")
-    return name
 
 
 def _leaf_prefix(name: str) -> str:
@@ -56,7 +34,7 @@ def _leaf_prefix(name: str) -> str:
 
 def generate_verilog(cfg: ArrayConfig, name: str = "top") -> str:
     """The Verilog-2005 text of the whole array: header, ``top``, one definition per leaf."""
-    _check_name(name)
+    check_name(name)
     array = SystolicArray(cfg)
     prefix = _leaf_prefix(name)
     leaves = emit_leaves(
@@ -74,7 +52,7 @@ def generate_verilog(cfg: ArrayConfig, name: str = "top") -> str:
 
 def generate_pe_verilog(cfg: ArrayConfig, row: int = 1, name: str = "pe") -> str:
     """One PE of row ``row`` as its own top, with the registers it has in the array."""
-    _check_name(name)
+    check_name(name)
     pe = ProcessingElement(cfg, row=row)
     leaves = emit_leaves([(name, pe)])
     title = f"overq: one processing element `{name}` (row {row}) of this array"
@@ -84,7 +62,7 @@ def generate_pe_verilog(cfg: ArrayConfig, row: int = 1, name: str = "pe") -> str
 
 def interface_info(cfg: ArrayConfig, name: str = "top") -> dict:
     """Configuration, latency and ports of the generated top (``--info --json``)."""
-    _check_name(name)
+    check_name(name)
     array = SystolicArray(cfg)
     return {
         "module": name,
@@ -104,6 +82,16 @@ def _info_text(cfg: ArrayConfig, name: str) -> str:
         f"latency L      {cfg.latency} cycles",
         f"acc_bits       {cfg.acc_width} (overflow-free minimum {cfg.min_acc_bits})",
     ]
+    if cfg.input_register or cfg.product_register:  # default text unchanged
+        stages = ["multiply + accumulate"]
+        if cfg.input_register:
+            stages.insert(0, "operand registers")
+        if cfg.product_register:
+            stages[-1:] = ["multiply", "accumulate"]
+        lines.append(f"PE pipeline    {cfg.pe_latency} stages: {' -> '.join(stages)}")
+    if cfg.double_buffer:
+        lines.append("weights        double-buffered: w_shift fills the shadow copy at any "
+                     "time, w_swap makes it active for the vector of that cycle on")
     if cfg.encoder:
         lines.append(
             f"encoder        {cfg.code_bits}-bit codes on a_code; slot k encoded "
@@ -181,6 +169,19 @@ def _parser() -> argparse.ArgumentParser:
         "shorter critical path",
     )
     p.add_argument(
+        "--input-register",
+        action="store_true",
+        help="register each PE's multiplier operands (activation, mux-selected weight; "
+        "the state delayed to match): +1 cycle of latency, the weight mux leaves the "
+        "multiplier's path",
+    )
+    p.add_argument(
+        "--double-buffer",
+        action="store_true",
+        help="shadow weights shifted by w_shift at any time, made active by w_swap for "
+        "the vector of that cycle on: tiles back to back with no idle cycle",
+    )
+    p.add_argument(
         "--encoder",
         action="store_true",
         help="put the OverQ encoder in front of the array: top takes integer codes "
@@ -211,9 +212,11 @@ def main(argv=None) -> int:
             acc_bits=args.acc_bits,
             allow_overflow=args.allow_overflow,
             product_register=args.product_register,
+            input_register=args.input_register,
+            double_buffer=args.double_buffer,
             encoder=args.encoder,
         )
-        _check_name(args.name)
+        check_name(args.name)
         if args.json and not args.info:
             raise ValueError("--json needs --info")
     except (_ArgumentError, ValueError) as exc:
@@ -226,8 +229,37 @@ def main(argv=None) -> int:
             text = _info_text(cfg, args.name)
     else:
         text = generate_verilog(cfg, args.name)
-    sys.stdout.write(text)
+    return _write(text)
+
+
+def _write(text: str) -> int:
+    """Write ``text`` to stdout: a failed write is one line on stderr and exit 1.
+
+    A full disk (``> /dev/full``) says so; a reader that stopped early (``| head``)
+    is not an error worth a line. Either way stdout is pointed at /dev/null so the
+    interpreter's last flush cannot print a traceback.
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return 1
+    except OSError as exc:
+        _discard_stdout()
+        print(f"error: cannot write to stdout: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def _discard_stdout() -> None:
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError):  # no file descriptor (captured stdout): nothing to do
+        pass
 
 
 if __name__ == "__main__":

@@ -23,15 +23,16 @@ class _Multiplier(wiring.Component):
 
     module_name = "mul"
 
-    def __init__(self, cfg: ArrayConfig):
+    def __init__(self, cfg: ArrayConfig, weight_shift: int = 0):
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, got {cfg!r}")
         self._cfg = cfg
+        self._weight_shift = weight_shift
         super().__init__(
             {
                 "a": In(cfg.act_bits),
-                "w": In(cfg.weight_bits),
-                "p": Out(signed(cfg.product_bits)),
+                "w": In(cfg.weight_bits + weight_shift),
+                "p": Out(signed(cfg.product_bits + weight_shift)),
             }
         )
 
@@ -46,9 +47,19 @@ class _Multiplier(wiring.Component):
 
 
 class IntMultiplier(_Multiplier):
-    """Unsigned activation times two's-complement weight: one signed multiply."""
+    """Unsigned activation times two's-complement weight: one signed multiply.
+
+    ``weight_shift`` > 0 (the operand-register PE, ``hw.pe``): the weight arrives
+    already shifted left by up to that many bits, so it is that much wider, and so is
+    the product; the definition is then ``mul_int_w{width}``.
+    """
 
     module_name = "mul_int"
+
+    def __init__(self, cfg: ArrayConfig, weight_shift: int = 0):
+        super().__init__(cfg, weight_shift)
+        if weight_shift:
+            self.module_name = f"mul_int_w{cfg.weight_bits + weight_shift}"
 
     def elaborate(self, platform):
         m = Module()

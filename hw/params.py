@@ -7,6 +7,7 @@ disagree about them.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable
@@ -36,6 +37,18 @@ STATE_NAMES = ("NORMAL", "SHIFTED", "RANGE", "PRECISION")
 
 DEFAULT_CASCADE = 2  # how far a range overwrite reaches unless told otherwise
 MAX_BITS = 16  # an upper bound that keeps the generated widths sane
+# Every width the array holds (decoded weights, products, accumulators and outputs) is
+# at most this many bits: acc_bits and the derived overflow-free width obey the same
+# bound, so int64 carries every value in sw_ref, verif and the simulators.
+MAX_ACC_BITS = 64
+# What the generator can build at once: PEs plus the registers of the input skew and
+# output de-skew (R(R-1)/2 + C(C-1)/2), each costing about the same time and memory to
+# convert. 2^17 admits 256x256 (130816) and refuses what would take hours or run out of
+# memory minutes after the start. The per-unit costs are measured on the 2-core build
+# machine: a 2x512 array (131841 units) took 419 s and 1.7 GB, a 32x32 one 9.5 s.
+MAX_BUILD_UNITS = 1 << 17
+_SECONDS_PER_UNIT = 3.2e-3
+_BYTES_PER_UNIT = 13e3
 
 
 def apot_paper_exponents(term_bits: int, n_terms: int) -> tuple[tuple[int, ...], ...]:
@@ -77,16 +90,27 @@ def apot_official_exponents(magnitude_bits: int) -> tuple[tuple[int, ...], ...]:
 
 
 def _parse_overq(overq) -> frozenset[str]:
+    """Modes from a set, or from text; an empty name (``''``, ``','``) is an error."""
     if overq is None:
         return frozenset()
     if isinstance(overq, str):
         text = overq.strip().lower()
-        if text in ("", "none", "off", "baseline"):
+        if text in ("none", "off", "baseline"):
             return frozenset()
-        items: Iterable[str] = (part.strip() for part in text.split(","))
+        items: Iterable[str] = [part.strip() for part in text.split(",")]
     else:
-        items = (str(part).strip().lower() for part in overq)
-    modes = frozenset(item for item in items if item)
+        try:
+            items = [str(part).strip().lower() for part in overq]
+        except TypeError:
+            raise ValueError(
+                f"overq must be a set of modes or text such as 'range,precision', got {overq!r}"
+            ) from None
+    if "" in items:
+        raise ValueError(
+            f"overq has an empty mode name in {overq!r}; allowed: range, precision, "
+            "range,precision or none"
+        )
+    modes = frozenset(items)
     unknown = sorted(modes - set(OVERQ_MODES))
     if unknown:
         raise ValueError(
@@ -96,12 +120,25 @@ def _parse_overq(overq) -> frozenset[str]:
     return modes
 
 
+_BYTE_UNITS = ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1.0, "bytes"))
+_TIME_UNITS = ((86400.0, "days"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
+
+
+def _amount(value: float, units) -> str:
+    """``value`` in the largest unit it reaches: "1.7 GB", "190 days", "6.5e+15 TB"."""
+    size, name = next((u for u in units if value >= u[0]), units[-1])
+    v = value / size
+    return f"{v:.2g} {name}" if v < 100 else f"{v:.0f} {name}" if v < 1e6 else f"{v:.1e} {name}"
+
+
 def _signed_bits_for(lo: int, hi: int) -> int:
-    """Smallest two's-complement width that holds every integer in [lo, hi]."""
-    bits = 1
-    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
-        bits += 1
-    return bits
+    """Smallest two's-complement width that holds every integer in [lo, hi].
+
+    ``n.bit_length() + 1`` bits hold n >= 0; ``(~lo).bit_length() + 1`` = that of
+    -lo - 1 holds lo < 0 (exact for the huge values a bad APoT setting derives).
+    """
+    negative = (~lo).bit_length() if lo < 0 else 0
+    return 1 + max(max(hi, 0).bit_length(), negative)
 
 
 @dataclass(frozen=True)
@@ -114,6 +151,11 @@ class ArrayConfig:
     smallest width that can never overflow for any value on the ports.
     ``product_register`` registers each PE's scaled product before the accumulate:
     one more cycle of latency, a shorter critical path (off by default).
+    ``input_register`` registers each PE's multiplier operands (the activation and the
+    mux-selected weight, the state delayed to match): one more cycle of latency, and
+    the weight mux leaves the multiplier's path (off by default).
+    ``double_buffer`` adds a shadow copy of the weights, shifted at any time, made
+    active by ``w_swap`` in step with the wavefront (off by default).
     ``encoder`` puts the OverQ encoder in front of the array: ``top`` takes integer
     codes (``a_code``, ``code_bits`` per slot) instead of ``a_data``/``a_state``
     (off by default; needs an OverQ mode).
@@ -130,6 +172,8 @@ class ArrayConfig:
     acc_bits: int | None = None
     allow_overflow: bool = False
     product_register: bool = False
+    input_register: bool = False
+    double_buffer: bool = False
     encoder: bool = False
 
     def __post_init__(self):
@@ -147,18 +191,33 @@ class ArrayConfig:
             raise ValueError(
                 f"rows and cols must be >= 1, got rows={self.rows} cols={self.cols}"
             )
+        self._validate_size()
         if not 2 <= self.act_bits <= MAX_BITS:
             raise ValueError(f"act_bits must be in 2..{MAX_BITS}, got {self.act_bits}")
         if not 2 <= self.weight_bits <= MAX_BITS:
             raise ValueError(
                 f"weight_bits must be in 2..{MAX_BITS}, got {self.weight_bits}"
             )
-        if not isinstance(self.product_register, bool):
+        if not 1 <= self.apot_term_bits < MAX_BITS:
             raise ValueError(
-                f"product_register must be True or False, got {self.product_register!r}"
+                f"apot_term_bits must be in 1..{MAX_BITS - 1}, got {self.apot_term_bits}"
+            )
+        for name in ("product_register", "input_register", "double_buffer"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"{name} must be True or False, got {getattr(self, name)!r}"
+                )
+        if not isinstance(self.allow_overflow, bool):
+            raise ValueError(
+                f"allow_overflow must be True or False, got {self.allow_overflow!r}"
             )
         if not isinstance(self.encoder, bool):
             raise ValueError(f"encoder must be True or False, got {self.encoder!r}")
+        if self.encoder and self.double_buffer:
+            raise ValueError(
+                "double_buffer with encoder is not supported yet: the swap token would "
+                "have to travel through the encoder's pipeline; choose one of them"
+            )
         if self.encoder and not self.overq_enabled:
             raise ValueError(
                 "encoder needs an OverQ mode (range and/or precision): with overq=none "
@@ -179,8 +238,12 @@ class ArrayConfig:
         if self.acc_bits is not None:
             if isinstance(self.acc_bits, bool) or not isinstance(self.acc_bits, int):
                 raise ValueError(f"acc_bits must be an integer, got {self.acc_bits!r}")
-            if self.acc_bits < 2 or self.acc_bits > 64:
-                raise ValueError(f"acc_bits must be in 2..64, got {self.acc_bits}")
+            if self.acc_bits < 2 or self.acc_bits > MAX_ACC_BITS:
+                raise ValueError(
+                    f"acc_bits must be in 2..{MAX_ACC_BITS}, got {self.acc_bits}"
+                )
+        self._validate_widths()
+        if self.acc_bits is not None:
             if self.acc_bits < self.min_acc_bits and not self.allow_overflow:
                 raise ValueError(
                     f"acc_bits={self.acc_bits} can overflow; the overflow-free width is "
@@ -190,8 +253,6 @@ class ArrayConfig:
     def _validate_apot(self):
         magnitude = self.weight_bits - 1
         k = self.apot_term_bits
-        if k < 1:
-            raise ValueError(f"apot_term_bits must be >= 1, got {k}")
         if magnitude % k == 0:
             return
         if k == 2 and magnitude in (3, 5):
@@ -200,6 +261,58 @@ class ArrayConfig:
             f"weight_bits - 1 = {magnitude} must be a multiple of apot_term_bits = {k} "
             "(or apot_term_bits=2 with weight_bits 4 or 6 for the official uneven sets)"
         )
+
+    def _validate_size(self):
+        """Refuse, before any work, an array too large to generate (with its cost)."""
+        units = self.build_units
+        if units <= MAX_BUILD_UNITS:
+            return
+        raise ValueError(
+            f"a {self.rows}x{self.cols} array is larger than the generator builds: "
+            f"{self.rows * self.cols} "
+            f"PEs and {units - self.rows * self.cols} skew registers (estimated "
+            f"{_amount(units * _BYTES_PER_UNIT, _BYTE_UNITS)} of memory, "
+            f"{_amount(units * _SECONDS_PER_UNIT, _TIME_UNITS)}); allowed: PEs + skew "
+            f"registers = R*C + R(R-1)/2 + C(C-1)/2 <= {MAX_BUILD_UNITS} (256x256 fits)"
+        )
+
+    def _validate_widths(self):
+        """Every derived width (weights, products, outputs) obeys the acc_bits bound.
+
+        The outputs' overflow-free width holds the products, which hold the decoded
+        weights, so one comparison covers them all; the message names the first
+        width that is too wide and what would fit.
+        """
+        if self.min_acc_bits <= MAX_ACC_BITS:
+            return
+        limit = f"every width must fit in 2..{MAX_ACC_BITS} bits, like acc_bits"
+        if self.weight_format == "apot":
+            fits = [k for k in range(1, MAX_BITS) if self._apot_fits(k)]
+            choice = (
+                f"apot_term_bits {', '.join(map(str, fits))} fit" if fits
+                else "no apot_term_bits fits"
+            )
+            raise ValueError(
+                f"APoT weights with weight_bits={self.weight_bits}, apot_term_bits="
+                f"{self.apot_term_bits} reach 2^{max(map(max, self.apot_exponents))} "
+                f"({self.weight_value_bits}-bit values, {self.min_acc_bits}-bit outputs); "
+                f"{limit}: {choice}"
+            )
+        raise ValueError(
+            f"rows={self.rows}, act_bits={self.act_bits}, weight_bits={self.weight_bits}, "
+            f"overq={self.overq_text} need {self.min_acc_bits}-bit outputs (products of "
+            f"{self.product_bits} bits); {limit}: use fewer bits or rows, or fewer modes"
+        )
+
+    def _apot_fits(self, term_bits: int) -> bool:
+        """Would this configuration with ``apot_term_bits=term_bits`` pass every check?"""
+        trial = copy.copy(self)  # not validated: only the width formulas below are read
+        object.__setattr__(trial, "apot_term_bits", term_bits)
+        try:
+            trial._validate_apot()
+        except ValueError:
+            return False
+        return trial.min_acc_bits <= MAX_ACC_BITS
 
     # --- derived quantities: computed here and nowhere else -----------------------
 
@@ -311,6 +424,12 @@ class ArrayConfig:
         return self.acc_bits if self.acc_bits is not None else self.min_acc_bits
 
     @property
+    def build_units(self) -> int:
+        """PEs plus skew and de-skew registers: what generation time and memory scale with."""
+        r, c = self.rows, self.cols
+        return r * c + r * (r - 1) // 2 + c * (c - 1) // 2
+
+    @property
     def latency(self) -> int:
         """L: cycles from a vector's ``a_valid`` to its ``y_valid``.
 
@@ -323,8 +442,18 @@ class ArrayConfig:
         With ``encoder`` the encoder's triangular pipeline replaces the input skew
         and registers every slot's (value, state) once more: slot k reaches row k
         k + 1 cycles after its code, one cycle later than through the skew (+1).
+        With ``input_register`` every PE multiplies one cycle after its operands
+        arrive, for the same reason as the product register one more cycle.
+        ``double_buffer`` adds none: the swap travels with the vector.
         """
-        return self.rows + self.cols - 1 + int(self.product_register) + int(self.encoder)
+        return (self.rows + self.cols - 1 + int(self.product_register) + int(self.encoder)
+                + int(self.input_register))
+
+    @property
+    def pe_latency(self) -> int:
+        """Pipeline stages inside one PE, from its operands to its partial sum: 1, plus
+        one for ``input_register`` and one for ``product_register``."""
+        return 1 + int(self.input_register) + int(self.product_register)
 
     # --- presentation ------------------------------------------------------------
 
@@ -349,6 +478,10 @@ class ArrayConfig:
         }
         if self.product_register:  # listed only when on: default headers stay as they were
             info["product_register"] = True
+        if self.input_register:
+            info["input_register"] = True
+        if self.double_buffer:
+            info["double_buffer"] = True
         if self.encoder:  # likewise
             info["encoder"] = True
             info["code_bits"] = self.code_bits
@@ -370,6 +503,10 @@ class ArrayConfig:
         parts.append(f"acc{self.acc_width}")
         if self.product_register:
             parts.append("preg")
+        if self.input_register:
+            parts.append("ireg")
+        if self.double_buffer:
+            parts.append("dbuf")
         if self.encoder:
             parts.append("enc")
         return "_".join(parts)

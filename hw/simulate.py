@@ -7,6 +7,13 @@ A *program* is a list of operations, one cycle each unless stated:
     ("codes", codes)         one vector of integer codes on a_code (``cfg.encoder`` only)
     ("idle", n)              n cycles with nothing presented
     ("reset", n)             n cycles with rst high
+    ("cycle", vec, row, swap) one cycle of any port activity (double buffering): ``vec``
+                             = (values, states) or None, ``row`` = one row of codes
+                             shifted in (w_shift) or None, ``swap`` = w_swap
+
+With ``cfg.double_buffer`` a "load" fills the shadow copy (it becomes active at the
+next swap), and the weights recorded for each vector follow README "Double-buffered
+weights": a swap makes the shadow copy as it was before that cycle's shift active.
 
 ``simulate`` runs it, drains the pipeline, and returns what went in and what came out,
 cycle-stamped, so a test can check values *and* timing against ``sw_ref``.
@@ -105,6 +112,25 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
             await ctx.tick()
             cycle += 1
 
+        shadow = np.zeros((R, C), dtype=np.int64)  # codes, row 0 first
+
+        def shift_in(row):
+            nonlocal shadow
+            shadow = np.concatenate([np.asarray(row, dtype=np.int64).reshape(1, C), shadow[:-1]])
+
+        def present(values, states):
+            values = tuple(int(v) for v in values)
+            states = tuple(int(f) for f in (states if states is not None else [0] * R))
+            if cfg.encoder:
+                raise ValueError("with cfg.encoder, present codes: ('codes', codes)")
+            if len(values) != R or len(states) != R:
+                raise ValueError(f"a vector has {R} slots, got {len(values)}/{len(states)}")
+            ctx.set(dut.a_valid, 1)
+            ctx.set(dut.a_data, pack(values, cfg.act_bits))
+            if cfg.overq_enabled:
+                ctx.set(dut.a_state, pack(states, 2))
+            trace.sent.append(Sent(cycle, values, states, weights))
+
         for op in program:
             kind = op[0]
             if kind == "load":
@@ -112,21 +138,31 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
                 for k in reversed(range(R)):
                     ctx.set(dut.w_shift, 1)
                     ctx.set(dut.w_data, pack(codes[k], cfg.weight_bits))
+                    shift_in(codes[k])
                     await step()
                 ctx.set(dut.w_shift, 0)
-                weights = weight_values(codes, cfg)
+                if not cfg.double_buffer:
+                    weights = weight_values(codes, cfg)
+            elif kind == "cycle":
+                _, vec, row, swap = op
+                if swap:
+                    if not cfg.double_buffer:
+                        raise ValueError("a swap needs cfg.double_buffer")
+                    ctx.set(dut.w_swap, 1)
+                    weights = weight_values(shadow, cfg)  # before this cycle's shift
+                if vec is not None:
+                    present(*vec)
+                if row is not None:
+                    ctx.set(dut.w_shift, 1)
+                    ctx.set(dut.w_data, pack(row, cfg.weight_bits))
+                    shift_in(row)
+                await step()
+                ctx.set(dut.a_valid, 0)
+                ctx.set(dut.w_shift, 0)
+                if cfg.double_buffer:
+                    ctx.set(dut.w_swap, 0)
             elif kind == "vec":
-                values = tuple(int(v) for v in op[1])
-                states = tuple(int(f) for f in (op[2] if op[2] is not None else [0] * R))
-                if cfg.encoder:
-                    raise ValueError("with cfg.encoder, present codes: ('codes', codes)")
-                if len(values) != R or len(states) != R:
-                    raise ValueError(f"a vector has {R} slots, got {len(values)}/{len(states)}")
-                ctx.set(dut.a_valid, 1)
-                ctx.set(dut.a_data, pack(values, cfg.act_bits))
-                if cfg.overq_enabled:
-                    ctx.set(dut.a_state, pack(states, 2))
-                trace.sent.append(Sent(cycle, values, states, weights))
+                present(op[1], op[2])
                 await step()
                 ctx.set(dut.a_valid, 0)
             elif kind == "codes":
@@ -150,6 +186,7 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
                     await step()
                 ctx.set(domain.rst, 0)
                 weights = zeros
+                shadow = np.zeros((R, C), dtype=np.int64)
             else:
                 raise ValueError(f"unknown operation {kind!r}")
         for _ in range(cfg.latency + 2):

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.params import ArrayConfig
 
-__all__ = ["Skew", "Deskew", "ValidPipe", "delay_line"]
+__all__ = ["Skew", "WeightSkew", "Deskew", "ValidPipe", "delay_line", "token_line"]
 
 
 def delay_line(m: Module, value, depth: int, prefix: str, reset: bool = False):
@@ -24,6 +24,16 @@ def delay_line(m: Module, value, depth: int, prefix: str, reset: bool = False):
     (cleared by ``rst`` only with ``reset``)."""
     for stage in range(1, depth + 1):
         reg = Signal(len(value), name=f"{prefix}_d{stage}", reset_less=not reset)
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+def token_line(m: Module, value, depth: int, prefix: str):
+    """A 1-bit control ``value`` delayed by ``depth`` registers that ``rst`` clears
+    (``{prefix}_d1 ..``): a token in flight must not act after a reset."""
+    for stage in range(1, depth + 1):
+        reg = Signal(name=f"{prefix}_d{stage}")
         m.d.sync += reg.eq(value)
         value = reg
     return value
@@ -45,6 +55,10 @@ class Skew(wiring.Component):
         if cfg.overq_enabled and cfg.rows > 1:
             members["a_state"] = In(2 * (cfg.rows - 1))
             members["state_out"] = Out(2 * (cfg.rows - 1))
+        if cfg.double_buffer:
+            # The swap token travels with slot k (README "Double-buffered weights").
+            members["a_swap"] = In(1)
+            members["swap_out"] = Out(cfg.rows)
         super().__init__(members)
 
     @property
@@ -65,6 +79,40 @@ class Skew(wiring.Component):
         m.d.comb += self.a_out.eq(Cat(*slots))
         if states:
             m.d.comb += self.state_out.eq(Cat(*states))
+        if cfg.double_buffer:
+            swaps = [token_line(m, self.a_swap, k, f"swap_r{k}") for k in range(cfg.rows)]
+            m.d.comb += self.swap_out.eq(Cat(*swaps))
+        return m
+
+
+class WeightSkew(wiring.Component):
+    """Double buffering: delays column c of ``w_data`` and the ``w_shift`` token by c
+    cycles, so that the shadow weights move with the same diagonal wavefront as the
+    vectors and the swap (each PE sees the ports k + c cycles late).
+    """
+
+    module_name = "wskew"
+
+    def __init__(self, cfg: ArrayConfig):
+        self._cfg = cfg
+        width = cfg.cols * cfg.weight_bits
+        super().__init__({
+            "w_shift": In(1), "w_data": In(width),
+            "shift_out": Out(cfg.cols), "w_out": Out(width),
+        })
+
+    @property
+    def children(self) -> dict:
+        return {}
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        wb = cfg.weight_bits
+        m = Module()
+        data = [delay_line(m, self.w_data[c * wb : (c + 1) * wb], c, f"w_c{c}")
+                for c in range(cfg.cols)]
+        shifts = [token_line(m, self.w_shift, c, f"shift_c{c}") for c in range(cfg.cols)]
+        m.d.comb += [self.w_out.eq(Cat(*data)), self.shift_out.eq(Cat(*shifts))]
         return m
 
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from sw_ref import checks
 from sw_ref.arrays import to_numpy as _to_numpy
 from hw.params import ArrayConfig
 
@@ -36,7 +37,7 @@ def config_for(cfg_or_bits, term_bits: int = 2) -> ArrayConfig:
             )
         return cfg_or_bits
     if isinstance(cfg_or_bits, bool) or not isinstance(cfg_or_bits, (int, np.integer)):
-        raise ValueError(f"expected an ArrayConfig or weight_bits, got {cfg_or_bits!r}")
+        raise TypeError(f"cfg must be an ArrayConfig or weight_bits, got {cfg_or_bits!r}")
     return ArrayConfig(
         weight_bits=int(cfg_or_bits), weight_format="apot", apot_term_bits=term_bits
     )
@@ -85,11 +86,7 @@ def encode(int_values, cfg: ArrayConfig):
     """
     cfg = config_for(cfg)
     v, back = _to_numpy(int_values)
-    if v.dtype.kind not in "iu":
-        if v.dtype.kind != "f" or not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
-            raise ValueError("APoT encode takes integer weight values")
-        v = v.astype(np.int64)
-    v = v.astype(np.int64)
+    v = checks.integer_data(v, "int_values")
     mags, codes, _, _ = _tables(cfg)
     mag = np.abs(v)
     idx = np.clip(np.searchsorted(mags, mag), 0, len(mags) - 1)
@@ -108,11 +105,9 @@ def decode(codes, cfg: ArrayConfig):
     """Integer weight values of codes (the PE's shift-and-add result, sign applied)."""
     cfg = config_for(cfg)
     c, back = _to_numpy(codes)
-    if c.dtype.kind not in "iu":
-        raise ValueError("APoT decode takes integer codes")
-    c = c.astype(np.int64)
+    c = checks.integer_data(c, "codes")
     if np.any((c < 0) | (c >= (1 << cfg.weight_bits))):
-        raise ValueError(f"APoT codes must be in 0..{(1 << cfg.weight_bits) - 1}")
+        raise ValueError(f"codes must be APoT codes in 0..{(1 << cfg.weight_bits) - 1}")
     _, _, term_values, widths = _tables(cfg)
     total = np.zeros(c.shape, dtype=np.int64)
     shift = 0
@@ -150,14 +145,10 @@ def quantize(w, alpha: float, cfg) -> ApotWeights:
     dtype (so a float32 layer stays float32); the rest is exact.
     """
     cfg = config_for(cfg)
-    alpha = float(alpha)
-    if not np.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"alpha must be a positive finite number, got {alpha}")
+    alpha = checks.positive(alpha, "alpha")
     a, back = _to_numpy(w)
     out_dtype = getattr(w, "dtype", a.dtype)
-    a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ValueError("weights contain NaN or inf")
+    a = checks.real_data(a, "w").astype(np.float64)
     mags, codes, _, _ = _tables(cfg)
     top = int(mags[-1])
     target = np.clip(np.abs(a) / alpha, 0.0, 1.0) * top

@@ -12,7 +12,9 @@ The encoder sits in the inner loop of every accuracy sweep, so it has a target:
 Data: post-ReLU Gaussian activations on a grid that clips at 2.5 sigma (~50% zeros,
 ~0.6% outliers), and real activations: the im2col patches of the digits CNN's conv2
 (channel-minor, as the evaluation streams them) on the test images, with the step at
-the 99th percentile of the positive calibration activations. The first call of a
+the 99th percentile of the positive calibration activations, and EfficientNet-Lite0's
+projection-conv inputs (one pixel's channels, natural order, each layer at its own
+99th-percentile step). The first call of a
 configuration (``cold``: it builds the lookup table and faults in fresh memory) is
 reported apart from the warm calls. Both wall-clock and CPU time (this process,
 user + system) are shown: on a shared machine the wall clock also counts the time
@@ -40,6 +42,7 @@ class DataSet:
     name: str
     x: np.ndarray  # [..., K] non-negative activations
     step_of: callable  # bits -> step
+    rows: tuple = ()  # the R values it is meant for (empty: any)
 
 
 def random_set(slots: int, seed: int = 0) -> DataSet:
@@ -72,6 +75,24 @@ def digits_set(images: int | None = None) -> DataSet:
     cal = calib["conv2"].double().numpy()
     p99 = float(np.percentile(cal[cal > 0], 99))
     return DataSet("digits conv2", patches(inputs["conv2"]), lambda bits: p99 / (2**bits - 1))
+
+
+def effnet_set(images: int = 16) -> DataSet:
+    """EfficientNet-Lite0's projection-conv inputs (post-ReLU6, one pixel's channels) on
+    ``images`` calibration crops, each layer divided by its 99th percentile of the
+    positive values (so the step is 1 / M for every layer), cut into rows of 8 slots
+    (every layer's width is a multiple of 8; used at R = 8 only)."""
+    from sw_ref.nets.activations import efficientnet_lite0_acts
+
+    acts = efficientnet_lite0_acts("calib", n_images=images, progress=False)
+    parts = []
+    for name in acts.layers("project"):
+        v = np.asarray(acts.vectors[name], dtype=np.float64)
+        pos = v[v > 0]
+        if pos.size and v.shape[-1] % 8 == 0:
+            parts.append((v / np.percentile(pos, 99)).reshape(-1, 8))
+    x = np.concatenate(parts)
+    return DataSet("effnet project", x, lambda bits: 1.0 / (2**bits - 1), rows=(8,))
 
 
 def _timed(fn):
@@ -157,6 +178,9 @@ def main(argv=None) -> int:
     parser.add_argument("--target", type=float, default=2e8, help="slots/s goal at R=8")
     parser.add_argument("--no-real", action="store_true", help="skip the digits activations")
     parser.add_argument("--no-qdiff", action="store_true", help="skip the precision rule's q")
+    parser.add_argument("--effnet", type=int, default=16, metavar="N",
+                        help="EfficientNet-Lite0 projection inputs of N calibration crops "
+                             "(computed once, then cached; 0 skips them)")
     args = parser.parse_args(argv)
     if args.slots < 1 or args.repeat < 1:
         print("error: --slots and --repeat must be >= 1", file=sys.stderr)
@@ -165,6 +189,8 @@ def main(argv=None) -> int:
     sets = [random_set(int(args.slots), args.seed)]
     if not args.no_real:
         sets.append(digits_set())
+    if args.effnet:
+        sets.append(effnet_set(args.effnet))
     try:
         with open("/proc/loadavg") as f:
             load = f.read().split()[0]
@@ -177,6 +203,8 @@ def main(argv=None) -> int:
     verdict = []
     for data in sets:
         for rows in args.rows:
+            if data.rows and rows not in data.rows:
+                continue
             try:
                 cfg, rows_out = bench_set(data, rows, args.cascade, args.overq, args.repeat)
             except ValueError as err:

@@ -5,14 +5,19 @@ output projections (GELU outputs, 1536 wide, floor at GELU's minimum) and measur
 on held-out sentences of ``pydoc_data.topics``, how close the sentence embeddings stay
 to FP32 (mean cosine, nearest-neighbour agreement) and each layer's output SQNR:
 
-- ``clip``: uniform zero-point quantizers, every clipping method, A4/A5/A6/A8;
-- ``floor``: zero point vs unsigned (negatives to zero) vs signed at A4 / A8;
-- ``step``: OverQ range c = 2, R = 8, natural vs channel order, at each method's step;
-- ``overq``: range and range+precision, cascade 1-4, R in {8, 16, 32}, natural vs
-  channel order (``sw_ref.overq.channel_order``), at the best OverQ step;
+- ``clip``: uniform zero-point quantizers, every clipping method at A4, the best
+  candidates at A5/A6/A8;
+- ``floor``: zero point vs unsigned (negatives to zero) vs signed at A4;
+- ``step``: OverQ range c = 2, R = 8, natural vs channel order
+  (``sw_ref.overq.channel_order``), at three steps;
+- ``overq``: at the best OverQ step: cascade 1, 2 (both orders), 3, range+precision,
+  R = 16 and 32 (channel order);
 - ``bits``: cosine against activation bits for uniform, OverQ natural, OverQ ordered;
-- ``weights``: every linear layer at W8 (and W4, with and without OCS) with the A4
-  FFN inputs, and the other layers' signed inputs at A8.
+- ``weights``: every linear layer at W8 per channel, and W4 per tensor with and
+  without weight OCS, alone and with the A4 OverQ FFN inputs.
+
+The sweep is sized for a shared 2-core machine (a row is one pass over 256 sentences,
+about 10 s of CPU); ``--quick`` is a 12-row subset on 24 sentences for the tests.
 
 "Best" picks the highest mean cosine on the test sentences among the listed steps,
 for every quantizer alike. ``--report DIR`` writes ``claims_transformer.md`` /
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -64,7 +70,7 @@ METHODS = {
     "kl": ("kl", {}),
 }
 CLIP_METHODS = ("max", "p99.99", "p99.9", "p99", "mse", "aciq_laplace", "kl")
-OVERQ_STEPS = ("p99.9", "p99.5", "p99", "mse", "aciq_laplace")
+OVERQ_STEPS = ("p99.9", "p99", "mse")
 BITS = (4, 5, 6, 8)
 TARGET = {"cosine": 0.98, "coverage": 0.80}
 
@@ -103,16 +109,30 @@ class Scheme:
         return ", ".join(parts)
 
 
+_WORKER = None  # the Evaluation a forked worker process computes rows of
+
+
+def _compute_in_worker(s):
+    torch.set_num_threads(1)
+    return _WORKER.compute(s)
+
+
 class Evaluation:
     """Runs schemes on one context, caching thresholds, orders and results."""
 
-    def __init__(self, ctx: Context, floor: float = mini.GELU_MIN, progress=None):
+    def __init__(self, ctx: Context, floor: float = mini.GELU_MIN, progress=None,
+                 result_cache: Path | None = None):
         self.ctx, self.floor, self.progress = ctx, floor, progress
+        self.result_cache = result_cache
+        self._stored = {}
+        if result_cache is not None and result_cache.exists():
+            self._stored = json.loads(result_cache.read_text())
         self.kinds = mini.linear_layer_kinds(ctx.model.cfg)
         self.ffn = mini.ffn_out_layers(ctx.model.cfg)
         self._memo: dict = {}
         self.results: dict[Scheme, dict] = {}
-        self.seconds = 0.0
+        self.seconds = 0.0  # wall-clock seconds the rows took to compute (cached ones too)
+        self.reused = 0
 
     def _cached(self, key, fn):
         if key not in self._memo:
@@ -194,19 +214,64 @@ class Evaluation:
             plans[name] = LayerPlan(w, index, act)
         return plans
 
+    @staticmethod
+    def _is_fp32(s: Scheme) -> bool:
+        return s.a_bits is None and s.w_bits is None and s.other_bits is None
+
+    def compute(self, s: Scheme) -> dict:
+        """One row, computed (no cache); ``seconds`` is its wall-clock time."""
+        start = time.perf_counter()
+        if self._is_fp32(s):
+            row = {"cosine": 1.0, "cosine_min": 1.0, "nn_agreement": 1.0, "sqnr_db": {}}
+        else:
+            row = quantized_forward(self.ctx, self.plans(s))
+        row["seconds"] = time.perf_counter() - start
+        return row
+
+    def _finish(self, s: Scheme, row: dict, reused: bool) -> dict:
+        if reused:
+            self.reused += 1
+        else:
+            self._store(repr(s), row)
+        self.seconds += row["seconds"]
+        self.results[s] = row
+        if self.progress is not None:
+            self.progress(s, row)
+        return row
+
     def run(self, s: Scheme) -> dict:
         if s not in self.results:
-            start = time.perf_counter()
-            if s.a_bits is None and s.w_bits is None and s.other_bits is None:
-                row = {"cosine": 1.0, "cosine_min": 1.0, "nn_agreement": 1.0, "sqnr_db": {}}
+            key = repr(s)
+            if key in self._stored:
+                self._finish(s, self._stored[key], True)
             else:
-                row = quantized_forward(self.ctx, self.plans(s))
-            row["seconds"] = time.perf_counter() - start
-            self.seconds += row["seconds"]
-            self.results[s] = row
-            if self.progress is not None:
-                self.progress(s, row)
+                self._finish(s, self.compute(s), False)
         return self.results[s]
+
+    def prefetch(self, schemes, jobs: int = 1) -> None:
+        """Run the rows not known yet, ``jobs`` at a time in forked worker processes
+        (they inherit the context; rows are independent)."""
+        todo = [s for s in dict.fromkeys(schemes)
+                if s not in self.results and repr(s) not in self._stored and not self._is_fp32(s)]
+        if jobs > 1 and len(todo) > 1:
+            import multiprocessing
+
+            global _WORKER
+            _WORKER = self
+            with multiprocessing.get_context("fork").Pool(min(jobs, len(todo))) as pool:
+                for s, row in zip(todo, pool.imap(_compute_in_worker, todo)):
+                    self._finish(s, row, False)
+        for s in schemes:
+            self.run(s)
+
+    def _store(self, key: str, row: dict) -> None:
+        """Keep a finished row on disk, so an interrupted run resumes where it stopped."""
+        self._stored[key] = row
+        if self.result_cache is not None:
+            self.result_cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.result_cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._stored))
+            tmp.replace(self.result_cache)
 
     def best(self, schemes) -> Scheme:
         """The scheme with the highest mean cosine (first on ties)."""
@@ -215,63 +280,57 @@ class Evaluation:
         return schemes[int(np.argmax(cos))]
 
 
-def build(ev: Evaluation, quick: bool = False) -> dict:
-    """Run every section; returns {"sections": {name: [Scheme]}, "picks": ...}."""
+def build(ev: Evaluation, quick: bool = False, jobs: int = 1) -> dict:
+    """Run every section; returns {"sections": {name: [Scheme]}, "picks": ...}.
+
+    Two phases of independent rows (``jobs`` processes each): the uniform, floor and
+    OverQ-step rows, then, at the best OverQ step, the rest."""
     bits = (4, 8) if quick else BITS
     if quick:
         clip = {4: ("p99", "mse"), 8: ("mse",)}
     else:
-        clip = {b: CLIP_METHODS if b <= 5 else ("max", "p99.99", "mse", "kl") for b in bits}
+        clip = {4: CLIP_METHODS, 5: ("p99.9", "mse"), 6: ("mse",), 8: ("mse",)}
     steps = ("p99",) if quick else OVERQ_STEPS
     sec: dict[str, list[Scheme]] = {"fp32": [Scheme()]}
     ev.run(Scheme())
 
     uni = {b: [Scheme(a_bits=b, a_method=m) for m in clip[b]] for b in bits}
     sec["clip"] = [s for b in bits for s in uni[b]]
-    best_uniform = {b: ev.best(uni[b]) for b in bits}
-
-    sec["floor"] = [Scheme(a_bits=b, a_mode=mode, a_method="mse")
-                    for b in ((4,) if quick else (4, 8))
+    sec["floor"] = [Scheme(a_bits=4, a_mode=mode, a_method="mse")
                     for mode in ("zero-point", "unsigned", "signed")]
-
     base = Scheme(a_bits=4, overq="range", cascade=2, rows=8)
     sec["step"] = [replace(base, a_method=m, order=o) for m in steps for o in ("natural", "channel")]
+    # the OverQ rows first: they take longest
+    ev.prefetch(sec["step"] + sec["clip"] + sec["floor"], jobs)
+    best_uniform = {b: ev.best(uni[b]) for b in bits}
     best_nat = ev.best(s for s in sec["step"] if s.order == "natural")
     best_ord = ev.best(s for s in sec["step"] if s.order == "channel")
     m = best_ord.a_method  # the OverQ step used below
 
     orders = ("natural", "channel")
-    sec["overq"] = [replace(base, a_method=m, cascade=c, order=o)
-                    for c in ((1, 2) if quick else (1, 2, 3, 4)) for o in orders]
+    sec["overq"] = [replace(base, a_method=m, cascade=c, order=o) for c in (1, 2) for o in orders]
     if not quick:
-        sec["overq"] += [replace(base, a_method=m, overq="range,precision", cascade=c, order=o)
-                         for c in (1, 2) for o in orders]
-        sec["overq"] += [replace(base, a_method=m, rows=r, order=o)
-                         for r in (16, 32) for o in orders]
+        sec["overq"] += [replace(base, a_method=m, cascade=3, order="channel"),
+                         replace(base, a_method=m, overq="range,precision", order="channel")]
+        sec["overq"] += [replace(base, a_method=m, rows=r, order="channel") for r in (16, 32)]
 
     curve = {"uniform": {}, "natural": {}, "channel": {}}
     for b in ((4,) if quick else bits):
         curve["uniform"][b] = best_uniform[b]
         for o in orders:
-            cands = ([best_nat if o == "natural" else best_ord] if b == 4 else
-                     [replace(base, a_bits=b, a_method=mm, order=o) for mm in ("p99.9", "mse")])
-            curve[o][b] = ev.best(cands)
+            # the A4 winner's clipping rule at every width (its step scales with 2^b - 1)
+            curve[o][b] = replace(best_nat if o == "natural" else best_ord, a_bits=b)
     sec["bits"] = [curve[k][b] for b in curve["uniform"] for k in curve]
 
-    a4_uni, a4_ord = best_uniform[4], replace(base, a_method=m, order="channel")
+    a4_ord = replace(base, a_method=m, order="channel")
     wrows = [Scheme(w_bits=8), replace(a4_ord, w_bits=8)]
     if not quick:
-        wrows += [replace(a4_uni, w_bits=8), replace(a4_ord, w_bits=8, other_bits=8)]
         pt = dict(w_per_channel=False)
-        wrows += [Scheme(w_bits=8, **pt), replace(a4_ord, w_bits=8, **pt),
-                  Scheme(w_bits=4), replace(a4_ord, w_bits=4), Scheme(w_bits=4, **pt)]
-        for r in (0.02, 0.05):
-            wrows += [Scheme(w_bits=4, ocs_ratio=r, **pt), replace(a4_ord, w_bits=4, ocs_ratio=r, **pt)]
+        wrows += [Scheme(w_bits=4, **pt), Scheme(w_bits=4, ocs_ratio=0.05, **pt),
+                  replace(a4_ord, w_bits=4, ocs_ratio=0.05, **pt)]
     sec["weights"] = wrows
 
-    for rows in sec.values():
-        for s in rows:
-            ev.run(s)
+    ev.prefetch([s for rows in sec.values() for s in rows], jobs)
     picks = {
         "uniform_best": {b: best_uniform[b] for b in bits},
         "overq_natural_best": best_nat,
@@ -412,8 +471,14 @@ def render_md(data: dict) -> str:
     for name, rows in data["sections"].items():
         out += [f"## {name}", "", SECTION_TEXT.get(name, ""), ""]
         out += _table(rows, all_layers if name == "weights" else layers)
-    out += [f"Evaluation time: {meta['seconds']:.0f} s for {meta['schemes']} schemes "
-            f"({meta['threads']} torch thread(s)).", ""]
+    load = meta.get("load_average")
+    out += [f"Evaluation time: the {meta['schemes']} rows took {meta['row_seconds']:.0f} s "
+            f"of wall-clock time to compute, added up over {meta.get('jobs', 1)} process(es) "
+            f"({meta['threads']} torch thread(s) each with one process, else one); this run "
+            f"took {meta['seconds']:.0f} s and reused {meta['reused']} rows from an identical "
+            "earlier run (`--fresh` recomputes them)"
+            + (f"; load average at the end {load:.1f} on {os.cpu_count()} cores" if load else "")
+            + ".", ""]
     return "\n".join(out)
 
 
@@ -441,6 +506,27 @@ def plot(data: dict, path: Path) -> None:
     plt.close(fig)
 
 
+# Bump when the way a row is computed (Evaluation, Scheme semantics) changes; the
+# modules the rows come from are hashed as well.
+ROW_VERSION = 1
+ROW_SOURCES = ("transformer.py", "overq.py", "overq_engine.py", "channel_order.py", "quant.py",
+               "ocs.py", "nets/minilm.py", "nets/sentences.py")
+
+
+def results_key(ctx: Context, n_calib: int, n_test: int) -> str:
+    """Rows are reused only by a run with the same sentences, torch and source code."""
+    import hashlib
+
+    h = hashlib.sha256(f"{ctx.split.fingerprint} {n_calib} {n_test} {torch.__version__} "
+                       f"{ROW_VERSION}".encode())
+    root = Path(__file__).resolve().parent
+    for name in ROW_SOURCES:
+        path = root / name
+        if path.exists():
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m sw_ref.evaluate_transformer",
@@ -455,14 +541,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, default=None,
                    help="write claims_transformer.md/.json/.png into this directory")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="activation cache")
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (with --jobs 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="rows computed at once in forked processes (each one torch thread)")
+    p.add_argument("--fresh", action="store_true",
+                   help="recompute every row (default: reuse rows cached by an identical run)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return p
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1 if args.jobs > 1 else args.threads)
     n_calib = args.calib or (16 if args.quick else 128)
     n_test = args.test or (24 if args.quick else 256)
     start = time.perf_counter()
@@ -478,8 +568,11 @@ def main(argv=None) -> int:
             print(f"  {s.label()}: cosine {row['cosine']:.4f}{cov} ({row['seconds']:.1f} s)",
                   file=sys.stderr)
 
-    ev = Evaluation(ctx, progress=progress)
-    built = build(ev, args.quick)
+    cache = None
+    if args.cache_dir is not None and not args.fresh:
+        cache = args.cache_dir / f"minilm_results_{results_key(ctx, n_calib, n_test)}.json"
+    ev = Evaluation(ctx, progress=progress, result_cache=cache)
+    built = build(ev, args.quick, args.jobs)
     seconds = time.perf_counter() - start
     command = "python -m sw_ref.evaluate_transformer" + (" --quick" if args.quick else "") + \
         (f" --report {args.report}" if args.report else "")
@@ -488,7 +581,9 @@ def main(argv=None) -> int:
         "python": platform.python_version(), "torch": torch.__version__,
         "sentences": ctx.split.fingerprint, "floor": mini.GELU_MIN,
         "ffn_layers": ev.ffn, "linear_layers": list(ev.kinds),
-        "schemes": len(ev.results), "seconds": seconds, "threads": args.threads,
+        "schemes": len(ev.results), "seconds": seconds, "threads": args.threads, "jobs": args.jobs,
+        "row_seconds": ev.seconds, "reused": ev.reused,
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "quick": args.quick,
     }
     data = to_json(ev, built, meta)

@@ -28,6 +28,8 @@ import math
 import torch
 from torch import nn
 
+from sw_ref import checks
+
 __all__ = [
     "OCSInput",
     "grid_split",
@@ -41,14 +43,27 @@ __all__ = [
 
 
 def _check_ratio(expand_ratio: float) -> None:
-    if not (isinstance(expand_ratio, (int, float)) and 0 <= expand_ratio <= 1):
+    if isinstance(expand_ratio, bool) or not (
+        isinstance(expand_ratio, (int, float)) and 0 <= expand_ratio <= 1
+    ):
         raise ValueError(f"expand_ratio must be in [0, 1], got {expand_ratio!r}")
 
 
+def _check_weights(w, name: str = "w") -> torch.Tensor:
+    """A float tensor of finite weights: halving integers would truncate them."""
+    if not isinstance(w, torch.Tensor):
+        w = torch.as_tensor(checks.real_data(w, name))
+    return checks.real_data(w, name, integers=False)
+
+
 def grid_split(w: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split w into w1 + w2 == w with round(w1/step) + round(w2/step) == round(w/step)."""
-    if not step > 0 or not math.isfinite(step):
-        raise ValueError(f"step must be a finite number > 0, got {step!r}")
+    """Split w into w1 + w2 == w with round(w1/step) + round(w2/step) == round(w/step).
+
+    ``w`` is a floating-point tensor (integer weights are refused: their halves would
+    be truncated), ``step`` a finite number > 0.
+    """
+    step = checks.positive(step, "step")
+    w = _check_weights(w)
     wd = w.to(torch.float64)  # the grid as sw_ref.quant.quantize computes it
     odd = torch.remainder(torch.round(wd / step), 2)  # 0 or 1, also for negative codes
     offset = odd * (step / 2)
@@ -63,13 +78,17 @@ def split_weights(w, expand_ratio: float, step: float | None = None):
     index)``: ``index[j]`` is the original input channel that feeds added channel
     I + j, so ``x_ext = concat(x, x[:, index])``. With ``step`` the halves are split
     on that grid (see module docstring); otherwise they are exact halves.
+
+    ``w`` must be a non-empty floating-point tensor: integer weights are refused
+    (TypeError) rather than converted, since their halves would not be integers.
     """
     _check_ratio(expand_ratio)
-    w = torch.as_tensor(w)
+    if step is not None:
+        step = checks.positive(step, "step")
+    w = _check_weights(w)
     if w.ndim < 2:
-        raise ValueError(f"weights need shape [O, I, ...], got {tuple(w.shape)}")
-    if not bool(torch.isfinite(w).all()):
-        raise ValueError("weights contain NaN or inf")
+        raise ValueError(f"w needs shape [O, I, ...], got {tuple(w.shape)}")
+    checks.real_data(w, "w", empty=False)
     n_in = w.shape[1]
     n_split = math.ceil(expand_ratio * n_in)
     # channel-major view [I + n, O * k...] so one row is one input channel
@@ -99,6 +118,8 @@ class OCSInput(nn.Module):
     """
 
     def __init__(self, inner: nn.Module, index: torch.Tensor):
+        if not isinstance(index, torch.Tensor) or index.ndim != 1 or index.is_floating_point():
+            raise TypeError(f"index must be a 1-d integer tensor, got {index!r}")
         super().__init__()
         self.inner = inner
         self.register_buffer("index", index.clone())
@@ -145,6 +166,16 @@ def split_model(model: nn.Module, expand_ratio: float, steps: dict | None = None
         (name, mod) for name, mod in model.named_modules()
         if isinstance(mod, (nn.Conv2d, nn.Linear)) and (names is None or name in names)
     ]
+    found = {name for name, _ in targets}
+    for arg, wanted in (("names", names), ("steps", steps)):
+        missing = sorted(set(wanted or ()) - found)
+        if missing:
+            raise ValueError(
+                f"{arg} lists layers that are not Conv2d/Linear layers of the model "
+                f"(or not in names): {', '.join(map(str, missing))}"
+            )
+    for name, step in (steps or {}).items():
+        checks.positive(step, f"steps[{name!r}]")
     for name, mod in targets:
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
@@ -179,6 +210,7 @@ def split_activations(producer: nn.Module, consumer: nn.Module, channel_peak,
         )
     group = w_c.shape[1] // n_ch  # features per channel (1 for conv, H*W after a flatten)
     w_c = w_c.reshape(w_c.shape[0], n_ch, group, *w_c.shape[2:])
+    checks.nonnegative_values(channel_peak, "channel_peak")
     peak = torch.as_tensor(channel_peak, dtype=torch.float64).clone()
     if peak.shape != (n_ch,):
         raise ValueError(f"channel_peak must have {n_ch} entries, got {tuple(peak.shape)}")
@@ -218,6 +250,8 @@ def split_model_activations(model: nn.Module, pairs, channel_peaks: dict,
     model = copy.deepcopy(model)
     added = {}
     for prod_name, cons_name in pairs:
+        if prod_name not in channel_peaks:
+            raise ValueError(f"channel_peaks has no entry for the producer {prod_name!r}")
         prod, cons = model.get_submodule(prod_name), model.get_submodule(cons_name)
         new_p, new_c, index = split_activations(prod, cons, channel_peaks[prod_name], expand_ratio)
         for name, mod in ((prod_name, new_p), (cons_name, new_c)):
@@ -229,5 +263,19 @@ def split_model_activations(model: nn.Module, pairs, channel_peaks: dict,
 
 def merge_channels(y: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Fold a split producer's output [N, C + n, ...] back to its C original channels."""
+    if not isinstance(index, torch.Tensor) or index.ndim != 1 or index.is_floating_point():
+        raise TypeError(f"index must be a 1-d integer tensor, got {index!r}")
+    if not isinstance(y, torch.Tensor) or y.ndim < 2:
+        raise ValueError(f"y must be a tensor [N, C + n, ...], got {getattr(y, 'shape', y)!r}")
     n_orig = y.shape[1] - len(index)
+    if n_orig < 1:
+        raise ValueError(
+            f"index has {len(index)} entries but y only {y.shape[1]} channels; y must have "
+            "the C original channels and one per index entry"
+        )
+    outside = (index < 0) | (index >= n_orig)
+    if bool(outside.any()):
+        raise ValueError(
+            f"index must hold original channels 0..{n_orig - 1}, found {index[outside][0].item()}"
+        )
     return y[:, :n_orig].clone().index_add_(1, index.to(y.device), y[:, n_orig:])

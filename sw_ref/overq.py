@@ -11,8 +11,8 @@ Encoding is two steps, as in hardware: ``codes`` quantizes x to the integer code
 requantizer would produce (q, or the fine code u with ``precision``), and
 ``encode_codes`` encodes those codes. ``encode`` is exactly the two in a row, so the
 hardware encoder, which sees only codes, can be checked against ``encode_codes``.
-The encoder is vectorised over every vector; only the left-to-right scan along the
-rows of a tile is a Python loop, because the rule is greedy (earlier slots win).
+The encoder itself, vectorised over every vector and table-driven, lives in
+``sw_ref.overq_engine``; this module quantizes, validates, shapes and reports.
 ``encode_codes_reference`` / ``encode_reference`` are the same rule written one slot
 at a time, for the tests.
 """
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sw_ref import checks
 from sw_ref import overq_engine as _engine
 from sw_ref.arrays import to_numpy as _to_numpy
 from hw.params import (
@@ -87,17 +88,11 @@ code_bits = _engine.code_bits
 
 
 def _check_step(step) -> float:
-    step = float(step)
-    if not np.isfinite(step) or step <= 0:
-        raise ValueError(f"step must be a positive finite number, got {step}")
-    return step
+    return checks.positive(step, "step")
 
 
 def _check_floor(floor) -> float:
-    floor = float(floor)
-    if not np.isfinite(floor):
-        raise ValueError(f"floor must be a finite number, got {floor}")
-    return floor
+    return checks.finite(floor, "floor")
 
 
 def _tile(a: np.ndarray, rows: int, fill) -> np.ndarray:
@@ -199,6 +194,7 @@ def codes(x, step, cfg: ArrayConfig, floor=0.0):
     Round half to even. int64, numpy or torch like x.
     """
     step, floor = _check_step(step), _check_floor(floor)
+    checks.array_config(cfg)
     arr, back = _to_numpy(x)
     if arr.ndim == 0:
         raise ValueError("x needs at least one axis (the slots of a vector)")
@@ -292,6 +288,7 @@ def encode_codes(codes, cfg: ArrayConfig) -> Encoded:
     dtype is accepted; ``sw_ref.overq_engine.code_dtype(cfg)`` (uint8 for A4 range)
     skips a conversion.
     """
+    checks.array_config(cfg)
     arr, back = _to_numpy(codes)
     if arr.ndim == 0:
         raise ValueError("codes need at least one axis (the slots of a vector)")
@@ -320,6 +317,7 @@ def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
     which the encoder never uses).
     """
     step, floor = _check_step(step), _check_floor(floor)
+    checks.array_config(cfg)
     arr, back = _to_numpy(x)
     if arr.ndim == 0:
         raise ValueError("x needs at least one axis (the slots of a vector)")
@@ -369,13 +367,7 @@ def _effective_states(states: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
 
 
 def _int_array(a, name: str) -> np.ndarray:
-    a = np.asarray(a)
-    if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
-            raise ValueError(f"{name} must be integers")
-    elif a.dtype.kind not in "iub":
-        raise ValueError(f"{name} must be integers, got dtype {a.dtype}")
-    return a.astype(np.int64)
+    return checks.integer_data(a, name)
 
 
 def _check_ports(values, states, cfg: ArrayConfig):
@@ -399,6 +391,7 @@ def decode(values, states, step, cfg: ArrayConfig, floor=0.0):
     step=1 (and floor=0) for units of step.
     """
     step, floor = _check_step(step), _check_floor(floor)
+    checks.array_config(cfg)
     v_in, back = _to_numpy(values)
     f_in, _ = _to_numpy(states)
     v, f = _check_ports(v_in, f_in, cfg)
@@ -416,13 +409,20 @@ def decode(values, states, step, cfg: ArrayConfig, floor=0.0):
 
 
 def golden(values, states, weights, cfg: ArrayConfig):
-    """The array's exact output y [..., C] (int64), README "The array".
+    """The array's exact output y [..., C], README "The array".
 
     y[c] = sum_k v_k * W[sel(k)][c] << cfg.state_shifts[f_k], sel(k) = k for NORMAL
     and k-1 otherwise; every tile's row 0 is NORMAL. ``weights`` is [K, C] in integer
-    units (APoT already decoded) with K = values.shape[-1]; K > rows means several
-    tiles whose outputs add up, as an accumulating driver would.
+    units (APoT already decoded), each in ``cfg.weight_min..cfg.weight_max``, with
+    K = values.shape[-1]; K > rows means several tiles whose outputs add up, as an
+    accumulating driver would.
+
+    The result is int64: one tile's output always fits (``cfg.min_acc_bits`` <= 64).
+    Only a sum over many tiles of the widest configurations can exceed int64; numpy
+    callers then get an object array of exact Python integers, torch callers a
+    ValueError (torch has no such dtype). Nothing wraps.
     """
+    checks.array_config(cfg)
     v_in, back = _to_numpy(values)
     f_in, _ = _to_numpy(states)
     w_in, _ = _to_numpy(weights)
@@ -433,12 +433,24 @@ def golden(values, states, weights, cfg: ArrayConfig):
             f"weights must be [K, C] with K = values.shape[-1]; got weights {w.shape}, "
             f"values {v.shape}"
         )
+    outside = (w < cfg.weight_min) | (w > cfg.weight_max)
+    if outside.any():
+        raise ValueError(
+            f"weights must be in {cfg.weight_min}..{cfg.weight_max} ({cfg.weight_bits}-bit "
+            f"{cfg.weight_format} weights in integer units), found {w[outside][0]}"
+        )
     f = _effective_states(f, cfg)
     shifts = np.asarray(cfg.state_shifts if cfg.overq_enabled else (0, 0, 0, 0), dtype=np.int64)
     scaled = v << shifts[f]
     own = np.where(f == STATE_NORMAL, scaled, 0)
     own[..., :-1] += np.where(f[..., 1:] != STATE_NORMAL, scaled[..., 1:], 0)
-    return back(_exact_matmul(own, w))
+    y = _exact_matmul(own, w)
+    if y.dtype == object and not isinstance(back(np.zeros(0, np.int64)), np.ndarray):
+        raise ValueError(
+            "the outputs exceed int64 (a sum over many tiles); pass numpy arrays to get "
+            "exact Python integers"
+        )
+    return back(y)
 
 
 def golden_real(values, states, weights, cfg: ArrayConfig, step, weight_step, floor=0.0):
@@ -456,13 +468,12 @@ def golden_real(values, states, weights, cfg: ArrayConfig, step, weight_step, fl
     w_in, _ = _to_numpy(weights)
     v_in, back = _to_numpy(values)
     y = np.asarray(_to_numpy(golden(values, states, weights, cfg))[0], dtype=np.float64)
+    checks.positive_values(_to_numpy(weight_step)[0], "weight_step")
     ws = np.asarray(_to_numpy(weight_step)[0], dtype=np.float64)
     if ws.ndim > 1 or (ws.ndim == 1 and ws.shape[0] != y.shape[-1]):
         raise ValueError(
             f"weight_step must be a scalar or one per column ({y.shape[-1]}), got shape {ws.shape}"
         )
-    if not (np.all(np.isfinite(ws)) and np.all(ws > 0)):
-        raise ValueError("weight_step must be positive and finite")
     unit = step * ws
     if cfg.precision_enabled:
         unit = unit / float(1 << cfg.act_bits)
@@ -474,18 +485,25 @@ def golden_real(values, states, weights, cfg: ArrayConfig, step, weight_step, fl
 
 
 def _exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """a @ w for int64 operands, exactly.
+    """a @ w for int64 operands, exactly, by the cheapest exact route.
 
-    numpy's integer matmul has no BLAS and is slow on layer-sized operands; when every
-    partial sum stays below 2^53 (checked from the operands' magnitudes) a float64
-    BLAS product is exact whatever its summation order.
+    numpy's integer matmul has no BLAS and is slow on layer-sized operands. The bound
+    B = max over rows of sum |a| times max |w| (in float64, relative error ~K 2^-53)
+    bounds every partial sum: below 2^52 a float64 BLAS product is exact whatever its
+    summation order, below 2^62 int64 cannot wrap, and above that the sums are taken
+    in Python integers (an object array, int64 again if the result fits).
     """
     if a.size == 0 or w.size == 0:
         return a @ w
-    bound = float(np.abs(a).sum(axis=-1).max()) * float(np.abs(w).max())
-    if bound < 2.0**53:
+    bound = float(np.abs(a).sum(axis=-1, dtype=np.float64).max()) * float(np.abs(w).max())
+    if bound < 2.0**52:
         return np.rint(a.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
-    return a @ w
+    if bound < 2.0**62:
+        return a @ w
+    y = a.astype(object) @ w.astype(object)
+    if all(-(1 << 63) <= e < (1 << 63) for e in y.flat):
+        return y.astype(np.int64)
+    return y
 
 
 # --- the rule one slot at a time (for the tests) --------------------------------------
@@ -497,8 +515,9 @@ def encode_reference(x, step, cfg: ArrayConfig, floor=0.0) -> tuple[list[int], l
     The codes are computed here with Python floats (independently of ``codes``), then
     encoded by ``encode_codes_reference``. Returns (values, states) as lists.
     """
-    b = cfg.act_bits
-    s, z = float(step), float(floor)
+    s, z = _check_step(step), _check_floor(floor)
+    b = checks.array_config(cfg).act_bits
+    checks.real_data(np.asarray(x), "x")
     scale = (1 << b) if cfg.precision_enabled else 1
     cap = (1 << code_bits(cfg)) - 1
     c = [min(int(round((float(e) - z) * scale / s)), cap) for e in np.ravel(x)]
@@ -511,7 +530,8 @@ def encode_codes_reference(codes, cfg: ArrayConfig) -> tuple[list[int], list[int
     Vectors longer than ``cfg.rows`` are cut into tiles; a last partial tile is a
     shorter vector. Returns (values, states) as lists.
     """
-    cs = codes if isinstance(codes, list) else [int(e) for e in np.ravel(codes)]
+    checks.array_config(cfg)
+    cs = checks.integer_data(np.asarray(codes), "codes").ravel().tolist()
     values: list[int] = []
     states: list[int] = []
     for start in range(0, len(cs), cfg.rows):

@@ -7,13 +7,16 @@ which slots are zeros and which are outliers, never on the values themselves, so
 1. classes: two bits per slot (non-zero, outlier), compared on the narrow codes;
 2. roles: for R <= 8 a lookup table indexed by the tile's 2R class bits (built once
    per configuration by running the scan on every class pattern); for larger R the
-   scan itself, one Python step per row, vectorised over all tiles;
+   scan itself, one Python step per row, vectorised over the tiles that have a
+   decision to make (all other slots keep their own clipped value);
 3. values: elementwise from the role and the slot's own code or its left
    neighbour's (a value only ever moves one slot right), with masks taken from the
    role's bits; states are the role's top bits.
 
 Everything runs on tile-major arrays [tiles, R] of the narrowest unsigned dtype,
-so a vector of K = n R slots is used in place, without a transpose.
+so a vector of K = n R slots is used in place, without a transpose, block by block
+through reused temporaries. At R = 8 with one-byte codes a tile is one 64-bit word
+and steps 1-3 are bitwise operations on words (``_encode_words``).
 
 A role byte is ``state << 4 | FINE << 3 | HIGH << 2 | LOW << 1 | PREV``:
 PREV takes the left neighbour's code; with FINE the raw code t = u (precision), else
@@ -394,8 +397,7 @@ class _WordTable:
     high: np.ndarray  # 0xFF where the slot is t >> b
     states: np.ndarray  # the state bytes
     clipped: np.ndarray  # uint8 bits: the pattern's outliers that are not handled
-    outliers: np.ndarray  # int64 counts
-    handled: np.ndarray  # int64 counts
+    counts: np.ndarray  # int64: outliers + handled << 32 (summed over tiles at once)
 
 
 @lru_cache(maxsize=64)
@@ -416,8 +418,7 @@ def _word_table(cascade: int, overq: frozenset, act_bits: int) -> _WordTable:
         high=word(np.where(roles & HIGH, 0xFF, 0)),
         states=word(roles >> 4),
         clipped=(out_bits & ~low_bits.astype(np.int64)).astype(np.uint8),
-        outliers=np.array([bin(v).count("1") for v in range(256)])[out_bits].astype(np.int64),
-        handled=table.handled,
+        counts=np.bitwise_count(out_bits).astype(np.int64) + (table.handled << 32),
     )
 
 
@@ -505,9 +506,9 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
         c ^= d  # t >> b where HIGH
         np.copyto(values[start : start + m].reshape(-1), c.view(np.uint8))
         np.copyto(states[start : start + m].reshape(-1), wt.states[idx].view(np.uint8))
-        counts = np.bincount(idx, minlength=wt.handled.size)
-        outliers += int(counts @ wt.outliers)
-        handled += int(counts @ wt.handled)
+        counts = int(wt.counts[idx].sum())
+        outliers += counts & 0xFFFFFFFF
+        handled += counts >> 32
         bits = wt.clipped[idx]
         some = np.flatnonzero(bits)
         if some.size:

@@ -25,6 +25,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from sw_ref import checks
+
 __all__ = [
     "ACIQ_GAUSS",
     "ACIQ_LAPLACE",
@@ -55,18 +57,15 @@ ACIQ_LAPLACE = {1: 1.86, 2: 2.83, 3: 3.89, 4: 5.03, 5: 6.2, 6: 7.41, 7: 8.64, 8:
 ACIQ_GAUSS = {1: 1.24, 2: 1.71, 3: 2.15, 4: 2.55, 5: 2.93, 6: 3.28, 7: 3.61, 8: 3.92, 9: 4.2}
 
 
-def check_finite(x, what: str = "input") -> torch.Tensor:
-    """Return ``x`` as a torch tensor, or raise ValueError if it holds NaN or inf."""
-    t = torch.as_tensor(x)
-    if t.is_floating_point():
-        bad = ~torch.isfinite(t)
-        if bool(bad.any()):
-            n_nan = int(torch.isnan(t).sum())
-            raise ValueError(
-                f"{what} contains {n_nan} NaN and {int(bad.sum()) - n_nan} inf value(s); "
-                "quantization needs finite numbers"
-            )
-    return t
+def check_finite(x, what: str = "x") -> torch.Tensor:
+    """Return ``x`` as a torch tensor of finite real numbers.
+
+    ValueError for NaN or inf, TypeError for text, complex or boolean data; the
+    message names the argument ``what`` (see ``sw_ref.checks``).
+    """
+    if isinstance(x, torch.Tensor):
+        return checks.real_data(x, what)
+    return torch.as_tensor(checks.real_data(np.asarray(x), what))
 
 
 def qrange(bits: int, signed: bool, narrow: bool = True) -> tuple[int, int]:
@@ -86,13 +85,23 @@ def qrange(bits: int, signed: bool, narrow: bool = True) -> tuple[int, int]:
 
 
 def _channel_view(t: torch.Tensor, step, axis: int | None) -> torch.Tensor:
-    """Broadcast a per-tensor or per-channel step against ``t``."""
-    s = torch.as_tensor(step, dtype=t.dtype if t.is_floating_point() else torch.float32)
+    """Broadcast a per-tensor or per-channel step (finite, > 0) against ``t``."""
+    s = torch.as_tensor(
+        checks.positive_values(_number_or_array(step, "step"), "step"),
+        dtype=t.dtype if t.is_floating_point() else torch.float32,
+    )
+    return _along(s, t, axis, "step")
+
+
+def _along(s: torch.Tensor, t: torch.Tensor, axis: int | None, name: str) -> torch.Tensor:
+    """``s`` (a scalar, or one entry per index of ``axis``) shaped to broadcast with t."""
+    if axis is not None:
+        axis = checks.axis_index(axis, max(t.ndim, 1))
     if axis is None or s.ndim == 0:
         return s
     if s.ndim != 1 or s.numel() != t.shape[axis]:
         raise ValueError(
-            f"per-channel step must have {t.shape[axis]} entries (axis {axis}), got shape "
+            f"per-channel {name} must have {t.shape[axis]} entries (axis {axis}), got shape "
             f"{tuple(s.shape)}"
         )
     shape = [1] * t.ndim
@@ -100,15 +109,19 @@ def _channel_view(t: torch.Tensor, step, axis: int | None) -> torch.Tensor:
     return s.reshape(shape)
 
 
+def _number_or_array(value, name: str):
+    """``value`` as a tensor-able number or array; TypeError for text and the like."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
+    return value
+
+
 def _check_floor(floor, signed: bool) -> float | None:
     if floor is None:
         return None
     if signed:
         raise ValueError("a floor (zero point) makes the codes unsigned; pass signed=False")
-    z = float(floor)
-    if not math.isfinite(z):
-        raise ValueError(f"floor must be finite, got {floor!r}")
-    return z
+    return checks.finite(floor, "floor")
 
 
 def quantize(x, step, bits: int, signed: bool = False, axis: int | None = None,
@@ -125,33 +138,35 @@ def quantize(x, step, bits: int, signed: bool = False, axis: int | None = None,
     t = check_finite(x).to(torch.float64)  # x / step in float64, as sw_ref.overq does:
     if z is not None:
         t = t - z
-    s = check_finite(_channel_view(t, step, axis), "step")  # ties must round alike
-    if bool((s <= 0).any()):
-        raise ValueError("step must be > 0")
+    s = _channel_view(t, step, axis)  # ties must round alike
     lo, hi = qrange(bits, signed, narrow)
     return torch.clamp(torch.round(t / s), lo, hi).to(torch.int64)
 
 
 def dequantize(q, step, axis: int | None = None, dtype=torch.float32,
                floor: float | None = None) -> torch.Tensor:
-    """Codes back to real values: ``q * step`` (``+ floor`` with a zero point)."""
-    q = torch.as_tensor(q).to(dtype)
+    """Codes back to real values: ``q * step`` (``+ floor`` with a zero point).
+
+    ``step`` is finite and > 0, ``dtype`` a floating-point dtype.
+    """
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
+    q = check_finite(q, "q").to(dtype)
     out = q * _channel_view(q, step, axis)
-    return out if floor is None else out + float(floor)
+    return out if floor is None else out + checks.finite(floor, "floor")
 
 
 def step_from_threshold(alpha, bits: int, signed: bool = False) -> torch.Tensor | float:
     """Grid step that puts the largest code at the threshold: ``alpha / qmax``.
 
     An all-zero tensor has alpha = 0; its step is set to 1 (every value is 0 anyway).
+    A negative, NaN or infinite alpha is an error.
     """
     hi = qrange(bits, signed)[1]
     if isinstance(alpha, torch.Tensor) and alpha.ndim > 0:
-        a = check_finite(alpha, "threshold").to(torch.float64)
+        a = checks.nonnegative_values(check_finite(alpha, "alpha"), "alpha").to(torch.float64)
         return torch.where(a > 0, a / hi, torch.ones_like(a))
-    a = float(alpha)
-    if not math.isfinite(a):
-        raise ValueError(f"threshold must be finite, got {a}")
+    a = checks.nonnegative(alpha, "alpha")
     return a / hi if a > 0 else 1.0
 
 
@@ -160,11 +175,16 @@ def fake_quant(x, alpha, bits: int, signed: bool = False, axis: int | None = Non
     """Quantize to ``bits`` with clipping threshold ``alpha`` and map back to reals.
 
     With ``floor`` z the grid covers [z, z + alpha]: ``alpha`` is a threshold of x - z.
+    ``alpha`` >= 0 (per tensor, or one per channel of ``axis``); a threshold of 0
+    clips every value of its tensor or channel to 0 (to z with a floor).
     """
     t = check_finite(x)
     dtype = t.dtype if t.is_floating_point() else torch.float32
     step = step_from_threshold(alpha, bits, signed)
     q = quantize(t, step, bits, signed, axis, narrow, floor)
+    kept = torch.as_tensor(alpha) > 0
+    if not bool(kept.all()):
+        q = q * _along(kept, q, axis, "alpha")
     return dequantize(q, step, axis, dtype, floor)
 
 
@@ -175,15 +195,12 @@ def activation_floor(x=None, known: float | None = None) -> float:
     A calibrated floor above 0 is returned as 0: the data is then plain unsigned.
     """
     if known is not None:
-        z = float(known)
-        if not math.isfinite(z):
-            raise ValueError(f"known floor must be finite, got {known!r}")
-        return z
+        return checks.finite(known, "known")
     if x is None:
         raise ValueError("activation_floor needs data or a known floor")
     t = check_finite(x)
     if t.numel() == 0:
-        raise ValueError("cannot calibrate a floor on an empty tensor")
+        raise ValueError("x is empty: cannot calibrate a floor on an empty tensor")
     return min(float(t.min()), 0.0)
 
 
@@ -194,7 +211,15 @@ def activation_floor(x=None, known: float | None = None) -> float:
 
 
 def _magnitudes(x: np.ndarray, signed: bool) -> np.ndarray:
+    """|x| or max(x, 0), after checking x: finite real numbers, at least one."""
+    x = np.asarray(checks.real_data(x, "x", empty=False), dtype=np.float64)
     return np.abs(x) if signed else np.maximum(x, 0.0)
+
+
+def _count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def max_threshold(x: np.ndarray, bits: int, signed: bool) -> float:
@@ -223,6 +248,7 @@ def mse_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048,
     centre, so one (candidates x bins) array evaluates the whole search.
     """
     mag = _magnitudes(x, signed)
+    n_bins, n_candidates = _count(n_bins, "n_bins"), _count(n_candidates, "n_candidates")
     top = float(mag.max(initial=0.0))
     if top == 0.0:
         return 0.0
@@ -251,8 +277,10 @@ def aciq_threshold(x: np.ndarray, bits: int, signed: bool, prior: str = "laplace
             f"ACIQ has constants for {min(table)}..{max(table)} signed bits; "
             f"{bits} {'signed' if signed else 'unsigned'} bits needs {m}"
         )
+    top = max_threshold(x, bits, signed)  # checks x
+    x = np.asarray(x, dtype=np.float64)
     scale = np.mean(np.abs(x - x.mean())) if prior == "laplace" else np.std(x)
-    return float(min(table[m] * scale, max_threshold(x, bits, signed)))
+    return float(min(table[m] * scale, top))
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -282,6 +310,7 @@ def kl_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048) -> 
     KL(P || Q) wins; the threshold is its upper bin edge. The search is sequential.
     """
     mag = _magnitudes(x, signed)
+    n_bins = _count(n_bins, "n_bins")
     top = float(mag.max(initial=0.0))
     if top == 0.0:
         return 0.0
@@ -333,7 +362,7 @@ def threshold(x, bits: int, method: str = "max", signed: bool | None = None,
         raise ValueError(f"unknown clipping method {method!r}; allowed: {', '.join(METHODS)}")
     t = check_finite(x).detach()
     if t.numel() == 0:
-        raise ValueError("cannot calibrate an empty tensor")
+        raise ValueError("x is empty: cannot calibrate an empty tensor")
     data = t.cpu().to(torch.float64).numpy()
     if floor is not None:
         if signed:
@@ -342,8 +371,10 @@ def threshold(x, bits: int, method: str = "max", signed: bool | None = None,
         signed = False
     if signed is None:
         signed = bool((data < 0).any())
+    qrange(bits, bool(signed))  # bits must suit the grid, whatever the method reads
     fn = METHODS[method]
     if axis is None:
         return fn(data.reshape(-1), bits, signed, **options)
+    axis = checks.axis_index(axis, data.ndim)
     rows = np.moveaxis(data, axis, 0).reshape(data.shape[axis], -1)
     return torch.tensor([fn(row, bits, signed, **options) for row in rows], dtype=torch.float64)

@@ -108,9 +108,12 @@ class SignedAct:
 
 
 def encode_floored(x: np.ndarray, step: float, cfg: ArrayConfig, floor: float):
-    """OverQ-encode floored activations: the encoder sees x - z (values under the
-    floor are clamped to it, as the uniform zero-point quantizer does)."""
-    return overq.encode(np.maximum(x.astype(np.float64) - floor, 0.0), step, cfg)
+    """OverQ-encode floored activations (``sw_ref.overq.encode(..., floor=z)``: the
+    codes are those of x - z). Values under the floor (a calibrated floor, or float
+    rounding at GELU's minimum) are clamped to it first, as the uniform zero-point
+    quantizer does."""
+    # in float64: a float32 clamp would round the floor itself to below z
+    return overq.encode(np.maximum(np.asarray(x, dtype=np.float64), floor), step, cfg, floor=floor)
 
 
 def array_inputs(values, states, step: float, cfg: ArrayConfig) -> torch.Tensor:

@@ -11,7 +11,7 @@ synthesized modules**: C x ``pe_row0`` + (R-1) x C x ``pe`` + ``skew`` + ``deske
 ``valid_pipe``). Each module is synthesized as the top of the generated file, with the
 area flow of ``synth.flow`` (same script, library and cache). The sum leaves out what
 a flattened whole-array run can optimize across module boundaries (row 0 adding a
-constant 0); the report shows both for 8x8, where the whole array is quick.
+constant 0); the report shows both for 8x8 and 16x16 (``--whole``).
 
 Writes ``synth/reports/encoder.json`` and ``encoder.md``; the table also goes to stdout.
 """
@@ -262,7 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=default_workers(), help="synthesis runs at a time")
     p.add_argument("--out-dir", type=Path, default=REPORTS, help="where the report goes")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write synth/cache/")
-    p.add_argument("--whole", default="8",
+    p.add_argument("--whole", default="8,16",
                    help="comma-separated sizes also synthesized as whole arrays ('' for none)")
     return p
 

@@ -107,7 +107,37 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --full: how many of the seeds 1,2,3 to use")
     p.add_argument("--out", type=Path, default=REPORT_DIR, help="report directory")
     p.add_argument("--cache", type=Path, default=fpga_cache.DEFAULT_DIR, help="cache directory")
+    p.add_argument("--update", action="store_true",
+                   help="place only the variants that have no row in the existing fpga.json "
+                        "of --out; the stored rows are kept as they are (a new flavour "
+                        "without re-running an hour of unchanged ones)")
     return p
+
+
+def stored_summary(entry: dict) -> dict:
+    """The ``summarize`` dict a stored ``fpga.json`` row was built from."""
+    out = {
+        "top": {k: v for k, v in entry["top"].items() if k != "lut4_sites"},
+        "wrapper": entry["wrapper"], "seeds": entry["seeds"],
+        "netlist_digest": entry["netlist_digest"], "cpu_s": entry["cpu_s"],
+    }  # fmt: skip
+    if "error" in entry:
+        out["error"] = entry["error"]
+        return out
+    for key in ("fmax_mhz", "fmax_per_seed", "placed", "critical_path"):
+        out[key] = entry.get(key)
+    return out
+
+
+def _update(variants: list[Variant], out: Path, jobs: int, cache: Path):
+    """Stored rows for the variants fpga.json has, fresh runs for the others."""
+    path = out / "fpga.json"
+    stored = {e["name"]: e for e in json.loads(path.read_text())["variants"]} if path.exists() else {}
+    todo = [v for v in variants if v.name not in stored]
+    print(f"--update: {len(variants) - len(todo)} stored rows kept, {len(todo)} to run: "
+          + ", ".join(v.name for v in todo), file=sys.stderr)
+    fresh = dict(run_variants(todo, jobs, cache)) if todo else {}
+    return [(v, fresh[v] if v in fresh else stored_summary(stored[v.name])) for v in variants]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         variants = [v for v in variants if v.group in args.group]
     start = time.monotonic()
-    results = run_variants(variants, args.jobs, args.cache)
+    if args.update:
+        results = _update(variants, args.out, args.jobs, args.cache)
+    else:
+        results = run_variants(variants, args.jobs, args.cache)
     report = build_report(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fpga.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -18,7 +18,7 @@ from hw.params import ArrayConfig
 from synth import fpga_cache, fpga_tools
 from synth.fpga_wrapper import parse_ports, wrapper_verilog
 
-__all__ = ["synth_variant", "pnr_seed", "summarize", "run_flow"]
+__all__ = ["synth_variant", "cached_synth", "pnr_seed", "pnr_cached", "summarize", "run_flow"]
 
 
 def _generate(cfg: ArrayConfig) -> str:
@@ -34,18 +34,22 @@ def _logic_text(verilog: str) -> str:
     return " ".join(text.split())
 
 
-def synth_variant(
-    cfg: ArrayConfig, nodsp: bool, cache_dir: Path = fpga_cache.DEFAULT_DIR,
-    verilog: str | None = None,
-) -> tuple[dict, Path]:
-    """Yosys result of ``cfg`` (or of the given ``verilog``) and its cache directory."""
-    verilog = _generate(cfg) if verilog is None else verilog
+def _synth_entry(cfg: ArrayConfig, nodsp: bool, cache_dir: Path, verilog: str) -> Path:
     key = fpga_cache.digest(
         _logic_text(verilog),
         wrapper_verilog(parse_ports(verilog)),
         fpga_tools.yosys_script(nodsp),
         fpga_tools.tool_versions(),
     )
+    return cache_dir / "synth" / f"{cfg.key()}_{'lut' if nodsp else 'dsp'}_{key}"
+
+
+def synth_variant(
+    cfg: ArrayConfig, nodsp: bool, cache_dir: Path = fpga_cache.DEFAULT_DIR,
+    verilog: str | None = None,
+) -> tuple[dict, Path]:
+    """Yosys result of ``cfg`` (or of the given ``verilog``) and its cache directory."""
+    verilog = _generate(cfg) if verilog is None else verilog
 
     def build(tmp: Path) -> dict:
         result = fpga_tools.synthesize(verilog, tmp, nodsp)
@@ -56,7 +60,26 @@ def synth_variant(
             "netlist_digest": fpga_cache.file_digest(result.netlist),
         }
 
-    return fpga_cache.cached(cache_dir / "synth" / f"{cfg.key()}_{'lut' if nodsp else 'dsp'}_{key}", build)
+    return fpga_cache.cached(_synth_entry(cfg, nodsp, cache_dir, verilog), build)
+
+
+def cached_synth(cfg: ArrayConfig, nodsp: bool, cache_dir: Path = fpga_cache.DEFAULT_DIR) -> dict | None:
+    """The cached Yosys result of ``cfg``, or None if it was never synthesized."""
+    done = _synth_entry(cfg, nodsp, cache_dir, _generate(cfg)) / "result.json"
+    return json.loads(done.read_text()) if done.exists() else None
+
+
+def pnr_cached(netlist_digest: str, seed: int, cache_dir: Path = fpga_cache.DEFAULT_DIR) -> bool:
+    """Whether the place-and-route of this netlist and seed is in the cache."""
+    return (_pnr_entry(netlist_digest, seed, cache_dir) / "result.json").exists()
+
+
+def _pnr_entry(netlist_digest: str, seed: int, cache_dir: Path) -> Path:
+    key = fpga_cache.digest(
+        netlist_digest, fpga_tools.PART_ARGS, fpga_tools.TARGET_MHZ,
+        fpga_tools.tool_versions(), seed,
+    )  # fmt: skip
+    return cache_dir / "pnr" / f"{netlist_digest}_s{seed}_{key}"
 
 
 def pnr_seed(synth_dir: Path, netlist_digest: str, seed: int,
@@ -66,11 +89,6 @@ def pnr_seed(synth_dir: Path, netlist_digest: str, seed: int,
     The cache keeps nextpnr's own report; it is parsed again on every call, so the
     numbers always come from the tool's file.
     """
-    key = fpga_cache.digest(
-        netlist_digest, fpga_tools.PART_ARGS, fpga_tools.TARGET_MHZ,
-        fpga_tools.tool_versions(), seed,
-    )  # fmt: skip
-
     def build(tmp: Path) -> dict:
         netlist = tmp / "netlist.json"
         try:
@@ -84,7 +102,7 @@ def pnr_seed(synth_dir: Path, netlist_digest: str, seed: int,
         finally:
             netlist.unlink()
 
-    result, entry = fpga_cache.cached(cache_dir / "pnr" / f"{netlist_digest}_s{seed}_{key}", build)
+    result, entry = fpga_cache.cached(_pnr_entry(netlist_digest, seed, cache_dir), build)
     if "error" in result:
         return result
     report = json.loads((entry / fpga_tools.report_name(seed)).read_text())

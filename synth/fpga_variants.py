@@ -22,6 +22,7 @@ from hw.params import ArrayConfig
 __all__ = [
     "Variant", "FLAVOURS", "PRODUCT_REG_FLAVOURS", "all_variants", "product_register_variants",
     "default_variants", "SEEDS", "ENCODER_FLAVOURS", "encoder_variants",
+    "PIPELINE_FLAVOURS", "pipeline_variants",
 ]
 
 SEEDS = (1, 2, 3)
@@ -43,7 +44,17 @@ PRODUCT_REG_FLAVOURS = {
 ENCODER_FLAVOURS = {
     "range, encoder": dict(overq="range", encoder=True),
 }
-_ALL_FLAVOURS = {**FLAVOURS, **PRODUCT_REG_FLAVOURS, **ENCODER_FLAVOURS}
+# Pipelining and double buffering (``synth.fpga_pipeline``): operand registers,
+# operand + product registers, and operand registers with double-buffered weights.
+PIPELINE_FLAVOURS = {
+    "baseline, input reg": dict(overq="none", input_register=True),
+    "range, input reg": dict(overq="range", input_register=True),
+    "baseline, input+product reg": dict(overq="none", input_register=True, product_register=True),
+    "range, input+product reg": dict(overq="range", input_register=True, product_register=True),
+    "baseline, input reg, double buffer": dict(overq="none", input_register=True, double_buffer=True),
+    "range, input reg, double buffer": dict(overq="range", input_register=True, double_buffer=True),
+}
+_ALL_FLAVOURS = {**FLAVOURS, **PRODUCT_REG_FLAVOURS, **ENCODER_FLAVOURS, **PIPELINE_FLAVOURS}
 _APOT_WEIGHT_BITS = {4: 4, 8: 7}  # group weight bits -> APoT code width
 
 
@@ -130,3 +141,21 @@ def default_variants() -> list[Variant]:
         elif v.group == "8x8 A8W8" and not v.nodsp:
             chosen.append(Variant(v.size, v.bits, v.flavour, v.nodsp, SEEDS[:1]))
     return chosen + product_register_variants() + encoder_variants()
+
+
+def pipeline_variants(seeds=SEEDS, extra_seeds=SEEDS[:1], both_registers: bool = False,
+                      double_buffer: bool = False) -> list[Variant]:
+    """8x8 A4W4 baseline and OverQ range with operand registers, both mappings, at
+    ``seeds`` (three by default: the Fmax target is on their median); with
+    ``double_buffer`` also with double-buffered weights, and with ``both_registers``
+    also with operand + product registers (both at ``extra_seeds``)."""
+    out = []
+    for nodsp in (False, True):
+        for flavour, fields in PIPELINE_FLAVOURS.items():
+            if fields.get("product_register") and not both_registers:
+                continue
+            if fields.get("double_buffer") and not double_buffer:
+                continue
+            plain = not fields.get("product_register") and not fields.get("double_buffer")
+            out.append(Variant(8, 4, flavour, nodsp, tuple(seeds if plain else extra_seeds)))
+    return out

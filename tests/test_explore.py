@@ -196,3 +196,15 @@ def test_cli_rejects_bad_arguments(capsys):
     assert "unknown network" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--overq", "sideways"])
+
+
+def test_minilm_workload_is_registered_without_loading_the_model():
+    from synth.explore import nets
+
+    if "minilm_l6" not in nets.available():
+        pytest.skip("sw_ref.nets has no minilm_l6 in this checkout")
+    wl = nets.get("minilm_l6", n_eval=16, n_calib=16)
+    assert wl.evaluate is not None and wl.fidelity_name.startswith("mean cosine")
+    assert wl.supports(Point(8, 4, 8)) and not wl.supports(Point(8, 4, 4, "apot"))
+    assert wl.fingerprint == nets.get("minilm_l6", n_eval=16, n_calib=16).fingerprint
+    assert wl.fingerprint != nets.get("minilm_l6", n_eval=32, n_calib=16).fingerprint

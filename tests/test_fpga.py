@@ -160,3 +160,75 @@ def test_scheduler_shares_identical_netlists(cache):
     assert dsp["top"]["dsp"] == 0 and dsp["fmax_mhz"] == lut["fmax_mhz"] > 0
     runs = list((cache / "pnr").glob(f"{dsp['netlist_digest']}_s1_*"))
     assert len(runs) == 1
+
+
+def test_pipeline_variants_pair_baseline_and_range_per_option():
+    """Every pipelining option of the pipeline report has a baseline and a range row in
+    both mappings; the operand-register rows use three seeds (the Fmax target is on
+    their median)."""
+    from synth.fpga_pipeline import OPTIONS
+    from synth.fpga_variants import pipeline_variants
+
+    vs = pipeline_variants(both_registers=True, double_buffer=True)
+    names = {(v.flavour, v.mapping) for v in vs}
+    assert len(pipeline_variants()) == 4  # the others only when asked
+    for suffix in list(OPTIONS.values())[2:]:
+        for mapping in ("DSP", "LUT"):
+            assert ("baseline" + suffix, mapping) in names and ("range" + suffix, mapping) in names
+    for v in vs:
+        assert v.cfg.input_register and v.group == "8x8 A4W4"
+        assert len(v.seeds) == (3 if v.flavour.endswith("input reg") else 1)
+
+
+def test_pipeline_report_pairs_and_throughput_come_from_the_entries():
+    """Ratios are range / baseline of the same pipelining and mapping; GMAC/s is
+    Fmax x utilisation x 64; the double-buffered column uses the placed
+    double-buffered Fmax when there is one."""
+    import copy
+    import json
+    from pathlib import Path
+
+    from synth.fpga_pipeline import _config, _reference_entries, build, render
+    from verif.utilisation import layer_shapes, utilisation
+
+    path = Path(__file__).resolve().parent.parent / "synth" / "reports" / "fpga.json"
+    ref = [e for e in _reference_entries(path) if "product" not in e["flavour"]]
+    placed = []
+    for e in ref:
+        for suffix, extra, fmax in ((", input reg", {"input_register": True}, 100.0),
+                                    (", input reg, double buffer",
+                                     {"input_register": True, "double_buffer": True}, 80.0)):
+            f = copy.deepcopy(e)
+            f.update(flavour=e["flavour"] + suffix, name=e["name"] + suffix, source="this run",
+                     fmax_mhz=fmax if e["flavour"] == "baseline" else fmax * 0.9)
+            f["config"].update(extra)
+            placed.append(f)
+    entries = ref + placed
+    areas = {_config(e).key(): {"area_um2": 1.0, "ff": 1, "depth": 1} for e in entries}
+    report = build(entries, areas, json.loads(path.read_text()))
+    pairs = {(p["option"], p["mapping"]): p for p in report["pairs"]}
+    assert pairs[("operand registers", "DSP")]["ratio_pct"] == 90.0
+    assert pairs[("none", "DSP")]["ratio_pct"] == round(100 * 60.8 / 100.1, 1)
+    rows = {(r["flavour"], r["mapping"]): (r, db) for r, db in report["throughput"]}
+    row, db = rows[("baseline, input reg", "LUT")]
+    assert db == 80.0
+    digits = layer_shapes()[0]
+    cfg = ArrayConfig(overq="none", input_register=True)
+    u1 = utilisation(cfg, digits.vectors, digits.tiles(cfg), False)
+    assert row["gmacs"][digits.name]["single"] == round(100.0 * u1 * 64 / 1000, 2)
+    assert row["gmacs"][digits.name]["double"] == round(80.0 * 64 / 1000, 2)  # utilisation 1
+    assert "| operand registers | DSP |" in render(report)
+
+
+def test_update_keeps_the_stored_rows_byte_for_byte():
+    """``--update`` rebuilds the report from stored rows (plus new runs): the stored
+    rows alone give back the committed report exactly."""
+    from synth.fpga import REPORT_DIR, stored_summary
+
+    committed = json.loads((REPORT_DIR / "fpga.json").read_text())
+    stored = {e["name"]: e for e in committed["variants"]}
+    variants = [v for v in default_variants() if v.name in stored]
+    assert len(variants) == len(stored)
+    report = build_report([(v, stored_summary(stored[v.name])) for v in variants])
+    assert json.dumps(report, indent=1) + "\n" == (REPORT_DIR / "fpga.json").read_text()
+    assert render_markdown(report) == (REPORT_DIR / "fpga.md").read_text()

@@ -327,6 +327,35 @@ def test_product_register_reset_mid_stream_drops_the_vectors_in_flight():
     assert [cycle for cycle, _ in trace.received] == [reset - 3, reset - 2, reset - 1, reset]
 
 
+# --- operand registers (cfg.input_register): one more cycle, same numbers ----------
+
+INPUT_REGISTER = [
+    ArrayConfig(rows=3, cols=5, cascade=1, overq="range,precision", input_register=True),
+    ArrayConfig(rows=4, cols=3, weight_format="apot", overq="range", input_register=True),
+    ArrayConfig(rows=4, cols=3, overq="none", act_bits=5, weight_bits=6, input_register=True),
+    ArrayConfig(rows=1, cols=4, cascade=1, input_register=True),
+    ArrayConfig(rows=4, cols=2, cascade=2, input_register=True, product_register=True),
+]
+
+
+@pytest.mark.parametrize("cfg", INPUT_REGISTER, ids=lambda c: c.key())
+def test_input_register_matches_the_golden_model(cfg):
+    """Back to back, gaps, weight reloads and a reset mid-stream, against sw_ref."""
+    assert cfg.latency == cfg.rows + cfg.cols - 1 + 1 + int(cfg.product_register)
+    check(cfg, full_program(cfg, seed=15, count=6))
+
+
+def test_input_register_adds_exactly_one_cycle():
+    plain = ArrayConfig(rows=3, cols=4, cascade=1)
+    piped = ArrayConfig(rows=3, cols=4, cascade=1, input_register=True)
+    assert piped.latency == plain.latency + 1 and piped.pe_latency == 2
+    program = [("load", weight_codes(plain, np.random.default_rng(16)))]
+    program += stream(plain, np.random.default_rng(17), 5, gaps=True)
+    a, b = check(plain, program), check(piped, program)
+    assert [y for _, y in a.received] == [y for _, y in b.received]
+    assert [c + 1 for c, _ in a.received] == [c for c, _ in b.received]
+
+
 # --- overflow, against a width worked out in the test (tests/acc_bounds.py) ---------
 # expected_trace() wraps to cfg.acc_width, the width that also sizes the RTL; these
 # tests compare with the exact extremes instead, so an accumulator one bit too narrow

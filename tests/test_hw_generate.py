@@ -14,6 +14,7 @@ from amaranth.back import verilog
 from hw import dedupe, emit
 from hw.array import SystolicArray
 from hw.generate import generate_pe_verilog, generate_verilog, interface_info, main
+from hw.names import VERILOG_KEYWORDS
 from hw.params import ArrayConfig
 from verif.runner import simulator_env
 
@@ -207,6 +208,19 @@ LINT_CONFIGS = {
         ArrayConfig(rows=3, cols=4, overq="range,precision", cascade=2, product_register=True),
         "top",
     ),
+    "input-register": (
+        ArrayConfig(rows=3, cols=4, overq="range,precision", cascade=2, input_register=True),
+        "top",
+    ),
+    "double-buffer": (
+        ArrayConfig(rows=3, cols=4, overq="range", cascade=2, double_buffer=True),
+        "top",
+    ),
+    "double-buffer-input-register-baseline": (
+        ArrayConfig(rows=2, cols=3, overq="none", double_buffer=True, input_register=True,
+                    product_register=True, cascade=1),
+        "db",
+    ),
     "encoder-range": (ArrayConfig(rows=5, cols=3, cascade=3, encoder=True), "top"),
     "encoder-precision-1row": (ArrayConfig(rows=1, cols=2, cascade=1, overq="precision", encoder=True), "top"),
     "encoder-range-precision-preg": (
@@ -263,6 +277,17 @@ def test_single_pe_lints_clean(tmp_path):
         ("--json", "--json needs --info"),
         ("--rows eight", "invalid int value"),
         ("--frobnicate", "unrecognized arguments"),
+        # issue 14: each used to pass, wrap or end in a traceback
+        ("--weight-format apot --weight-bits 9 --apot-term-bits 8", "apot_term_bits 1, 2, 4 fit"),
+        ("--weight-format apot --weight-bits 7 --apot-term-bits 6", "apot_term_bits 1, 2, 3 fit"),
+        ("--weight-format apot --weight-bits 16 --apot-term-bits 15 --info", "32778-bit outputs"),
+        ("--act-bits 16 --weight-bits 16 --overq range,precision", "need 67-bit outputs"),
+        ("--acc-bits 67", "acc_bits must be in 2..64, got 67"),
+        ("--rows 100000", "800000 PEs"),
+        ("--name bufif0", "Verilog keyword"),
+        ("--name logic", "Verilog keyword"),
+        ("--overq ,", "overq has an empty mode name"),
+        ("--apot-term-bits -1", "apot_term_bits must be in 1..15, got -1"),
     ],
 )
 def test_bad_parameters_give_one_line_and_exit_2(args, fragment, capsys):
@@ -279,6 +304,41 @@ def test_bad_parameters_from_the_shell_have_no_traceback():
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == "error: rows and cols must be >= 1, got rows=0 cols=8\n"
+
+
+def test_an_empty_overq_is_refused_not_taken_for_none(capsys):
+    assert main(["--overq", ""]) == 2
+    assert capsys.readouterr().err == (
+        "error: overq has an empty mode name in ''; allowed: range, precision, "
+        "range,precision or none\n"
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_is_one_line_and_a_nonzero_exit():
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "hw.generate", "--rows", "1", "--cols", "1"],
+                              cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == "error: cannot write to stdout: No space left on device\n"
+
+
+def test_refused_names_are_keywords_of_a_tool_that_reads_the_file(tmp_path):
+    """A sample of the list (old and new standard, Icarus' own) really breaks a tool."""
+    env = _tool_env()
+    for word in ("bufif0", "pulsestyle_onevent", "logic", "interconnect", "wone", "bool"):
+        assert word in VERILOG_KEYWORDS
+        path = tmp_path / "named.v"
+        path.write_text(f"module {word}(input wire a, output wire y);\n  assign y = a;\nendmodule\n")
+        runs = [["iverilog", "-g2005", "-o", os.devnull, str(path)],
+                ["iverilog", "-g2012", "-o", os.devnull, str(path)],
+                ["verilator", "--lint-only", str(path)]]
+        codes = [subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path).returncode
+                 for cmd in runs]
+        assert any(codes), word
+    path.write_text("module plain_name(input wire a, output wire y);\n  assign y = a;\nendmodule\n")
+    assert not any(subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path).returncode
+                   for cmd in runs)
 
 
 def test_info_prints_latency_acc_bits_and_configuration(capsys):
@@ -308,7 +368,8 @@ def test_help_shows_every_option_and_defaults(capsys):
     text = capsys.readouterr().out
     for option in ("--rows", "--cols", "--act-bits", "--weight-bits", "--weight-format",
                    "--apot-term-bits", "--overq", "--cascade", "--acc-bits",
-                   "--allow-overflow", "--product-register", "--name", "--info", "--json"):
+                   "--allow-overflow", "--product-register", "--input-register",
+                   "--double-buffer", "--name", "--info", "--json"):
         assert option in text
     assert "(default: 8)" in text and "(default: range)" in text
 
@@ -335,3 +396,34 @@ def test_product_register_flag(capsys):
 def test_short_arrays_get_a_cascade_that_fits(capsys):
     assert main(["--rows", "2", "--cols", "1", "--info"]) == 0
     assert "cascade        1" in capsys.readouterr().out
+
+
+def test_input_register_and_double_buffer_flags(capsys):
+    """Each flag reaches the Verilog (header, ports, registers) and --info (latency, PE
+    pipeline); without them the file has none of it."""
+    args = ["--rows", "3", "--cols", "4", "--cascade", "1"]
+    assert main(args + ["--input-register", "--double-buffer"]) == 0
+    text = capsys.readouterr().out
+    cfg = ArrayConfig(rows=3, cols=4, cascade=1, input_register=True, double_buffer=True)
+    assert text == generate_verilog(cfg)
+    assert "--input-register --double-buffer" in text.splitlines()[1]
+    assert re.search(r"^//\s+input_register\s+= True$", text, re.M)
+    assert re.search(r"^//\s+double_buffer\s+= True$", text, re.M)
+    assert f"Latency L = {cfg.latency} cycles" in text and cfg.latency == 7
+    assert re.search(r"^\s*input\s+wire w_swap,", text, re.M)
+    assert "module wskew(" in text
+    body = text[text.index("module pe(") :]
+    body = body[: body.index("endmodule")]
+    for reg in ("weight_op", "shadow", "weight_above", "w_out", "swap_out", "shift_out"):
+        assert re.search(rf"reg (\[\d+:0\] )?{reg} = ", body), reg
+    for alias in ("shadow_prev", "swap", "shift"):  # registers named after their output port
+        assert re.search(rf"wire (\[\d+:0\] )?{alias};", body), alias
+    assert main(args + ["--input-register", "--double-buffer", "--info"]) == 0
+    info = capsys.readouterr().out
+    assert "latency L      7 cycles" in info
+    assert "PE pipeline    2 stages: operand registers -> multiply + accumulate" in info
+    assert "double-buffered" in info
+    assert main(args) == 0
+    plain = capsys.readouterr().out
+    for word in ("w_swap", "wskew", "shadow", "weight_op", "input_register", "double_buffer"):
+        assert word not in plain

@@ -287,6 +287,14 @@ def test_torch_in_torch_out():
     y = overq.golden(e_t.values, e_t.states, w, cfg)
     assert isinstance(y, torch.Tensor) and y.shape == (3, 5, 4)
     assert isinstance(overq.decode(e_t.values, e_t.states, 0.5, cfg), torch.Tensor)
+    c_t = overq.codes(torch.from_numpy(x), 0.5, cfg)
+    assert isinstance(c_t, torch.Tensor) and c_t.dtype == torch.int64
+    e_c = overq.encode_codes(c_t, cfg)
+    assert isinstance(e_c.values, torch.Tensor)
+    np.testing.assert_array_equal(e_c.values.numpy(), e_np.values)
+    np.testing.assert_array_equal(e_c.states.numpy(), e_np.states)
+    r_t = overq.golden_real(e_t.values, e_t.states, w, cfg, 0.5, 0.1, floor=-0.2)
+    assert isinstance(r_t, torch.Tensor) and r_t.shape == (3, 5, 4)
 
 
 # --- golden model --------------------------------------------------------------------
@@ -341,7 +349,7 @@ def test_golden_equals_matmul_of_decoded(fmt, modes):
 
 def test_golden_row0_is_normal_whatever_its_state():
     cfg = cfg_(4, 4, 2, ("range", "precision"))
-    w = np.arange(8).reshape(4, 2) + 1
+    w = np.array([[1, 2], [3, 4], [5, 6], [7, -8]])  # 4-bit weights
     v = np.array([3, 1, 2, 5])
     base = overq.golden(v, np.array([N, N, N, N]), w, cfg)
     for state in (S, RG, P):
@@ -369,15 +377,48 @@ def test_golden_over_tiles_adds_the_tiles_up():
 
 
 def test_golden_large_operands_stay_exact():
-    cfg = cfg_(8, 16, 2, ("range", "precision"), weight_bits=16)
+    # A16W16 range,precision needs 67-bit outputs and is refused (hw.params); the
+    # widest A16W16 array keeps range only: RANGE products are shifted by 16 bits.
+    cfg = cfg_(8, 16, 2, ("range",), weight_bits=16)
     v = np.full((2, 4096), cfg.act_max)
-    f = np.zeros_like(v)
-    f[:, 1], v[:, 1] = P, 1  # one unshifted product: sums need every bit
+    f = np.full_like(v, RG)
+    f[:, 1], v[:, 1] = P, 1  # one unshifted odd product: sums need every bit
+    v[:, 0] -= 1  # row 0 (NORMAL, unshifted) even
     w = np.full((4096, 2), cfg.weight_min)
     w[0] = 1
     y = overq.golden(v, f, w, cfg)
+    assert y.dtype == np.int64
     assert abs(int(y[0, 0])) > 2**53 and y[0, 0] % 2 == 1
     assert y.tolist() == [golden_loop(v[i], f[i], w, cfg) for i in range(2)]
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+def test_golden_is_exact_on_all_maximum_inputs_at_64_bit_outputs(modes):
+    """The widest accepted arrays: one tile of extreme values in every state fits int64."""
+    cfg = ArrayConfig(rows=64, cols=2, act_bits=14, weight_bits=16, overq=set(modes), cascade=1)
+    assert cfg.acc_width <= 64
+    rng = np.random.default_rng(3)
+    for f in (np.full(64, RG), np.full(64, N), rng.integers(0, 4, 64)):
+        w = np.tile([[cfg.weight_min, cfg.weight_max]], (64, 1))
+        y = overq.golden(np.full(64, cfg.act_max), f, w, cfg)
+        expected = golden_loop(np.full(64, cfg.act_max), f, w, cfg)
+        assert y.dtype == np.int64 and y.tolist() == expected
+        lo, hi = cfg.output_range
+        assert lo <= min(expected) and max(expected) <= hi
+
+
+def test_golden_sums_beyond_int64_are_python_integers_not_wrapped():
+    cfg = cfg_(8, 16, 2, ("range",), weight_bits=16)
+    k = 8 << 14  # 16384 tiles of extreme values: the sum needs 65 bits
+    v, f = np.full((1, k), cfg.act_max), np.full((1, k), RG)
+    w = np.full((k, 1), cfg.weight_min)
+    y = overq.golden(v, f, w, cfg)
+    expected = golden_loop(v[0], f[0], w, cfg)
+    assert expected[0] < -(2**63)
+    assert y.dtype == object and y.tolist() == [expected]
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="exceed int64"):
+        overq.golden(torch.from_numpy(v), torch.from_numpy(f), torch.from_numpy(w), cfg)
 
 
 def test_empty_input():

@@ -1,10 +1,13 @@
 """The shared configuration: validation messages and the derived numbers."""
 
 import itertools
+import re
 
 import pytest
 
 from hw.params import (
+    MAX_ACC_BITS,
+    MAX_BUILD_UNITS,
     ArrayConfig,
     apot_official_exponents,
     apot_paper_exponents,
@@ -45,7 +48,6 @@ def test_product_register_appears_in_describe_and_key_only_when_on():
     "text, modes",
     [
         ("none", set()),
-        ("", set()),
         ("range", {"range"}),
         ("precision,range", {"range", "precision"}),
         (["range", "precision"], {"range", "precision"}),
@@ -70,6 +72,20 @@ def test_overq_modes_parse_from_text_or_sets(text, modes):
         (dict(weight_format="apot", weight_bits=8, apot_term_bits=2), "multiple of"),
         (dict(acc_bits=8), "can overflow"),
         (dict(rows=2.5), "rows must be an integer"),
+        (dict(overq=""), "overq has an empty mode name in ''"),
+        (dict(overq=","), "overq has an empty mode name in ','"),
+        (dict(overq="range,"), "overq has an empty mode name"),
+        (dict(apot_term_bits=-1), "apot_term_bits must be in 1..15, got -1"),
+        (dict(apot_term_bits=16, weight_format="apot"), "apot_term_bits must be in 1..15"),
+        (dict(allow_overflow="yes"), "allow_overflow must be True or False"),
+        (dict(acc_bits=65), "acc_bits must be in 2..64, got 65"),
+        (dict(act_bits=16, weight_bits=16, overq="range,precision"), "need 67-bit outputs"),
+        (dict(weight_format="apot", weight_bits=9, apot_term_bits=8),
+         "reach 2^254 (256-bit values, 266-bit outputs); every width must fit in 2..64 bits"),
+        (dict(weight_format="apot", weight_bits=16, apot_term_bits=15),
+         "apot_term_bits 1, 3 fit"),
+        (dict(rows=100000), "800000 PEs and 4999950028 skew registers (estimated"),
+        (dict(rows=257, cols=257), "<= 131072 (256x256 fits)"),
     ],
 )
 def test_invalid_configurations_give_one_line_errors(kwargs, fragment):
@@ -78,6 +94,34 @@ def test_invalid_configurations_give_one_line_errors(kwargs, fragment):
     message = str(err.value)
     assert fragment in message
     assert "\n" not in message
+
+
+def test_acc_bits_and_the_derived_width_share_one_bound():
+    """64-bit outputs are accepted whether derived or asked for; 65 bits never are."""
+    at_limit = dict(rows=64, cols=1, act_bits=14, weight_bits=16, overq="precision")
+    assert ArrayConfig(**at_limit).acc_width == MAX_ACC_BITS == 64
+    assert ArrayConfig(**at_limit, acc_bits=64).acc_width == 64
+    with pytest.raises(ValueError, match="need 65-bit outputs"):
+        ArrayConfig(**{**at_limit, "rows": 128})
+    with pytest.raises(ValueError, match="need 65-bit outputs"):  # wrapping does not help
+        ArrayConfig(**{**at_limit, "rows": 128}, acc_bits=64, allow_overflow=True)
+    with pytest.raises(ValueError, match="acc_bits must be in 2..64"):
+        ArrayConfig(**at_limit, acc_bits=65)
+
+
+def test_every_apot_width_the_message_offers_is_accepted():
+    with pytest.raises(ValueError) as err:
+        ArrayConfig(weight_format="apot", weight_bits=9, apot_term_bits=8)
+    offered = [int(k) for k in re.search(r"apot_term_bits ([\d, ]+) fit", str(err.value))[1].split(",")]
+    assert offered == [1, 2, 4]
+    for k in offered:
+        assert ArrayConfig(weight_format="apot", weight_bits=9, apot_term_bits=k).acc_width <= 64
+
+
+def test_the_largest_array_is_accepted_and_one_more_row_is_not():
+    assert ArrayConfig(rows=256, cols=256).build_units == 130816 <= MAX_BUILD_UNITS
+    with pytest.raises(ValueError, match="a 257x256 array is larger than the generator builds"):
+        ArrayConfig(rows=257, cols=256)
 
 
 def test_one_row_array_allows_cascade_one():
@@ -173,3 +217,20 @@ def test_default_cascade_shortens_for_short_arrays():
     assert ArrayConfig(rows=2).cascade == 1
     assert ArrayConfig(rows=3).cascade == 2
     assert ArrayConfig(rows=16).cascade == 2
+
+
+def test_input_register_and_double_buffer_appear_only_when_on():
+    off = ArrayConfig()
+    on = ArrayConfig(input_register=True, double_buffer=True)
+    for name in ("input_register", "double_buffer"):
+        assert name not in off.describe() and on.describe()[name] is True
+        with pytest.raises(ValueError, match=f"{name} must be True or False"):
+            ArrayConfig(**{name: 1})
+    assert on.latency == off.latency + 1 and on.pe_latency == 2
+    assert off.key() + "_ireg_dbuf" == on.key()
+    assert ArrayConfig(double_buffer=True).latency == off.latency
+
+
+def test_double_buffer_with_the_encoder_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="double_buffer with encoder is not supported"):
+        ArrayConfig(double_buffer=True, encoder=True)

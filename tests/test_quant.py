@@ -106,7 +106,7 @@ def test_nan_and_inf_raise(bad):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="step must be > 0"):
+    with pytest.raises(ValueError, match="step must be a finite number > 0, got 0.0"):
         quant.quantize(torch.ones(3), 0.0, 4)
     with pytest.raises(ValueError, match="unknown clipping method"):
         quant.threshold(torch.ones(3), 4, "median")

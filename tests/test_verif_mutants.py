@@ -11,7 +11,7 @@ import pytest
 
 from hw.params import ArrayConfig
 from verif.config import RunSettings
-from verif.mutants import DATAPATH_MUTANTS, ENCODER_MUTANTS, MUTANTS, mutate
+from verif.mutants import DATAPATH_MUTANTS, DB_MUTANTS, ENCODER_MUTANTS, MUTANTS, mutate
 from verif.runner import available, default_build_dir, run
 
 CFG = ArrayConfig(rows=4, cols=3, overq="range", cascade=2)
@@ -43,6 +43,37 @@ def test_mutant_fails(generated, name):
     assert result.passed or result.failed, "no results"
     assert "(simulator crashed: no results file)" not in result.failed, result.summary()
     assert result.failed, f"the testbench did not notice mutant {name}: {MUTANTS[name].description}"
+
+
+# --- double buffering: a swap out of step with the wavefront must be caught -----------
+
+DB_CFG = ArrayConfig(rows=4, cols=3, overq="range", cascade=2, double_buffer=True)
+DB_TESTS = "test_db_back_to_back_tiles|test_db_random_shift_swap"
+
+
+@pytest.fixture(scope="module")
+def generated_db():
+    from hw.generate import generate_verilog
+
+    return generate_verilog(DB_CFG)
+
+
+def _run_db(text: str, tag: str):
+    return run(RunSettings(DB_CFG, seed=1, sim="icarus"), default_build_dir(DB_CFG, "icarus", tag),
+               rtl_text=text, test_filter=DB_TESTS)
+
+
+def test_unmutated_double_buffer_design_passes(generated_db):
+    result = _run_db(generated_db, "mutant-none")
+    assert result.ok and not result.failed, result.summary()
+    assert len(result.passed) == 2, result.summary()
+
+
+@pytest.mark.parametrize("name", list(DB_MUTANTS))
+def test_double_buffer_mutant_fails(generated_db, name):
+    result = _run_db(mutate(generated_db, name), f"mutant-{name}")
+    assert "(simulator crashed: no results file)" not in result.failed, result.summary()
+    assert result.failed, f"the testbench did not notice mutant {name}: {DB_MUTANTS[name].description}"
 
 
 # --- the hardware encoder (--encoder): its mutants against a design that has it ------

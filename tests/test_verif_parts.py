@@ -68,6 +68,7 @@ CFGS = [
     ArrayConfig(rows=6, cols=1, weight_format="apot", weight_bits=7, overq="precision"),
     ArrayConfig(rows=5, cols=3, overq="none", act_bits=3, weight_bits=6, acc_bits=30),
     ArrayConfig(rows=3, cols=4, overq="range,precision", cascade=2, product_register=True),
+    ArrayConfig(rows=3, cols=4, cascade=2, input_register=True, double_buffer=True),
     ArrayConfig(rows=4, cols=2, overq="range,precision", cascade=3, encoder=True),
 ]
 
@@ -90,6 +91,8 @@ def test_replay_command_names_every_make_variable(cfg):
         overq=words["OVERQ"], cascade=int(words["CASCADE"]),
         acc_bits=int(words["ACC_BITS"]) if "ACC_BITS" in words else None,
         product_register=words.get("PRODUCT_REGISTER") == "1",
+        input_register=words.get("INPUT_REGISTER") == "1",
+        double_buffer=words.get("DOUBLE_BUFFER") == "1",
         encoder=words.get("ENCODER") == "1",
     )
     assert back == cfg
@@ -286,6 +289,11 @@ def test_every_mutant_changes_the_generated_verilog():
 
     text = generate_verilog(ArrayConfig(rows=4, cols=3, overq="range", cascade=2, encoder=True))
     for name in ENCODER_MUTANTS:
+        assert mutate(text, name) != text, name
+    from verif.mutants import DB_MUTANTS
+
+    text = generate_verilog(ArrayConfig(rows=4, cols=3, overq="range", cascade=2, double_buffer=True))
+    for name in DB_MUTANTS:
         assert mutate(text, name) != text, name
 
 

@@ -9,6 +9,7 @@ seconds, so it gets the two real-data configurations.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -18,6 +19,7 @@ from verif.config import RunSettings
 from verif.runner import available, default_build_dir, run
 from verif.sim import format_layer_report, run_layer
 
+DB_TESTS = ("test_db_back_to_back_tiles", "test_db_random_shift_swap", "test_db_reset_mid_tile")
 TB_TESTS = ("test_random", "test_port_level", "test_directed", "test_weight_reload",
             "test_reset_midstream", "test_throughput_latency")
 
@@ -30,6 +32,9 @@ TB_TESTS = ("test_random", "test_port_level", "test_directed", "test_weight_relo
 LAYER_SQNR_DB = {
     "r8c8_a4w4int_oq-range_c2_acc15": 21.343,
     "r8c8_a4w4apot_k2_oq-range+precision_c3_acc20": 20.686,
+    # with the hardware encoder: codes of the same activations, K zero-padded to tiles
+    "r8c8_a4w4int_oq-range_c2_acc15_enc": 21.343,
+    "r8c8_a4w4int_oq-range+precision_c3_acc19_enc": 21.421,
 }
 SQNR_TOLERANCE_DB = 0.02
 
@@ -46,6 +51,14 @@ CASES = [
                            weight_format="apot", weight_bits=5), 0),
     ("icarus", ArrayConfig(rows=5, cols=4, overq="range,precision", cascade=2,
                            product_register=True), 0),  # L = R + C
+    # double-buffered weights (+ the back-to-back, random shift/swap and reset tests);
+    # the layer streams its tiles back to back
+    ("icarus", ArrayConfig(double_buffer=True), 1),
+    ("icarus", ArrayConfig(rows=5, cols=4, overq="range,precision", cascade=2,
+                           input_register=True, double_buffer=True), 0),
+    ("icarus", ArrayConfig(rows=4, cols=3, overq="none", double_buffer=True), 0),
+    ("icarus", ArrayConfig(rows=6, cols=5, input_register=True), 0),  # L = R + C
+    ("verilator", ArrayConfig(double_buffer=True, input_register=True), 1),
     # accumulators wider than the minimum, as the area report prices them
     ("icarus", ArrayConfig(acc_bits=16), 0),
     ("icarus", ArrayConfig(overq="range,precision", acc_bits=32, weight_format="apot"), 0),
@@ -80,10 +93,18 @@ def test_generated_top_passes_every_testbench_test(case):
     ran = {name.split("/")[0] for name in result.passed}
     expected = set(TB_TESTS) - ({"test_port_level"} if cfg.encoder else set())  # no a_data port
     assert expected <= ran, f"tests that did not run: {expected - ran}"
+    if cfg.double_buffer:
+        assert set(DB_TESTS) <= ran, f"tests that did not run: {set(DB_TESTS) - ran}"
     if images:
         assert report is not None, "the layer test wrote no outputs"
         (build_dir / "layer_report.json").write_text(json.dumps(report, indent=1))
         print(format_layer_report(report))
         assert report["bit_exact"], format_layer_report(report)
-        measured = LAYER_SQNR_DB[cfg.key()]
+        # pipelining and double buffering change the timing, not the numbers
+        same_numbers = dataclasses.replace(cfg, input_register=False, double_buffer=False)
+        measured = LAYER_SQNR_DB[same_numbers.key()]
         assert abs(report["sqnr_db"] - measured) < SQNR_TOLERANCE_DB, format_layer_report(report)
+        # the cycles the layer took are the cycle model's (verif.utilisation)
+        assert report["cycles"] == report["cycles_model"], format_layer_report(report)
+        if cfg.double_buffer:
+            assert report["utilisation"] >= 0.98, format_layer_report(report)

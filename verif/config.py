@@ -111,6 +111,10 @@ def replay_command(cfg: ArrayConfig, seed: int, sim: str, rtl: str | None = None
         parts.append(f"ACC_BITS={cfg.acc_bits}")
     if cfg.product_register:
         parts.append("PRODUCT_REGISTER=1")
+    if cfg.input_register:
+        parts.append("INPUT_REGISTER=1")
+    if cfg.double_buffer:
+        parts.append("DOUBLE_BUFFER=1")
     if cfg.encoder:
         parts.append("ENCODER=1")
     parts.append(f"SEED={seed}")

@@ -7,6 +7,7 @@ inputs idle when done. Cycles are counted in rising edges of ``clk`` since time 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ from hw.params import ArrayConfig
 from verif.ports import pack_fields
 from verif.stimulus import Vectors
 
-__all__ = ["WeightLoader", "ActivationDriver", "idle_inputs"]
+__all__ = ["WeightLoader", "ActivationDriver", "CycleDriver", "Cycle", "idle_inputs"]
 
 
 def idle_inputs(dut, cfg: ArrayConfig) -> None:
@@ -30,6 +31,8 @@ def idle_inputs(dut, cfg: ArrayConfig) -> None:
     dut.a_data.value = 0
     if cfg.overq_enabled:
         dut.a_state.value = 0
+    if cfg.double_buffer:
+        dut.w_swap.value = 0
 
 
 class WeightLoader:
@@ -87,4 +90,48 @@ class ActivationDriver:
             placed.append(self._cycle())
             await RisingEdge(dut.clk)
         dut.a_valid.value = 0
+        return placed
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One cycle of port activity with double buffering: vector ``vec`` (an index into
+    the vectors sent with it) or None, a weight row ``row`` (codes [C]) shifted into
+    the shadow copy or None, and ``swap`` (``w_swap``)."""
+
+    vec: int | None = None
+    row: np.ndarray | None = None
+    swap: bool = False
+
+
+class CycleDriver:
+    """Drives any mix of vectors, shadow shifts and swaps, one ``Cycle`` per clock
+    (double buffering: all three may happen in the same cycle); returns the cycle each
+    vector was placed on the ports."""
+
+    def __init__(self, dut, cfg: ArrayConfig, cycle):
+        self.dut = dut
+        self.cfg = cfg
+        self._cycle = cycle
+
+    async def play(self, cycles: Sequence[Cycle], vectors: Vectors) -> list[int]:
+        cfg, dut = self.cfg, self.dut
+        data = pack_fields(vectors.values, cfg.act_bits) if len(vectors) else []
+        state = pack_fields(vectors.states, 2) if cfg.overq_enabled and len(vectors) else None
+        placed: list[int] = []
+        for cyc in cycles:
+            dut.a_valid.value = int(cyc.vec is not None)
+            if cyc.vec is not None:
+                dut.a_data.value = data[cyc.vec]
+                if state is not None:
+                    dut.a_state.value = state[cyc.vec]
+                placed.append(self._cycle())
+            dut.w_shift.value = int(cyc.row is not None)
+            if cyc.row is not None:
+                dut.w_data.value = pack_fields(np.asarray(cyc.row).reshape(1, -1), cfg.weight_bits)[0]
+            dut.w_swap.value = int(cyc.swap)
+            await RisingEdge(dut.clk)
+        dut.a_valid.value = 0
+        dut.w_shift.value = 0
+        dut.w_swap.value = 0
         return placed

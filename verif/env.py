@@ -15,7 +15,7 @@ from cocotb.utils import get_sim_time
 
 from verif.config import RunSettings
 from verif.coverage import Coverage
-from verif.drivers import ActivationDriver, WeightLoader, idle_inputs
+from verif.drivers import ActivationDriver, Cycle, CycleDriver, WeightLoader, idle_inputs
 from verif.model import ArrayModel
 from verif.monitor import OutputMonitor
 from verif.scoreboard import InOrderScoreboard
@@ -38,6 +38,7 @@ class TopEnv:
         self.loader = WeightLoader(dut, cfg)
         self.driver = ActivationDriver(dut, cfg, self.cycle)
         self.monitor = OutputMonitor(dut, cfg, self.cycle, self.scoreboard.receive)
+        self.cycles = CycleDriver(dut, cfg, self.cycle) if cfg.double_buffer else None
         self.placed: dict[int, int] = {}  # vector index -> cycle placed on the ports
 
     def cycle(self) -> int:
@@ -60,11 +61,54 @@ class TopEnv:
         self.model.reset()
 
     async def load(self, codes: np.ndarray) -> None:
-        """Wait until every earlier output came out, then shift a weight tile in."""
+        """Wait until every earlier output came out, then shift a weight tile in (with
+        double buffering: into the shadow copy, then one cycle of ``w_swap``)."""
         await self.drain()
         await self.loader.load(codes)
+        if self.cfg.double_buffer:
+            for row in np.asarray(codes)[::-1]:
+                self.model.shift(row)
+            await self.play([Cycle(swap=True)])
+            return
         self.model.load(codes)
         self.coverage.sample_weights(self.model.codes, self.model.weights)
+
+    async def play(self, cycles: list[Cycle], vectors: Vectors | None = None, labels=None) -> list[int]:
+        """Double buffering: drive ``cycles`` (vectors, shadow shifts and swaps mixed per
+        cycle); the model follows them in order. Returns the sent vectors' indices."""
+        if vectors is None:
+            vectors = Vectors(np.zeros((0, self.cfg.rows), np.int64), np.zeros((0, self.cfg.rows), np.int64))
+        labels = labels if labels is not None else [""] * len(vectors)
+        expected = np.zeros((len(vectors), self.cfg.cols), dtype=np.int64)
+        segment: list[int] = []  # vectors sent under the weights active now
+
+        def close():
+            if segment:
+                v, f = vectors.values[segment], vectors.states[segment]
+                expected[segment] = self.model.outputs(v, f)
+                raw = None if vectors.raw is None else vectors.raw[segment]
+                self.coverage.sample_vectors(v, f, self.model.weights, raw)
+                segment.clear()
+
+        for cyc in cycles:  # the model sees the cycles in the DUT's order
+            if cyc.swap:
+                close()
+                self.model.swap()
+                self.coverage.sample_weights(self.model.codes, self.model.weights)
+            if cyc.vec is not None:
+                segment.append(cyc.vec)
+            if cyc.row is not None:
+                self.model.shift(cyc.row)
+        close()
+        order = [c.vec for c in cycles if c.vec is not None]
+        if sorted(order) != list(range(len(vectors))) or order != sorted(order):
+            raise ValueError("cycles must send every vector once, in order")
+        items = self.scoreboard.expect(expected, (vectors.values, vectors.states), labels)
+        self.coverage.sample_outputs(expected)
+        placed = await self.cycles.play(cycles, vectors)
+        indices = [item.index for item in items]
+        self.placed.update(zip(indices, placed))
+        return indices
 
     async def stream(self, vectors: Vectors, gaps=None, labels=None) -> list[int]:
         """Send vectors (idle cycles ``gaps`` before each); returns their indices."""

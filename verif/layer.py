@@ -29,7 +29,7 @@ from sw_ref.overq import encode, encode_codes, golden
 from sw_ref.qnet import capture, sqnr_db
 from verif.ports import weight_codes
 
-__all__ = ["LayerCase", "build_layer_case"]
+__all__ = ["LayerCase", "build_layer_case", "lower_matmul"]
 
 
 @dataclass
@@ -42,7 +42,7 @@ class LayerCase:
     states: np.ndarray  # [T, N, R]
     tile_index: list[tuple[int, int]]  # tile t -> (k-tile, o-tile)
     reference: np.ndarray  # [N, O] int64: golden over the whole K
-    unit: float  # real value of one output LSB
+    unit: float  # real value of one output LSB (an [O] array with per-channel weights)
     bias: np.ndarray  # [O]
     fp32: np.ndarray  # [N, O] the FP32 layer's output (bias included)
     act_step: float
@@ -104,7 +104,6 @@ def build_layer_case(cfg: ArrayConfig, images: int = 1, layer: str = "conv2",
     conv = getattr(model, layer)
     if not isinstance(conv, torch.nn.Conv2d):
         raise ValueError(f"{layer} is not a Conv2d layer of the digits CNN")
-    r, c = cfg.rows, cfg.cols
 
     # im2col: P [N, K], W [K, O]
     def patches(x):
@@ -113,11 +112,32 @@ def build_layer_case(cfg: ArrayConfig, images: int = 1, layer: str = "conv2",
 
     p = patches(inputs[layer])
     w_real = conv.weight.detach().reshape(conv.out_channels, -1).double().numpy()
-    k, o = p.shape[1], w_real.shape[0]
-
+    o = w_real.shape[0]
     alpha = quant.threshold(calib_in[layer], cfg.act_bits, act_method, signed=False)
     step = alpha / cfg.act_max if alpha > 0 else 1.0
-    w_int, w_unit = _quantized_weights(w_real, cfg)  # [O, K]
+    fp32 = outputs[layer].permute(0, 2, 3, 1).reshape(-1, o).double().numpy()
+    bias = conv.bias.detach().double().numpy() if conv.bias is not None else np.zeros(o)
+    return lower_matmul(cfg, layer, images, p, w_real, step, bias, fp32)
+
+
+def lower_matmul(cfg: ArrayConfig, layer: str, images: int, p: np.ndarray, w_real: np.ndarray,
+                 step: float, bias: np.ndarray, fp32: np.ndarray,
+                 w_per_channel: bool = False) -> LayerCase:
+    """Y = P W^T + bias as array tiles: activations P [N, K] (>= 0) on the grid ``step``,
+    real weights W [O, K] quantized to cfg's format, FP32 outputs [N, O] for the SQNR.
+
+    ``w_per_channel`` (int weights): one weight step per output channel; the array's
+    integer outputs are unchanged, only the per-column scale that turns them back into
+    real values differs (``unit`` becomes an [O] array).
+    """
+    r, c = cfg.rows, cfg.cols
+    k, o = p.shape[1], w_real.shape[0]
+    if w_per_channel and cfg.weight_format == "int":
+        rows = [_quantized_weights(row[None, :], cfg) for row in w_real]
+        w_int = np.concatenate([q for q, _ in rows])
+        w_unit = np.array([u for _, u in rows])
+    else:
+        w_int, w_unit = _quantized_weights(w_real, cfg)  # [O, K]
     kt, ot = -(-k // r), -(-o // c)
     vals = np.zeros((p.shape[0], kt * r), dtype=np.int64)
     sts = np.zeros_like(vals)
@@ -146,8 +166,6 @@ def build_layer_case(cfg: ArrayConfig, images: int = 1, layer: str = "conv2",
             index.append((ti, tj))
     reference = np.asarray(golden(vals, sts, w_pad, cfg), dtype=np.int64)[:, :o]
     unit = step * w_unit / (1 << cfg.state_shifts[0])  # README "The array": units of s*s_w (/2^b)
-    fp32 = outputs[layer].permute(0, 2, 3, 1).reshape(-1, o).double().numpy()
-    bias = conv.bias.detach().double().numpy() if conv.bias is not None else np.zeros(o)
     return LayerCase(
         cfg=cfg, layer=layer, images=images,
         codes=np.stack(codes), values=np.stack(values), states=np.stack(states),

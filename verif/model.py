@@ -23,10 +23,24 @@ class ArrayModel:
         self.codes = np.zeros((cfg.rows, cfg.cols), dtype=np.int64)
         self.weights = np.zeros((cfg.rows, cfg.cols), dtype=np.int64)
 
+        self.shadow = np.zeros((cfg.rows, cfg.cols), dtype=np.int64)  # codes (double buffer)
+
     def reset(self) -> None:
-        """Reset clears every weight register to zero."""
+        """Reset clears every weight register to zero (both copies)."""
         self.codes = np.zeros_like(self.codes)
         self.weights = np.zeros_like(self.weights)
+        self.shadow = np.zeros_like(self.shadow)
+
+    def shift(self, row: np.ndarray) -> None:
+        """Double buffering: one ``w_shift`` cycle moves the shadow copy down a row and
+        puts ``row`` (codes [C]) in row 0."""
+        row = np.asarray(row, dtype=np.int64).reshape(1, self.cfg.cols)
+        self.shadow = np.concatenate([row, self.shadow[:-1]])
+
+    def swap(self) -> None:
+        """Double buffering: ``w_swap`` makes the shadow copy active (call before the
+        same cycle's ``shift``: a swap takes the shadow as it was before it)."""
+        self.load(self.shadow)
 
     def load(self, codes: np.ndarray) -> None:
         """A complete weight load of codes [R, C] (row r ends in PE row r)."""

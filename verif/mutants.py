@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["MUTANTS", "ENCODER_MUTANTS", "DATAPATH_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
+__all__ = ["MUTANTS", "ENCODER_MUTANTS", "DATAPATH_MUTANTS", "DB_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
 
 
 class MutationNotApplicable(ValueError):
@@ -118,6 +118,79 @@ MUTANTS: dict[str, Mutant] = {
 }
 
 
+# --- double buffering (designs generated with --double-buffer) -----------------------
+
+
+def _pe_modules(text: str) -> list[str]:
+    return [name for name in ("pe_row0", "pe") if re.search(rf"^module {name}\s*\(", text, re.M)]
+
+
+def _swap_late(text: str) -> str:
+    """Every PE applies a swap one cycle late: the vector that comes with the swap
+    still multiplies by the old weights (no bypass from the shadow copy)."""
+    def edit(body):
+        body = re.sub(r"assign weight_now = swap_in \? shadow : weight;", "assign weight_now = weight;", body)
+        return re.sub(r"assign above_now = swap_in \? w_in : weight_above;",
+                      "assign above_now = weight_above;", body)
+    for name in _pe_modules(text):
+        text = _edit_module(text, name, edit)
+    return text
+
+
+def _swap_line(body: str) -> tuple[re.Match, list[str]]:
+    m = re.search(r"assign\s+swap_out\s*=\s*\{(.*?)\};", body, re.S)
+    if not m:
+        raise MutationNotApplicable("no swap_out concatenation in module `skew`")
+    return m, [part.strip() for part in m.group(1).split(",")]
+
+
+def _shorter(token: str) -> str:
+    """The swap token one register earlier (``swap_r3_d3`` -> ``swap_r3_d2``, d1 -> a_swap)."""
+    r, d = map(int, re.fullmatch(r"swap_r(\d+)_d(\d+)", token).groups())
+    return "a_swap" if d == 1 else f"swap_r{r}_d{d - 1}"
+
+
+def _swap_early(text: str) -> str:
+    """The swap reaches rows 1..R-1 one cycle early (row 0 cannot see the future): the
+    vector before the swap already uses the new weights below row 0."""
+    def edit(body):
+        m, parts = _swap_line(body)
+        parts = [p if p == "a_swap" else _shorter(p) for p in parts]
+        return body[: m.start(1)] + " " + ", ".join(parts) + " " + body[m.end(1):]
+    return _edit_module(text, "skew", edit)
+
+
+def _swap_row_out_of_step(text: str) -> str:
+    """Only the last row swaps one cycle early, out of step with the wavefront."""
+    def edit(body):
+        m, parts = _swap_line(body)
+        if parts[0] == "a_swap":
+            return body
+        parts[0] = _shorter(parts[0])  # the concatenation lists row R-1 first
+        return body[: m.start(1)] + " " + ", ".join(parts) + " " + body[m.end(1):]
+    return _edit_module(text, "skew", edit)
+
+
+def _above_ignores_swap(text: str) -> str:
+    """SHIFTED / RANGE / PRECISION slots read the shadow copy of the row above, not the
+    W[k-1] of their own tile."""
+    def edit(body):
+        return re.sub(r"assign above_now = swap_in \? w_in : weight_above;",
+                      "assign above_now = w_in;", body)
+    return _edit_module(text, "pe", edit)
+
+
+DB_MUTANTS: dict[str, Mutant] = {
+    m.name: m
+    for m in (
+        Mutant("swap_late", "every PE swaps one cycle late", _swap_late),
+        Mutant("swap_early", "rows 1..R-1 swap one cycle early", _swap_early),
+        Mutant("swap_row_out_of_step", "the last row swaps one cycle early", _swap_row_out_of_step),
+        Mutant("above_ignores_swap", "W[k-1] read from the shadow copy", _above_ignores_swap),
+    )
+}
+
+
 def _window_short(text: str) -> str:
     """The range window ends one slot early: the zero c slots away is never seen
     (every stage's farthest zero flag is ignored)."""
@@ -144,10 +217,12 @@ def _zero_off_by_one(text: str) -> str:
 
 def _shift_unclipped(text: str) -> str:
     """A value moved one slot right by a cascade is not clipped to M: its low b bits
-    are moved instead (wrong for a moved outlier)."""
+    are moved instead (wrong for a moved outlier). The moved value is the default of
+    every stage's ``partner_value`` (the SHIFTED partner)."""
     def edit(body):
-        unclipped = dict(re.findall(r"assign\s+clipped_k(\d+)\s*=\s*outlier_k\d+\s*\?\s*\S+\s*:\s*([^;]+?)\s*;", body))
-        return re.sub(r"(assign\s+moved_k(\d+)\s*=\s*)clipped_k\d+(\s*;)",
+        unclipped = dict(re.findall(
+            r"assign\s+clipped_k(\d+)\s*=\s*outlier_k\d+\s*\?\s*\S+\s*:\s*([^;]+?)\s*;", body))
+        return re.sub(r"(partner_value_k(\d+)\s*=\s*)clipped_k\2(\s*;)",
                       lambda m: m.group(1) + unclipped.get(m.group(2), f"clipped_k{m.group(2)}") + m.group(3),
                       body)
     return _edit_module(text, "encoder", edit)
@@ -259,7 +334,7 @@ DATAPATH_MUTANTS: dict[str, Mutant] = {
 
 
 def mutate(text: str, name: str) -> str:
-    every = {**MUTANTS, **ENCODER_MUTANTS, **DATAPATH_MUTANTS}
+    every = {**MUTANTS, **ENCODER_MUTANTS, **DATAPATH_MUTANTS, **DB_MUTANTS}
     if name not in every:
         raise ValueError(f"unknown mutant {name!r}; allowed: {', '.join(every)}")
     return every[name].apply(text)

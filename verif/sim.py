@@ -9,6 +9,7 @@ exits non-zero on any failure. ``--waves`` writes an FST/VCD file and prints whe
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -42,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--acc-bits", type=int, default=None, help="output width (default: overflow-free)")
     p.add_argument("--product-register", action="store_true",
                    help="register the scaled product before the accumulate (L = R + C)")
+    p.add_argument("--input-register", action="store_true",
+                   help="register each PE's multiplier operands (L + 1)")
+    p.add_argument("--double-buffer", action="store_true",
+                   help="double-buffered weights (w_swap); the layer streams tiles back to back")
     p.add_argument("--encoder", action="store_true",
                    help="the OverQ encoder in front of the array: drive codes on a_code (L + 1)")
     p.add_argument("--seed", type=int, default=1, help="stimulus seed")
@@ -50,28 +55,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test", default=None, help="run only the cocotb tests matching this regex")
     p.add_argument("--layer-images", type=int, default=1,
                    help="digits test images for the real-data layer test (0 skips it)")
+    p.add_argument("--layer", default="digits_conv2",
+                   help="real layer for the layer test (verif.layers: digits_conv2, effnet_pw, ...)")
+    p.add_argument("--order", default="natural", choices=("natural", "channel"),
+                   help="input-channel order of the real layer (channel: sw_ref.overq.channel_order)")
     p.add_argument("--build-dir", default=None, help="build directory (default: build/verif/<sim>/<config>)")
     return p
 
 
-def run_layer(settings: RunSettings, images: int, build_dir: Path, **run_args):
+def run_layer(settings: RunSettings, images: int, build_dir: Path, layer: str = "digits_conv2",
+              order: str = "natural", **run_args):
     """Build the layer case, run the tests with it, and compare the whole layer.
 
     Returns (RunResult, report dict or None when the layer test did not run)."""
-    from verif.layer import build_layer_case
+    from verif.layers import build
 
-    case = build_layer_case(settings.cfg, images=images)
+    case = build(layer, settings.cfg, images=images, order=order)
     build_dir = Path(build_dir).resolve()  # the simulator runs in build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
     npz = build_dir / "layer_tiles.npz"
     case.save(npz)
     out = build_dir / "layer_outputs.npz"
     out.unlink(missing_ok=True)
+    (build_dir / "layer_timing.json").unlink(missing_ok=True)
     settings = RunSettings(settings.cfg, settings.seed, settings.sim, settings.rtl, str(npz), str(build_dir))
     result = run(settings, build_dir, **run_args)
     if not out.exists():
         return result, None
     rtl = case.assemble(np.load(out)["y"])
+    timing_file = build_dir / "layer_timing.json"
+    timing = json.loads(timing_file.read_text()) if timing_file.exists() else None
     report = {
         "layer": case.layer,
         "images": case.images,
@@ -84,16 +97,30 @@ def run_layer(settings: RunSettings, images: int, build_dir: Path, **run_args):
         "handled": case.handled,
         **case.float_error(rtl),
     }
+    if timing is not None:
+        from verif.utilisation import cycles_used, ideal_cycles
+
+        n, tiles = timing["vectors"], timing["tiles"]
+        report["cycles"] = timing["cycles"]
+        report["cycles_model"] = cycles_used(settings.cfg, n, tiles)
+        report["ideal_cycles"] = ideal_cycles(settings.cfg, n, tiles)
+        report["utilisation"] = report["ideal_cycles"] / timing["cycles"]
     return result, report
 
 
 def format_layer_report(r: dict) -> str:
+    timing = ""
+    if "cycles" in r:
+        timing = (f"; {r['cycles']} cycles from the first weight row to the last output "
+                  f"(cycle model {r['cycles_model']}), ideal {r['ideal_cycles']}: "
+                  f"utilisation {100 * r['utilisation']:.1f}%")
     return (
         f"layer {r['layer']} ({r['images']} image(s), {r['vectors']} vectors x {r['tiles']} tiles, "
         f"{r['outputs']} outputs): RTL == reference bit for bit: {r['bit_exact']} "
         f"({r['mismatches']} mismatches); vs FP32: SQNR {r['sqnr_db']:.2f} dB, "
         f"relative RMS error {r['rel_rms']:.4f}, max |error| {r['max_abs']:.4f} "
         f"(FP32 max |y| {r['fp32_max_abs']:.3f}); OverQ handled {r['handled']}/{r['outliers']} outliers"
+        + timing
     )
 
 
@@ -114,6 +141,7 @@ def main(argv=None) -> int:
             weight_format=args.weight_format, apot_term_bits=args.apot_term_bits,
             overq=args.overq, cascade=args.cascade, acc_bits=args.acc_bits,
             product_register=args.product_register, encoder=args.encoder,
+            input_register=args.input_register, double_buffer=args.double_buffer,
         )
     except ValueError as exc:
         print(f"verif.sim: error: {exc}", file=sys.stderr)
@@ -137,9 +165,13 @@ def main(argv=None) -> int:
     report = None
     try:
         if args.layer_images > 0 and (not args.test or "layer" in args.test):
-            result, report = run_layer(settings, args.layer_images, build_dir, **run_args)
+            result, report = run_layer(settings, args.layer_images, build_dir, args.layer,
+                                       args.order, **run_args)
         else:
             result = run(settings, build_dir, **run_args)
+    except ValueError as exc:  # an unknown layer or order
+        print(f"verif.sim: error: {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:  # the simulator's build failed (e.g. a syntax error in --rtl)
         print(f"verif.sim: error: {exc}; see {build_dir / 'build.log'}", file=sys.stderr)
         return 1
@@ -149,6 +181,10 @@ def main(argv=None) -> int:
     if report is not None:
         print("verif.sim: " + format_layer_report(report), file=sys.stderr)
         ok = ok and report["bit_exact"]
+        if "cycles" in report and report["cycles"] != report["cycles_model"]:
+            print("verif.sim: the layer took a different number of cycles than the cycle model",
+                  file=sys.stderr)
+            ok = False
     if result.waves:
         print(f"verif.sim: waves written to {result.waves}", file=sys.stderr)
     if not ok:

@@ -265,6 +265,9 @@ def directed_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
         x = base.copy()
         x[0], x[1], x[2] = big, huge, 0.0
         add("two outliers compete for one zero", x)
+        x = base.copy()
+        x[0], x[1], x[2] = huge, big, 0.0
+        add("a cascade moves an outlier (clipped to M)", x)
     for k in range(r - 1):
         x = base.copy()
         x[k], x[k + 1] = mid + 0.3, 0.0

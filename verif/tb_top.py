@@ -15,6 +15,7 @@ import cocotb
 import numpy as np
 
 from verif.config import ENV_BENCH, ENV_CONFIG, ENV_LAYER, RunSettings, config_from_json
+from verif.drivers import Cycle
 from verif.coverage import OUTPUT_MAX_BIN, OUTPUT_MIN_BIN
 from verif.env import TopEnv
 from verif.stimulus import (
@@ -41,6 +42,29 @@ PORT_VECTORS_PER_TILE = 60
 
 def _env(dut) -> TopEnv:
     return TopEnv(dut, RunSettings.from_env())
+
+
+def _double_buffer() -> bool:
+    """Whether the design under test has double-buffered weights (decides which tests run)."""
+    return ENV_CONFIG in os.environ and config_from_json(os.environ[ENV_CONFIG]).double_buffer
+
+
+def back_to_back_cycles(cfg, tiles: list, lengths: list[int], first: bool = True) -> list[Cycle]:
+    """Tiles with no idle cycle between them: tile t+1's R rows are shifted into the
+    shadow copy while tile t streams (in idle cycles after it if tile t is shorter than
+    R), and the swap comes with tile t+1's first vector. ``first``: shift tile 0 in
+    before the stream (else it must already be in the shadow copy)."""
+    R = cfg.rows
+    rows_of = lambda codes: [np.asarray(codes)[k] for k in reversed(range(R))]  # noqa: E731
+    cycles = [Cycle(row=row) for row in rows_of(tiles[0])] if first else []
+    index = 0
+    for t, n in enumerate(lengths):
+        rows = rows_of(tiles[t + 1]) if t + 1 < len(tiles) else []
+        for i in range(n):
+            cycles.append(Cycle(vec=index, row=rows.pop(0) if rows else None, swap=i == 0))
+            index += 1
+        cycles += [Cycle(row=row) for row in rows]
+    return cycles
 
 
 @cocotb.test()
@@ -180,6 +204,86 @@ async def test_throughput_latency(dut):
     assert set(lat.values()) == {cfg.latency}
 
 
+@cocotb.test(skip=not _double_buffer())
+async def test_db_back_to_back_tiles(dut):
+    """Double buffering: tiles back to back, random lengths (some shorter than R, whose
+    successor's rows are shifted in gaps); with tiles of >= R vectors the outputs
+    come one per cycle from the first vector of the first tile to the last."""
+    env = _env(dut)
+    cfg = env.cfg
+    rng = rng_for(env.settings.seed, "db_tiles")
+    await env.start()
+    tiles = [random_weight_codes(cfg, rng) for _ in range(6)]
+    lengths = [int(n) for n in rng.integers(1, 2 * cfg.rows + 4, len(tiles))]
+    vectors = random_vectors(cfg, rng, sum(lengths))
+    labels = [f"tile {t}" for t, n in enumerate(lengths) for _ in range(n)]
+    await env.play(back_to_back_cycles(cfg, tiles, lengths), vectors, labels)
+    long = [cfg.rows + 3] * 4
+    tiles = [random_weight_codes(cfg, rng) for _ in long]
+    vectors = random_vectors(cfg, rng, sum(long))
+    indices = await env.play(back_to_back_cycles(cfg, tiles, long), vectors, ["long tile"] * len(vectors))
+    await env.drain()
+    env.finish(coverage=False)
+    out = [env.scoreboard.arrival[i] for i in indices]
+    assert out == list(range(out[0], out[0] + len(out))), "an idle cycle between back-to-back tiles"
+
+
+@cocotb.test(skip=not _double_buffer())
+async def test_db_random_shift_swap(dut):
+    """Double buffering: every cycle a random mix of vector, shadow shift and swap:
+    swaps with and without a vector, shifts in gaps and under vectors, a swap and a
+    shift in the same cycle (the swap takes the shadow as it was before the shift)."""
+    env = _env(dut)
+    cfg = env.cfg
+    rng = rng_for(env.settings.seed, "db_random")
+    await env.start()
+    n = 300
+    vectors = port_vectors(cfg, rng, n) if cfg.overq_enabled else random_vectors(cfg, rng, n)
+    cycles, sent = [], 0
+    while sent < n:
+        vec = sent if rng.random() < 0.7 else None
+        sent += vec is not None
+        row = random_weight_codes(cfg, rng)[0] if rng.random() < 0.5 else None
+        cycles.append(Cycle(vec=vec, row=row, swap=bool(rng.random() < 0.1)))
+    await env.play(cycles, vectors, ["random cycle mix"] * n)
+    await env.drain()
+    env.finish()
+
+
+@cocotb.test(skip=not _double_buffer())
+async def test_db_reset_mid_tile(dut):
+    """Double buffering: reset in the middle of back-to-back tiles, with shifts and a
+    swap in flight: vectors not out yet never come out, both copies are zero after it
+    (a swap then gives zero weights), and back-to-back tiles work again."""
+    env = _env(dut)
+    cfg = env.cfg
+    rng = rng_for(env.settings.seed, "db_reset")
+    await env.start()
+    lengths = [cfg.rows + 2, cfg.rows + 2, cfg.rows + 2]
+    tiles = [random_weight_codes(cfg, rng) for _ in lengths]
+    vectors = random_vectors(cfg, rng, sum(lengths))
+    cut = lengths[0] + lengths[1] // 2  # reset half-way through tile 1, tile 2 half shifted
+    cycles = back_to_back_cycles(cfg, tiles, lengths)
+    stop = next(i for i, c in enumerate(cycles) if c.vec == cut)
+    indices = await env.play(cycles[:stop], Vectors(vectors.values[:cut], vectors.states[:cut]),
+                             ["before reset"] * cut)
+    reset_edge = env.cycle() + 1
+    await env.reset(2)
+    survivors = [i for i in indices if env.placed[i] + cfg.latency < reset_edge]
+    dropped = env.scoreboard.drop_pending()
+    arrived = sorted(i for i in indices if i in env.scoreboard.arrival)
+    assert arrived == survivors, f"outputs after reset: got vectors {arrived}, expected {survivors}"
+    for i in (d.index for d in dropped):
+        env.placed.pop(i)
+    await env.idle(cfg.latency + 4)
+    zeros = random_vectors(cfg, rng, 6)
+    await env.play([Cycle(vec=i, swap=i == 0) for i in range(6)], zeros, ["after reset, swap of zeros"] * 6)
+    again = random_vectors(cfg, rng, sum(lengths))
+    await env.play(back_to_back_cycles(cfg, tiles, lengths), again, ["after reset"] * len(again))
+    await env.drain()
+    env.finish()
+
+
 @cocotb.test(skip=ENV_LAYER not in os.environ)
 async def test_layer(dut):
     """Real data: a CNN layer lowered to tiles (``verif.layer``), streamed tile by
@@ -190,14 +294,25 @@ async def test_layer(dut):
     received = []
     env.monitor.add_callback(lambda out: received.append(out.values))
     await env.start()
-    act_codes = data["act_codes"] if "act_codes" in data.files else None
-    for t in range(codes.shape[0]):
-        await env.load(codes[t])
-        tile_codes = None if act_codes is None else act_codes[t]
-        vectors = Vectors(values[t], states[t], None, tile_codes)
-        await env.stream(vectors, None, [f"layer tile {t}"] * values.shape[1])
+    tiles, n = codes.shape[0], values.shape[1]
+    start = env.cycle()  # the first weight row is presented in this cycle
+    if env.cfg.double_buffer:  # back to back, the next tile shifted while this one streams
+        flat = Vectors(values.reshape(-1, env.cfg.rows), states.reshape(-1, env.cfg.rows))
+        labels = [f"layer tile {t}" for t in range(tiles) for _ in range(n)]
+        await env.play(back_to_back_cycles(env.cfg, list(codes), [n] * tiles), flat, labels)
+    else:
+        act_codes = data["act_codes"] if "act_codes" in data.files else None
+        for t in range(tiles):
+            await env.load(codes[t])
+            tile_codes = None if act_codes is None else act_codes[t]
+            vectors = Vectors(values[t], states[t], None, tile_codes)
+            await env.stream(vectors, None, [f"layer tile {t}"] * n)
     await env.drain()
     env.finish()
+    last = max(env.scoreboard.arrival.values())  # y_valid high after this edge
+    timing = {"cycles": int(last - start + 1), "tiles": int(tiles), "vectors": int(n)}
+    with open(os.path.join(env.settings.out_dir or ".", "layer_timing.json"), "w") as f:
+        json.dump(timing, f)
     y = np.stack(received).reshape(codes.shape[0], values.shape[1], env.cfg.cols)
     out = os.path.join(env.settings.out_dir or ".", "layer_outputs.npz")
     np.savez(out, y=y)

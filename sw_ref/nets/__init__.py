@@ -1,30 +1,87 @@
-"""Networks for the evaluations, co-simulation and exploration, behind one interface.
+"""The networks that evaluation, co-simulation and exploration take by name.
 
-``get(name)`` builds a registered network (imported lazily: a caller that needs one
-network never pays for the others' imports); each also has its own function.
+``get(name)`` returns a network, ``names()`` (or ``NAMES``) the registered names.
+Entries are import paths, so nothing heavy is imported (and no weights are read)
+until a network is asked for: a caller that needs one network never pays for the
+others' imports. To add a network, add one line to ``_ENTRIES``
+("name": "module:function") and a module beside this file.
+
+Direct entry points: ``sw_ref.nets.efficientnet_lite0()``, ``sw_ref.nets.digits()``,
+``sw_ref.nets.minilm_l6()``.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
+import importlib
 
-__all__ = ["NAMES", "get", "minilm_l6"]
+__all__ = ["NAMES", "get", "names", "register", "digits", "efficientnet_lite0", "minilm_l6",
+           "workload"]
 
-# name -> (module, function), imported on first use
-_REGISTRY = {
-    "minilm_l6": ("sw_ref.nets.minilm", "minilm_l6"),
+_ENTRIES: dict[str, str] = {
+    "digits": "sw_ref.nets.digits:digits",
+    "efficientnet_lite0": "sw_ref.nets.efficientnet:efficientnet_lite0",
+    "minilm_l6": "sw_ref.nets.minilm:minilm_l6",
 }
-NAMES = tuple(_REGISTRY)
+NAMES = tuple(_ENTRIES)
 
 
-def get(name: str, **kwargs):
-    """The network registered as ``name`` (see ``NAMES``)."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown network {name!r}; known: {', '.join(NAMES)}")
-    module, func = _REGISTRY[name]
-    return getattr(import_module(module), func)(**kwargs)
+def names() -> list[str]:
+    """The registered network names, sorted."""
+    return sorted(_ENTRIES)
 
 
-def minilm_l6(**kwargs):
+def register(name: str, target: str) -> None:
+    """Add (or replace) an entry ``name`` -> "module:function"."""
+    global NAMES
+    if ":" not in target:
+        raise ValueError(f"target must be 'module:function', got {target!r}")
+    _ENTRIES[name] = target
+    NAMES = tuple(_ENTRIES)
+
+
+def _resolve(name: str):
+    if name not in _ENTRIES:
+        raise ValueError(f"unknown network {name!r}; allowed: {', '.join(names())}")
+    module, _, func = _ENTRIES[name].partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def get(name: str, **options):
+    """The network ``name`` (keyword options go to its loader)."""
+    return _resolve(name)(**options)
+
+
+def efficientnet_lite0(**options):
+    """The pretrained ImageNet EfficientNet-Lite0, eval mode (see ``sw_ref.nets.efficientnet``)."""
+    return get("efficientnet_lite0", **options)
+
+
+def digits(**options):
+    """The digits CNN, trained once and cached (see ``sw_ref.model``)."""
+    return get("digits", **options)
+
+
+def minilm_l6(**options):
     """all-MiniLM-L6-v2 sentence embeddings (``sw_ref.nets.minilm``)."""
-    return get("minilm_l6", **kwargs)
+    return get("minilm_l6", **options)
+
+
+def workload(name: str, n_eval: int | None = None, n_calib: int | None = None):
+    """What ``synth.explore`` judges a network on, or None when it has its own loader.
+
+    EfficientNet-Lite0: the model, the first ``n_eval`` test crops (default 256) and
+    ``n_calib`` calibration crops (default 64) of ``sw_ref.nets.photos`` (different
+    photographs), judged by top-1 agreement and KL against FP32.
+    """
+    if name != "efficientnet_lite0":
+        return None
+    from synth.explore.nets import Workload  # the exploration's own record type
+
+    from . import photos
+
+    n_eval, n_calib = n_eval or 256, n_calib or 64
+    return Workload(name, efficientnet_lite0(), photos.images("test", n_eval),
+                    photos.images("calib", n_calib),
+                    notes=f"EfficientNet-Lite0 (ImageNet), {n_eval} test crops of "
+                          f"{len(photos.TEST_PHOTOS)} photographs, {n_calib} calibration "
+                          f"crops of {len(photos.CALIB_PHOTOS)} others; FP32 is the reference")

@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,21 +44,26 @@ __all__ = ["AccuracySettings", "Reference", "OrderedOverQAct", "accuracy_key",
 CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "explore"
 _ROOT = Path(__file__).resolve().parents[2]
 # Every source whose change can move a fidelity number.
-_SOURCES = ("sw_ref/quant.py", "sw_ref/overq.py", "sw_ref/apot.py", "sw_ref/qnet.py",
-            "sw_ref/evaluate.py", "synth/explore/accuracy.py", "synth/explore/nets.py")
+# Bump when the way a point is evaluated here changes (the sw_ref sources a workload
+# depends on are hashed into the key as they are: ``Workload.sources``).
+VERSION = 1
 
 
 @dataclass(frozen=True)
 class AccuracySettings:
     """How thresholds are chosen; the same for every point of one exploration.
 
-    The activation threshold is the workload's best plain clipping (ACIQ-Laplace on
-    the digits CNN, docs/sw_ref_quant.md), used by the baseline and the OverQ points
-    alike, so OverQ is judged on what it adds at the same step.
+    The activation threshold method is used by the baseline and the OverQ points
+    alike, so OverQ is judged on what it adds at the same step. ``None`` takes the
+    workload's own choice (ACIQ-Laplace on the digits CNN, its best plain clipping
+    in docs/sw_ref_quant.md; MSE on MiniLM).
     """
 
-    act_method: str = "aciq_laplace"
+    act_method: str | None = None
     weight_method: str = "mse"
+
+    def for_workload(self, wl: Workload) -> "AccuracySettings":
+        return self if self.act_method else replace(self, act_method=wl.act_method)
 
 
 def order_available() -> bool:
@@ -66,9 +71,9 @@ def order_available() -> bool:
     return hasattr(overq, "channel_order")
 
 
-def _source_digest() -> str:
+def _source_digest(sources) -> str:
     h = hashlib.sha256()
-    for rel in _SOURCES:
+    for rel in sources:
         path = _ROOT / rel
         h.update(path.read_bytes() if path.exists() else b"")
     return h.hexdigest()[:16]
@@ -218,8 +223,10 @@ def evaluate_point(ref: Reference, point: Point, settings: AccuracySettings) -> 
 
 
 def _cache_file(cache_dir: Path, wl: Workload, point: Point, settings: AccuracySettings) -> Path:
+    sources = wl.sources + (wl.order_sources if point.order else ())
     ident = {"net": wl.name, "fingerprint": wl.fingerprint, "settings": asdict(settings),
-             "point": accuracy_key(point), "sources": _source_digest()}
+             "point": accuracy_key(point), "sources": _source_digest(sources),
+             "version": VERSION}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir / "accuracy" / wl.name / f"{digest}.json"
 
@@ -243,9 +250,15 @@ def cached_accuracy(ref_or_wl, point: Point, settings: AccuracySettings,
     path = _cache_file(cache_dir, wl, point, settings) if cache_dir is not None else None
     if path is not None and path.exists():
         return json.loads(path.read_text()), True
-    ref = ref_or_wl if isinstance(ref_or_wl, Reference) else ref_or_wl.get()
+    if wl.evaluate is not None:  # a network with its own quantized evaluation
+        start = time.perf_counter()
+        res = wl.evaluate(point, settings)
+        res["seconds"] = round(time.perf_counter() - start, 3)
+    else:
+        ref = ref_or_wl if isinstance(ref_or_wl, Reference) else ref_or_wl.get()
+        res = evaluate_point(ref, point, settings)
     # Through JSON, so a fresh result is the same as the cached one (plain floats).
-    res = json.loads(json.dumps(_jsonable(evaluate_point(ref, point, settings))))
+    res = json.loads(json.dumps(_jsonable(res)))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

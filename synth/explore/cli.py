@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     validation = None if args.no_validate else validate_parts(opts)
     argv_text = " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     command = "python -m synth.explore" + (f" {argv_text}" if argv_text else "")
-    data = report.build(result, grid.describe(), validation, asdict(settings), command)
+    data = report.build(result, grid.describe(), validation, asdict(result["settings"]),
+                        command)
     if args.fpga:
         from .fpga import fpga_front
 

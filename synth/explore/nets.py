@@ -67,6 +67,18 @@ class Workload:
     zero_points: dict = field(default_factory=dict)
     notes: str = ""
     fingerprint: str = ""
+    # A network with its own quantized evaluation: evaluate(point, settings) -> result
+    # dict with "fidelity" (then model/inputs/calib are not used here).
+    evaluate: Callable | None = None
+    supports: Callable = field(default=lambda point: True)
+    unsupported: str = ""  # what ``supports`` leaves out, for the report
+    act_method: str = "aciq_laplace"  # the activation threshold method by default
+    weight_note: str = ""  # how weights are quantized, when not per-tensor int/APoT
+    # The sources whose numbers the results depend on (hashed into the cache key).
+    sources: tuple = ("sw_ref/quant.py", "sw_ref/overq.py", "sw_ref/apot.py",
+                      "sw_ref/qnet.py", "sw_ref/evaluate.py", "sw_ref/model.py")
+    # Further sources of the points with a channel order only.
+    order_sources: tuple = ("sw_ref/channel_order.py",)
 
     def __post_init__(self):
         if not self.fingerprint:
@@ -100,7 +112,61 @@ def _digits(n_eval: int | None = None, n_calib: int = 256) -> Workload:
                           "calibration images (training set)")
 
 
-_BUILTIN = {"digits": _digits}
+def _minilm(n_eval: int | None = None, n_calib: int | None = None) -> Workload:
+    """all-MiniLM-L6-v2 through the transformer evaluation's own quantizers.
+
+    The quantized activations are the inputs of the six FFN output projections (GELU
+    outputs, zero point at GELU's minimum: the encoder sees x - z); every linear
+    layer's weights are int, per output channel (``sw_ref.evaluate_transformer``).
+    """
+    import hashlib as _h
+
+    from sw_ref import evaluate_transformer as et
+    from sw_ref.nets import sentences
+    from sw_ref.transformer import _cache_key, make_context
+
+    n_calib, n_eval = n_calib or 128, n_eval or 256
+    split = sentences.split(n_calib, n_eval)
+    state = {}
+
+    def evaluation():
+        if "ev" not in state:
+            state["ev"] = et.Evaluation(make_context(n_calib=n_calib, n_test=n_eval))
+        return state["ev"]
+
+    def evaluate(point, settings) -> dict:
+        scheme = et.Scheme(
+            a_bits=point.act_bits, a_mode="zero-point", a_method=settings.act_method,
+            overq=point.overq if point.overq_on else None, cascade=point.config().cascade,
+            rows=point.rows, order="channel" if point.order else "natural",
+            w_bits=point.weight_bits)
+        row = evaluation().run(scheme)
+        out = {"fidelity": row["cosine"], "cosine": row["cosine"],
+               "cosine_min": row["cosine_min"], "nn_agreement": row["nn_agreement"],
+               "sqnr_db": dict(row["sqnr_db"])}
+        for k in ("outliers", "coverage"):
+            if k in row:
+                out[k] = row[k]
+        return out
+
+    key = _cache_key(split, 64)
+    fingerprint = _h.sha256(f"{key} {n_calib} {n_eval}".encode()).hexdigest()[:16]
+    return Workload(
+        "minilm_l6", None, None, None, fidelity=embedding_fidelity,
+        fidelity_name="mean cosine to the FP32 embeddings",
+        notes=f"all-MiniLM-L6-v2, {n_eval} test and {n_calib} calibration sentences "
+              "(pydoc topics); quantized: the FFN output projections' inputs (zero point "
+              "at GELU's minimum) and every linear layer's weights",
+        fingerprint=fingerprint, evaluate=evaluate,
+        supports=lambda p: p.weight_format == "int",
+        unsupported="APoT weights (the transformer evaluation quantizes int weights only)",
+        act_method="mse",
+        sources=("sw_ref/quant.py", "sw_ref/overq.py", "sw_ref/transformer.py", "sw_ref/evaluate_transformer.py",
+                 "sw_ref/nets/minilm.py", "sw_ref/nets/sentences.py"),
+        weight_note="int, per output channel, max threshold (sw_ref.evaluate_transformer)")
+
+
+_BUILTIN = {"digits": _digits, "minilm_l6": _minilm}
 
 
 def _registry():
@@ -112,21 +178,18 @@ def _registry():
 
 
 def available() -> list[str]:
-    names = set(_BUILTIN)
+    """Built-in workloads whose network this checkout has (``sw_ref.nets.NAMES``)."""
     reg = _registry()
-    if reg is not None and hasattr(reg, "names"):
-        names |= set(reg.names())
-    return sorted(names)
+    registered = set()
+    if reg is not None:  # a NAMES tuple or a names() function, as the registry grows
+        names = getattr(reg, "NAMES", None) or getattr(reg, "names", lambda: ())()
+        registered = set(names)
+    return sorted(n for n in _BUILTIN if n == "digits" or n in registered)
 
 
 def get(name: str, n_eval: int | None = None, n_calib: int | None = None) -> Workload:
     """The workload ``name``; ``n_eval``/``n_calib`` cut the evaluation/calibration sets."""
-    reg = _registry()
-    if reg is not None and hasattr(reg, "workload"):
-        wl = reg.workload(name, n_eval=n_eval, n_calib=n_calib)
-        if wl is not None:
-            return wl
-    if name not in _BUILTIN:
+    if name not in available():
         raise ValueError(f"unknown network {name!r}; available: {', '.join(available())}")
     kwargs = {"n_eval": n_eval}
     if n_calib is not None:

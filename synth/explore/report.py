@@ -85,6 +85,8 @@ def build(result: dict, grid_desc: dict, validation: list[dict] | None,
         "fidelity": wl.fidelity_name,
         "fingerprint": wl.fingerprint,
         "settings": settings,
+        "weights": wl.weight_note,
+        "unsupported": wl.unsupported,
         "grid": grid_desc,
         "encoder_priced": result["encoder"],
         "channel_order": result["order"],
@@ -139,11 +141,14 @@ def render(data: dict, plot_name: str | None) -> str:
         f"Area: an R x R array with minimal (overflow-free) accumulators, "
         f"{m['area_model']}, {m['library']}, Yosys {m['yosys']}.",
         "",
-        f"Quantizers: weights per tensor ({m['settings']['weight_method']} threshold; int or "
-        f"APoT levels), activation threshold {m['settings']['act_method']} for every point "
+        "Quantizers: weights " + (m["weights"] or f"per tensor ({m['settings']['weight_method']} "
+                                  "threshold; int or APoT levels)")
+        + f", activation threshold {m['settings']['act_method']} for every point "
         "(OverQ points use the same step as the plain array and recover what it clips).",
         "",
     ]
+    if m.get("unsupported"):
+        out += [f"Not in this grid: {m['unsupported']}.", ""]
     if not m["encoder_priced"]:
         out += ["**Encoder not priced**: this checkout's generator has no hardware OverQ "
                 "encoder, so OverQ points are priced without it (marked `no enc`).", ""]

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -71,11 +71,13 @@ def explore(grid: Grid, opts: Options) -> dict:
     points = grid.points()
     if not accuracy.order_available():
         points = [p for p in points if not p.order]
+    ref = _reference(opts)
+    points = [p for p in points if ref.workload.supports(p)]
+    opts = replace(opts, settings=opts.settings.for_workload(ref.workload))
     encoder = cost.encoder_supported()
     needed = list(dict.fromkeys(part for p in points for part in point_parts(p, encoder)))
     parts, missing = cost.cached_parts(needed, opts.index_dir)
 
-    ref = _reference(opts)
     by_key: dict = {}
     for p in points:  # one evaluation per distinct accuracy key
         by_key.setdefault(repr(sorted(accuracy.accuracy_key(p).items())), p)
@@ -129,40 +131,46 @@ def explore(grid: Grid, opts: Options) -> dict:
         rows.append(row)
     stats["seconds"] = round(time.monotonic() - start, 1)
     return {"rows": rows, "stats": stats, "workload": ref.workload, "encoder": encoder,
-            "order": accuracy.order_available()}
+            "order": accuracy.order_available(), "settings": opts.settings}
 
 
 # Whole-array syntheses the parts are checked against (the area report's 8x8 arrays).
 VALIDATION_CONFIGS = (
-    ("none", "int"), ("range", "int"), ("range,precision", "int"),
-    ("none", "apot"), ("range", "apot"),
+    ("none", "int", False), ("range", "int", False), ("range,precision", "int", False),
+    ("none", "apot", False), ("range", "apot", False),
+    ("range", "int", True), ("range,precision", "int", True),
 )
 
 
 def validate_parts(opts: Options, rows: int = 8, act_bits: int = 4) -> list[dict]:
     """Priced-from-parts against whole-array synthesis for a few 8x8 A4W4 arrays.
 
-    The whole arrays are the jobs of ``make synth`` (same labels, same cache).
+    The whole arrays without encoder are the jobs of ``make synth`` (same labels, same
+    cache); those with the encoder are checked when the generator has it.
     """
     from hw.params import ArrayConfig
 
     from ..batch import run_jobs
     from ..designs import Job
 
+    encoder = cost.encoder_supported()
+    configs = [(o, f, e) for o, f, e in VALIDATION_CONFIGS if encoder or not e]
     cfgs = [ArrayConfig(rows=rows, cols=rows, act_bits=act_bits, weight_bits=act_bits,
-                        weight_format=f, overq=o) for o, f in VALIDATION_CONFIGS]
-    jobs = [Job("array", c) for c in cfgs]
+                        weight_format=f, overq=o) for o, f, _ in configs]
+    encs = [e for _, _, e in configs]
+    jobs = [Job("array", replace(c, encoder=True) if e else c) for c, e in zip(cfgs, encs)]
     whole = run_jobs(jobs, workers=opts.workers, cache_dir=opts.synth_cache,
                      progress=opts.progress, desc="validate")
-    needed = [part for c in cfgs for part, _ in cost.array_parts(c)]
+    needed = [part for c, e in zip(cfgs, encs) for part, _ in cost.array_parts(c, e)]
     found, missing = cost.cached_parts(needed, opts.index_dir)
     for batch in cost.batches(missing):
         found.update(cost.synthesize_batch(batch, opts.synth_cache, opts.index_dir))
     out = []
-    for c, j in zip(cfgs, jobs):
-        parts_area = cost.price(c, found)["area_um2"]
+    for c, e, j in zip(cfgs, encs, jobs):
+        parts_area = cost.price(c, found, e)["area_um2"]
         w = whole[j].area
-        out.append({"config": c.key(), "overq": c.overq_text, "weight_format": c.weight_format,
+        out.append({"config": c.key() + ("_enc" if e else ""), "overq": c.overq_text,
+                    "weight_format": c.weight_format, "encoder": e,
                     "whole_um2": round(w, 3), "parts_um2": parts_area,
                     "error_pct": round(100 * (parts_area / w - 1), 2)})
     return out

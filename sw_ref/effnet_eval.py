@@ -1,0 +1,467 @@
+"""Quantized EfficientNet-Lite0 against FP32 on held-out photo crops, scheme by scheme.
+
+There are no ImageNet labels here, so the FP32 network is the reference: each scheme
+reports top-1 agreement (same class as FP32), top-5 agreement (FP32's class among the
+quantized top 5), mean KL(softmax FP32 || softmax quantized) and every layer's
+output SQNR against FP32 (on the first ``SQNR_IMAGES`` test crops).
+
+Conventions (README "EfficientNet-Lite0"):
+- Batch norm is folded into the convs first; the folded weights are quantized,
+  symmetric signed, per output channel or per tensor; the stem and the classifier
+  keep 8-bit per-channel weights and 8-bit inputs in every row.
+- Activations are quantized at every layer input, per tensor, from the calibration
+  crops: unsigned for ReLU6 outputs (depthwise, projection and classifier inputs),
+  signed symmetric for the linear-bottleneck outputs (expand and head inputs) and
+  the image (stem).
+- OverQ rows encode the projection (pointwise) inputs, the unsigned 1 x 1 convs
+  whose reduction vector is one pixel's channels, in tiles of R; every other input
+  stays at 8 bits so that the rows isolate the pointwise layers. Depthwise windows
+  are covered by the coverage tables (sampled windows), not end to end: encoding
+  every k x k window of the network is 15 times the slots of the pointwise inputs.
+- OCS splits the weights of the expand, projection and head convs (1 x 1: a split
+  input channel is a duplicated activation channel); a depthwise conv has one input
+  channel per filter, so splitting it is not a channel split, and its weights stay
+  per-channel at the same width in the OCS rows.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+import multiprocessing
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from hw.params import ArrayConfig
+
+from . import apot, ocs, overq, quant
+from .nets.activations import LayerActs
+from .nets.efficientnet import FoldedLite0
+
+__all__ = ["EScheme", "Evaluator", "OVERQ_PERCENTILE", "overq_step", "build_schemes",
+           "coverage_sweep"]
+
+CLIP_METHODS = ("max", "percentile", "mse", "aciq_laplace", "kl")
+OVERQ_PERCENTILE = 99.0  # the OverQ step: this percentile of the positive inputs / (2^b - 1)
+SQNR_IMAGES = 8
+FIXED_8BIT = ("stem", "fc")
+BATCH = 8
+
+
+@dataclass(frozen=True)
+class EScheme:
+    """One row: how weights and activations of EfficientNet-Lite0 are quantized."""
+
+    section: str
+    label: str
+    w_bits: int | None = None  # None: FP32 weights
+    w_method: str = "max"
+    w_per_channel: bool = True
+    w_format: str = "int"  # int | apot
+    dw_per_channel: bool | None = None  # depthwise weights per channel (None: w_per_channel)
+    a_bits: int | None = None  # None: FP32 activations
+    a_method: str = "max"
+    pw_bits: int | None = None  # projection-input bits when they differ from a_bits
+    pw_method: str | None = None  # projection-input clipping method (None: a_method)
+    ocs_ratio: float = 0.0
+    overq: str | None = None  # None: uniform; "none" / "range" / "range,precision": encoder
+    cascade: int = 2
+    rows: int = 8
+    order: str = "natural"  # natural | channel
+
+
+def overq_step(values: np.ndarray, bits: int) -> float:
+    """The OverQ grid step: the 99th percentile of the positive inputs / (2^b - 1)."""
+    pos = values[values > 0]
+    return float(np.percentile(pos, OVERQ_PERCENTILE)) / ((1 << bits) - 1) if pos.size else 1.0
+
+
+def overq_cfg(s: EScheme) -> ArrayConfig:
+    return ArrayConfig(rows=s.rows, act_bits=s.pw_bits or s.a_bits,
+                       overq=() if s.overq == "none" else s.overq,
+                       cascade=min(s.cascade, max(1, s.rows - 1)))
+
+
+# --- weights ------------------------------------------------------------------------
+
+
+def mse_alpha_per_channel(w: torch.Tensor, bits: int, candidates: int = 128) -> torch.Tensor:
+    """Per-output-channel threshold minimising the exact squared weight error.
+
+    A direct search over ``candidates`` fractions of each channel's max |w|, for all
+    channels at once (the histogram search of ``quant.mse_threshold`` is meant for
+    large tensors; a depthwise filter has 9 or 25 weights).
+    """
+    flat = w.reshape(w.shape[0], -1).double()
+    top = flat.abs().amax(dim=1).clamp_min(1e-12)
+    qmax = (1 << (bits - 1)) - 1
+    best_err = torch.full_like(top, math.inf)
+    best = top.clone()
+    for j in range(1, candidates + 1):
+        alpha = top * (j / candidates)
+        step = (alpha / qmax)[:, None]
+        err = ((torch.clamp(torch.round(flat / step), -qmax, qmax) * step - flat) ** 2).sum(1)
+        better = err < best_err
+        best_err = torch.where(better, err, best_err)
+        best = torch.where(better, alpha, best)
+    return best
+
+
+def _uniform(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> torch.Tensor:
+    axis = 0 if per_channel else None
+    if per_channel and method == "mse":
+        alpha = mse_alpha_per_channel(w, bits)
+    else:
+        alpha = quant.threshold(w, bits, method, signed=True, axis=axis)
+    return quant.fake_quant(w, alpha, bits, signed=True, axis=axis).to(w.dtype)
+
+
+def _apot(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> torch.Tensor:
+    """APoT weights; per channel, every channel at once (w / alpha on the unit grid).
+
+    ``apot.quantize(w, alpha)`` clips w / alpha to [-1, 1] and rounds to the nearest
+    level, so quantizing w / alpha_o with alpha = 1 and scaling back by alpha_o is the
+    same quantizer with one threshold per output channel. "mse": the best of 64
+    fractions (0.3-1.0) of each channel's max |w| (as ``sw_ref.evaluate`` does).
+    """
+    from .evaluate import apot_alpha
+
+    if not per_channel:
+        return apot.quantize(w, apot_alpha(w, bits, method), bits).weights
+    flat = w.reshape(w.shape[0], -1).double()
+    top = flat.abs().amax(dim=1).clamp_min(1e-12)[:, None]
+
+    def q(alpha):
+        return apot.quantize(flat / alpha, 1.0, bits).weights * alpha
+
+    if method == "max":
+        return q(top).reshape(w.shape).to(w.dtype)
+    best, best_err = None, None
+    for f in np.linspace(0.3, 1.0, 64):
+        cand = q(top * float(f))
+        err = ((cand - flat) ** 2).sum(1)
+        if best is None:
+            best, best_err = cand, err
+        else:
+            better = err < best_err
+            best = torch.where(better[:, None], cand, best)
+            best_err = torch.minimum(err, best_err)
+    return best.reshape(w.shape).to(w.dtype)
+
+
+def _ocs(w: torch.Tensor, bits: int, method: str, ratio: float) -> torch.Tensor:
+    """Grid-aware weight OCS on a [O, I] weight, quantized per tensor, folded back.
+
+    The duplicated activation channels carry exact copies of quantized inputs, so the
+    split layer equals the unsplit one with each split channel's two quantized halves
+    added: that sum is what this returns (the network keeps its shape).
+    """
+    plain, _ = ocs.split_weights(w, ratio)
+    alpha = quant.threshold(plain, bits, method, signed=True)
+    step = quant.step_from_threshold(alpha, bits, signed=True)
+    split, index = ocs.split_weights(w, ratio, step)
+    q = quant.fake_quant(split, alpha, bits, signed=True).to(w.dtype)
+    out = q[:, : w.shape[1]].clone()
+    out.index_add_(1, index, q[:, w.shape[1]:])
+    return out
+
+
+def quantized_weights(net: FoldedLite0, s: EScheme, cache: dict) -> dict:
+    out = {}
+    for name, kind in net.kinds.items():
+        w = net.weights[name]
+        if s.w_bits is None:
+            continue
+        if kind in FIXED_8BIT:
+            key = (name, 8, "max", True, "int", 0.0)
+        elif s.ocs_ratio and kind != "depthwise":
+            key = (name, s.w_bits, s.w_method, False, "ocs", s.ocs_ratio)
+        elif kind == "depthwise" and s.dw_per_channel is not None:
+            key = (name, s.w_bits, s.w_method, s.dw_per_channel, s.w_format, 0.0)
+        else:
+            key = (name, s.w_bits, s.w_method, s.w_per_channel, s.w_format, 0.0)
+        if key not in cache:
+            _, bits, method, per_channel, fmt, ratio = key
+            if fmt == "ocs":
+                cache[key] = _ocs(w, bits, method, ratio)
+            elif fmt == "apot":
+                cache[key] = _apot(w, bits, method, per_channel)
+            else:
+                cache[key] = _uniform(w, bits, method, per_channel)
+        out[name] = cache[key]
+    return out
+
+
+# --- activations ---------------------------------------------------------------------
+
+
+class _Encoder:
+    """OverQ encode + decode of NHWC pointwise inputs, optionally channel-ordered."""
+
+    def __init__(self, step: float, cfg: ArrayConfig, perm: np.ndarray | None):
+        self.step, self.cfg, self.perm = step, cfg, perm
+        self.inverse = None if perm is None else np.argsort(perm)
+        self.outliers = self.handled = 0
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        rows = t.reshape(-1, t.shape[-1]).numpy()
+        if self.perm is not None:
+            rows = rows[:, self.perm]
+        rows = np.ascontiguousarray(rows)
+        enc = overq.encode(rows, self.step, self.cfg)
+        self.outliers += enc.stats.outliers
+        self.handled += enc.stats.handled
+        dec = overq.decode(enc.values, enc.states, self.step, self.cfg)
+        if self.inverse is not None:
+            dec = dec[:, self.inverse]
+        return torch.from_numpy(dec.astype(np.float32)).reshape(t.shape)
+
+
+class Evaluator:
+    """Runs schemes on the test crops; thresholds and channel orders from calibration."""
+
+    def __init__(self, calib: LayerActs, test: LayerActs, images: torch.Tensor,
+                 thresholds: dict | None = None, orders: dict | None = None):
+        self.net = FoldedLite0()
+        self.calib, self.test, self.images = calib, test, images
+        self.fp32_logits = torch.from_numpy(test.logits[: len(images)])
+        self.thresholds = thresholds if thresholds is not None else {}
+        self.orders = orders if orders is not None else {}
+        self._wcache: dict = {}
+        self._fp32_out = None
+
+    # thresholds and orders are computed in the parent process, then shared
+    def threshold(self, name: str, bits: int, method: str) -> float:
+        key = (name, bits, method)
+        if key not in self.thresholds:
+            vals = self.calib.values[name]
+            signed = self.calib.signed[name]
+            self.thresholds[key] = float(quant.threshold(vals, bits, method, signed=signed))
+        return self.thresholds[key]
+
+    def order(self, name: str, s: EScheme) -> np.ndarray | None:
+        if s.order == "natural":
+            return None
+        cfg = overq_cfg(s)
+        key = (name, cfg.rows, cfg.cascade, s.overq, cfg.act_bits)
+        if key not in self.orders:
+            step = overq_step(self.calib.values[name], cfg.act_bits)
+            self.orders[key] = overq.channel_order(self.calib.vectors[name], step, cfg)
+        return self.orders[key]
+
+    def prepare(self, schemes) -> None:
+        """Compute every threshold and order the schemes need (before forking workers)."""
+        for s in schemes:
+            self._acts(s)
+
+    def _acts(self, s: EScheme) -> dict:
+        quants = {}
+        for name, kind in self.net.kinds.items():
+            signed = self.calib.signed[name]
+            if kind == "stem":
+                bits, method = (8, "max") if s.a_bits else (None, None)
+            elif kind == "fc":
+                bits, method = (8, "max") if s.a_bits else (None, None)
+            elif kind == "project" and (s.pw_bits or s.overq):
+                bits, method = s.pw_bits or s.a_bits, s.pw_method or s.a_method
+            else:
+                bits, method = s.a_bits, s.a_method
+            if bits is None:
+                continue
+            if kind == "project" and s.overq is not None:
+                cfg = overq_cfg(s)
+                step = overq_step(self.calib.values[name], cfg.act_bits)
+                quants[name] = _Encoder(step, cfg, self.order(name, s))
+                continue
+            alpha = 1.0 if kind == "stem" else self.threshold(name, bits, method)
+            quants[name] = (alpha, bits, signed)
+        return quants
+
+    def _fp32_outputs(self):
+        if self._fp32_out is None:
+            outs = {}
+            self.net(self.images[:SQNR_IMAGES], out_hook=lambda n, y: outs.__setitem__(n, y))
+            self._fp32_out = outs
+        return self._fp32_out
+
+    @torch.no_grad()
+    def run(self, s: EScheme) -> dict:
+        quants = self._acts(s)
+        weights = quantized_weights(self.net, s, self._wcache)
+
+        def quant_fn(name, t):
+            q = quants.get(name)
+            if q is None:
+                return t
+            if isinstance(q, _Encoder):
+                return q(t)
+            alpha, bits, signed = q
+            return quant.fake_quant(t, alpha, bits, signed=signed).to(t.dtype)
+
+        fp32_out = self._fp32_outputs()
+        err = {n: 0.0 for n in fp32_out}
+        logits = []
+        for lo in range(0, len(self.images), BATCH):
+            x = self.images[lo: lo + BATCH]
+            hook = None
+            if lo < SQNR_IMAGES:
+                def hook(n, y, lo=lo):
+                    ref = fp32_out[n][lo: lo + len(y)]
+                    err[n] += float(((y.double() - ref.double()) ** 2).sum())
+            logits.append(self.net(x, quant=quant_fn, weights=weights, out_hook=hook))
+        logits = torch.cat(logits)
+        ref = self.fp32_logits
+        top1 = ref.argmax(1)
+        agree = float((logits.argmax(1) == top1).float().mean())
+        top5 = float((logits.topk(5, dim=1).indices == top1[:, None]).any(1).float().mean())
+        kl = float(F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1),
+                            reduction="batchmean", log_target=True))
+        sqnr = {}
+        for n, e in err.items():
+            sig = float((fp32_out[n].double() ** 2).sum())
+            sqnr[n] = math.inf if e == 0 else 10 * math.log10(sig / e)
+        row = {**asdict(s), "top1_agreement": agree, "top5_agreement": top5, "kl": kl,
+               "sqnr_db": sqnr}
+        enc = [q for q in quants.values() if isinstance(q, _Encoder)]
+        if enc:
+            seen = sum(q.outliers for q in enc)
+            row["outliers"] = seen
+            row["coverage"] = sum(q.handled for q in enc) / seen if seen else 1.0
+        return row
+
+
+# --- running many schemes ------------------------------------------------------------
+
+_WORKER: Evaluator | None = None
+
+
+def _init_worker(ev: Evaluator) -> None:
+    global _WORKER
+    torch.set_num_threads(1)
+    _WORKER = ev
+
+
+def _run_one(s: EScheme) -> dict:
+    import time
+
+    t0 = time.perf_counter()
+    row = _WORKER.run(s)
+    row["seconds"] = round(time.perf_counter() - t0, 2)
+    return row
+
+
+def run_all(ev: Evaluator, schemes, jobs: int = 2, progress: bool = True) -> list[dict]:
+    """Run ``schemes`` on ``jobs`` forked worker processes (one torch thread each)."""
+    from tqdm import tqdm
+
+    ev.prepare(schemes)
+    ev._fp32_outputs()
+    bar = tqdm(total=len(schemes), desc="schemes", unit="scheme", disable=not progress,
+               file=sys.stderr)
+    results = [None] * len(schemes)
+    if jobs <= 1:
+        _init_worker(ev)
+        for i, s in enumerate(schemes):
+            results[i] = _run_one(s)
+            bar.update()
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(ev,)) as pool:
+            futures = {pool.submit(_run_one, s): i for i, s in enumerate(schemes)}
+            from concurrent.futures import as_completed
+
+            for f in as_completed(futures):
+                results[futures[f]] = f.result()
+                bar.update()
+    bar.close()
+    return results
+
+
+# --- the schemes ---------------------------------------------------------------------
+
+
+def build_schemes(quick: bool = False) -> list[EScheme]:
+    """The report's rows; ``quick`` keeps one or two per section (for tests)."""
+    S = EScheme
+    if quick:
+        return [S("clip-act", "max", 8, "max", True, a_bits=4, a_method="max"),
+                S("clip-act", "mse", 8, "max", True, a_bits=4, a_method="mse"),
+                S("clip-weight", "max per-channel", 4, "max", True, a_bits=8),
+                S("ocs", "max + OCS r=0.02", 5, "max", False, a_bits=8, ocs_ratio=0.02,
+                  dw_per_channel=True),
+                S("overq", "p99 step, no OverQ", 8, a_bits=8, pw_bits=4, overq="none"),
+                S("overq", "range c=2 natural", 8, a_bits=8, pw_bits=4, overq="range"),
+                S("overq", "range c=2 channel", 8, a_bits=8, pw_bits=4, overq="range",
+                  order="channel"),
+                S("apot", "apot max per-channel", 4, "max", True, "apot", a_bits=8)]
+    rows: list[EScheme] = []
+    for a in (4, 6, 8):
+        methods = ("max", "mse") if a == 8 else CLIP_METHODS
+        rows += [S("clip-act", m, 8, "max", True, a_bits=a, a_method=m) for m in methods]
+    for w in (4, 5, 6, 8):
+        rows.append(S("clip-weight", "max per-tensor", w, "max", False, a_bits=8))
+        rows.append(S("clip-weight", "mse per-tensor", w, "mse", False, a_bits=8))
+        rows.append(S("clip-weight", "max per-channel", w, "max", True, a_bits=8))
+        rows.append(S("clip-weight", "mse per-channel", w, "mse", True, a_bits=8))
+    for w in (6, 5, 4):
+        for m in ("max", "mse"):
+            rows.append(S("ocs", f"{m} per-tensor", w, m, False, a_bits=8, dw_per_channel=True))
+            rows.append(S("ocs", f"{m} + OCS r=0.02", w, m, False, a_bits=8, ocs_ratio=0.02,
+                          dw_per_channel=True))
+    for m in CLIP_METHODS:
+        rows.append(S("overq", f"clip {m}", 8, a_bits=8, pw_bits=4, pw_method=m))
+    rows.append(S("overq", "p99 step, no OverQ", 8, a_bits=8, pw_bits=4, overq="none"))
+    for mode in ("range", "range,precision"):
+        for c in ((1, 2, 4) if mode == "range" else (2,)):
+            for order in ("natural", "channel"):
+                rows.append(S("overq", f"{mode} c={c} {order}", 8, a_bits=8, pw_bits=4,
+                              overq=mode, cascade=c, order=order))
+    for w in (4, 5):
+        for m in ("max", "mse"):
+            rows.append(S("apot", f"apot {m} per-channel", w, m, True, "apot", a_bits=8))
+    return rows
+
+
+# --- coverage on sampled vectors (no network run) ------------------------------------
+
+
+def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
+                   cascades=(1, 2, 3, 4), modes=("range",), bits: int = 4,
+                   kinds=("project", "depthwise"), progress: bool = True) -> list[dict]:
+    """OverQ coverage of every layer's sampled test vectors, natural vs channel order.
+
+    The step is the OverQ step of the layer (calibration 99th percentile); the order
+    is chosen on the calibration vectors (pointwise layers only: a depthwise window
+    is one channel, so there is no channel to reorder).
+    """
+    from tqdm import tqdm
+
+    out = []
+    jobs = [(r, c, m) for r in rows_set for c in cascades for m in modes if c <= r - 1]
+    for r, c, mode in tqdm(jobs, desc="coverage", unit="config", disable=not progress,
+                           file=sys.stderr):
+        cfg = ArrayConfig(rows=r, act_bits=bits, overq=mode, cascade=c)
+        for name, kind in calib.kinds.items():
+            if kind not in kinds:
+                continue
+            step = overq_step(calib.values[name], bits)
+            x = test.vectors[name]
+            st = overq.encode(x, step, cfg).stats
+            rec = {"layer": name, "kind": kind, "rows": r, "cascade": c, "mode": mode,
+                   "outliers": st.outliers, "handled_natural": st.handled}
+            if kind == "project":
+                perm = overq.channel_order(calib.vectors[name], step, cfg)
+                rec["handled_channel"] = overq.encode(np.ascontiguousarray(x[:, perm]), step,
+                                                      cfg).stats.handled
+                xc = calib.vectors[name]
+                rec["calib_outliers"] = int(overq.encode(xc, step, cfg).stats.outliers)
+                rec["calib_handled_natural"] = overq.encode(xc, step, cfg).stats.handled
+                rec["calib_handled_channel"] = overq.encode(
+                    np.ascontiguousarray(xc[:, perm]), step, cfg).stats.handled
+            out.append(rec)
+    return out
