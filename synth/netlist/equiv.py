@@ -13,6 +13,7 @@ search for designs with hidden state.
 from __future__ import annotations
 
 import re
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -90,6 +91,9 @@ def check_equivalence(rtl: str, netlist: str, top: str, liberty: Path = LIBERTY,
             _run_yosys(work)
         except SynthError as exc:
             return EquivResult(top, False, time.monotonic() - start, str(exc)[-1500:])
+        except subprocess.TimeoutExpired as exc:  # unproven is not equivalent
+            return EquivResult(top, False, time.monotonic() - start,
+                               f"no proof within {exc.timeout:.0f} s")
         report = (work / "sat.txt").read_text(errors="replace") if (work / "sat.txt").exists() else ""
     proved = len(_PROVED.findall(report)) == len(cases)
     return EquivResult(top, proved, time.monotonic() - start,
