@@ -19,7 +19,7 @@ from amaranth.lib import wiring
 
 from hw import dedupe
 from hw.netlist import Connection, Const, Ref
-from hw.params import ArrayConfig
+from hw.params import STRUCTURE_SWITCHES, ArrayConfig
 
 __all__ = ["emit_leaves", "structural_top", "waive_leaves", "header", "cli_arguments"]
 
@@ -244,14 +244,7 @@ def cli_arguments(cfg: ArrayConfig, name: str = "top") -> str:
         args.append(f"--acc-bits {cfg.acc_bits}")
     if cfg.allow_overflow:
         args.append("--allow-overflow")
-    if cfg.product_register:
-        args.append("--product-register")
-    if cfg.input_register:
-        args.append("--input-register")
-    if cfg.double_buffer:
-        args.append("--double-buffer")
-    if cfg.encoder:
-        args.append("--encoder")
+    args += [flag for field, flag, _, _ in STRUCTURE_SWITCHES if getattr(cfg, field)]
     if name != "top":
         args.append(f"--name {name}")
     return " ".join(args)

@@ -37,6 +37,16 @@ STATE_NAMES = ("NORMAL", "SHIFTED", "RANGE", "PRECISION")
 
 DEFAULT_CASCADE = 2  # how far a range overwrite reaches unless told otherwise
 MAX_BITS = 16  # an upper bound that keeps the generated widths sane
+
+# The optional on/off structure switches, in the order every name, key and replay
+# command lists them: (field, CLI flag, configuration-key part, make variable). Each
+# appears only when on, so a default configuration's artefacts never change.
+STRUCTURE_SWITCHES = (
+    ("product_register", "--product-register", "preg", "PRODUCT_REGISTER"),
+    ("input_register", "--input-register", "ireg", "INPUT_REGISTER"),
+    ("double_buffer", "--double-buffer", "dbuf", "DOUBLE_BUFFER"),
+    ("encoder", "--encoder", "enc", "ENCODER"),
+)
 # Every width the array holds (decoded weights, products, accumulators and outputs) is
 # at most this many bits: acc_bits and the derived overflow-free width obey the same
 # bound, so int64 carries every value in sw_ref, verif and the simulators.
@@ -501,12 +511,5 @@ class ArrayConfig:
         parts.append("oq-" + self.overq_text.replace(",", "+"))
         parts.append(f"c{self.cascade}")
         parts.append(f"acc{self.acc_width}")
-        if self.product_register:
-            parts.append("preg")
-        if self.input_register:
-            parts.append("ireg")
-        if self.double_buffer:
-            parts.append("dbuf")
-        if self.encoder:
-            parts.append("enc")
+        parts += [key for field, _, key, _ in STRUCTURE_SWITCHES if getattr(self, field)]
         return "_".join(parts)

@@ -14,7 +14,7 @@ import os
 import shlex
 from dataclasses import dataclass
 
-from hw.params import ArrayConfig
+from hw.params import STRUCTURE_SWITCHES, ArrayConfig
 
 __all__ = ["RunSettings", "config_to_json", "config_from_json", "replay_command"]
 
@@ -109,14 +109,7 @@ def replay_command(cfg: ArrayConfig, seed: int, sim: str, rtl: str | None = None
     ]
     if cfg.acc_bits is not None:
         parts.append(f"ACC_BITS={cfg.acc_bits}")
-    if cfg.product_register:
-        parts.append("PRODUCT_REGISTER=1")
-    if cfg.input_register:
-        parts.append("INPUT_REGISTER=1")
-    if cfg.double_buffer:
-        parts.append("DOUBLE_BUFFER=1")
-    if cfg.encoder:
-        parts.append("ENCODER=1")
+    parts += [f"{var}=1" for field, _, _, var in STRUCTURE_SWITCHES if getattr(cfg, field)]
     parts.append(f"SEED={seed}")
     if rtl:
         parts.append(f"RTL={shlex.quote(str(rtl))}")
