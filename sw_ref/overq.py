@@ -95,6 +95,16 @@ def _check_floor(floor) -> float:
     return checks.finite(floor, "floor")
 
 
+def _activation_input(x, step, floor, cfg: ArrayConfig):
+    """The checked arguments ``codes`` and ``encode`` share: (x as numpy, back, step, floor)."""
+    step, floor = _check_step(step), _check_floor(floor)
+    checks.array_config(cfg)
+    arr, back = _to_numpy(x)
+    if arr.ndim == 0:
+        raise ValueError("x needs at least one axis (the slots of a vector)")
+    return arr, back, step, floor
+
+
 def _tile(a: np.ndarray, rows: int, fill) -> np.ndarray:
     """[..., K] -> slot-major [rows, V] view, V = vectors * ceil(K / rows), padded."""
     return _tile_major(a, rows, fill).T
@@ -193,11 +203,7 @@ def codes(x, step, cfg: ArrayConfig, floor=0.0):
     ``precision`` the fine code u = min(round((x - floor) 2^b / step), 2^(3b) - 1).
     Round half to even. int64, numpy or torch like x.
     """
-    step, floor = _check_step(step), _check_floor(floor)
-    checks.array_config(cfg)
-    arr, back = _to_numpy(x)
-    if arr.ndim == 0:
-        raise ValueError("x needs at least one axis (the slots of a vector)")
+    arr, back, step, floor = _activation_input(x, step, floor, cfg)
     if arr.size == 0:
         return back(np.zeros(arr.shape, dtype=np.int64))
     c, _ = _quantize(arr, step, floor, cfg, sse=False)
@@ -316,11 +322,7 @@ def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
     its last slot's outlier is clipped (like the zero-padded rows the array sees,
     which the encoder never uses).
     """
-    step, floor = _check_step(step), _check_floor(floor)
-    checks.array_config(cfg)
-    arr, back = _to_numpy(x)
-    if arr.ndim == 0:
-        raise ValueError("x needs at least one axis (the slots of a vector)")
+    arr, back, step, floor = _activation_input(x, step, floor, cfg)
     if arr.size == 0:
         return _empty(arr.shape, back, step, floor)
     fine = cfg.precision_enabled
@@ -468,8 +470,9 @@ def golden_real(values, states, weights, cfg: ArrayConfig, step, weight_step, fl
     w_in, _ = _to_numpy(weights)
     v_in, back = _to_numpy(values)
     y = np.asarray(_to_numpy(golden(values, states, weights, cfg))[0], dtype=np.float64)
-    checks.positive_values(_to_numpy(weight_step)[0], "weight_step")
-    ws = np.asarray(_to_numpy(weight_step)[0], dtype=np.float64)
+    ws = _to_numpy(weight_step)[0]
+    checks.positive_values(ws, "weight_step")
+    ws = np.asarray(ws, dtype=np.float64)
     if ws.ndim > 1 or (ws.ndim == 1 and ws.shape[0] != y.shape[-1]):
         raise ValueError(
             f"weight_step must be a scalar or one per column ({y.shape[-1]}), got shape {ws.shape}"
