@@ -208,3 +208,63 @@ def test_minilm_workload_is_registered_without_loading_the_model():
     assert wl.supports(Point(8, 4, 8)) and not wl.supports(Point(8, 4, 4, "apot"))
     assert wl.fingerprint == nets.get("minilm_l6", n_eval=16, n_calib=16).fingerprint
     assert wl.fingerprint != nets.get("minilm_l6", n_eval=32, n_calib=16).fingerprint
+
+
+def test_each_network_has_its_own_report_name():
+    from synth.explore.cli import report_stem
+
+    assert report_stem("digits") == "explore"
+    assert report_stem("efficientnet_lite0") == "explore_efficientnet_lite0"
+    assert report_stem("minilm_l6") == "explore_minilm_l6"
+    assert report_stem("minilm_l6", "mine") == "mine"
+
+
+@pytest.mark.slow
+def test_efficientnet_two_points_on_four_crops(tmp_path):
+    """The EfficientNet-Lite0 workload: a point is the evaluation's EScheme, end to end.
+
+    Four test and four calibration crops keep it to seconds; the numbers are checked
+    against a direct ``Evaluator.run`` of the scheme the point stands for.
+    """
+    from synth.explore import nets
+
+    if "efficientnet_lite0" not in nets.available():
+        pytest.skip("sw_ref.nets has no efficientnet_lite0 in this checkout")
+    from sw_ref.effnet_eval import EScheme
+
+    caches = {"acc_cache": tmp_path / "acc", "synth_cache": tmp_path / "synth",
+              "index_dir": tmp_path / "parts"}
+    opts = Options(net="efficientnet_lite0", n_eval=4, n_calib=4, workers=1, progress=False,
+                   **caches)
+    grid = Grid(rows=(4,), act_bits=(6,), int_weight_bits=(8,), apot_weight_bits=(),
+                overq=("none", "range-c2"), order=(True,), budgets=())
+    first = explore(grid, opts)
+    assert first["stats"]["points"] == 2 and first["stats"]["accuracy_computed"] == 2
+    rows = {r["label"]: r for r in first["rows"]}
+    plain, oq = rows["R4 A6 W8"], rows["R4 A6 W8 range c=2 +order"]
+    wl = first["workload"]
+    assert wl.name == "efficientnet_lite0" and first["settings"].act_method == "mse"
+    for r in (plain, oq):
+        assert 0.0 <= r["fidelity"] <= 1.0 and r["kl"] >= 0.0
+        assert r["fidelity"] == r["agreement"]
+        assert any(k.endswith("_project_conv") for k in r["sqnr_db"])
+    assert "coverage" in oq and "coverage" not in plain
+    assert 0.0 <= oq["coverage"] <= 1.0 and oq["outliers"] > 0
+    assert oq["area_um2"] > plain["area_um2"] > 0
+
+    # The point is exactly this scheme of the evaluation.
+    from sw_ref.effnet_eval import Evaluator
+    from sw_ref.nets import photos
+    from sw_ref.nets.activations import efficientnet_lite0_acts
+
+    ev = Evaluator(efficientnet_lite0_acts("calib", 4, progress=False),
+                   efficientnet_lite0_acts("test", 4, progress=False),
+                   photos.images("test", 4))
+    want = ev.run(EScheme("x", "x", w_bits=8, w_method="mse", w_per_channel=True, a_bits=6,
+                          a_method="mse", overq="range", cascade=2, rows=4, order="channel"))
+    assert oq["agreement"] == pytest.approx(want["top1_agreement"])
+    assert oq["kl"] == pytest.approx(want["kl"])
+    assert oq["coverage"] == pytest.approx(want["coverage"])
+
+    second = explore(grid, opts)
+    assert second["stats"]["accuracy_computed"] == 0 and second["rows"] == first["rows"]

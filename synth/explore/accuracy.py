@@ -4,8 +4,8 @@ The quantizers are the evaluation's (``sw_ref.evaluate`` and ``sw_ref.qnet``): w
 fake-quantized per tensor (int or APoT levels), activations either uniformly (no
 OverQ) or OverQ-encoded along each layer's reduction axis in tiles of R, exactly as
 the array receives them, then decoded. With ``order`` the reduction axis is first
-permuted by ``sw_ref.overq.channel_order`` (computed once per layer and point from the
-FP32 calibration activations) and the result permuted back, which is the same as
+permuted by ``sw_ref.overq.channel_order`` (computed once per layer and array from the
+FP32 calibration activations, shared by the points that differ in their weights) and the result permuted back, which is the same as
 permuting the weight rows. Each layer's output is compared with the FP32 network's
 (SQNR in dB) and the network output with the fidelity metric of the workload.
 
@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +124,7 @@ class Reference:
     calib_in: dict
     _thresholds: dict
     _vectors: dict
+    _orders: dict = field(default_factory=dict)
 
     @classmethod
     @torch.no_grad()
@@ -149,6 +150,17 @@ class Reference:
             seen = probe.seen if probe.seen is not None else self.calib_in[key]
             self._vectors[key] = seen.reshape(-1, seen.shape[-1])
         return self._vectors[key]
+
+    def channel_order(self, key: str, step: float, cfg: ArrayConfig) -> np.ndarray:
+        """``overq.channel_order`` of layer ``key``'s calibration vectors, kept.
+
+        It depends on the FP32 calibration vectors, the step and the array, not on
+        the weights, so the points that differ only in their weights share it.
+        """
+        k = (key, step, cfg)
+        if k not in self._orders:
+            self._orders[k] = overq.channel_order(self.reduction_vectors(key).numpy(), step, cfg)
+        return self._orders[k]
 
 
 def _capture(wl: Workload, x):
@@ -188,8 +200,7 @@ def _activation(ref: Reference, key: str, point: Point, settings: AccuracySettin
     if point.order:
         if not order_available():
             raise RuntimeError("channel order needs sw_ref.overq.channel_order")
-        perm = overq.channel_order(ref.reduction_vectors(key).numpy(), step, cfg)
-        return OrderedOverQAct(step, cfg, perm)
+        return OrderedOverQAct(step, cfg, ref.channel_order(key, step, cfg))
     return OverQAct(step, cfg)
 
 

@@ -32,11 +32,11 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     sizes = [int(r) for r in args.rows.split(",")]
-    settings = AccuracySettings()
     with tempfile.TemporaryDirectory(prefix="overq-explore-bench-") as tmp:
         tmp = Path(tmp)
         t0 = time.perf_counter()
         ref = LazyReference(get(args.net))
+        settings = AccuracySettings().for_workload(ref.workload)
         ref.get()
         print(f"{args.net}: FP32 reference and calibration {time.perf_counter() - t0:.2f} s")
         print("| point | accuracy s | parts | synthesis s | accuracy cached s | area cached s |")

@@ -21,7 +21,7 @@ from .grid import OVERQ_CHOICES, Grid
 from .nets import available
 from .run import Options, default_workers, explore, validate_parts
 
-__all__ = ["main", "REPORTS"]
+__all__ = ["main", "REPORTS", "report_stem"]
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
@@ -50,6 +50,11 @@ def _orders(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"--order takes off, on or off,on; got {text!r}")
 
 
+def report_stem(net: str, stem: str | None = None) -> str:
+    """The report's file name stem: ``explore`` for digits, ``explore_<net>`` otherwise."""
+    return stem or ("explore" if net == "digits" else f"explore_{net}")
+
+
 def _parser() -> argparse.ArgumentParser:
     g = Grid()
     p = argparse.ArgumentParser(
@@ -70,11 +75,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="activation threshold method (sw_ref.quant)")
     p.add_argument("--weight-method", default=AccuracySettings.weight_method,
                    help="weight threshold method (max or mse)")
-    p.add_argument("--eval", type=int, default=None, help="limit the evaluation inputs")
-    p.add_argument("--calib", type=int, default=None, help="limit the calibration inputs")
+    p.add_argument("--eval", "--eval-images", dest="eval", type=int, default=None,
+                   help="evaluation inputs (images, crops or sentences; default: the "
+                        "network's own: digits 540, EfficientNet 256, MiniLM 256)")
+    p.add_argument("--calib", "--calib-images", dest="calib", type=int, default=None,
+                   help="calibration inputs (default: the network's own)")
     p.add_argument("--jobs", "-j", type=int, default=default_workers(), help="processes")
     p.add_argument("--out-dir", type=Path, default=REPORTS, help="where the report goes")
-    p.add_argument("--stem", default="explore", help="file name stem of the report")
+    p.add_argument("--stem", default=None,
+                   help="file name stem of the report (default: explore for digits, "
+                        "explore_<net> for the others)")
     p.add_argument("--no-validate", action="store_true",
                    help="skip the whole-array check of the area model")
     p.add_argument("--fpga", action="store_true",
@@ -116,7 +126,7 @@ def main(argv=None) -> int:
         from .fpga import fpga_front
 
         data["fpga"] = fpga_front(data, opts)
-    written = report.write(data, args.out_dir, args.stem)
+    written = report.write(data, args.out_dir, report_stem(args.net, args.stem))
     st = result["stats"]
     print(f"{st['points']} points: {st['accuracy_computed']} of {st['accuracy_evaluations']} "
           f"accuracy evaluations and {st['parts_synthesized']} of {st['parts']} parts "

@@ -166,7 +166,79 @@ def _minilm(n_eval: int | None = None, n_calib: int | None = None) -> Workload:
         weight_note="int, per output channel, max threshold (sw_ref.evaluate_transformer)")
 
 
-_BUILTIN = {"digits": _digits, "minilm_l6": _minilm}
+def _efficientnet_lite0(n_eval: int | None = None, n_calib: int | None = None) -> Workload:
+    """EfficientNet-Lite0 through the claims report's evaluation (``sw_ref.effnet_eval``).
+
+    A point is the array running the network's 1 x 1 convs (docs/explore.md,
+    "EfficientNet-Lite0"): every layer input at ``act_bits`` except the stem and the
+    classifier (8 bits); weights at the point's width and format, per output channel
+    (stem and classifier 8-bit); OverQ, when on, encodes the projection convs' inputs
+    in tiles of R with the evaluation's p99 step and, with ``order``, the channel
+    order chosen on the calibration crops. The FP32 activations (thresholds, channel
+    orders) come from ``sw_ref.nets.activations``' cache.
+    """
+    from sw_ref.nets import efficientnet, photos
+    from sw_ref.nets.activations import DEFAULT_IMAGES
+
+    n_eval = n_eval or DEFAULT_IMAGES["test"]
+    n_calib = n_calib or DEFAULT_IMAGES["calib"]
+    state = {}
+
+    def evaluator():
+        if "ev" not in state:
+            from sw_ref.effnet_eval import Evaluator
+            from sw_ref.nets.activations import efficientnet_lite0_acts
+
+            calib = efficientnet_lite0_acts("calib", n_calib, progress=False)
+            # FP32 pass over exactly the evaluated crops (cached; at the default 256 it
+            # is the claims report's).
+            test = efficientnet_lite0_acts("test", n_eval, progress=False)
+            state["ev"] = Evaluator(calib, test, photos.images("test", n_eval))
+        return state["ev"]
+
+    def evaluate(point, settings) -> dict:
+        from sw_ref.effnet_eval import EScheme
+
+        scheme = EScheme(
+            "explore", point.label, w_bits=point.weight_bits, w_method=settings.weight_method,
+            w_per_channel=True, w_format=point.weight_format, a_bits=point.act_bits,
+            a_method=settings.act_method, overq=point.overq if point.overq_on else None,
+            cascade=point.cascade, rows=point.rows,
+            order="channel" if point.order else "natural")
+        row = evaluator().run(scheme)
+        out = {"fidelity": row["top1_agreement"], "agreement": row["top1_agreement"],
+               "kl": row["kl"], "top5_agreement": row["top5_agreement"],
+               "sqnr_db": dict(row["sqnr_db"])}
+        for k in ("outliers", "coverage"):
+            if k in row:
+                out[k] = row[k]
+        return out
+
+    h = hashlib.sha256()
+    with open(efficientnet.weights_path(), "rb") as f:
+        h.update(f.read())
+    h.update(repr((photos.crops("test")[:n_eval], photos.crops("calib")[:n_calib])).encode())
+    return Workload(
+        "efficientnet_lite0", None, None, None,
+        notes=f"EfficientNet-Lite0 (ImageNet, batch norm folded), {n_eval} test crops of "
+              f"{len(photos.TEST_PHOTOS)} photographs, {n_calib} calibration crops of "
+              f"{len(photos.CALIB_PHOTOS)} others; FP32 is the reference. The array runs "
+              "the 1x1 convs: every layer input at A bits (stem and classifier 8 bits; "
+              "expand and head inputs signed), OverQ on the projection-conv inputs "
+              "(p99 step); depthwise inputs uniform at A bits",
+        fingerprint=h.hexdigest()[:16], evaluate=evaluate,
+        act_method="mse",
+        sources=("sw_ref/quant.py", "sw_ref/overq.py", "sw_ref/overq_engine.py",
+                 "sw_ref/apot.py", "sw_ref/effnet_eval.py", "sw_ref/evaluate.py",
+                 "sw_ref/nets/efficientnet.py", "sw_ref/nets/activations.py",
+                 "sw_ref/nets/photos.py"),
+        order_sources=("sw_ref/channel_order.py",),
+        weight_note="per output channel at the point's width and format (threshold "
+                    "method as given), stem and classifier 8-bit (sw_ref.effnet_eval)")
+
+
+_BUILTIN = {"digits": _digits, "minilm_l6": _minilm,
+            "efficientnet_lite0": _efficientnet_lite0}
 
 
 def _registry():

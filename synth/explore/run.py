@@ -36,7 +36,7 @@ class Options:
     acc_cache: Path | None = accuracy.CACHE_DIR
     synth_cache: Path | None = cost.SYNTH_CACHE
     index_dir: Path | None = cost.PARTS_DIR
-    chunk: int = 6  # points per accuracy task
+    chunk: int = 7  # points per accuracy task (the weight choices of one activation setup)
 
 
 _WORKLOADS: dict = {}
@@ -94,6 +94,10 @@ def explore(grid: Grid, opts: Options) -> dict:
              "accuracy_computed": len(todo), "parts": len(needed),
              "parts_synthesized": len(missing)}
 
+    # Points that share their activations (R, bits, OverQ, order) and differ in their
+    # weights go to one task: the worker computes their channel orders once.
+    todo.sort(key=lambda p: (p.overq_on, p.rows, p.act_bits, p.overq, p.cascade, p.order,
+                             p.weight_format, p.weight_bits))
     tasks = [("parts", b) for b in cost.batches(missing)]
     tasks += [("acc", todo[i:i + opts.chunk]) for i in range(0, len(todo), opts.chunk)]
     total = len(missing) + len(todo)
