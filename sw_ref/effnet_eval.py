@@ -212,13 +212,12 @@ class _Encoder:
         if self.perm is not None:
             rows = rows[:, self.perm]
         rows = np.ascontiguousarray(rows)
-        enc = overq.encode(rows, self.step, self.cfg)
-        self.outliers += enc.stats.outliers
-        self.handled += enc.stats.handled
-        dec = overq.decode(enc.values, enc.states, self.step, self.cfg)
+        dec, stats = overq.reconstruct(rows, self.step, self.cfg, dtype=np.float32)
+        self.outliers += stats.outliers
+        self.handled += stats.handled
         if self.inverse is not None:
             dec = dec[:, self.inverse]
-        return torch.from_numpy(dec.astype(np.float32)).reshape(t.shape)
+        return torch.from_numpy(np.ascontiguousarray(dec)).reshape(t.shape)
 
 
 class Evaluator:
@@ -451,17 +450,18 @@ def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
                 continue
             step = overq_step(calib.values[name], bits)
             x = test.vectors[name]
-            st = overq.encode(x, step, cfg).stats
+            st = overq.encode_stats(x, step, cfg)
             rec = {"layer": name, "kind": kind, "rows": r, "cascade": c, "mode": mode,
                    "outliers": st.outliers, "handled_natural": st.handled}
             if kind == "project":
                 perm = overq.channel_order(calib.vectors[name], step, cfg)
-                rec["handled_channel"] = overq.encode(np.ascontiguousarray(x[:, perm]), step,
-                                                      cfg).stats.handled
+                rec["handled_channel"] = overq.encode_stats(np.ascontiguousarray(x[:, perm]),
+                                                            step, cfg).handled
                 xc = calib.vectors[name]
-                rec["calib_outliers"] = int(overq.encode(xc, step, cfg).stats.outliers)
-                rec["calib_handled_natural"] = overq.encode(xc, step, cfg).stats.handled
-                rec["calib_handled_channel"] = overq.encode(
-                    np.ascontiguousarray(xc[:, perm]), step, cfg).stats.handled
+                calib_natural = overq.encode_stats(xc, step, cfg)
+                rec["calib_outliers"] = int(calib_natural.outliers)
+                rec["calib_handled_natural"] = calib_natural.handled
+                rec["calib_handled_channel"] = overq.encode_stats(
+                    np.ascontiguousarray(xc[:, perm]), step, cfg).handled
             out.append(rec)
     return out
