@@ -133,7 +133,7 @@ utilisation: setup
 # (EfficientNet-Lite0: claims.md; MiniLM-L6: claims_transformer.md).
 report: setup
 	$(PY) -m sw_ref.claims
-	$(PY) -m sw_ref.evaluate_transformer --report synth/reports --no-progress
+	$(PY) -m sw_ref.evaluate_transformer --report synth/reports --no-progress --jobs 2
 
 bench: setup
 	$(PY) -m sw_ref.bench

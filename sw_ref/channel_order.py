@@ -58,7 +58,7 @@ def order_coverage(acts, step, cfg: ArrayConfig, perm=None) -> tuple[int, int]:
     x, _ = to_numpy(acts)
     if perm is not None:
         x = x[:, np.asarray(perm)]
-    st = overq.encode(np.ascontiguousarray(x), step, cfg).stats
+    st = overq.encode_stats(np.ascontiguousarray(x), step, cfg)
     return st.outliers, st.handled
 
 

@@ -212,13 +212,12 @@ class _Encoder:
         if self.perm is not None:
             rows = rows[:, self.perm]
         rows = np.ascontiguousarray(rows)
-        enc = overq.encode(rows, self.step, self.cfg)
-        self.outliers += enc.stats.outliers
-        self.handled += enc.stats.handled
-        dec = overq.decode(enc.values, enc.states, self.step, self.cfg)
+        dec, stats = overq.reconstruct(rows, self.step, self.cfg, dtype=np.float32)
+        self.outliers += stats.outliers
+        self.handled += stats.handled
         if self.inverse is not None:
             dec = dec[:, self.inverse]
-        return torch.from_numpy(dec.astype(np.float32)).reshape(t.shape)
+        return torch.from_numpy(np.ascontiguousarray(dec)).reshape(t.shape)
 
 
 class Evaluator:
@@ -300,7 +299,7 @@ class Evaluator:
             if isinstance(q, _Encoder):
                 return q(t)
             alpha, bits, signed = q
-            return quant.fake_quant(t, alpha, bits, signed=signed).to(t.dtype)
+            return quant.fake_quant(t, alpha, bits, signed=signed)
 
         fp32_out = self._fp32_outputs()
         err = {n: 0.0 for n in fp32_out}
@@ -311,7 +310,8 @@ class Evaluator:
             if lo < SQNR_IMAGES:
                 def hook(n, y, lo=lo):
                     ref = fp32_out[n][lo: lo + len(y)]
-                    err[n] += float(((y.double() - ref.double()) ** 2).sum())
+                    d = torch.sub(y, ref).reshape(-1)  # float32: 1e-4 dB is plenty
+                    err[n] += float(torch.dot(d, d))
             logits.append(self.net(x, quant=quant_fn, weights=weights, out_hook=hook))
         logits = torch.cat(logits)
         ref = self.fp32_logits
@@ -322,7 +322,8 @@ class Evaluator:
                             reduction="batchmean", log_target=True))
         sqnr = {}
         for n, e in err.items():
-            sig = float((fp32_out[n].double() ** 2).sum())
+            ref = fp32_out[n].reshape(-1)
+            sig = float(torch.dot(ref, ref))
             sqnr[n] = math.inf if e == 0 else 10 * math.log10(sig / e)
         row = {**asdict(s), "top1_agreement": agree, "top5_agreement": top5, "kl": kl,
                "sqnr_db": sqnr}
@@ -354,32 +355,56 @@ def _run_one(s: EScheme) -> dict:
     return row
 
 
-def run_all(ev: Evaluator, schemes, jobs: int = 2, progress: bool = True) -> list[dict]:
-    """Run ``schemes`` on ``jobs`` forked worker processes (one torch thread each)."""
+def _coverage_one(rows: int, cascade: int) -> list[dict]:
+    return coverage_sweep(_WORKER.calib, _WORKER.test, (rows,), (cascade,), progress=False)
+
+
+def _cost(s: EScheme) -> int:
+    """Rough order of a scheme's run time, longest first (a channel order to find,
+    then the encoder, then the rest)."""
+    return 2 * (s.order == "channel") + (s.overq is not None)
+
+
+def run_all(ev: Evaluator, schemes, jobs: int = 2, progress: bool = True,
+            coverage: tuple = ()) -> tuple[list[dict], list[dict]]:
+    """Run ``schemes`` and the coverage sweep's (R, c) points ``coverage`` on ``jobs``
+    forked worker processes (one torch thread each): (rows, coverage records).
+
+    Thresholds and channel orders are computed where a scheme first needs them, in
+    its worker, so both cores work from the start (a scheme's own thresholds are
+    rarely another's). The longest schemes go first.
+    """
     from tqdm import tqdm
 
-    ev.prepare(schemes)
     ev._fp32_outputs()
-    bar = tqdm(total=len(schemes), desc="schemes", unit="scheme", disable=not progress,
-               file=sys.stderr)
+    tasks = sorted(range(len(schemes)), key=lambda i: -_cost(schemes[i]))
+    bar = tqdm(total=len(schemes) + len(coverage), desc="schemes + coverage", unit="task",
+               disable=not progress, file=sys.stderr)
     results = [None] * len(schemes)
+    cov = [None] * len(coverage)
     if jobs <= 1:
         _init_worker(ev)
-        for i, s in enumerate(schemes):
-            results[i] = _run_one(s)
+        for i in tasks:
+            results[i] = _run_one(schemes[i])
+            bar.update()
+        for j, (r, c) in enumerate(coverage):
+            cov[j] = _coverage_one(r, c)
             bar.update()
     else:
+        from concurrent.futures import as_completed
+
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(ev,)) as pool:
-            futures = {pool.submit(_run_one, s): i for i, s in enumerate(schemes)}
-            from concurrent.futures import as_completed
-
+            futures = {pool.submit(_run_one, schemes[i]): ("s", i) for i in tasks}
+            futures.update({pool.submit(_coverage_one, r, c): ("c", j)
+                            for j, (r, c) in enumerate(coverage)})
             for f in as_completed(futures):
-                results[futures[f]] = f.result()
+                kind, i = futures[f]
+                (results if kind == "s" else cov)[i] = f.result()
                 bar.update()
     bar.close()
-    return results
+    return results, [rec for part in cov for rec in part]
 
 
 # --- the schemes ---------------------------------------------------------------------
@@ -392,6 +417,8 @@ def build_schemes(quick: bool = False) -> list[EScheme]:
         return [S("clip-act", "max", 8, "max", True, a_bits=4, a_method="max"),
                 S("clip-act", "mse", 8, "max", True, a_bits=4, a_method="mse"),
                 S("clip-weight", "max per-channel", 4, "max", True, a_bits=8),
+                S("clip-weight", "max per-tensor", 5, "max", False, a_bits=8,
+                  dw_per_channel=True),
                 S("ocs", "max + OCS r=0.02", 5, "max", False, a_bits=8, ocs_ratio=0.02,
                   dw_per_channel=True),
                 S("overq", "p99 step, no OverQ", 8, a_bits=8, pw_bits=4, overq="none"),
@@ -403,14 +430,17 @@ def build_schemes(quick: bool = False) -> list[EScheme]:
     for a in (4, 6, 8):
         methods = ("max", "mse") if a == 8 else CLIP_METHODS
         rows += [S("clip-act", m, 8, "max", True, a_bits=a, a_method=m) for m in methods]
+    # per-tensor rows: the 1 x 1 convs per tensor, the depthwise filters per channel
+    # (as OCS leaves them): they are the baselines of the OCS rows
     for w in (4, 5, 6, 8):
-        rows.append(S("clip-weight", "max per-tensor", w, "max", False, a_bits=8))
-        rows.append(S("clip-weight", "mse per-tensor", w, "mse", False, a_bits=8))
+        rows.append(S("clip-weight", "max per-tensor", w, "max", False, a_bits=8,
+                      dw_per_channel=True))
+        rows.append(S("clip-weight", "mse per-tensor", w, "mse", False, a_bits=8,
+                      dw_per_channel=True))
         rows.append(S("clip-weight", "max per-channel", w, "max", True, a_bits=8))
         rows.append(S("clip-weight", "mse per-channel", w, "mse", True, a_bits=8))
     for w in (6, 5, 4):
         for m in ("max", "mse"):
-            rows.append(S("ocs", f"{m} per-tensor", w, m, False, a_bits=8, dw_per_channel=True))
             rows.append(S("ocs", f"{m} + OCS r=0.02", w, m, False, a_bits=8, ocs_ratio=0.02,
                           dw_per_channel=True))
     for m in CLIP_METHODS:
@@ -451,17 +481,18 @@ def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
                 continue
             step = overq_step(calib.values[name], bits)
             x = test.vectors[name]
-            st = overq.encode(x, step, cfg).stats
+            st = overq.encode_stats(x, step, cfg)
             rec = {"layer": name, "kind": kind, "rows": r, "cascade": c, "mode": mode,
                    "outliers": st.outliers, "handled_natural": st.handled}
             if kind == "project":
                 perm = overq.channel_order(calib.vectors[name], step, cfg)
-                rec["handled_channel"] = overq.encode(np.ascontiguousarray(x[:, perm]), step,
-                                                      cfg).stats.handled
+                rec["handled_channel"] = overq.encode_stats(np.ascontiguousarray(x[:, perm]),
+                                                            step, cfg).handled
                 xc = calib.vectors[name]
-                rec["calib_outliers"] = int(overq.encode(xc, step, cfg).stats.outliers)
-                rec["calib_handled_natural"] = overq.encode(xc, step, cfg).stats.handled
-                rec["calib_handled_channel"] = overq.encode(
-                    np.ascontiguousarray(xc[:, perm]), step, cfg).stats.handled
+                calib_natural = overq.encode_stats(xc, step, cfg)
+                rec["calib_outliers"] = int(calib_natural.outliers)
+                rec["calib_handled_natural"] = calib_natural.handled
+                rec["calib_handled_channel"] = overq.encode_stats(
+                    np.ascontiguousarray(xc[:, perm]), step, cfg).handled
             out.append(rec)
     return out

@@ -327,18 +327,20 @@ class Encoding:
     clipped: np.ndarray  # flat positions of the outliers that were not handled
 
 
-def encode_tiles(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
+def encode_tiles(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> Encoding:
     """Encode tile-major codes [T, R] (``code_dtype``), block by block of tiles.
 
     A block is a few hundred KiB of narrow temporaries, reused from block to block,
     so the passes run in the cache and touch no fresh memory; only the outputs are
-    written to memory.
+    written to memory. ``ports=False`` skips the values and states (None): what the
+    decoded activations need is the roles and the clipped outliers, and writing two
+    int64 arrays is most of the encoder's time.
     """
     t, rows = tiles.shape
     if rows == 8 and tiles.dtype == np.uint8 and not cfg.precision_enabled:
-        return _encode_words(tiles, cfg)
-    values = np.empty((t, rows), dtype=np.int64)
-    states = np.empty((t, rows), dtype=np.int64)
+        return _encode_words(tiles, cfg, ports)
+    values = np.empty((t, rows), dtype=np.int64) if ports else None
+    states = np.empty((t, rows), dtype=np.int64) if ports else None
     roles = np.empty((t, rows), dtype=np.uint8)
     step = max(1, BLOCK_SLOTS // rows)
     scratch = _Scratch(min(t, step) * rows, tiles.dtype)
@@ -349,8 +351,9 @@ def encode_tiles(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
         nz, out = classes(block, cfg)
         r, h, p = tile_roles(nz, out, cfg)
         roles[start : start + step] = r
-        values_from_roles(block, r, cfg, values[start : start + step], scratch)
-        states_from_roles(r, states[start : start + step])
+        if ports:
+            values_from_roles(block, r, cfg, values[start : start + step], scratch)
+            states_from_roles(r, states[start : start + step])
         flat_out = out.reshape(-1)
         index = np.flatnonzero(flat_out)
         outliers += index.size
@@ -431,7 +434,7 @@ def _nonzero_bytes(w: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     return scratch
 
 
-def _encode_words(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
+def _encode_words(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> Encoding:
     """``encode_tiles`` for R = 8 and codes of one byte: SWAR on one word per tile.
 
     Classes, the pattern index and the values are bitwise operations on the 64-bit
@@ -441,8 +444,8 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
     """
     t = tiles.shape[0]
     b, top = cfg.act_bits, cfg.act_max
-    values = np.empty((t, 8), dtype=np.int64)
-    states = np.empty((t, 8), dtype=np.int64)
+    values = np.empty((t, 8), dtype=np.int64) if ports else None
+    states = np.empty((t, 8), dtype=np.int64) if ports else None
     words = tiles.view(np.uint64).reshape(t)
     wt = _word_table(cfg.cascade, frozenset(cfg.overq), b) if cfg.overq_enabled else None
     step = max(1, BLOCK_SLOTS // 8)
@@ -469,15 +472,9 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
         out |= nz
         index = out.view(np.int64)
         if wt is None:  # no OverQ: every slot is min(q, M), NORMAL
-            np.bitwise_and(w, bytes_m, out=c)  # lo
-            np.right_shift(w, np.uint64(b), out=d)
-            d &= bytes_m  # hi
-            sat = _nonzero_bytes(d, a)
-            sat >>= np.uint64(7)
-            sat *= np.uint64(top)
-            c |= sat
-            np.copyto(values[start : start + m].reshape(-1), c.view(np.uint8))
-            states[start : start + m] = 0
+            if ports:
+                _plain_words(w, values[start : start + m], states[start : start + m], b,
+                             top, bytes_m, a, c, d)
             seen = np.flatnonzero(index >> 8)
             outliers += int(np.bitwise_count(index[seen] >> 8).sum())
             if seen.size:
@@ -488,24 +485,9 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
                 clipped.append((seen[tile] + start) * 8 + slot)
             continue
         idx = index
-        # x = w, or the left neighbour (w << 8) where the pattern says PREV
-        np.left_shift(w, np.uint64(8), out=c)
-        c ^= w
-        c &= wt.prev[idx]
-        c ^= w  # x
-        np.right_shift(c, np.uint64(b), out=d)
-        d &= bytes_m  # hi = t >> b (b <= 4: no bits of the next byte survive the mask)
-        c &= bytes_m  # lo = t & M
-        sat = _nonzero_bytes(d, a)
-        sat >>= np.uint64(7)
-        sat *= np.uint64(top)  # M in every byte whose t exceeds M
-        sat &= wt.keep_sat[idx]
-        c |= sat  # min(t, M), or t & M where LOW
-        d ^= c
-        d &= wt.high[idx]
-        c ^= d  # t >> b where HIGH
-        np.copyto(values[start : start + m].reshape(-1), c.view(np.uint8))
-        np.copyto(states[start : start + m].reshape(-1), wt.states[idx].view(np.uint8))
+        if ports:
+            _overq_words(w, idx, wt, values[start : start + m], states[start : start + m],
+                         b, top, bytes_m, a, c, d)
         counts = int(wt.counts[idx].sum())
         outliers += counts & 0xFFFFFFFF
         handled += counts >> 32
@@ -517,3 +499,38 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig) -> Encoding:
             clipped.append((some[tile] + start) * 8 + slot)
     clipped = np.concatenate(clipped) if clipped else np.zeros(0, dtype=np.intp)
     return Encoding(values, states, None, outliers, handled, 0, clipped)
+
+
+def _plain_words(w, values, states, b, top, bytes_m, a, c, d) -> None:
+    """No OverQ: every slot is min(q, M), NORMAL (SWAR on the words w)."""
+    np.bitwise_and(w, bytes_m, out=c)  # lo
+    np.right_shift(w, np.uint64(b), out=d)
+    d &= bytes_m  # hi
+    sat = _nonzero_bytes(d, a)
+    sat >>= np.uint64(7)
+    sat *= np.uint64(top)
+    c |= sat
+    np.copyto(values.reshape(-1), c.view(np.uint8))
+    states[...] = 0
+
+
+def _overq_words(w, idx, wt: _WordTable, values, states, b, top, bytes_m, a, c, d) -> None:
+    """The slot values and states of the words w with class patterns idx (SWAR)."""
+    # x = w, or the left neighbour (w << 8) where the pattern says PREV
+    np.left_shift(w, np.uint64(8), out=c)
+    c ^= w
+    c &= wt.prev[idx]
+    c ^= w  # x
+    np.right_shift(c, np.uint64(b), out=d)
+    d &= bytes_m  # hi = t >> b (b <= 4: no bits of the next byte survive the mask)
+    c &= bytes_m  # lo = t & M
+    sat = _nonzero_bytes(d, a)
+    sat >>= np.uint64(7)
+    sat *= np.uint64(top)  # M in every byte whose t exceeds M
+    sat &= wt.keep_sat[idx]
+    c |= sat  # min(t, M), or t & M where LOW
+    d ^= c
+    d &= wt.high[idx]
+    c ^= d  # t >> b where HIGH
+    np.copyto(values.reshape(-1), c.view(np.uint8))
+    np.copyto(states.reshape(-1), wt.states[idx].view(np.uint8))

@@ -96,14 +96,12 @@ class OverQAct:
     vectorwise: bool = field(default=True, init=False)  # needs the im2col view
 
     def __call__(self, patches: torch.Tensor) -> torch.Tensor:
-        enc = overq.encode(patches.detach().cpu().numpy(), self.step, self.cfg)
-        st = enc.stats
+        out, st = overq.reconstruct(patches.detach().cpu().numpy(), self.step, self.cfg)
         self.outliers += st.outliers
         self.handled += st.handled
         self.precise += st.precise
         self.sq_err += st.mse * patches.numel()
         self.slots += patches.numel()
-        out = overq.decode(enc.values, enc.states, self.step, self.cfg)
         return torch.from_numpy(out).to(patches.dtype)
 
     @property

@@ -181,11 +181,56 @@ def fake_quant(x, alpha, bits: int, signed: bool = False, axis: int | None = Non
     t = check_finite(x)
     dtype = t.dtype if t.is_floating_point() else torch.float32
     step = step_from_threshold(alpha, bits, signed)
+    if axis is None and not isinstance(step, torch.Tensor) and dtype in _BLOCKED_DTYPES:
+        kept = checks.nonnegative(alpha, "alpha") > 0
+        return _fake_quant_per_tensor(t, step if kept else 0.0, bits, signed, narrow, floor,
+                                      dtype)
     q = quantize(t, step, bits, signed, axis, narrow, floor)
     kept = torch.as_tensor(alpha) > 0
     if not bool(kept.all()):
         q = q * _along(kept, q, axis, "alpha")
     return dequantize(q, step, axis, dtype, floor)
+
+
+_BLOCKED_DTYPES = (torch.float32, torch.float64)  # numpy has no bfloat16
+_BLOCK = 1 << 14  # float64 temporaries of 128 KiB: every pass of a block stays in the cache
+
+
+def _fake_quant_per_tensor(t: torch.Tensor, step: float, bits: int, signed: bool,
+                           narrow: bool, floor, dtype) -> torch.Tensor:
+    """``dequantize(quantize(t, step, ...), step, dtype=dtype)``, block by block.
+
+    The same arithmetic (x - z and x / step in float64, round half to even, clamp,
+    the integer code times step in ``dtype``, + z) on blocks that stay in the cache:
+    a network evaluation fake-quantizes every layer input of every image, and the
+    composition streams six full-size temporaries through memory.
+    """
+    z = _check_floor(floor, signed)
+    np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+    out = np.empty(tuple(t.shape), dtype=np_dtype)
+    flat_out = out.reshape(-1)
+    if step == 0:  # alpha = 0: every code is 0
+        flat_out[...] = 0.0 if z is None else z
+        return torch.from_numpy(out)
+    lo, hi = qrange(bits, signed, narrow)
+    flat = t.detach().contiguous().numpy().reshape(-1)
+    y = np.empty(min(_BLOCK, flat.size))
+    s = np_dtype.type(step)
+    for start in range(0, flat.size, _BLOCK):
+        xb, ob = flat[start : start + _BLOCK], flat_out[start : start + _BLOCK]
+        yb = y[: xb.size]
+        if z is not None:
+            np.subtract(xb, z, out=yb, dtype=np.float64)
+            np.divide(yb, step, out=yb)
+        else:
+            np.divide(xb, step, out=yb, dtype=np.float64)
+        np.rint(yb, out=yb)
+        np.clip(yb, lo, hi, out=yb)
+        ob[...] = yb
+        ob *= s
+        if z is not None:
+            ob += np_dtype.type(z)
+    return torch.from_numpy(out)
 
 
 def activation_floor(x=None, known: float | None = None) -> float:
@@ -300,14 +345,23 @@ def _smooth(d: np.ndarray, eps: float = 1e-4) -> np.ndarray:
     return d + eps * zero - eps * n_zero / n_nonzero * (~zero)
 
 
-def kl_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048) -> float:
+def kl_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048,
+                 start_bin: int | None = None) -> float:
     """TensorRT-style entropy calibration on a histogram of |x|.
 
-    For every candidate cut i (at least one bin per level), the reference P is the
-    first i bins with the clipped tail added to the last; Q merges the first i
-    bins into qmax + 1 levels and spreads each level over the bins where P is
-    non-empty (MXNet's ``_get_optimal_threshold`` on |x|). The cut with the smallest
-    KL(P || Q) wins; the threshold is its upper bin edge. The search is sequential.
+    For every candidate cut i, the reference P is the first i bins with the clipped
+    tail added to the last; Q merges the first i bins into qmax + 1 levels and
+    spreads each level over the bins where P is non-empty (MXNet's
+    ``_get_optimal_threshold`` on |x|). The cut with the smallest KL(P || Q) wins;
+    the threshold is its upper bin edge. The search is sequential.
+
+    As NVIDIA's histogram calibrator (pytorch-quantization) does, the zero bin's
+    count is replaced by its neighbour's, and the cuts start at ``start_bin``
+    (default n_bins / 16, the 128 of 2048 bins there; never fewer bins than
+    levels). Without both, a post-ReLU layer whose inputs are half exact zeros
+    and a 4-bit grid (16 levels) can reach its smallest KL at a cut of 16 bins,
+    1/128 of the range, where the zero spike dominates P and Q alike: a
+    threshold that clips almost every activation.
     """
     mag = _magnitudes(x, signed)
     n_bins = _count(n_bins, "n_bins")
@@ -318,9 +372,13 @@ def kl_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048) -> 
     levels = qrange(bits, signed)[1] + 1
     if levels >= n_bins:
         return top
+    start = n_bins // 16 if start_bin is None else _count(start_bin, "start_bin")
+    start = min(max(start, levels), n_bins)
+    if n_bins > 1:
+        hist[0] = hist[1]  # the zero spike of post-ReLU data is not a shape to preserve
     best_i, best_kl = n_bins, math.inf
     tail = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])  # tail[i] = sum(hist[i:])
-    for i in range(levels, n_bins + 1):
+    for i in range(start, n_bins + 1):
         sliced = hist[:i]
         p = sliced.copy()
         p[-1] += tail[i]

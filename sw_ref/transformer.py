@@ -139,7 +139,8 @@ def array_inputs(values, states, step: float, cfg: ArrayConfig) -> torch.Tensor:
 @dataclass
 class FloorOverQAct:
     """Zero point + OverQ: the vectors x[perm] - z, cut into tiles of R, go through
-    ``sw_ref.overq.encode``; the decoded values are put back in channel order + z."""
+    ``sw_ref.overq.reconstruct`` (decode of encode); the decoded values are put back
+    in channel order + z."""
 
     floor: float
     step: float
@@ -151,13 +152,14 @@ class FloorOverQAct:
         a = x.detach().cpu().numpy()
         if self.perm is not None:
             a = a[:, self.perm]
-        enc = encode_floored(a, self.step, self.cfg, self.floor)
-        st = enc.stats
+        # clamped to the floor in float64, as ``encode_floored`` does
+        floored = np.maximum(np.asarray(a, dtype=np.float64), self.floor)
+        d, st = overq.reconstruct(floored, self.step, self.cfg, floor=self.floor)
         self.stats.outliers += st.outliers
         self.stats.handled += st.handled
         self.stats.precise += st.precise
         self.stats.slots += a.size
-        d = array_inputs(enc.values, enc.states, self.step, self.cfg) + self.floor
+        d = torch.from_numpy(d)
         if self.perm is not None:
             out = torch.empty_like(d)
             out[:, torch.from_numpy(self.perm)] = d

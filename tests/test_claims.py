@@ -88,3 +88,19 @@ def test_effnet_layer_through_the_rtl(tmp_path):
     assert not result.failed, result.summary()
     assert report is not None and report["bit_exact"], report
     assert report["outliers"] > 0 and report["sqnr_db"] > 6, report
+
+
+def test_verdict_needs_both_numbers_and_a_working_network():
+    from sw_ref.claims import verdict
+
+    def r(agree, kl):
+        return {"top1_agreement": agree, "kl": kl}
+
+    assert verdict(r(0.80, 0.1), r(0.70, 0.2)) == "yes"
+    assert verdict(r(0.70, 0.1), r(0.70, 0.2)) == "yes"  # a tie on agreement, lower KL
+    assert verdict(r(0.60, 0.1), r(0.70, 0.2)) == "partly"  # lower KL, lower agreement
+    assert verdict(r(0.80, 0.3), r(0.70, 0.2)) == "partly"
+    assert verdict(r(0.60, 0.3), r(0.70, 0.2)) == "no"
+    # APoT W4 on EfficientNet-Lite0: both below 10 % agreement; KL decides nothing
+    assert verdict(r(0.039, 2.8), r(0.031, 3.1)).startswith("inconclusive")
+    assert verdict(None, r(0.7, 0.2)) == "n/a"

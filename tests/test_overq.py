@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -454,6 +455,49 @@ def test_encode_is_codes_then_encode_codes(case, step):
     v, f = reference(x, step, cfg, floor)
     np.testing.assert_array_equal(e.values, v)
     np.testing.assert_array_equal(e.states, f)
+
+
+@settings(max_examples=80, deadline=None)
+@given(configs_data_floor(), st.sampled_from([1.0, 0.25, 3.0]))
+def test_reconstruct_is_decode_of_encode(case, step):
+    """The evaluations' fast path is decode(encode(x)) bit for bit, stats included."""
+    cfg, x, floor = case
+    x = x * step + floor
+    e = overq.encode(x, step, cfg, floor=floor)
+    d = overq.decode(e.values, e.states, step, cfg, floor=floor)
+    r, stats = overq.reconstruct(x, step, cfg, floor=floor)
+    assert r.dtype == np.float64 and r.shape == x.shape
+    np.testing.assert_array_equal(r, d)
+    assert stats == e.stats
+    assert overq.encode_stats(x, step, cfg, floor=floor) == e.stats
+    r32, _ = overq.reconstruct(x, step, cfg, floor=floor, dtype=np.float32)
+    np.testing.assert_array_equal(r32, d.astype(np.float32))
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("rows", [8, 16])
+def test_reconstruct_on_many_tiles(modes, rows):
+    """Large inputs (many engine blocks, the one-word R = 8 path, a partial tile)."""
+    cfg = cfg_(rows, 4, 2, modes)
+    rng = np.random.default_rng(rows + len(modes))
+    x = activations(rng, (3000, 5 * rows + 3), 4) * 0.25
+    e = overq.encode(x, 0.25, cfg)
+    d = overq.decode(e.values, e.states, 0.25, cfg)
+    r, stats = overq.reconstruct(torch.from_numpy(x), 0.25, cfg)
+    np.testing.assert_array_equal(r.numpy(), d)
+    assert stats == e.stats and stats.outliers > 0
+
+
+def test_reconstruct_rejects_what_encode_rejects():
+    cfg = cfg_(8, 4, 2, ("range",))
+    with pytest.raises(ValueError):
+        overq.reconstruct(np.array([[-1.0, 0.0]]), 1.0, cfg)
+    with pytest.raises(ValueError):
+        overq.reconstruct(np.array([[1.0, np.nan]]), 1.0, cfg)
+    with pytest.raises(TypeError):
+        overq.reconstruct(np.array([[1.0, 0.0]]), 1.0, cfg, dtype=np.int64)
+    r, stats = overq.reconstruct(np.zeros((0, 8)), 1.0, cfg)
+    assert r.shape == (0, 8) and stats.outliers == 0
 
 
 def test_codes_follow_the_formulas():

@@ -210,3 +210,44 @@ def test_methods_accept_numpy_and_torch_alike():
     for method in quant.METHODS:
         assert quant.threshold(x, 4, method) == pytest.approx(
             quant.threshold(torch.from_numpy(x), 4, method))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("signed", [False, True])
+def test_fake_quant_is_dequantize_of_quantize(dtype, signed):
+    """The in-place per-tensor path is the composition bit for bit (ties included)."""
+    g = torch.Generator().manual_seed(3)
+    for bits in (2, 4, 8):
+        for alpha in (0.0, 0.3, 6.0):
+            for floor in (None,) if signed else (None, -0.17):
+                x = torch.randn(2000, generator=g, dtype=dtype) * 2
+                qmax = quant.qrange(bits, signed)[1]
+                x[:64] = (torch.arange(64, dtype=dtype) - 32) * 0.5 * alpha / qmax  # ties
+                if not signed:
+                    x = x.abs() + (floor or 0.0)
+                step = quant.step_from_threshold(alpha, bits, signed)
+                q = quant.quantize(x, step, bits, signed, floor=floor) * (alpha > 0)
+                want = quant.dequantize(q, step, dtype=dtype, floor=floor)
+                got = quant.fake_quant(x, alpha, bits, signed, floor=floor)
+                assert got.dtype == dtype
+                assert torch.equal(got, want), (bits, alpha, floor)
+
+
+def test_kl_threshold_ignores_the_zero_spike_of_relu_outputs():
+    """Half the ReLU6 inputs are exact zeros: the 4-bit KL cut must not collapse.
+
+    Before the zero bin was flattened and the cuts started at n_bins / 16, this data
+    (like EfficientNet-Lite0's block-2 projection inputs) gave 0.073, 1/82 of the
+    range: almost every activation clipped.
+    """
+    rng = np.random.default_rng(7)
+    body = np.minimum(rng.gamma(0.8, 1.5, 60_000), 6.0)
+    relu = np.concatenate([np.zeros(60_000), body])
+    for bits in (4, 6, 8):
+        t_relu = quant.threshold(relu, bits, "kl")
+        assert t_relu >= 6.0 / 4, (bits, t_relu)
+        # more or fewer exact zeros leave the cut where it is
+        assert t_relu == quant.threshold(np.concatenate([np.zeros(1000), body]), bits, "kl")
+    assert quant.threshold(relu, 4, "kl", start_bin=2048) == pytest.approx(6.0)
+    with pytest.raises(ValueError):
+        quant.threshold(relu, 4, "kl", start_bin=0)

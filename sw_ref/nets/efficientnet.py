@@ -196,8 +196,10 @@ class FoldedLite0:
         k, s, groups = self.geometry[name]
         x = x_nhwc.permute(0, 3, 1, 2)
         (t, b), (l, r) = (_same_pads(x.shape[2], k, s), _same_pads(x.shape[3], k, s))
-        x = F.pad(x, (l, r, t, b))
-        y = F.conv2d(x, w, self.bias[name], s, 0, 1, groups)
+        if t == b and l == r:  # symmetric: the conv pads (no padded copy of x)
+            y = F.conv2d(x, w, self.bias[name], s, (t, l), 1, groups)
+        else:
+            y = F.conv2d(F.pad(x, (l, r, t, b)), w, self.bias[name], s, 0, 1, groups)
         return y.permute(0, 2, 3, 1)
 
     @torch.no_grad()
@@ -207,7 +209,9 @@ class FoldedLite0:
         hook = out_hook or (lambda name, t: None)
 
         def pointwise(name, t):
-            y = torch.matmul(quant(name, t), weights[name].T) + self.bias[name]
+            x2 = quant(name, t)
+            y = torch.addmm(self.bias[name], x2.reshape(-1, x2.shape[-1]), weights[name].T)
+            y = y.reshape(*x2.shape[:-1], y.shape[-1])
             hook(name, y)
             return y
 
