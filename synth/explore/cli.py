@@ -19,7 +19,7 @@ from pathlib import Path
 from .accuracy import AccuracySettings
 from .grid import OVERQ_CHOICES, Grid
 from .nets import available
-from .run import Options, default_workers, explore, validate_parts
+from .run import Options, default_workers, explore
 
 __all__ = ["main", "REPORTS", "report_stem"]
 
@@ -116,8 +116,8 @@ def main(argv=None) -> int:
         return 2
     from . import report
 
-    result = explore(grid, opts)
-    validation = None if args.no_validate else validate_parts(opts)
+    result = explore(grid, opts, validate=not args.no_validate)
+    validation = result["validation"]
     argv_text = " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     command = "python -m synth.explore" + (f" {argv_text}" if argv_text else "")
     data = report.build(result, grid.describe(), validation, asdict(result["settings"]),

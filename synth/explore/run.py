@@ -65,8 +65,18 @@ def point_parts(p: Point, encoder: bool) -> list:
     return [part for part, _ in cost.array_parts(p.config(), encoder and p.encoder)]
 
 
-def explore(grid: Grid, opts: Options) -> dict:
-    """Fidelity and area of every point of ``grid``; returns rows and bookkeeping."""
+def _whole_task(opts: Options, jobs: list) -> dict:
+    from ..batch import run_job
+
+    return {job: run_job(job, opts.synth_cache) for job in jobs}
+
+
+def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
+    """Fidelity and area of every point of ``grid``; returns rows and bookkeeping.
+
+    ``validate``: also the whole-array syntheses of ``validate_parts`` (the longest
+    jobs, so they go first into the same pool; ``result["validation"]``).
+    """
     start = time.monotonic()
     points = grid.points()
     if not accuracy.order_available():
@@ -75,7 +85,10 @@ def explore(grid: Grid, opts: Options) -> dict:
     points = [p for p in points if ref.workload.supports(p)]
     opts = replace(opts, settings=opts.settings.for_workload(ref.workload))
     encoder = cost.encoder_supported()
-    needed = list(dict.fromkeys(part for p in points for part in point_parts(p, encoder)))
+    needed = [part for p in points for part in point_parts(p, encoder)]
+    if validate:  # the parts of the checked arrays, in the same pool
+        needed += [part for _, c, e in _validation_jobs() for part, _ in cost.array_parts(c, e)]
+    needed = list(dict.fromkeys(needed))
     parts, missing = cost.cached_parts(needed, opts.index_dir)
 
     by_key: dict = {}
@@ -98,15 +111,21 @@ def explore(grid: Grid, opts: Options) -> dict:
     # weights go to one task: the worker computes their channel orders once.
     todo.sort(key=lambda p: (p.overq_on, p.rows, p.act_bits, p.overq, p.cascade, p.order,
                              p.weight_format, p.weight_bits))
-    tasks = [("parts", b) for b in cost.batches(missing)]
+    whole_jobs = [job for job, _, _ in _validation_jobs()] if validate else []
+    tasks = [("whole", [job]) for job in whole_jobs]
+    tasks += [("parts", b) for b in cost.batches(missing)]
     tasks += [("acc", todo[i:i + opts.chunk]) for i in range(0, len(todo), opts.chunk)]
-    total = len(missing) + len(todo)
+    total = len(whole_jobs) + len(missing) + len(todo)
+    whole: dict = {}
     bar = tqdm(total=total, desc=f"explore {opts.net}", unit="job", file=sys.stderr,
                disable=not opts.progress or total == 0, dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 20)
 
     def take(kind, result):
-        if kind == "parts":
+        if kind == "whole":
+            whole.update(result)
+            bar.update(len(result))
+        elif kind == "parts":
             parts.update(result)
             bar.update(len(result))
         else:
@@ -114,15 +133,15 @@ def explore(grid: Grid, opts: Options) -> dict:
                 acc[repr(sorted(accuracy.accuracy_key(p).items()))] = res
             bar.update(len(result))
 
+    runners = {"whole": _whole_task, "parts": _parts_task, "acc": _accuracy_task}
     with bar:
         if opts.workers <= 1 or len(tasks) <= 1:
             for kind, items in tasks:
-                take(kind, _parts_task(opts, items) if kind == "parts"
-                     else _accuracy_task(opts, items))
+                take(kind, runners[kind](opts, items))
         elif tasks:
             with ProcessPoolExecutor(max_workers=opts.workers) as pool:
-                futures = {pool.submit(_parts_task if kind == "parts" else _accuracy_task,
-                                       opts, items): kind for kind, items in tasks}
+                futures = {pool.submit(runners[kind], opts, items): kind
+                           for kind, items in tasks}
                 for fut in as_completed(futures):
                     take(futures[fut], fut.result())
 
@@ -133,9 +152,11 @@ def explore(grid: Grid, opts: Options) -> dict:
         row = {**p.to_json(), **{k: v for k, v in res.items() if k != "seconds"}, **area}
         row["encoder_priced"] = bool(encoder and p.encoder)
         rows.append(row)
+    validation = _validation_rows(opts, whole, parts) if validate else None
     stats["seconds"] = round(time.monotonic() - start, 1)
     return {"rows": rows, "stats": stats, "workload": ref.workload, "encoder": encoder,
-            "order": accuracy.order_available(), "settings": opts.settings}
+            "order": accuracy.order_available(), "settings": opts.settings,
+            "validation": validation}
 
 
 # Whole-array syntheses the parts are checked against (the area report's 8x8 arrays).
@@ -146,31 +167,32 @@ VALIDATION_CONFIGS = (
 )
 
 
-def validate_parts(opts: Options, rows: int = 8, act_bits: int = 4) -> list[dict]:
-    """Priced-from-parts against whole-array synthesis for a few 8x8 A4W4 arrays.
-
-    The whole arrays without encoder are the jobs of ``make synth`` (same labels, same
-    cache); those with the encoder are checked when the generator has it.
-    """
+def _validation_jobs(rows: int = 8, act_bits: int = 4) -> list:
+    """(whole-array Job, its config, encoder) for each of ``VALIDATION_CONFIGS``."""
     from hw.params import ArrayConfig
 
-    from ..batch import run_jobs
     from ..designs import Job
 
     encoder = cost.encoder_supported()
-    configs = [(o, f, e) for o, f, e in VALIDATION_CONFIGS if encoder or not e]
-    cfgs = [ArrayConfig(rows=rows, cols=rows, act_bits=act_bits, weight_bits=act_bits,
-                        weight_format=f, overq=o) for o, f, _ in configs]
-    encs = [e for _, _, e in configs]
-    jobs = [Job("array", replace(c, encoder=True) if e else c) for c, e in zip(cfgs, encs)]
-    whole = run_jobs(jobs, workers=opts.workers, cache_dir=opts.synth_cache,
-                     progress=opts.progress, desc="validate")
-    needed = [part for c, e in zip(cfgs, encs) for part, _ in cost.array_parts(c, e)]
-    found, missing = cost.cached_parts(needed, opts.index_dir)
+    out = []
+    for o, f, e in VALIDATION_CONFIGS:
+        if e and not encoder:
+            continue
+        c = ArrayConfig(rows=rows, cols=rows, act_bits=act_bits, weight_bits=act_bits,
+                        weight_format=f, overq=o)
+        out.append((Job("array", replace(c, encoder=True) if e else c), c, e))
+    return out
+
+
+def _validation_rows(opts: Options, whole: dict, parts: dict) -> list[dict]:
+    jobs = _validation_jobs()
+    needed = [part for _, c, e in jobs for part, _ in cost.array_parts(c, e)]
+    found, missing = cost.cached_parts([p for p in needed if p not in parts], opts.index_dir)
+    found.update({p: parts[p] for p in needed if p in parts})
     for batch in cost.batches(missing):
         found.update(cost.synthesize_batch(batch, opts.synth_cache, opts.index_dir))
     out = []
-    for c, e, j in zip(cfgs, encs, jobs):
+    for j, c, e in jobs:
         parts_area = cost.price(c, found, e)["area_um2"]
         w = whole[j].area
         out.append({"config": c.key() + ("_enc" if e else ""), "overq": c.overq_text,
@@ -178,6 +200,21 @@ def validate_parts(opts: Options, rows: int = 8, act_bits: int = 4) -> list[dict
                     "whole_um2": round(w, 3), "parts_um2": parts_area,
                     "error_pct": round(100 * (parts_area / w - 1), 2)})
     return out
+
+
+def validate_parts(opts: Options, rows: int = 8, act_bits: int = 4) -> list[dict]:
+    """Priced-from-parts against whole-array synthesis for a few 8x8 A4W4 arrays.
+
+    The whole arrays without encoder are the jobs of ``make synth`` (same labels, same
+    cache); those with the encoder are checked when the generator has it.
+    ``explore(..., validate=True)`` does the same inside its own pool.
+    """
+    from ..batch import run_jobs
+
+    jobs = _validation_jobs(rows, act_bits)
+    whole = run_jobs([j for j, _, _ in jobs], workers=opts.workers,
+                     cache_dir=opts.synth_cache, progress=opts.progress, desc="validate")
+    return _validation_rows(opts, whole, {})
 
 
 def default_workers() -> int:
