@@ -307,7 +307,7 @@ def cached_parts(parts, index_dir: Path | None = PARTS_DIR) -> tuple[dict, list[
     return found, missing
 
 
-def batches(parts: list[Part], size: int = 8) -> list[list[Part]]:
+def batches(parts: list[Part], size: int = 12) -> list[list[Part]]:
     """Batches of similar cost: the big parts (encoders, skews of large R) alone-ish."""
     def weight(p: Part) -> int:
         if p.kind in ("encoder", "skew"):
