@@ -131,11 +131,14 @@ def main(argv=None) -> int:
     print(f"{st['points']} points: {st['accuracy_computed']} of {st['accuracy_evaluations']} "
           f"accuracy evaluations and {st['parts_synthesized']} of {st['parts']} parts "
           f"computed, the rest cached; {time.monotonic() - start:.0f} s", file=sys.stderr)
+    def fits(b):
+        return (f"{b['label']} {100 * b['fidelity']:.2f}% at {b['area_um2']:,.0f} um2"
+                if b else "none fits")
+
     for q in data["a4_vs_a5"]:
-        b = q["a4_overq_fits"]
         print(f"R{q['rows']} {q['weights']}: A5 {100 * q['a5']['fidelity']:.2f}% at "
-              f"{q['a5']['area_um2']:,.0f} um2; best A4+OverQ within it: "
-              + (f"{b['label']} {100 * b['fidelity']:.2f}% at {b['area_um2']:,.0f} um2"
-                 if b else "none fits") + f" -> {q['verdict']}")
+              f"{q['a5']['area_um2']:,.0f} um2; best A4+OverQ within it: same weights "
+              f"{fits(q['a4_overq_fits'])} -> {q['verdict']}; any weights "
+              f"{fits(q['a4_overq_any_fits'])} -> {q['verdict_any']}")
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
