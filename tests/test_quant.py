@@ -233,21 +233,28 @@ def test_fake_quant_is_dequantize_of_quantize(dtype, signed):
                 assert torch.equal(got, want), (bits, alpha, floor)
 
 
-def test_kl_threshold_ignores_the_zero_spike_of_relu_outputs():
+def test_kl_threshold_does_not_collapse_on_relu_outputs():
     """Half the ReLU6 inputs are exact zeros: the 4-bit KL cut must not collapse.
 
-    Before the zero bin was flattened and the cuts started at n_bins / 16, this data
-    (like EfficientNet-Lite0's block-2 projection inputs) gave 0.073, 1/82 of the
-    range: almost every activation clipped.
+    With the cuts starting at one bin per level, this data (like EfficientNet-Lite0's
+    block-2 projection inputs) gave 0.073, 1/82 of the range: almost every
+    activation clipped. From n_bins / 16 on, the cut stays in the body.
     """
     rng = np.random.default_rng(7)
     body = np.minimum(rng.gamma(0.8, 1.5, 60_000), 6.0)
     relu = np.concatenate([np.zeros(60_000), body])
     for bits in (4, 6, 8):
-        t_relu = quant.threshold(relu, bits, "kl")
-        assert t_relu >= 6.0 / 4, (bits, t_relu)
-        # more or fewer exact zeros leave the cut where it is
-        assert t_relu == quant.threshold(np.concatenate([np.zeros(1000), body]), bits, "kl")
+        assert quant.threshold(relu, bits, "kl") >= 1.0, bits
+    assert quant.threshold(relu, 4, "kl", start_bin=16) < 0.1  # the old search
     assert quant.threshold(relu, 4, "kl", start_bin=2048) == pytest.approx(6.0)
     with pytest.raises(ValueError):
         quant.threshold(relu, 4, "kl", start_bin=0)
+
+
+def test_kl_threshold_keeps_discrete_images_whole():
+    """17 intensity levels (the digits images), half of them background zeros."""
+    rng = np.random.default_rng(8)
+    img = rng.integers(0, 17, 50_000) / 16.0
+    img[rng.random(img.size) < 0.49] = 0.0
+    for bits in (2, 4, 8):
+        assert quant.threshold(img, bits, "kl") == pytest.approx(1.0)
