@@ -74,6 +74,9 @@ class Workload:
     unsupported: str = ""  # what ``supports`` leaves out, for the report
     act_method: str = "aciq_laplace"  # the activation threshold method by default
     weight_note: str = ""  # how weights are quantized, when not per-tensor int/APoT
+    # Which step an OverQ point quantizes with (the report says it).
+    overq_note: str = ("OverQ points use the same step as the plain array and recover "
+                       "what it clips")
     # The sources whose numbers the results depend on (hashed into the cache key).
     sources: tuple = ("sw_ref/quant.py", "sw_ref/overq.py", "sw_ref/apot.py",
                       "sw_ref/qnet.py", "sw_ref/evaluate.py", "sw_ref/model.py")
@@ -233,6 +236,10 @@ def _efficientnet_lite0(n_eval: int | None = None, n_calib: int | None = None) -
                  "sw_ref/nets/efficientnet.py", "sw_ref/nets/activations.py",
                  "sw_ref/nets/photos.py"),
         order_sources=("sw_ref/channel_order.py",),
+        overq_note="OverQ points encode the projection-conv inputs with the evaluation's "
+                   "OverQ step, the 99th percentile of the layer's positive calibration "
+                   "inputs / (2^A - 1); the plain points clip them at the threshold method's "
+                   "step",
         weight_note="per output channel at the point's width and format (threshold "
                     "method as given), stem and classifier 8-bit (sw_ref.effnet_eval)")
 

@@ -93,6 +93,7 @@ def build(result: dict, grid_desc: dict, validation: list[dict] | None,
         "fingerprint": wl.fingerprint,
         "settings": settings,
         "weights": wl.weight_note,
+        "overq_note": wl.overq_note,
         "unsupported": wl.unsupported,
         "grid": grid_desc,
         "encoder_priced": result["encoder"],
@@ -128,13 +129,24 @@ def _fid_cols(data) -> tuple[str, str]:
     return name, ("KL" if data["points"] and "kl" in data["points"][0] else "")
 
 
+# Up to this many layers the tables list each layer's SQNR; beyond, a summary (the
+# JSON has every layer).
+SQNR_LAYERS_LISTED = 6
+
+
+def _db(f: float) -> str:
+    return "inf" if math.isinf(f) else f"{f:.1f}"
+
+
 def _sqnr(row) -> str:
-    vals = row.get("sqnr_db", {})
-    out = []
-    for k, v in vals.items():
-        f = float(v) if not isinstance(v, str) else math.inf
-        out.append(f"{k} {'inf' if math.isinf(f) else f'{f:.1f}'}")
-    return ", ".join(out)
+    vals = {k: float(v) if not isinstance(v, str) else math.inf
+            for k, v in row.get("sqnr_db", {}).items()}
+    if len(vals) <= SQNR_LAYERS_LISTED:
+        return ", ".join(f"{k} {_db(f)}" for k, f in vals.items())
+    ordered = sorted(vals.values())
+    low = min(vals, key=vals.get)
+    return (f"{len(vals)} layers: min {_db(ordered[0])} ({low}), "
+            f"median {_db(ordered[len(ordered) // 2])}")
 
 
 def render(data: dict, plot_name: str | None) -> str:
@@ -151,7 +163,7 @@ def render(data: dict, plot_name: str | None) -> str:
         "Quantizers: weights " + (m["weights"] or f"per tensor ({m['settings']['weight_method']} "
                                   "threshold; int or APoT levels)")
         + f", activation threshold {m['settings']['act_method']} for every point "
-        "(OverQ points use the same step as the plain array and recover what it clips).",
+        f"({m.get('overq_note') or 'OverQ points use the same step as the plain array and recover what it clips'}).",
         "",
     ]
     if m.get("unsupported"):
