@@ -240,8 +240,9 @@ def _efficientnet_lite0(n_eval: int | None = None, n_calib: int | None = None) -
                    "OverQ step, the 99th percentile of the layer's positive calibration "
                    "inputs / (2^A - 1); the plain points clip them at the threshold method's "
                    "step",
-        weight_note="per output channel at the point's width and format (threshold "
-                    "method as given), stem and classifier 8-bit (sw_ref.effnet_eval)")
+        weight_note="per output channel at the point's width and format "
+                    "({weight_method} threshold), stem and classifier 8-bit "
+                    "(sw_ref.effnet_eval)")
 
 
 _BUILTIN = {"digits": _digits, "minilm_l6": _minilm,

@@ -160,7 +160,9 @@ def render(data: dict, plot_name: str | None) -> str:
         f"Area: an R x R array with minimal (overflow-free) accumulators, "
         f"{m['area_model']}, {m['library']}, Yosys {m['yosys']}.",
         "",
-        "Quantizers: weights " + (m["weights"] or f"per tensor ({m['settings']['weight_method']} "
+        "Quantizers: weights " + (m["weights"].replace("{weight_method}",
+                                                       m["settings"]["weight_method"])
+                                  or f"per tensor ({m['settings']['weight_method']} "
                                   "threshold; int or APoT levels)")
         + f", activation threshold {m['settings']['act_method']} for every point "
         f"({m.get('overq_note') or 'OverQ points use the same step as the plain array and recover what it clips'}).",
