@@ -130,8 +130,9 @@ utilisation: setup
 	$(PY) -m verif.utilisation
 
 # The claims reports: one command per report, each writing its own files
-# (EfficientNet-Lite0: claims.md; MiniLM-L6: claims_transformer.md).
-report: setup
+# (EfficientNet-Lite0: claims.md; MiniLM-L6: claims_transformer.md). They need the
+# venv only: no simulator, no Yosys.
+report: $(STAMP)
 	$(PY) -m sw_ref.claims
 	$(PY) -m sw_ref.evaluate_transformer --report synth/reports --no-progress --jobs 2
 
