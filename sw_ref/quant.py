@@ -355,15 +355,20 @@ def kl_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048,
     ``_get_optimal_threshold`` on |x|). The cut with the smallest KL(P || Q) wins;
     the threshold is its upper bin edge. The search is sequential.
 
-    The cuts start at ``start_bin`` (default n_bins / 16: the 128 of 2048 bins of
-    TensorRT's and NVIDIA pytorch-quantization's histogram calibrators; never fewer
-    bins than levels). Starting at one bin per level, a post-ReLU layer with half
-    its inputs exactly zero and a 4-bit grid reached its smallest KL at a cut of
-    16 bins, 1/128 of the range (EfficientNet-Lite0's block-2 projection inputs:
-    0.047 of 6), a threshold that clips almost every activation. (pytorch-quantization
-    also replaces the zero bin's count by its neighbour's; that breaks discrete
-    inputs such as the 17-level digits images, whose P then has no mass below the
-    first cut and a KL of 0 there, so it is not done here.)
+    Two guards of NVIDIA's histogram calibrator (pytorch-quantization), and one of
+    our own that the first needs:
+
+    - the cuts start at ``start_bin`` (default n_bins / 16, the 128 of 2048 bins
+      there; never fewer bins than levels);
+    - the zero bin's count is replaced by its neighbour's: the spike of exact zeros
+      in post-ReLU data is not a shape to preserve, and it pulls the cut to the
+      smallest one allowed;
+    - a cut with no mass below its last bin is skipped: P is then all tail, Q
+      equals it and KL is 0 by construction (discrete inputs, e.g. the 17-level
+      digits images, have empty bins between their levels).
+
+    Without them, EfficientNet-Lite0's ReLU6 inputs (25-51 % exact zeros) got cuts
+    of 0.05-0.4 on a 0-6 range at A4 (MSE: 3.9-5.8) and the network collapsed.
     """
     mag = _magnitudes(x, signed)
     n_bins = _count(n_bins, "n_bins")
@@ -376,9 +381,14 @@ def kl_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048,
         return top
     start = n_bins // 16 if start_bin is None else _count(start_bin, "start_bin")
     start = min(max(start, levels), n_bins)
+    if n_bins > 1:
+        hist[0] = hist[1]
     best_i, best_kl = n_bins, math.inf
     tail = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])  # tail[i] = sum(hist[i:])
+    below = np.concatenate([[0.0], np.cumsum(hist)])  # below[i] = sum(hist[:i])
     for i in range(start, n_bins + 1):
+        if below[i - 1] == 0:  # P is all tail: KL 0 by construction
+            continue
         sliced = hist[:i]
         p = sliced.copy()
         p[-1] += tail[i]
