@@ -1,8 +1,10 @@
 """Compute every point of a grid: fidelity (cached per point) and area (cached per part).
 
-The work is a list of independent tasks, run on a small process pool: batches of
-parts to synthesize (the slow ones first) and chunks of points to evaluate. Each
-worker builds the network's FP32 reference once and only if it has a point to run.
+The work is a list of independent tasks, run on a small process pool, the longest
+first: the whole arrays of the area model check (with ``validate``), batches of parts
+to synthesize (encoders first) and chunks of points to evaluate (the points that
+differ only in their weights together). Each worker builds the network's FP32
+reference once and only if it has a point to run.
 Whatever is already cached is read, not recomputed, so changing one parameter of a
 grid recomputes exactly the points and parts it touches.
 """
