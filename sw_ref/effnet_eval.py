@@ -200,24 +200,25 @@ def quantized_weights(net: FoldedLite0, s: EScheme, cache: dict) -> dict:
 
 
 class _Encoder:
-    """OverQ encode + decode of NHWC pointwise inputs, optionally channel-ordered."""
+    """OverQ encode + decode of NHWC pointwise inputs, optionally channel-ordered.
+
+    With an order the decoded channels stay in array order (``x[..., perm]``): the
+    layer takes its weight columns in the same order (``Evaluator.run``), which
+    computes the same function without a second gather back to the natural order.
+    """
 
     def __init__(self, step: float, cfg: ArrayConfig, perm: np.ndarray | None):
         self.step, self.cfg, self.perm = step, cfg, perm
-        self.inverse = None if perm is None else np.argsort(perm)
         self.outliers = self.handled = 0
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
         rows = t.reshape(-1, t.shape[-1]).numpy()
         if self.perm is not None:
-            rows = rows[:, self.perm]
-        rows = np.ascontiguousarray(rows)
+            rows = np.take(rows, self.perm, axis=1)
         dec, stats = overq.reconstruct(rows, self.step, self.cfg, dtype=np.float32)
         self.outliers += stats.outliers
         self.handled += stats.handled
-        if self.inverse is not None:
-            dec = dec[:, self.inverse]
-        return torch.from_numpy(np.ascontiguousarray(dec)).reshape(t.shape)
+        return torch.from_numpy(dec).reshape(t.shape)
 
 
 class Evaluator:
@@ -291,6 +292,10 @@ class Evaluator:
     def run(self, s: EScheme) -> dict:
         quants = self._acts(s)
         weights = quantized_weights(self.net, s, self._wcache)
+        for name, q in quants.items():  # channel-ordered inputs meet weight columns alike
+            if isinstance(q, _Encoder) and q.perm is not None:
+                w = weights.get(name, self.net.weights[name])
+                weights = {**weights, name: w[:, torch.from_numpy(q.perm)]}
 
         def quant_fn(name, t):
             q = quants.get(name)

@@ -383,28 +383,82 @@ def kl_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048,
     start = min(max(start, levels), n_bins)
     if n_bins > 1:
         hist[0] = hist[1]
-    best_i, best_kl = n_bins, math.inf
-    tail = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])  # tail[i] = sum(hist[i:])
+    cuts = np.arange(start, n_bins + 1)
+    kl = _kl_by_cut(hist, levels, cuts)
+    if not np.isfinite(kl).any():
+        return float(edges[n_bins])
+    return float(edges[cuts[int(np.argmin(kl))]])
+
+
+def _kl_at_cut(hist: np.ndarray, levels: int, i: int) -> float:
+    """KL(P || Q) of one cut of i bins (inf where the cut says nothing): the
+    definition, one cut at a time (``_kl_by_cut`` computes all cuts at once; a test
+    holds the two together)."""
+    tail = float(hist[i:].sum())
+    if hist[: i - 1].sum() == 0:  # P is all tail: KL 0 by construction
+        return math.inf
+    sliced = hist[:i]
+    p = sliced.copy()
+    p[-1] += tail
+    nonzero = p != 0
+    bounds = np.floor(np.arange(levels) * i / levels).astype(np.int64)
+    sums = np.add.reduceat(sliced, bounds)
+    counts = np.add.reduceat(nonzero.astype(np.float64), bounds)
+    per_bin = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    owner = np.repeat(np.arange(levels), np.diff(np.append(bounds, i)))
+    q = np.where(nonzero, per_bin[owner], 0.0)
+    if q.sum() == 0:
+        return math.inf
+    return _kl(_smooth(p), _smooth(q))
+
+
+def _kl_by_cut(hist: np.ndarray, levels: int, cuts: np.ndarray, chunk: int = 128,
+               eps: float = 1e-4) -> np.ndarray:
+    """``_kl_at_cut`` for every cut in ``cuts`` (>= levels), ``chunk`` cuts per array pass.
+
+    Row r of each pass is cut i = cuts[r] over the first i bins. Bin j < i belongs to
+    level ceil((j + 1) L / i) - 1; a level's sum and its count of non-empty bins are
+    differences of prefix sums at the level bounds floor(k i / L) (the counts are
+    integers, so the sums are exact). The calibration searches ~2000 cuts per layer.
+    """
     below = np.concatenate([[0.0], np.cumsum(hist)])  # below[i] = sum(hist[:i])
-    for i in range(start, n_bins + 1):
-        if below[i - 1] == 0:  # P is all tail: KL 0 by construction
-            continue
-        sliced = hist[:i]
-        p = sliced.copy()
-        p[-1] += tail[i]
+    filled = np.concatenate([[0], np.cumsum(hist != 0)])
+    tail = below[-1] - below  # tail[i] = sum(hist[i:])
+    out = np.full(cuts.size, math.inf)
+    for lo in range(0, cuts.size, chunk):
+        cut = cuts[lo : lo + chunk]
+        rows = np.arange(cut.size)
+        width = int(cut.max())
+        j = np.arange(width)
+        valid = j[None, :] < cut[:, None]
+        p = np.where(valid, hist[None, :width], 0.0)
+        p[rows, cut - 1] += tail[cut]
         nonzero = p != 0
-        bounds = np.floor(np.arange(levels) * i / levels).astype(np.int64)
-        sums = np.add.reduceat(sliced, bounds)
-        counts = np.add.reduceat(nonzero.astype(np.float64), bounds)
+        level = np.where(valid, -(-((j[None, :] + 1) * levels) // cut[:, None]) - 1, 0)
+        bound = np.arange(levels + 1)[None, :] * cut[:, None] // levels
+        sums = below[bound[:, 1:]] - below[bound[:, :-1]]
+        counts = (filled[bound[:, 1:]] - filled[bound[:, :-1]]).astype(np.float64)
+        counts[:, -1] += (hist[cut - 1] == 0) & (tail[cut] > 0)  # the tail fills the last bin
         per_bin = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-        owner = np.repeat(np.arange(levels), np.diff(np.append(bounds, i)))
-        q = np.where(nonzero, per_bin[owner], 0.0)
-        if q.sum() == 0:
-            continue
-        kl = _kl(_smooth(p), _smooth(q))
-        if kl < best_kl:
-            best_i, best_kl = i, kl
-    return float(edges[best_i])
+        q = np.where(nonzero, np.take_along_axis(per_bin, level, axis=1), 0.0)
+        skip = (below[cut - 1] == 0) | (q.sum(axis=1) == 0)
+        p, q = _smooth_rows(p, valid, eps), _smooth_rows(q, valid, eps)
+        with np.errstate(divide="ignore", invalid="ignore"):  # skipped rows: 0 / 0
+            p /= p.sum(axis=1, keepdims=True)
+            q /= q.sum(axis=1, keepdims=True)
+            terms = np.where(p > 0, p * np.log(p / q), 0.0)
+        out[lo : lo + chunk] = np.where(skip, math.inf, terms.sum(axis=1))
+    return out
+
+
+def _smooth_rows(d: np.ndarray, valid: np.ndarray, eps: float) -> np.ndarray:
+    """``_smooth`` of every row's first (valid) bins."""
+    zero = (d == 0) & valid
+    filled = (d != 0) & valid
+    n_zero, n_filled = zero.sum(axis=1), filled.sum(axis=1)
+    move = (n_zero > 0) & (n_filled > 0)
+    share = np.divide(eps * n_zero, n_filled, out=np.zeros(d.shape[0]), where=n_filled > 0)
+    return np.where(move[:, None], d + eps * zero - share[:, None] * filled, d)
 
 
 METHODS: dict[str, Callable[..., float]] = {

@@ -260,3 +260,23 @@ def test_kl_threshold_keeps_discrete_images_whole():
     img[rng.random(img.size) < 0.49] = 0.0
     for bits in (2, 4, 8):
         assert quant.threshold(img, bits, "kl") == pytest.approx(1.0)
+
+
+def test_kl_cuts_at_once_equal_the_definition():
+    """The vectorised search over all cuts gives each cut's KL of the one-cut definition."""
+    from sw_ref.quant import _kl_at_cut, _kl_by_cut
+
+    rng = np.random.default_rng(9)
+    hists = [np.histogram(np.abs(laplace(n=20_000)), bins=512)[0],
+             np.histogram(np.minimum(rng.gamma(0.8, 1.5, 30_000), 6.0), bins=512)[0],
+             np.bincount(rng.integers(0, 17, 5000) * 32, minlength=512)]  # 17 levels
+    for hist in hists:
+        hist = hist.astype(np.float64)
+        for levels in (4, 16, 128):
+            cuts = np.arange(max(levels, 32), hist.size + 1)
+            fast = _kl_by_cut(hist, levels, cuts, chunk=50)
+            slow = np.array([_kl_at_cut(hist, levels, int(i)) for i in cuts])
+            assert np.array_equal(np.isfinite(fast), np.isfinite(slow))
+            finite = np.isfinite(slow)
+            np.testing.assert_allclose(fast[finite], slow[finite], rtol=1e-9, atol=1e-15)
+            assert np.argmin(fast) == np.argmin(slow)
