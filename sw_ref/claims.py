@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .effnet_eval import Evaluator, build_schemes, run_all
+from .effnet_eval import Evaluator, build_schemes, depthwise_schemes, run_all
 from .nets import photos
 from .nets.activations import DEFAULT_IMAGES, efficientnet_lite0_acts
 from .model import DEFAULT_CACHE
@@ -359,6 +359,9 @@ def parse_args(argv=None):
     p.add_argument("--sections", default=None,
                    help="comma-separated scheme sections to run (default: all): "
                         "clip-act, clip-weight, ocs, overq, apot")
+    p.add_argument("--depthwise", action="store_true",
+                   help="add the overq-dw rows: OverQ on every depthwise k x k window too, "
+                        "end to end (about a minute of CPU per row; not in make report)")
     p.add_argument("--coverage-rows", default=",".join(map(str, RS)),
                    help="array heights R of the coverage tables (empty: no coverage sweep)")
     p.add_argument("--from-raw", type=Path, default=None,
@@ -387,7 +390,7 @@ def run(args) -> tuple[dict, list[dict], list[dict]]:
     n_eval = min(args.eval_images or (BENCH_IMAGES if args.bench else n_test), n_test)
     images = photos.images("test", n_eval)
     ev = Evaluator(calib, test, images)
-    schemes = build_schemes(args.quick)
+    schemes = build_schemes(args.quick) + (depthwise_schemes() if args.depthwise else [])
     if args.sections:
         wanted = set(args.sections.split(","))
         schemes = [s for s in schemes if s.section in wanted]

@@ -72,6 +72,9 @@ class EScheme:
     cascade: int = 2
     rows: int = 8
     order: str = "natural"  # natural | channel
+    # the OverQ rows' encoder (or, with overq="none", its step) on the depthwise inputs
+    # too, each channel's k x k window one vector (pw_bits wide)
+    depthwise: bool = False
 
 
 def overq_step(values: np.ndarray, bits: int) -> float:
@@ -207,8 +210,10 @@ class _Encoder:
     computes the same function without a second gather back to the natural order.
     """
 
-    def __init__(self, step: float, cfg: ArrayConfig, perm: np.ndarray | None):
+    def __init__(self, step: float, cfg: ArrayConfig, perm: np.ndarray | None,
+                 windows: bool = False):
         self.step, self.cfg, self.perm = step, cfg, perm
+        self.windows = windows  # depthwise: called on k x k window rows, not the input
         self.outliers = self.handled = 0
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
@@ -277,6 +282,11 @@ class Evaluator:
                 step = overq_step(self.calib.values[name], cfg.act_bits)
                 quants[name] = _Encoder(step, cfg, self.order(name, s))
                 continue
+            if kind == "depthwise" and s.depthwise and s.overq is not None:
+                cfg = overq_cfg(s)
+                step = overq_step(self.calib.values[name], cfg.act_bits)
+                quants[name] = _Encoder(step, cfg, None, windows=True)
+                continue
             alpha = 1.0 if kind == "stem" else self.threshold(name, bits, method)
             quants[name] = (alpha, bits, signed)
         return quants
@@ -296,6 +306,10 @@ class Evaluator:
             if isinstance(q, _Encoder) and q.perm is not None:
                 w = weights.get(name, self.net.weights[name])
                 weights = {**weights, name: w[:, torch.from_numpy(q.perm)]}
+
+        def windows(name):
+            q = quants.get(name)
+            return q if isinstance(q, _Encoder) and q.windows else None
 
         def quant_fn(name, t):
             q = quants.get(name)
@@ -317,7 +331,8 @@ class Evaluator:
                     ref = fp32_out[n][lo: lo + len(y)]
                     d = torch.sub(y, ref).reshape(-1)  # float32: 1e-4 dB is plenty
                     err[n] += float(torch.dot(d, d))
-            logits.append(self.net(x, quant=quant_fn, weights=weights, out_hook=hook))
+            logits.append(self.net(x, quant=quant_fn, weights=weights, out_hook=hook,
+                                   windows=windows))
         logits = torch.cat(logits)
         ref = self.fp32_logits
         top1 = ref.argmax(1)
@@ -413,6 +428,16 @@ def run_all(ev: Evaluator, schemes, jobs: int = 2, progress: bool = True,
 
 
 # --- the schemes ---------------------------------------------------------------------
+
+
+def depthwise_schemes() -> list[EScheme]:
+    """OverQ on the depthwise windows too (``--depthwise``; not in the default report:
+    every k x k window is a vector, about 15 times the slots of the pointwise inputs)."""
+    S = EScheme
+    common = dict(a_bits=8, pw_bits=4, depthwise=True)
+    return [S("overq-dw", "p99 step, no OverQ, dw too", 8, overq="none", **common),
+            S("overq-dw", "range c=2 natural, dw too", 8, overq="range", **common),
+            S("overq-dw", "range c=4 natural, dw too", 8, overq="range", cascade=4, **common)]
 
 
 def build_schemes(quick: bool = False) -> list[EScheme]:

@@ -104,3 +104,21 @@ def test_verdict_needs_both_numbers_and_a_working_network():
     # APoT W4 on EfficientNet-Lite0: both below 10 % agreement; KL decides nothing
     assert verdict(r(0.039, 2.8), r(0.031, 3.1)).startswith("inconclusive")
     assert verdict(None, r(0.7, 0.2)) == "n/a"
+
+
+def test_depthwise_rows_encode_the_windows_too():
+    """--depthwise: the encoder also sees every depthwise k x k window (more outliers)."""
+    from dataclasses import replace
+
+    from sw_ref.effnet_eval import Evaluator, depthwise_schemes
+    from sw_ref.nets import photos
+    from sw_ref.nets.activations import efficientnet_lite0_acts
+
+    calib = efficientnet_lite0_acts("calib", 8, progress=False)
+    test = efficientnet_lite0_acts("test", 8, progress=False)
+    ev = Evaluator(calib, test, photos.images("test", 2))
+    dw = next(s for s in depthwise_schemes() if s.overq == "range" and s.cascade == 2)
+    both, pointwise = ev.run(dw), ev.run(replace(dw, depthwise=False))
+    assert both["outliers"] > pointwise["outliers"] > 0
+    assert 0 < both["coverage"] < 1
+    assert both["sqnr_db"]["_blocks.1._depthwise_conv"] != pointwise["sqnr_db"]["_blocks.1._depthwise_conv"]

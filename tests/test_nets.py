@@ -68,3 +68,23 @@ def test_depthwise_windows_match_unfold(k, s):
     u = u.reshape(2, 5, k * k, oh * ow).permute(0, 3, 1, 2).reshape(-1, k * k)
     got = _windows(x, k, s, np.arange(2 * oh * ow * 5))
     np.testing.assert_array_equal(got, u.numpy())
+
+
+def test_depthwise_window_conv_is_the_conv():
+    """The window path (each channel's k x k window a vector) computes the depthwise conv."""
+    from sw_ref.nets import photos
+    from sw_ref.nets.efficientnet import FoldedLite0
+
+    net = FoldedLite0()
+    x = photos.images("test", 1)
+    plain = net(x)
+    seen = []
+
+    def identity(name):
+        if net.kinds[name] != "depthwise":
+            return None
+        return lambda rows: seen.append(rows.shape[1]) or rows
+
+    windowed = net(x, windows=identity)
+    assert sorted(set(seen)) == [9, 25] and len(seen) == 16
+    torch.testing.assert_close(windowed, plain, rtol=0, atol=1e-4)

@@ -202,11 +202,31 @@ class FoldedLite0:
             y = F.conv2d(F.pad(x, (l, r, t, b)), w, self.bias[name], s, 0, 1, groups)
         return y.permute(0, 2, 3, 1)
 
+    def _window_conv(self, name, x_nhwc, w, window_quant):
+        """A depthwise conv as the array would run it: every channel's k x k window is
+        one reduction vector, replaced by ``window_quant(rows [V, k*k])`` before the
+        products (so one input value may be decoded differently in each window)."""
+        k, s, _ = self.geometry[name]
+        x = x_nhwc.permute(0, 3, 1, 2)
+        (t, b), (l, r) = (_same_pads(x.shape[2], k, s), _same_pads(x.shape[3], k, s))
+        x = F.pad(x, (l, r, t, b))
+        n, c, h, wd = x.shape
+        cols = F.unfold(x, k, stride=s)  # [N, C*k*k, L], (c, kh, kw) order
+        rows = cols.reshape(n, c, k * k, -1).permute(0, 1, 3, 2)
+        dec = window_quant(rows.reshape(-1, k * k)).reshape(rows.shape)
+        y = torch.einsum("nclj,cj->ncl", dec, w.reshape(c, k * k)) + self.bias[name][:, None]
+        ho, wo = (h - k) // s + 1, (wd - k) // s + 1
+        return y.reshape(n, c, ho, wo).permute(0, 2, 3, 1)
+
     @torch.no_grad()
-    def forward(self, x: torch.Tensor, quant=None, weights=None, out_hook=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, quant=None, weights=None, out_hook=None,
+                windows=None) -> torch.Tensor:
+        """``windows(name)``: a window quantizer for depthwise layer ``name`` (see
+        ``_window_conv``) or None; such a layer's input does not go through ``quant``."""
         weights = {**self.weights, **(weights or {})}
         quant = quant or (lambda name, t: t)
         hook = out_hook or (lambda name, t: None)
+        windows = windows or (lambda name: None)
 
         def pointwise(name, t):
             x2 = quant(name, t)
@@ -216,7 +236,11 @@ class FoldedLite0:
             return y
 
         def spatial(name, t):
-            y = self._conv(name, quant(name, t), weights[name])
+            window_quant = windows(name)
+            if window_quant is not None:
+                y = self._window_conv(name, t, weights[name], window_quant)
+            else:
+                y = self._conv(name, quant(name, t), weights[name])
             hook(name, y)
             return y
 
