@@ -258,11 +258,6 @@ class Evaluator:
             self.orders[key] = overq.channel_order(self.calib.vectors[name], step, cfg)
         return self.orders[key]
 
-    def prepare(self, schemes) -> None:
-        """Compute every threshold and order the schemes need (before forking workers)."""
-        for s in schemes:
-            self._acts(s)
-
     def _acts(self, s: EScheme) -> dict:
         quants = {}
         for name, kind in self.net.kinds.items():

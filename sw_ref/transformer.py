@@ -107,33 +107,17 @@ class SignedAct:
         return quant.dequantize(q, self.step, dtype=x.dtype)
 
 
+def _floored(x, floor: float) -> np.ndarray:
+    """x clamped to the floor, in float64 (a float32 clamp would round the floor itself
+    to below z). Values under the floor come from a calibrated floor, or from float
+    rounding at GELU's minimum; the uniform zero-point quantizer clamps alike."""
+    return np.maximum(np.asarray(x, dtype=np.float64), floor)
+
+
 def encode_floored(x: np.ndarray, step: float, cfg: ArrayConfig, floor: float):
     """OverQ-encode floored activations (``sw_ref.overq.encode(..., floor=z)``: the
-    codes are those of x - z). Values under the floor (a calibrated floor, or float
-    rounding at GELU's minimum) are clamped to it first, as the uniform zero-point
-    quantizer does."""
-    # in float64: a float32 clamp would round the floor itself to below z
-    return overq.encode(np.maximum(np.asarray(x, dtype=np.float64), floor), step, cfg, floor=floor)
-
-
-def array_inputs(values, states, step: float, cfg: ArrayConfig) -> torch.Tensor:
-    """What the array multiplies by W[k], per row k, in real units: the golden model's
-    per-row operand (README "The array") times the grid step.
-
-    A NORMAL slot contributes its own scaled value; the slot after it, if not NORMAL,
-    adds its scaled value to the same weight row. Every tile's row 0 acts as NORMAL.
-    This equals ``sw_ref.overq.decode`` (a test holds it to it) and is the layer's
-    input as the array sees it; it runs in torch, several times faster than decode.
-    """
-    v = torch.as_tensor(values)
-    f = torch.as_tensor(states).clone()
-    f[..., :: cfg.rows] = 0
-    shifts = torch.tensor(cfg.state_shifts, dtype=torch.int64)
-    scaled = (v << shifts[f]).to(torch.float64)
-    normal = f == 0
-    own = torch.where(normal, scaled, 0.0)
-    own[..., :-1] += torch.where(normal[..., 1:], 0.0, scaled[..., 1:])
-    return own * (step / float(1 << cfg.state_shifts[0]))
+    codes are those of x - z), after clamping them to the floor."""
+    return overq.encode(_floored(x, floor), step, cfg, floor=floor)
 
 
 @dataclass
@@ -152,9 +136,7 @@ class FloorOverQAct:
         a = x.detach().cpu().numpy()
         if self.perm is not None:
             a = a[:, self.perm]
-        # clamped to the floor in float64, as ``encode_floored`` does
-        floored = np.maximum(np.asarray(a, dtype=np.float64), self.floor)
-        d, st = overq.reconstruct(floored, self.step, self.cfg, floor=self.floor)
+        d, st = overq.reconstruct(_floored(a, self.floor), self.step, self.cfg, floor=self.floor)
         self.stats.outliers += st.outliers
         self.stats.handled += st.handled
         self.stats.precise += st.precise

@@ -15,7 +15,7 @@ from hw.params import ArrayConfig
 from sw_ref import overq, quant
 from sw_ref.nets import minilm as mini
 from sw_ref.nets import sentences as text
-from sw_ref.transformer import array_inputs, encode_floored
+from sw_ref.transformer import FloorOverQAct, encode_floored
 
 FIXED = [
     "A man is eating food.",
@@ -138,14 +138,14 @@ def test_activation_floor():
 
 
 @pytest.mark.parametrize("modes", ["range", "range,precision", "none"])
-def test_array_inputs_equal_decode(modes):
-    """The fast torch operand equals sw_ref.overq.decode, and times W the golden model."""
+def test_floored_overq_act_equals_decode(modes):
+    """The evaluation's OverQ activation is decode(encode) + z, and times W the golden model."""
     rng = np.random.default_rng(1)
     cfg = ArrayConfig(rows=8, cols=4, act_bits=4, overq=modes, cascade=2)
     x = rng.exponential(0.2, (50, 48)) - 0.17
     x[rng.random(x.shape) < 0.3] = -0.17
     enc = encode_floored(x, 0.05, cfg, -0.17)
-    fast = array_inputs(enc.values, enc.states, 0.05, cfg).numpy()
+    fast = FloorOverQAct(-0.17, 0.05, cfg)(torch.from_numpy(x)).numpy() + 0.17
     ref = overq.decode(enc.values, enc.states, 0.05, cfg)
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
     w = rng.integers(-7, 8, (48, 4))

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["NAMES", "get", "names", "register", "digits", "efficientnet_lite0", "minilm_l6",
-           "workload"]
+__all__ = ["NAMES", "get", "names", "register", "digits", "efficientnet_lite0", "minilm_l6"]
 
 _ENTRIES: dict[str, str] = {
     "digits": "sw_ref.nets.digits:digits",
@@ -64,24 +63,3 @@ def digits(**options):
 def minilm_l6(**options):
     """all-MiniLM-L6-v2 sentence embeddings (``sw_ref.nets.minilm``)."""
     return get("minilm_l6", **options)
-
-
-def workload(name: str, n_eval: int | None = None, n_calib: int | None = None):
-    """What ``synth.explore`` judges a network on, or None when it has its own loader.
-
-    EfficientNet-Lite0: the model, the first ``n_eval`` test crops (default 256) and
-    ``n_calib`` calibration crops (default 64) of ``sw_ref.nets.photos`` (different
-    photographs), judged by top-1 agreement and KL against FP32.
-    """
-    if name != "efficientnet_lite0":
-        return None
-    from synth.explore.nets import Workload  # the exploration's own record type
-
-    from . import photos
-
-    n_eval, n_calib = n_eval or 256, n_calib or 64
-    return Workload(name, efficientnet_lite0(), photos.images("test", n_eval),
-                    photos.images("calib", n_calib),
-                    notes=f"EfficientNet-Lite0 (ImageNet), {n_eval} test crops of "
-                          f"{len(photos.TEST_PHOTOS)} photographs, {n_calib} calibration "
-                          f"crops of {len(photos.CALIB_PHOTOS)} others; FP32 is the reference")

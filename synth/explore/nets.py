@@ -102,6 +102,11 @@ def _fingerprint(model, inputs, calib) -> str:
     return h.hexdigest()[:16]
 
 
+def _overq_stats(row: dict) -> dict:
+    """The encoder's counts of an evaluation row, when it had OverQ."""
+    return {k: row[k] for k in ("outliers", "coverage") if k in row}
+
+
 def _digits(n_eval: int | None = None, n_calib: int = 256) -> Workload:
     from sw_ref.model import TrainSettings, load_digits_split, load_model
 
@@ -147,10 +152,7 @@ def _minilm(n_eval: int | None = None, n_calib: int | None = None) -> Workload:
         out = {"fidelity": row["cosine"], "cosine": row["cosine"],
                "cosine_min": row["cosine_min"], "nn_agreement": row["nn_agreement"],
                "sqnr_db": dict(row["sqnr_db"])}
-        for k in ("outliers", "coverage"):
-            if k in row:
-                out[k] = row[k]
-        return out
+        return {**out, **_overq_stats(row)}
 
     key = _cache_key(split, 64)
     fingerprint = _h.sha256(f"{key} {n_calib} {n_eval}".encode()).hexdigest()[:16]
@@ -212,10 +214,7 @@ def _efficientnet_lite0(n_eval: int | None = None, n_calib: int | None = None) -
         out = {"fidelity": row["top1_agreement"], "agreement": row["top1_agreement"],
                "kl": row["kl"], "top5_agreement": row["top5_agreement"],
                "sqnr_db": dict(row["sqnr_db"])}
-        for k in ("outliers", "coverage"):
-            if k in row:
-                out[k] = row[k]
-        return out
+        return {**out, **_overq_stats(row)}
 
     h = hashlib.sha256()
     with open(efficientnet.weights_path(), "rb") as f:
