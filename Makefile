@@ -49,7 +49,6 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
 	@echo "make test      set up and run the test suite (pytest)"
-	@echo "make test-encoder  the hardware encoder on every code vector of the small shapes"
 	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1,"
 	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1)"
 	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
@@ -106,12 +105,6 @@ evaluate: setup
 
 test: setup
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
-
-# The hardware encoder against encode_codes on every code vector of the small shapes,
-# every cascade c = 1..3 (make test runs c = 2); about 10 CPU minutes.
-.PHONY: test-encoder
-test-encoder: setup
-	OVERQ_EXHAUSTIVE=1 $(PY) -m pytest -n 2 tests/test_hw_encoder.py $(PYTEST_ARGS)
 
 sim: setup
 	$(PY) -m verif.sim --sim $(SIM) $(CONFIG_ARGS) --seed $(SEED) \
