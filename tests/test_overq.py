@@ -279,7 +279,6 @@ def test_invalid_input_raises():
 
 
 def test_torch_in_torch_out():
-    torch = pytest.importorskip("torch")
     cfg = cfg_(8, 4, 2, ("range", "precision"))
     x = activations(np.random.default_rng(1), (3, 5, 8), 4).astype(np.float32)
     e_np = overq.encode(x, 0.5, cfg)
@@ -420,7 +419,6 @@ def test_golden_sums_beyond_int64_are_python_integers_not_wrapped():
     expected = golden_loop(v[0], f[0], w, cfg)
     assert expected[0] < -(2**63)
     assert y.dtype == object and y.tolist() == [expected]
-    torch = pytest.importorskip("torch")
     with pytest.raises(ValueError, match="exceed int64"):
         overq.golden(torch.from_numpy(v), torch.from_numpy(f), torch.from_numpy(w), cfg)
 
@@ -642,7 +640,6 @@ def test_below_the_floor_is_at_the_floor(modes):
 
 
 def test_reconstruct_takes_torch_dtypes_and_refuses_others_by_name():
-    torch = pytest.importorskip("torch")
     cfg = cfg_()
     x = torch.rand(4, 8) * 2
     out, _ = overq.reconstruct(x, 0.1, cfg, dtype=torch.float32)
