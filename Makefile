@@ -106,6 +106,11 @@ evaluate: setup
 test: setup
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+# The fast tier: pure-Python and amaranth.sim tests (tests/conftest.py says which).
+.PHONY: test-fast
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not full and not slow" $(PYTEST_ARGS)
+
 sim: setup
 	$(PY) -m verif.sim --sim $(SIM) $(CONFIG_ARGS) --seed $(SEED) \
 	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves) \
