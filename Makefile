@@ -90,7 +90,7 @@ iverilog-check:
 	@iverilog -V 2>/dev/null | head -1
 
 demo: setup
-	$(PY) -m sw_ref.evaluate
+	$(PY) -m sw_ref.evaluate --report synth/reports/digits.md
 	@mkdir -p rtl_out
 	$(PY) -m hw.generate $(CONFIG_ARGS) > rtl_out/top.v
 	$(PY) -m hw.generate $(CONFIG_ARGS) --info
@@ -101,7 +101,7 @@ generate: setup
 	@echo "wrote rtl_out/top.v" >&2
 
 evaluate: setup
-	$(PY) -m sw_ref.evaluate
+	$(PY) -m sw_ref.evaluate --report synth/reports/digits.md
 
 test: setup
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

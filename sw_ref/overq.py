@@ -339,9 +339,9 @@ def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
     """OverQ-encode activations x [..., K] (numpy or torch) on the grid ``step``.
 
     Exactly ``encode_codes(codes(x, step, cfg, floor), cfg)``, plus ``stats.mse``
-    against x - floor in the units of x. x must be >= floor (post-ReLU: floor = 0; a
-    zero point z < 0 for activations bounded below, e.g. GELU's minimum): the slots
-    at the floor are the zeros OverQ overwrites. K may exceed ``cfg.rows``: the last
+    against x - floor in the units of x. The floor is 0 post-ReLU, or a zero point
+    z < 0 for activations bounded below (e.g. GELU's minimum); the slots at the floor
+    are the zeros OverQ overwrites, and values below it are at it (``codes``). K may exceed ``cfg.rows``: the last
     axis is cut into tiles of ``rows`` slots, each encoded alone. A last partial tile
     is encoded as a shorter vector: a range overwrite never reaches past its end and
     its last slot's outlier is clipped (like the zero-padded rows the array sees,
