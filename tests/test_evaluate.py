@@ -82,6 +82,17 @@ def test_retraining_here_reaches_the_shipped_accuracy_within_a_point(tmp_path):
     assert abs(model.test_accuracy(retrained) - model.shipped_meta()["test_accuracy"]) <= 0.01
 
 
+def test_committed_digits_report_is_of_the_shipped_network():
+    """synth/reports/digits.md is written by its command on the shipped weights: its FP32
+    row is the shipped network's test accuracy (a report from a retrained network fails)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "synth" / "reports" / "digits.md").read_text()
+    assert "Written by `python -m sw_ref.evaluate --report synth/reports/digits.md`" in text
+    fp32 = next(line for line in text.splitlines() if line.startswith("| fp32 |"))
+    assert fp32.split("|")[4].strip() == f"{100 * model.shipped_meta()['test_accuracy']:.2f}"
+
+
 def test_digits_split_is_deterministic_and_scaled():
     a = model.load_digits_split()
     b = model.load_digits_split()
