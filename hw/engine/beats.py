@@ -49,7 +49,7 @@ def command_beats(m, k, n, bias=None, mult=None, shift=None, code_max=None):
     """[(tdata, tlast)] of one command; raw accumulators if ``bias`` is None."""
     if bias is None:
         return [(header(m, k, n, raw=True), 1)]
-    beats = [(header(m, k, n, code_max), 0)]
+    beats = [(header(m, k, n, code_max), int(n == 0))]
     for j in range(n):
         beats.append((param_beat(bias[j], mult[j], shift[j]), int(j == n - 1)))
     return beats

@@ -51,6 +51,7 @@ class Result:
     first_beat: int | None = None  # cycle of the command's first input beat
     last_beat: int | None = None  # cycle of its last output beat
     beats: list = field(default_factory=list)
+    data_ready: bool = False  # s_axis_w or s_axis_x was ready in some cycle
 
     @property
     def cycles(self) -> int:
@@ -103,6 +104,7 @@ def simulate(cfg: EngineConfig, commands, *, seed=0, valid_prob=1.0, ready_prob=
                     *(ports[name][2] for name in queues), dut.m_axis_y_tvalid,
                     dut.m_axis_y_tdata, dut.m_axis_y_tlast)
                 readies, (y_valid, y_data, y_last) = sampled[2:5], sampled[5:]
+                result.data_ready |= bool(readies[1] or readies[2])
                 for name, taken in zip(queues, readies):
                     if presenting[name] and taken:
                         if result.first_beat is None and name != "s_axis_cmd":
@@ -123,7 +125,8 @@ def simulate(cfg: EngineConfig, commands, *, seed=0, valid_prob=1.0, ready_prob=
             if aborting:  # cut the command by a reset; it produces nothing
                 aborting = False
                 ctx.set(domain.rst, 1)
-                await ctx.tick().repeat(2)
+                for _ in range(2):
+                    await ctx.tick()
                 ctx.set(domain.rst, 0)
                 cycle += 2
                 continue
