@@ -27,6 +27,9 @@ PRODUCT_REGISTER ?= 0
 INPUT_REGISTER ?= 0
 DOUBLE_BUFFER ?= 0
 ENCODER       ?= 0
+# `make sim ENGINE=1`: the layer engine's long randomized cocotb run (verif.engine_sim)
+ENGINE        ?= 0
+ENGINE_COMMANDS ?= 200
 SIM           ?= icarus
 RTL           ?=
 WAVES         ?= 0
@@ -51,7 +54,8 @@ help:
 	@echo "make test      set up and run the test suite (pytest)"
 	@echo "make test-encoder  the hardware encoder on every code vector of the small shapes"
 	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1,"
-	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1)"
+	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1;"
+	@echo "               ENGINE=1: the layer engine, ENGINE_COMMANDS random commands, docs/engine.md)"
 	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
 	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
@@ -114,9 +118,16 @@ test-encoder: setup
 	OVERQ_EXHAUSTIVE=1 $(PY) -m pytest -n 2 tests/test_hw_encoder.py $(PYTEST_ARGS)
 
 sim: setup
+ifeq ($(ENGINE),1)
+	$(PY) -m verif.engine_sim --sim $(SIM) --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
+	  --weight-bits $(WEIGHT_BITS) --weight-format $(WEIGHT_FORMAT) --overq $(OVERQ) \
+	  --cascade $(CASCADE) --seed $(SEED) --commands $(ENGINE_COMMANDS) \
+	  $(if $(filter 1,$(WAVES)),--waves)
+else
 	$(PY) -m verif.sim --sim $(SIM) $(CONFIG_ARGS) --seed $(SEED) \
 	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves) \
 	  $(if $(LAYER),--layer $(LAYER)) $(if $(ORDER),--order $(ORDER))
+endif
 
 synth: setup
 	$(PY) -m synth.area
