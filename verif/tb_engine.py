@@ -131,10 +131,12 @@ def expected(cmd: dict, cfg: EngineConfig) -> np.ndarray:
 
 def _check(got, want, what: str, settings: dict):
     if not np.array_equal(got, want):
-        bad = np.argwhere(got != want)[0]
+        wrong = np.argwhere(got != want)
+        bad = tuple(int(i) for i in wrong[0])
         raise AssertionError(
-            f"{what}: y{tuple(bad)} = {got[tuple(bad)]}, sw_ref.engine says "
-            f"{want[tuple(bad)]}; replay: {settings['replay']}")
+            f"{what}: y{bad} = {got[bad]}, sw_ref.engine says {want[bad]} "
+            f"({len(wrong)} of {got.size} outputs differ, rows "
+            f"{sorted(set(int(i) for i in wrong[:, 0]))}); replay: {settings['replay']}")
 
 
 @cocotb.test()

@@ -225,10 +225,15 @@ class Engine(wiring.Component):
         m.d.comb += [x_done.eq(x_k >= cmd_k), x_in.ready.eq(running & ~x_done)]
         x_take = Signal(name="x_take")
         m.d.comb += x_take.eq(x_in.valid & x_in.ready)
+        # Slots past K are zero-padded. In cycles without a vector the encoder sees
+        # all-ones codes: then every flag inside it changes after reset, which Icarus
+        # needs (it may start a Yosys `always @*` block after its time-0 events, and a
+        # block whose inputs never change would hold X; docs/engine.md).
         masked = []
         for k in range(R):
             code = Signal(CB, name=f"x_code_k{k}")
-            m.d.comb += code.eq(Mux(x_k + k < cmd_k, x_in.payload[k * CB : (k + 1) * CB], 0))
+            m.d.comb += code.eq(Mux(~x_take, (1 << CB) - 1,
+                                    Mux(x_k + k < cmd_k, x_in.payload[k * CB : (k + 1) * CB], 0)))
             masked.append(code)
         m.d.comb += [encoder.valid_in.eq(x_take), encoder.code.eq(Cat(*masked))]
         with m.If(start):
