@@ -26,7 +26,7 @@ __all__ = ["run_engine", "main"]
 
 def run_engine(cfg: EngineConfig, sim: str, *, seed: int = 1, commands: int = 4,
                pause: float = 0.3, build_dir: Path | None = None, waves: bool = False,
-               testcase=None):
+               testcase=None, layer=None):
     from cocotb_tools.runner import get_runner
 
     from hw.engine.emit import engine_cli_arguments, generate_engine_verilog
@@ -44,7 +44,12 @@ def run_engine(cfg: EngineConfig, sim: str, *, seed: int = 1, commands: int = 4,
     replay = (f"python -m verif.engine_sim --sim {sim} --seed {seed} --commands {commands} "
               f"--pause {pause} {engine_cli_arguments(cfg)}".replace(" --engine", ""))
     settings = {"array": array, "max_m": cfg.max_m, "max_k": cfg.max_k, "max_n": cfg.max_n,
-                "seed": seed, "commands": commands, "pause": pause, "replay": replay}
+                "seed": seed, "commands": commands, "pause": pause, "replay": replay,
+                "layer": list(layer) if layer else None, "out_dir": str(build_dir)}
+    if layer:
+        testcase = "layer_throughput"
+    elif testcase is None:
+        testcase = ["random_commands", "refused_command_then_good_one", "reset_mid_command"]
     results_xml = build_dir / "results.xml"
     results_xml.unlink(missing_ok=True)
     env = {ENV_ENGINE: json.dumps(settings),
@@ -81,7 +86,15 @@ def main(argv=None) -> int:
     p.add_argument("--pause", type=float, default=0.3,
                    help="probability of a pause cycle on every port")
     p.add_argument("--waves", action="store_true")
+    p.add_argument("--layer", metavar="M,K,N",
+                   help="instead of the random tests: one M x K x N command with no pauses; "
+                   "prints its cycles and utilisation (the limits grow to fit it)")
     args = p.parse_args(argv)
+    layer = None
+    if args.layer:
+        layer = [int(v) for v in args.layer.split(",")]
+        args.max_m, args.max_k, args.max_n = (max(a, b) for a, b in
+                                              zip((args.max_m, args.max_k, args.max_n), layer))
     try:
         cfg = EngineConfig(ArrayConfig(rows=args.rows, cols=args.cols, act_bits=args.act_bits,
                                        weight_bits=args.weight_bits, weight_format=args.weight_format,
@@ -91,9 +104,17 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    import time
+
+    began = time.time()
     result = run_engine(cfg, args.sim, seed=args.seed, commands=args.commands,
-                        pause=args.pause, waves=args.waves)
+                        pause=args.pause, waves=args.waves, layer=layer)
     print(result.summary())
+    if layer and result.ok:
+        numbers = json.loads((result.build_dir / "layer.json").read_text())
+        print(f"layer M={layer[0]} K={layer[1]} N={layer[2]} on {cfg.array.rows}x"
+              f"{cfg.array.cols}: {numbers['cycles']} cycles, utilisation "
+              f"{numbers['utilisation']:.2%} ({time.time() - began:.0f} s with the build)")
     return 0 if result.ok else 1
 
 

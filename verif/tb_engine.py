@@ -140,6 +140,35 @@ def _check(got, want, what: str, settings: dict):
 
 
 @cocotb.test()
+async def layer_throughput(dut):
+    """One given layer (``settings["layer"]`` = [M, K, N]), no pauses: cycles from the
+    header beat to the last output beat and the utilisation, written to layer.json."""
+    settings = _settings()
+    if not settings.get("layer"):
+        return
+    cfg = _config(settings)
+    m, k, n = settings["layer"]
+    rng = np.random.default_rng(settings["seed"])
+    a = cfg.array
+    x = rng.integers(0, 1 << a.code_bits, size=(m, k))
+    x[rng.random((m, k)) < 0.5] = 0
+    w = rng.integers(a.weight_min, a.weight_max + 1, size=(k, n))
+    cmd = {"x": x, "w": w, "bias": rng.integers(-100, 100, size=n),
+           "mult": np.full(n, 1 << 10), "shift": np.full(n, 16), "code_max": 15}
+    env = EngineEnv(dut, cfg, random.Random(0), 0.0)
+    await env.start()
+    start = env.cycle
+    await env.send(cmd)
+    got = await env.receive(cmd)
+    cycles = env.cycle - start
+    _check(got, expected(cmd, cfg), f"layer {m}x{k}x{n}", settings)
+    result = {"m": m, "k": k, "n": n, "cycles": cycles,
+              "utilisation": m * k * n / (a.rows * a.cols * cycles)}
+    with open(os.path.join(settings["out_dir"], "layer.json"), "w") as f:
+        json.dump(result, f)
+
+
+@cocotb.test()
 async def random_commands(dut):
     """Random layers, raw and requantized, random gaps and stalls on every port."""
     settings = _settings()
