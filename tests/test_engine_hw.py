@@ -206,3 +206,19 @@ def test_reset_mid_command_loses_only_that_command(after):
     cut, good = _layer(rng, 8, 20, 12, SMALL), _layer(rng, 5, 9, 6, SMALL)
     res = simulate(SMALL, [cut, good], abort_after=after, valid_prob=0.8, ready_prob=0.5)
     assert len(res) == 1 and (res[0].y == _expected(good, SMALL)).all()
+
+
+def test_worked_example_of_the_docs():
+    """docs/engine.md "Worked example": its beats and its outputs."""
+    cfg = EngineConfig(ArrayConfig(rows=4, cols=4), max_m=8, max_k=16, max_n=8)
+    x = np.array([[3, 40, 0, 2, 7], [0, 0, 0, 0, 1]])
+    w = np.array([[1, 0, -1], [2, 1, 0], [-3, 5, 7], [0, -2, 1], [1, 1, 1]])
+    bias, mult, shift = np.array([10, -40, 0]), np.array([1, 1, 1 << 15]), np.array([3, 0, 16])
+    assert engine.run(x, w, None, None, None, None, cfg).tolist() == [[90, 43, 6], [1, 1, 1]]
+    assert [b for b, _ in fmt.command_beats(2, 5, 3, bias, mult, shift, 15)] == [
+        0x000F000300050002, 0x000300010000000A, 0x00000001FFFFFFD8, 0x0010800000000000]
+    assert fmt.weight_beats(w, cfg) == [0x1E0, 0x75D, 0x12, 0xF01, 0, 0, 0, 0x111]
+    assert fmt.x_beats(x, cfg) == [0x2002803, 0, 7, 1]
+    (res,) = simulate(cfg, [Command(x, w, bias, mult, shift, 15)], valid_prob=0.5, ready_prob=0.5)
+    assert res.beats == [0x00000003_0003_000D, 0x00000001_0000_0001]
+    assert res.y.tolist() == [[13, 3, 3], [1, 0, 1]]
