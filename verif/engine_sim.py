@@ -26,7 +26,7 @@ __all__ = ["run_engine", "main"]
 
 def run_engine(cfg: EngineConfig, sim: str, *, seed: int = 1, commands: int = 4,
                pause: float = 0.3, build_dir: Path | None = None, waves: bool = False,
-               testcase=None, layer=None):
+               testcase=None, layer=None, rtl_text: str | None = None):
     from cocotb_tools.runner import get_runner
 
     from hw.engine.emit import engine_cli_arguments, generate_engine_verilog
@@ -35,7 +35,7 @@ def run_engine(cfg: EngineConfig, sim: str, *, seed: int = 1, commands: int = 4,
     build_dir = Path(build_dir or runner.default_build_dir(cfg.array, sim, "engine-" + cfg.key()))
     build_dir = build_dir.resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    source = runner.generated_rtl(cfg.array, build_dir, generate_engine_verilog(cfg))
+    source = runner.generated_rtl(cfg.array, build_dir, rtl_text or generate_engine_verilog(cfg))
     r = get_runner(sim)
     runner._build(r, sim, source, build_dir, waves, False)
     array = {f.name: getattr(cfg.array, f.name) for f in dataclasses.fields(cfg.array)}

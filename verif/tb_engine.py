@@ -116,11 +116,18 @@ def random_command(rng: np.random.Generator, cfg: EngineConfig, raw: bool) -> di
         w = rng.integers(a.weight_min, a.weight_max + 1, size=(k, n))
     cmd = {"x": x, "w": w, "bias": None, "mult": None, "shift": None, "code_max": None}
     if not raw:
-        cmd |= {"bias": rng.integers(-(1 << 12), 1 << 12, size=n),
-                "mult": rng.integers(0, 1 << 16, size=n),
-                "shift": rng.integers(0, 48, size=n),
-                "code_max": int(rng.integers(0, 1 << a.code_bits))}
-        cmd["shift"][: n // 2] = rng.integers(12, 20, size=n // 2)  # codes that are not all 0
+        # Scale most columns so that their codes spread over 0..code_max (rounding and
+        # both clamps matter there); a few keep wholly random parameters.
+        code_max = int(rng.integers(1, 1 << a.code_bits))
+        bias = rng.integers(-(1 << 12), 1 << 12, size=n)
+        span = np.abs(engine.accumulate(x, w, cfg) + bias).max(axis=0) + 1
+        shift = rng.integers(1, 30, size=n)
+        mult = np.clip(np.round(code_max * 2.0 ** shift / span * rng.uniform(0.5, 2, size=n)),
+                       0, (1 << 16) - 1).astype(np.int64)
+        wild = rng.random(n) < 0.2
+        shift[wild] = rng.integers(0, 48, size=int(wild.sum()))
+        mult[wild] = rng.integers(0, 1 << 16, size=int(wild.sum()))
+        cmd |= {"bias": bias, "mult": mult, "shift": shift, "code_max": code_max}
     return cmd
 
 
