@@ -178,11 +178,7 @@ async def layer_throughput(dut):
 @cocotb.test()
 async def random_commands(dut):
     """Random layers, raw and requantized, random gaps and stalls on every port."""
-    settings = _settings()
-    cfg = _config(settings)
-    rng = np.random.default_rng(settings["seed"])
-    env = EngineEnv(dut, cfg, random.Random(settings["seed"]), settings["pause"])
-    await env.start()
+    settings, cfg, rng, env = await _start(dut, 0)
     for index in range(settings["commands"]):
         cmd = random_command(rng, cfg, raw=index % 3 == 0)
         start = env.cycle
@@ -196,14 +192,21 @@ async def random_commands(dut):
                       cmd["w"].shape[1], env.cycle - start)
 
 
+async def _start(dut, offset: int):
+    """Settings, configuration, a numpy generator and a started environment, all seeded
+    from the run's seed + ``offset`` (each test replays alone)."""
+    settings = _settings()
+    cfg = _config(settings)
+    rng = np.random.default_rng(settings["seed"] + offset)
+    env = EngineEnv(dut, cfg, random.Random(settings["seed"] + offset), settings["pause"])
+    await env.start()
+    return settings, cfg, rng, env
+
+
 @cocotb.test()
 async def refused_command_then_good_one(dut):
     """A bad header (N above max_n) sets bad_n, takes no data beat, and the next runs."""
-    settings = _settings()
-    cfg = _config(settings)
-    rng = np.random.default_rng(settings["seed"] + 1)
-    env = EngineEnv(dut, cfg, random.Random(settings["seed"] + 1), settings["pause"])
-    await env.start()
+    settings, cfg, rng, env = await _start(dut, 1)
     bad = random_command(rng, cfg, raw=True)
     bad["w"] = np.zeros((bad["x"].shape[1], cfg.max_n + 1), dtype=np.int64)
     await env.send(bad, data=False)
@@ -221,11 +224,7 @@ async def refused_command_then_good_one(dut):
 @cocotb.test()
 async def reset_mid_command(dut):
     """A reset in the middle of a command loses it; the next command is exact."""
-    settings = _settings()
-    cfg = _config(settings)
-    rng = np.random.default_rng(settings["seed"] + 2)
-    env = EngineEnv(dut, cfg, random.Random(settings["seed"] + 2), settings["pause"])
-    await env.start()
+    settings, cfg, rng, env = await _start(dut, 2)
     cut = random_command(rng, cfg, raw=False)
     m, k = cfg.max_m, cfg.max_k
     cut["x"] = rng.integers(0, 1 << cfg.array.code_bits, size=(m, k))

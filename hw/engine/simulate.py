@@ -15,12 +15,12 @@ import random
 from dataclasses import dataclass, field
 
 import numpy as np
-from amaranth.hdl import ClockDomain, Module
-from amaranth.sim import Simulator
+from amaranth.hdl import ClockDomain
 
 from hw.engine import beats as fmt
 from hw.engine.top import Engine
 from hw.params import EngineConfig
+from hw.simulate import run_testbench
 
 __all__ = ["Command", "Result", "simulate"]
 
@@ -61,6 +61,7 @@ class Result:
 def simulate(cfg: EngineConfig, commands, *, seed=0, valid_prob=1.0, ready_prob=1.0,
              abort_after=None, max_cycles=200_000, vcd=None, dut=None) -> list[Result]:
     dut = dut or Engine(cfg)
+    domain = ClockDomain("sync")
     rng = random.Random(seed)
     results: list[Result] = []
 
@@ -137,15 +138,5 @@ def simulate(cfg: EngineConfig, commands, *, seed=0, valid_prob=1.0, ready_prob=
                 result.y = fmt.y_from_beats(result.beats, m, n, command.bias is None, cfg)
             results.append(result)
 
-    top = Module()
-    top.submodules.dut = dut
-    top.domains.sync = domain = ClockDomain("sync")
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    if vcd:
-        with sim.write_vcd(vcd):
-            sim.run()
-    else:
-        sim.run()
+    run_testbench(dut, bench, vcd=vcd, domain=domain)
     return results
