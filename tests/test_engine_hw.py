@@ -159,16 +159,20 @@ def test_k_tiles_accumulate_on_chip():
     assert res.y[:, 0].tolist() == [15, 30, 45]
 
 
-def test_full_rate_when_nothing_stalls():
-    """Back to back: one vector per cycle; only the pipeline, one weight tile and the
-    last tile's output path are not overlapped."""
+@pytest.mark.parametrize("shape,requant", [((8, 20, 12), True), ((3, 9, 5), False),
+                                            ((4, 4, 4), True), ((1, 1, 1), False)])
+def test_cycle_count_is_the_documented_one(shape, requant):
+    """No stalls: one vector per cycle; the count is verif.engine_utilisation's exactly
+    (minus the header and parameter beats, which come before the first data beat)."""
+    from verif.engine_utilisation import data_cycles
+
     cfg = SMALL
-    rng = np.random.default_rng(4)
-    cmd = _layer(rng, 8, 20, 12, cfg)
+    m, k, n = shape
+    cmd = _layer(np.random.default_rng(4), m, k, n, cfg, requant=requant)
     (res,) = simulate(cfg, [cmd])
-    vectors = 8 * 5 * 3
     assert (res.y == _expected(cmd, cfg)).all()
-    assert res.cycles <= vectors + cfg.array.rows + cfg.pipeline_depth + 2, res.cycles
+    tiles = -(-k // 4) * -(-n // 4)
+    assert res.cycles == data_cycles(cfg, m, tiles)
 
 
 @pytest.mark.parametrize("fields,flag", [
