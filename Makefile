@@ -57,6 +57,7 @@ help:
 	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1;"
 	@echo "               ENGINE=1: the layer engine, ENGINE_COMMANDS random commands, docs/engine.md)"
 	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
+	@echo "make sim-network  the digits CNN through the layer engine RTL, bit-exact (SIM=, NETWORK_IMAGES=)"
 	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
@@ -167,6 +168,14 @@ sim-minilm: setup
 	$(PY) -m verif.minilm_sim --sim $(SIM) --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
 	  --weight-bits $(MINILM_WEIGHT_BITS) --overq $(OVERQ) --cascade $(CASCADE) \
 	  --tokens $(MINILM_TOKENS) --layer $(MINILM_LAYER) --seed $(SEED)
+
+# The digits CNN through the layer engine's RTL: every matrix layer a command, chained
+# through the host's im2col and max-pool, bit-exact against sw_ref's integer path
+# (verif.engine_network; docs/engine.md). EfficientNet-Lite0 and MiniLM are not wired yet.
+NETWORK_IMAGES ?= 20
+.PHONY: sim-network
+sim-network: setup
+	$(PY) -m verif.engine_sim --sim $(SIM) --rows $(ROWS) --cols $(COLS) --network $(NETWORK_IMAGES)
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache

@@ -26,7 +26,8 @@ __all__ = ["run_engine", "main"]
 
 def run_engine(cfg: EngineConfig, sim: str, *, seed: int = 1, commands: int = 4,
                pause: float = 0.3, build_dir: Path | None = None, waves: bool = False,
-               testcase=None, layer=None, rtl_text: str | None = None):
+               testcase=None, layer=None, rtl_text: str | None = None,
+               network: int = 0):
     from cocotb_tools.runner import get_runner
 
     from hw.engine.emit import engine_cli_arguments, generate_engine_verilog
@@ -45,9 +46,12 @@ def run_engine(cfg: EngineConfig, sim: str, *, seed: int = 1, commands: int = 4,
               f"--pause {pause} {engine_cli_arguments(cfg)}".replace(" --engine", ""))
     settings = {"array": array, "max_m": cfg.max_m, "max_k": cfg.max_k, "max_n": cfg.max_n,
                 "seed": seed, "commands": commands, "pause": pause, "replay": replay,
-                "layer": list(layer) if layer else None, "out_dir": str(build_dir)}
+                "layer": list(layer) if layer else None, "out_dir": str(build_dir),
+                "network": network}
     if layer:
         testcase = "layer_throughput"
+    elif network:
+        testcase = "network"
     elif testcase is None:
         testcase = ["random_commands", "refused_command_then_good_one", "reset_mid_command"]
     results_xml = build_dir / "results.xml"
@@ -86,6 +90,9 @@ def main(argv=None) -> int:
     p.add_argument("--pause", type=float, default=0.3,
                    help="probability of a pause cycle on every port")
     p.add_argument("--waves", action="store_true")
+    p.add_argument("--network", type=int, default=0, metavar="IMAGES",
+                   help="instead of the random tests: this many digits images through the "
+                   "digits CNN, every matrix layer on the engine (verif.engine_network)")
     p.add_argument("--layer", metavar="M,K,N",
                    help="instead of the random tests: one M x K x N command with no pauses; "
                    "prints its cycles and utilisation (the limits grow to fit it)")
@@ -95,6 +102,11 @@ def main(argv=None) -> int:
         layer = [int(v) for v in args.layer.split(",")]
         args.max_m, args.max_k, args.max_n = (max(a, b) for a, b in
                                               zip((args.max_m, args.max_k, args.max_n), layer))
+    if args.network:
+        from verif.engine_network import NETWORK_CONFIG
+
+        args.max_m, args.max_k, args.max_n = (NETWORK_CONFIG.max_m, NETWORK_CONFIG.max_k,
+                                              NETWORK_CONFIG.max_n)
     try:
         cfg = EngineConfig(ArrayConfig(rows=args.rows, cols=args.cols, act_bits=args.act_bits,
                                        weight_bits=args.weight_bits, weight_format=args.weight_format,
@@ -108,8 +120,18 @@ def main(argv=None) -> int:
 
     began = time.time()
     result = run_engine(cfg, args.sim, seed=args.seed, commands=args.commands,
-                        pause=args.pause, waves=args.waves, layer=layer)
+                        pause=args.pause, waves=args.waves, layer=layer, network=args.network)
     print(result.summary())
+    if args.network and result.ok:
+        report = json.loads((result.build_dir / "network.json").read_text())
+        print(f"digits CNN, {report['images']} images, every layer bit-exact against the "
+              f"sw_ref integer path; accuracy {report['accuracy']:.1%} "
+              f"({time.time() - began:.0f} s with the build)")
+        print("| layer | M | K | N | commands | cycles | utilisation |")
+        print("|---|--:|--:|--:|--:|--:|--:|")
+        for row in report["layers"]:
+            print(f"| {row['layer']} | {row['m']} | {row['k']} | {row['n']} | {row['commands']} "
+                  f"| {row['cycles']} | {row['utilisation']:.2%} |")
     if layer and result.ok:
         numbers = json.loads((result.build_dir / "layer.json").read_text())
         print(f"layer M={layer[0]} K={layer[1]} N={layer[2]} on {cfg.array.rows}x"

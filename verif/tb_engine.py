@@ -176,6 +176,46 @@ async def layer_throughput(dut):
 
 
 @cocotb.test()
+async def network(dut):
+    """``settings["network"]`` images of the digits CNN, every matrix layer on the engine,
+    chained through the host's im2col / max-pool (verif.engine_network); every layer's
+    output is checked against the sw_ref integer path; cycles per layer to network.json."""
+    from verif import engine_network as net
+
+    settings = _settings()
+    cfg = _config(settings)
+    env = EngineEnv(dut, cfg, random.Random(0), 0.0)
+    await env.start()
+    layers = net.digits_layers(cfg)
+    images, labels = net.digits_inputs(settings["network"])
+    reference = net.run(layers, images, net.model_command(cfg))
+    stats, y = [], None
+    for index, layer in enumerate(layers):
+        x = net.host_input(index, y, images.shape[0], images)
+        parts, cycles = [], 0
+        for start in range(0, x.shape[0], cfg.max_m):
+            cmd = {"x": x[start : start + cfg.max_m], "w": layer.w, "bias": layer.bias,
+                   "mult": layer.mult, "shift": layer.shift, "code_max": layer.code_max}
+            if layer.mult is None:
+                cmd["bias"] = None
+            begin = env.cycle
+            await env.send(cmd)
+            out = await env.receive(cmd)
+            cycles += env.cycle - begin
+            parts.append(out + layer.bias if layer.mult is None else out)
+        y = np.concatenate(parts)
+        _check(y, reference[index], f"layer {layer.name}", settings)
+        m, k = x.shape
+        n = layer.w.shape[1]
+        stats.append({"layer": layer.name, "m": int(m), "k": int(k), "n": int(n),
+                      "commands": -(-m // cfg.max_m), "cycles": cycles,
+                      "utilisation": m * k * n / (cfg.array.rows * cfg.array.cols * cycles)})
+    accuracy = float((y.argmax(axis=1) == labels).mean())
+    with open(os.path.join(settings["out_dir"], "network.json"), "w") as f:
+        json.dump({"layers": stats, "accuracy": accuracy, "images": int(images.shape[0])}, f)
+
+
+@cocotb.test()
 async def random_commands(dut):
     """Random layers, raw and requantized, random gaps and stalls on every port."""
     settings, cfg, rng, env = await _start(dut, 0)
