@@ -348,33 +348,30 @@ class Engine(wiring.Component):
 
         # --- tags travel beside the vector: read acc/params 1 cycle before the result --
         L = a.latency
-        tag = Cat(issue, i_first, i_last, i_final, i_m, i_tile, mask)
-        tag_width = len(tag)
-        tagged = tag
+        layout = (("valid", issue), ("first", i_first), ("last", i_last), ("final", i_final),
+                  ("m", i_m), ("tile", i_tile), ("mask", mask))
+        tagged = Cat(*(value for _, value in layout))
         for stage in range(1, L + 2):
-            reg = Signal(tag_width, name=f"tag_d{stage}")
+            reg = Signal(len(tagged), name=f"tag_d{stage}")
             m.d.sync += reg.eq(tagged)
             tagged = reg
             if stage == L:
                 early = reg
-        pos = [0]
 
-        def field(value, width):
-            out = value[pos[0] : pos[0] + width]
-            pos[0] += width
+        def fields(word) -> dict:
+            out, pos = {}, 0
+            for name, value in layout:
+                out[name] = word[pos : pos + len(value)]
+                pos += len(value)
             return out
 
-        def fields(value):
-            pos[0] = 0
-            return (field(value, 1), field(value, 1), field(value, 1), field(value, 1),
-                    field(value, F), field(value, len(i_tile)), field(value, C))
-
-        e_valid, _, _, _, e_m, e_tile, _ = fields(early)
-        r_valid, r_first, r_last, r_final, r_m, _, r_mask = fields(tagged)
+        early, tag = fields(early), fields(tagged)  # one cycle before the result, with it
+        r_valid, r_first, r_last, r_final = tag["valid"], tag["first"], tag["last"], tag["final"]
+        r_m, r_mask = tag["m"], tag["mask"]
         m.submodules.acc_mem = acc_mem = Memory(shape=C * A, depth=cfg.max_m, init=[])
         acc_wr = acc_mem.write_port()
         acc_rd = acc_mem.read_port(transparent_for=(acc_wr,))
-        m.d.comb += [acc_rd.addr.eq(e_m), param_rd.addr.eq(e_tile)]
+        m.d.comb += [acc_rd.addr.eq(early["m"]), param_rd.addr.eq(early["tile"])]
         sums = []
         for c in range(C):
             y_c = Signal(signed(A), name=f"y_c{c}")
