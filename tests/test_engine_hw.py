@@ -142,6 +142,7 @@ def test_commands_bit_exact_with_random_gaps_and_stalls(name):
     rng = np.random.default_rng(len(name))
     cmds = [_layer(rng, cfg.max_m, cfg.max_k, cfg.max_n, cfg, requant=False),
             _layer(rng, 1, 1, 1, cfg),
+            _layer(rng, 1, cfg.max_k, cfg.max_n, cfg),  # M = 1: K tiles back to back
             _layer(rng, int(rng.integers(2, cfg.max_m)), int(rng.integers(2, cfg.max_k)),
                    int(rng.integers(2, cfg.max_n)), cfg)]
     results = simulate(cfg, cmds, seed=len(name), valid_prob=0.6, ready_prob=0.4)
