@@ -129,7 +129,8 @@ CONFIGS = {
     # one row: every tile is one weight beat, so K tiles of M = 1 follow in consecutive
     # cycles and the accumulator is read in the cycle it is written (transparent port)
     "1x2-range": EngineConfig(ArrayConfig(rows=1, cols=2), max_m=3, max_k=5, max_n=3),
-    "3x5-range-c1": EngineConfig(ArrayConfig(rows=3, cols=5, cascade=1), max_m=6, max_k=10, max_n=11),
+    "3x5-range-c1-registers": EngineConfig(ArrayConfig(rows=3, cols=5, cascade=1, product_register=True,
+                                                    input_register=True), max_m=6, max_k=10, max_n=11),
     "4x3-precision-apot": EngineConfig(
         ArrayConfig(rows=4, cols=3, act_bits=3, weight_bits=5, weight_format="apot",
                     overq="range,precision"), max_m=5, max_k=13, max_n=7),
