@@ -27,6 +27,9 @@ PRODUCT_REGISTER ?= 0
 INPUT_REGISTER ?= 0
 DOUBLE_BUFFER ?= 0
 ENCODER       ?= 0
+# `make sim ENGINE=1`: the layer engine's long randomized cocotb run (verif.engine_sim)
+ENGINE        ?= 0
+ENGINE_COMMANDS ?= 200
 SIM           ?= icarus
 RTL           ?=
 WAVES         ?= 0
@@ -50,8 +53,10 @@ help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
 	@echo "make test      set up and run the test suite (pytest)"
 	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1,"
-	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1)"
+	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1;"
+	@echo "               ENGINE=1: the layer engine, ENGINE_COMMANDS random commands, docs/engine.md)"
 	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
+	@echo "make sim-network  the digits CNN through the layer engine RTL, bit-exact (SIM=, NETWORK_IMAGES=)"
 	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
@@ -129,9 +134,16 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -m "not full and not slow" $(PYTEST_ARGS)
 
 sim: setup
+ifeq ($(ENGINE),1)
+	$(PY) -m verif.engine_sim --sim $(SIM) --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
+	  --weight-bits $(WEIGHT_BITS) --weight-format $(WEIGHT_FORMAT) --overq $(OVERQ) \
+	  --cascade $(CASCADE) --seed $(SEED) --commands $(ENGINE_COMMANDS) \
+	  $(if $(filter 1,$(WAVES)),--waves)
+else
 	$(PY) -m verif.sim --sim $(SIM) $(CONFIG_ARGS) --seed $(SEED) \
 	  $(if $(RTL),--rtl $(RTL)) $(if $(filter 1,$(WAVES)),--waves) \
 	  $(if $(LAYER),--layer $(LAYER)) $(if $(ORDER),--order $(ORDER))
+endif
 
 synth: setup
 	$(PY) -m synth.area
@@ -171,6 +183,14 @@ sim-minilm: setup
 	$(PY) -m verif.minilm_sim --sim $(SIM) --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
 	  --weight-bits $(MINILM_WEIGHT_BITS) --overq $(OVERQ) --cascade $(CASCADE) \
 	  --tokens $(MINILM_TOKENS) --layer $(MINILM_LAYER) --seed $(SEED)
+
+# The digits CNN through the layer engine's RTL: every matrix layer a command, chained
+# through the host's im2col and max-pool, bit-exact against sw_ref's integer path
+# (verif.engine_network; docs/engine.md). EfficientNet-Lite0 and MiniLM are not wired yet.
+NETWORK_IMAGES ?= 20
+.PHONY: sim-network
+sim-network: setup
+	$(PY) -m verif.engine_sim --sim $(SIM) --rows $(ROWS) --cols $(COLS) --network $(NETWORK_IMAGES)
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache

@@ -18,7 +18,7 @@ from hw import dedupe
 from hw.array import SystolicArray
 from hw.emit import emit_leaves, header, structural_top, waive_leaves
 from hw.names import check_name
-from hw.params import ArrayConfig, STATE_NAMES
+from hw.params import ArrayConfig, EngineConfig, STATE_NAMES
 from hw.pe import ProcessingElement
 
 __all__ = ["generate_verilog", "generate_pe_verilog", "interface_info", "main"]
@@ -212,6 +212,17 @@ def _parser() -> argparse.ArgumentParser:
         help="put the OverQ encoder in front of the array: top takes integer codes "
         "(a_code) instead of a_data/a_state; +1 cycle of latency",
     )
+    p.add_argument(
+        "--engine",
+        action="store_true",
+        help="the layer engine (docs/engine.md): the array with the encoder, double-buffered "
+        "weights, activation/accumulator memories, requantizer and controller behind "
+        "AXI4-Stream ports (implies --encoder and --double-buffer)",
+    )
+    e = EngineConfig()
+    p.add_argument("--max-m", type=int, default=e.max_m, help="with --engine: most rows of X per command")
+    p.add_argument("--max-k", type=int, default=e.max_k, help="with --engine: longest reduction K")
+    p.add_argument("--max-n", type=int, default=e.max_n, help="with --engine: most outputs N")
     p.add_argument("--name", default="top", help="name of the top module")
     p.add_argument(
         "--info",
@@ -223,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    e = EngineConfig()
     try:
         args = _parser().parse_args(argv)
         cfg = ArrayConfig(
@@ -238,15 +250,30 @@ def main(argv=None) -> int:
             allow_overflow=args.allow_overflow,
             product_register=args.product_register,
             input_register=args.input_register,
-            double_buffer=args.double_buffer,
-            encoder=args.encoder,
+            double_buffer=args.double_buffer and not args.engine,
+            encoder=args.encoder and not args.engine,
         )
+        engine = None
+        if args.engine:
+            engine = EngineConfig(cfg, max_m=args.max_m, max_k=args.max_k, max_n=args.max_n)
+        elif (args.max_m, args.max_k, args.max_n) != (e.max_m, e.max_k, e.max_n):
+            raise ValueError("--max-m/--max-k/--max-n need --engine")
         check_name(args.name)
         if args.json and not args.info:
             raise ValueError("--json needs --info")
     except (_ArgumentError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if engine is not None:
+        from hw.engine.emit import generate_engine_verilog
+        from hw.engine.info import engine_info, engine_info_text
+
+        if args.info:
+            text = (json.dumps(engine_info(engine, args.name), indent=2) + "\n" if args.json
+                    else engine_info_text(engine, args.name))
+        else:
+            text = generate_engine_verilog(engine, args.name)
+        return _write(text)
     if args.info:
         if args.json:
             text = json.dumps(interface_info(cfg, args.name), indent=2) + "\n"

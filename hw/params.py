@@ -23,6 +23,7 @@ __all__ = [
     "STATE_NAMES",
     "apot_official_exponents",
     "apot_paper_exponents",
+    "EngineConfig",
 ]
 
 OVERQ_MODES = ("range", "precision")
@@ -513,3 +514,192 @@ class ArrayConfig:
         parts.append(f"acc{self.acc_width}")
         parts += [key for field, _, key, _ in STRUCTURE_SWITCHES if getattr(self, field)]
         return "_".join(parts)
+
+
+# --- the layer engine (`--engine`, docs/engine.md) ------------------------------------
+
+ENGINE_FIELD_BITS = 16  # M, K, N in the command header: each a 16-bit field
+ENGINE_CMD_BITS = 64  # one command-stream beat: the header or one column's parameters
+ENGINE_CODE_MAX_BITS = 15  # code_max field of the header
+ENGINE_BIAS_BITS = 32  # signed
+ENGINE_MULT_BITS = 16  # unsigned
+ENGINE_SHIFT_BITS = 6
+ENGINE_SHIFT_MAX = 47
+# Error flags of a refused command (bit positions of the engine's status_error port).
+ENGINE_ERRORS = ("bad_m", "bad_k", "bad_n", "bad_code_max", "bad_shift")
+
+
+def _bytes_wide(bits: int) -> int:
+    """AXI4-Stream tdata is a whole number of bytes: ``bits`` rounded up to 8."""
+    return -(-bits // 8) * 8
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The layer engine: ``array`` plus the limits of one command (docs/engine.md).
+
+    ``array`` is the PE array; the engine always double-buffers its weights and puts
+    the OverQ encoder where activation codes enter (before the activation memory), so
+    ``array`` is normalised to ``double_buffer=True, encoder=False`` (its ``encoder``
+    flag would put a second encoder in front of the PEs). ``max_m`` bounds the rows of
+    X per command (the accumulator memory's depth), ``max_k`` the reduction length
+    (the accumulator width is overflow-free up to it), ``max_n`` the outputs (the
+    parameter memory's depth). The activation memory holds all of X, max_m *
+    ceil(max_k / R) vectors: X is sent once and reused for every N tile.
+    """
+
+    array: ArrayConfig = field(default_factory=ArrayConfig)
+    max_m: int = 64
+    max_k: int = 512
+    max_n: int = 512
+
+    def __post_init__(self):
+        if not isinstance(self.array, ArrayConfig):
+            raise ValueError(f"array must be an ArrayConfig, got {self.array!r}")
+        import dataclasses
+
+        if not self.array.overq_enabled:
+            raise ValueError(
+                "the engine needs an OverQ mode (range and/or precision): its encoder "
+                "turns codes into (value, state) slots"
+            )
+        arr = dataclasses.replace(self.array, double_buffer=True, encoder=False)
+        object.__setattr__(self, "array", arr)
+        for name in ("max_m", "max_k", "max_n"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            if not 1 <= value < (1 << ENGINE_FIELD_BITS):
+                raise ValueError(
+                    f"{name} must be in 1..{(1 << ENGINE_FIELD_BITS) - 1} (a "
+                    f"{ENGINE_FIELD_BITS}-bit command field), got {value}"
+                )
+        if arr.code_bits > ENGINE_CODE_MAX_BITS:
+            raise ValueError(
+                f"the engine's code_max field has {ENGINE_CODE_MAX_BITS} bits but codes "
+                f"have {arr.code_bits} (act_bits={arr.act_bits}, overq={arr.overq_text}); "
+                f"allowed: code_bits <= {ENGINE_CODE_MAX_BITS}"
+            )
+        if self.acc_bits > MAX_ACC_BITS - 1:
+            raise ValueError(
+                f"max_k={self.max_k} needs {self.acc_bits}-bit accumulators; allowed: "
+                f"at most {MAX_ACC_BITS - 1} bits (a smaller max_k)"
+            )
+
+    # --- derived quantities ----------------------------------------------------
+
+    @property
+    def max_k_tiles(self) -> int:
+        return -(-self.max_k // self.array.rows)
+
+    @property
+    def max_n_tiles(self) -> int:
+        return -(-self.max_n // self.array.cols)
+
+    @property
+    def acc_bits(self) -> int:
+        """Accumulator width: overflow-free for a sum of max_k_tiles array outputs."""
+        lo, hi = self.array.output_range
+        return _signed_bits_for(lo * self.max_k_tiles, hi * self.max_k_tiles)
+
+    @property
+    def out_bits(self) -> int:
+        """Bits per column in an output beat: a raw accumulator or a code."""
+        return max(self.acc_bits, self.array.code_bits)
+
+    @property
+    def state_bits(self) -> int:
+        """Stored state bits per slot: 1 where only NORMAL and one other state occur.
+
+        Range with cascade 1 writes only NORMAL/RANGE (the zero is the next slot, so
+        nothing is SHIFTED); precision alone only NORMAL/PRECISION; otherwise 2.
+        """
+        a = self.array
+        if a.range_enabled and a.precision_enabled:
+            return 2
+        if a.range_enabled:
+            return 1 if a.cascade == 1 else 2
+        return 1
+
+    @property
+    def slot_bits(self) -> int:
+        """Stored bits per activation slot: b + state bits (slot 0's state is not stored)."""
+        return self.array.act_bits + self.state_bits
+
+    @property
+    def vector_bits(self) -> int:
+        """One activation-memory word: R values and the states of slots 1..R-1."""
+        a = self.array
+        return a.rows * a.act_bits + (a.rows - 1) * self.state_bits
+
+    @property
+    def act_depth(self) -> int:
+        return self.max_m * self.max_k_tiles
+
+    @property
+    def x_bits(self) -> int:
+        return _bytes_wide(self.array.rows * self.array.code_bits)
+
+    @property
+    def w_bits(self) -> int:
+        return _bytes_wide(self.array.cols * self.array.weight_bits)
+
+    @property
+    def y_bits(self) -> int:
+        return _bytes_wide(self.array.cols * self.out_bits)
+
+    @property
+    def cmd_bits(self) -> int:
+        return ENGINE_CMD_BITS
+
+    @property
+    def param_bits(self) -> int:
+        """One column's requantizer parameters: bias, mult, shift."""
+        return ENGINE_BIAS_BITS + ENGINE_MULT_BITS + ENGINE_SHIFT_BITS
+
+    @property
+    def biased_bits(self) -> int:
+        """acc + bias, signed."""
+        return max(self.acc_bits, ENGINE_BIAS_BITS) + 1
+
+    @property
+    def scaled_bits(self) -> int:
+        """(acc + bias) * mult + r, signed."""
+        return self.biased_bits + ENGINE_MULT_BITS + 1
+
+    @property
+    def requant_latency(self) -> int:
+        """Registers in the requantizer: bias add, multiply, round/shift/clamp."""
+        return 3
+
+    @property
+    def pipeline_depth(self) -> int:
+        """Cycles from a vector's memory read to its output in the output FIFO."""
+        return 1 + self.array.latency + self.requant_latency + 1
+
+    @property
+    def fifo_depth(self) -> int:
+        """Output FIFO entries: one per vector that can be in flight, so a sink that
+        is always ready never stalls the array (the controller issues on credit)."""
+        depth = 4
+        while depth < self.pipeline_depth + 2:
+            depth *= 2
+        return depth
+
+    def describe(self) -> dict:
+        info = self.array.describe()
+        info.pop("latency")
+        info |= {
+            "engine": True,
+            "max_m": self.max_m,
+            "max_k": self.max_k,
+            "max_n": self.max_n,
+            "engine_acc_bits": self.acc_bits,
+            "stored_bits_per_slot": self.slot_bits,
+            "act_memory": f"{self.act_depth} x {self.vector_bits} bits",
+            "array_latency": self.array.latency,
+        }
+        return info
+
+    def key(self) -> str:
+        return f"{self.array.key()}_eng-m{self.max_m}k{self.max_k}n{self.max_n}"

@@ -35,6 +35,7 @@ __all__ = [
     "Trace",
     "simulate",
     "simulate_encoder",
+    "run_testbench",
     "pack",
     "unpack_signed",
     "weight_values",
@@ -98,6 +99,7 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
     dut = SystolicArray(cfg)
     R, C = cfg.rows, cfg.cols
     trace = Trace()
+    domain = ClockDomain("sync")
     zeros = np.zeros((R, C), dtype=np.int64)
 
     async def bench(ctx):
@@ -192,9 +194,16 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
         for _ in range(cfg.latency + 2):
             await step()
 
+    run_testbench(dut, bench, vcd=vcd, domain=domain)
+    return trace
+
+
+def run_testbench(dut, bench, *, vcd: str | None = None, domain: ClockDomain | None = None):
+    """Simulate ``dut`` in an explicit ``sync`` domain (so ``rst`` can be driven) with
+    one async testbench, optionally writing a VCD; returns the domain."""
     top = Module()
     top.submodules.dut = dut
-    top.domains.sync = domain = ClockDomain("sync")  # explicit, so rst can be driven
+    top.domains.sync = domain = domain or ClockDomain("sync")
     sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
@@ -203,7 +212,7 @@ def simulate(cfg: ArrayConfig, program, *, vcd: str | None = None) -> Trace:
             sim.run()
     else:
         sim.run()
-    return trace
+    return domain
 
 
 def simulate_encoder(cfg: ArrayConfig, codes, gaps=None, reset_at=(), slots_per_stage=None) -> dict:
