@@ -226,3 +226,58 @@ def test_default_output_does_not_change():
     committed = Path(__file__).resolve().parents[1] / "rtl_out" / "top.v"
     assert generate_verilog(ArrayConfig()) == committed.read_text()
     assert ArrayConfig().latency == 15 and "encoder" not in ArrayConfig().describe()
+
+
+# --- victim overwrite (README "Victim overwrite") ---------------------------------
+
+# q values for b = 2 that reach every victim decision with a neighbour: zero, each
+# normal value, the first outliers (4: q' - M = 1, no neighbour is cheaper than 1 but
+# the zero), the tie-makers (5, 6: q' - M = 2, 3 against neighbours 1..3), and the top.
+VICTIM_Q_B2 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 15)
+
+
+@pytest.mark.parametrize("cascade", [1, 2, 3])
+def test_every_code_vector_victim_r4_b2(cascade):
+    """Victim mode: all 2^16 vectors of four 4-bit codes, back to back (c = 2 in the
+    default run, every cascade with OVERQ_EXHAUSTIVE=1), and the deciding q values with
+    gaps between the vectors."""
+    _exhaustive_only(cascade)
+    cfg = ArrayConfig(rows=4, cols=1, act_bits=2, overq="range,victim", cascade=cascade,
+                      encoder=True)
+    codes = np.array(list(itertools.product(range(16), repeat=4)), dtype=np.int64)
+    _check(cfg, codes)
+    assert encode_codes(codes, cfg).stats.victims > 0
+    few = np.array(list(itertools.product(VICTIM_Q_B2, repeat=4)), dtype=np.int64)
+    rng = np.random.default_rng(cascade)
+    _check(cfg, few, np.where(rng.random(len(few)) < 0.3, 1, 0))
+
+
+@pytest.mark.parametrize("cascade", [1, 2])
+def test_every_code_vector_victim_precision_r3_b2(cascade):
+    """Victim mode with precision: every vector over the fine codes of every rounding
+    case (12^3), and every u in every slot."""
+    _exhaustive_only(cascade)
+    cfg = ArrayConfig(rows=3, cols=1, act_bits=2, overq="range,precision,victim",
+                      cascade=cascade, encoder=True)
+    codes = np.array(list(itertools.product(PRECISION_U_B2, repeat=3)), dtype=np.int64)
+    _check(cfg, codes)
+    rng = np.random.default_rng(cascade)
+    single = rng.choice(PRECISION_U_B2, size=(64 * 3, 3))
+    for k in range(3):
+        single[k * 64 : (k + 1) * 64, k] = np.arange(64)
+    _check(cfg, single)
+
+
+@pytest.mark.parametrize("rows,act_bits,overq,cascade", [
+    (8, 4, "range,victim", 2),
+    (8, 4, "range,precision,victim", 3),
+    (16, 3, "range,victim", 4),
+])
+def test_random_vectors_victim(rows, act_bits, overq, cascade):
+    cfg = ArrayConfig(rows=rows, cols=1, act_bits=act_bits, overq=overq, cascade=cascade,
+                      encoder=True)
+    rng = np.random.default_rng(rows * 100 + cascade + 7)
+    codes = _random_codes(cfg, rng, 400)
+    gaps = np.where(rng.random(400) < 0.3, rng.integers(1, 4, size=400), 0)
+    _check(cfg, codes, gaps)
+    assert encode_codes(codes, cfg).stats.victims > 0
