@@ -294,7 +294,9 @@ class Evaluator:
         return self._fp32_out
 
     @torch.no_grad()
-    def run(self, s: EScheme) -> dict:
+    def run(self, s: EScheme, per_input: bool = False) -> dict:
+        """One row; ``per_input`` adds ``kl_per_input`` and ``agree_per_input`` (one
+        entry per test crop, for paired bootstrap intervals)."""
         quants = self._acts(s)
         weights = quantized_weights(self.net, s, self._wcache)
         for name, q in quants.items():  # channel-ordered inputs meet weight columns alike
@@ -342,6 +344,11 @@ class Evaluator:
             sqnr[n] = math.inf if e == 0 else 10 * math.log10(sig / e)
         row = {**asdict(s), "top1_agreement": agree, "top5_agreement": top5, "kl": kl,
                "sqnr_db": sqnr}
+        if per_input:
+            row["kl_per_input"] = F.kl_div(
+                F.log_softmax(logits.double(), 1), F.log_softmax(self.fp32_logits.double(), 1),
+                reduction="none", log_target=True).sum(1).numpy()
+            row["agree_per_input"] = (logits.argmax(1) == top1).double().numpy()
         enc = [q for q in quants.values() if isinstance(q, _Encoder)]
         if enc:
             seen = sum(q.outliers for q in enc)
