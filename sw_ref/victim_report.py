@@ -87,7 +87,7 @@ def _minilm(args, log) -> dict:
 
     def run(s, plans=None):
         t0 = time.perf_counter()
-        row = tr.quantized_forward(ctx, ev.plans(s) if plans is None else plans, per_input=True)
+        row = tr.quantized_forward(ctx, ev.plans(s) if plans is None else plans)
         log(f"minilm {s.label() if plans is None else 'OliVe'}: cosine {row['cosine']:.4f} "
             f"({time.perf_counter() - t0:.0f} s)")
         return row
@@ -115,7 +115,7 @@ def _minilm(args, log) -> dict:
         method, row = best
         out[key] = {"label": f"uniform A{bits} zero-point @{method}", "clip": method,
                     "coverage": None, "fidelity": {"cosine": row["cosine"]},
-                    "per_input": {"cosine": row["cosine_per_input"]},
+                    "per_input": {"cosine": row["per_input"]["cosine"]},
                     "mse_step2": uniform_mse(bits, method)}
     for mode, name in (("range", "range"), ("range,victim", "victim")):
         cfg = ArrayConfig(rows=ROWS, act_bits=BITS, overq=mode, cascade=CASCADE)
@@ -135,7 +135,7 @@ def _minilm(args, log) -> dict:
             out[f"{name} {order}"] = {
                 "label": s.label(), "coverage": row["coverage"],
                 "fidelity": {"cosine": row["cosine"]},
-                "per_input": {"cosine": row["cosine_per_input"]},
+                "per_input": {"cosine": row["per_input"]["cosine"]},
                 "mse_step2": mse / len(ev.ffn), "victims_test": int(victims)}
     # OliVe: the OverQ row's plans with OliVe on every FFN input
     plans = ev.plans(et.Scheme(a_bits=BITS, a_method=step_method, overq="range"))
@@ -150,7 +150,7 @@ def _minilm(args, log) -> dict:
     out["olive"] = {"label": "OliVe A4 (outlier-victim pairs)",
                     "coverage": sum(a.placed for a in acts.values()) / seen if seen else 1.0,
                     "fidelity": {"cosine": row["cosine"]},
-                    "per_input": {"cosine": row["cosine_per_input"]},
+                    "per_input": {"cosine": row["per_input"]["cosine"]},
                     "mse_step2": mse / len(ev.ffn)}
     meta = {"calib_sentences": args.calib_sentences, "test_sentences": ctx.n_test,
             "layers": list(ev.ffn), "overq_step": step_method, "floor": floor,
@@ -209,14 +209,14 @@ def _effnet(args, log) -> dict:
 
     def run(s):
         t0 = time.perf_counter()
-        row = ev.run(s, per_input=True)
+        row = ev.run(s)
         log(f"effnet {s.label}: agreement {row['top1_agreement']:.4f} KL {row['kl']:.4f} "
             f"({time.perf_counter() - t0:.0f} s)")
         return row
 
     def fid(row):
         return ({"agreement": row["top1_agreement"], "kl": row["kl"]},
-                {"agreement": row["agree_per_input"], "kl": row["kl_per_input"]})
+                {"agreement": row["per_input"]["top1"], "kl": row["per_input"]["kl"]})
 
     out = {}
     for bits, key in ((BITS, "uniform"), (5, "A5")):
