@@ -303,13 +303,13 @@ def _victim_cases(cfg: ArrayConfig, base, big: float, huge: float) -> list:
         x = base.copy()
         x[k], x[k + 1] = huge, 1.0
         cases.append((f"victim in row {k + 1} of an outlier in row {k}", x))
-    x = base.copy()
-    x[0], x[1] = big, 3.0  # q' - M = 3 == q_1: a tie clips
-    cases.append(("victim declined on a tie", x))
-    x = base.copy()
-    x[0], x[1] = big, 2.0  # 2 < 3: pruned
-    cases.append(("victim one below the tie", x))
     if r >= 2:
+        x = base.copy()
+        x[0], x[1] = big, 3.0  # q' - M = 3 == q_1: a tie clips
+        cases.append(("victim declined on a tie", x))
+        x = base.copy()
+        x[0], x[1] = big, 2.0  # 2 < 3: pruned
+        cases.append(("victim one below the tie", x))
         x = base.copy()
         x[0], x[1] = huge, float(m + 1)  # an outlier pruned by a larger one
         cases.append(("outlier pruned as a victim", x))
