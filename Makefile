@@ -47,7 +47,7 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               $(if $(filter 1,$(DOUBLE_BUFFER)),--double-buffer) \
               $(if $(filter 1,$(ENCODER)),--encoder)
 
-.PHONY: setup demo test test-fast sim synth fpga bench generate evaluate report clean help explore sim-minilm utilisation
+.PHONY: setup demo test test-fast sim synth fpga bench generate evaluate report clean help explore sim-minilm utilisation victim-report synth-victim
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
@@ -60,6 +60,8 @@ help:
 	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
 	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
 	@echo "make bench     encoder, generator and simulator throughput"
+	@echo "make victim-report  victim overwrite vs OverQ, OliVe, A5 -> synth/reports/victim.md"
+	@echo "make synth-victim   victim encoder area and ECP5 Fmax -> synth/reports/encoder_victim.md"
 	@echo "make report    claims reports -> synth/reports/claims.md (EfficientNet-Lite0),"
 	@echo "               claims_transformer.md (MiniLM-L6)"
 	@echo "               (make sim LAYER=effnet_pw ORDER=channel: a real EfficientNet layer)"
@@ -166,6 +168,13 @@ report: $(STAMP)
 	  $(PY) -m sw_ref.evaluate_transformer --report synth/reports --no-progress --jobs 2; \
 	  transformer=$$?; wait $$claims; status=$$?; \
 	  [ $$status -eq 0 ] && [ $$transformer -eq 0 ]
+
+# Victim overwrite (issue 22): the report table, and the encoder's added area and Fmax.
+victim-report: $(STAMP)
+	$(PY) -m sw_ref.victim_report
+
+synth-victim: setup
+	$(PY) -m synth.encoder_victim
 
 bench: setup
 	$(PY) -m sw_ref.bench

@@ -168,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
         "--overq",
         default=d.overq_text,
         metavar="MODES",
-        help="OverQ modes: range,precision | range | precision | none",
+        help="OverQ modes: range,precision | range | precision | range,victim | none",
     )
     p.add_argument(
         "--cascade",

@@ -26,7 +26,10 @@ __all__ = [
     "EngineConfig",
 ]
 
-OVERQ_MODES = ("range", "precision")
+# "victim" (needs "range"): an outlier with no zero in reach prunes its right neighbour
+# when that costs less than clipping (README "Victim overwrite"); listed last, so the
+# names of configurations without it never change.
+OVERQ_MODES = ("range", "precision", "victim")
 WEIGHT_FORMATS = ("int", "apot")
 
 # The 2-bit OverQ state that travels with every activation slot.
@@ -119,14 +122,19 @@ def _parse_overq(overq) -> frozenset[str]:
     if "" in items:
         raise ValueError(
             f"overq has an empty mode name in {overq!r}; allowed: range, precision, "
-            "range,precision or none"
+            "range,precision, range,victim, range,precision,victim or none"
         )
     modes = frozenset(items)
     unknown = sorted(modes - set(OVERQ_MODES))
     if unknown:
         raise ValueError(
             f"unknown OverQ mode(s) {', '.join(unknown)}; allowed: range, precision, "
-            "or none"
+            "victim (with range), or none"
+        )
+    if "victim" in modes and "range" not in modes:
+        raise ValueError(
+            f"overq mode victim needs range (a victim takes the outlier's RANGE half), "
+            f"got {overq!r}; allowed: range,victim or range,precision,victim"
         )
     return modes
 
@@ -338,6 +346,11 @@ class ArrayConfig:
     @property
     def precision_enabled(self) -> bool:
         return "precision" in self.overq
+
+    @property
+    def victim_enabled(self) -> bool:
+        """An outlier with no zero in reach may prune its right neighbour (needs range)."""
+        return "victim" in self.overq
 
     @property
     def act_max(self) -> int:

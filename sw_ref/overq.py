@@ -63,6 +63,10 @@ class EncodeStats:
     From ``encode`` the error is against x - floor, in the units of x; from
     ``encode_codes`` (x unknown) it is the error the encoder adds to the codes, in
     units of step^2: decoded - q, or decoded - u / 2^b with ``precision``.
+    ``victims`` (``victim`` mode): the handled outliers that took a pruned neighbour's
+    slot; ``victim_mse``: the part of ``mse`` at the pruned slots (each decodes to 0,
+    i.e. the floor), in the same units: what the pruning cost, against the clipping
+    error it removed.
     """
 
     outliers: int
@@ -70,6 +74,8 @@ class EncodeStats:
     coverage: float
     precise: int
     mse: float
+    victims: int = 0
+    victim_mse: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,7 @@ class _Encoding:
     handled: int
     precise: int
     clipped: np.ndarray  # flat positions (in the input) of the clipped outliers
+    victims: np.ndarray  # flat positions (in the input) of the pruned slots
 
 
 def _run(c: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> _Encoding:
@@ -237,12 +244,14 @@ def _run(c: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> _Encoding:
     """
     rows, shape = cfg.rows, c.shape
     tiles = _tile_major(c, rows, _engine.pad_code(cfg))
-    e = _engine.encode_tiles(tiles, cfg, ports)
-    clipped = e.clipped
     k = shape[-1]
+    tail = (-(-k // rows), k % rows) if k % rows else None
+    e = _engine.encode_tiles(tiles, cfg, ports, tail)
+    clipped, victims = e.clipped, e.victims
     if k % rows:  # positions in the padded layout -> positions in the input
         width = tiles.size // max(1, c.size // k)
         clipped = clipped // width * k + clipped % width
+        victims = victims // width * k + victims % width
     return _Encoding(
         values=None if e.values is None else _untile_major(e.values, shape),
         states=None if e.states is None else _untile_major(e.states, shape),
@@ -251,10 +260,12 @@ def _run(c: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> _Encoding:
         handled=e.handled,
         precise=e.precise,
         clipped=clipped,
+        victims=victims,
     )
 
 
-def _stats(run: _Encoding, sse: float, slots: int, unit2: float) -> EncodeStats:
+def _stats(run: _Encoding, sse: float, slots: int, unit2: float,
+           victim_sse: float = 0.0) -> EncodeStats:
     seen = run.outliers
     return EncodeStats(
         outliers=seen,
@@ -262,6 +273,8 @@ def _stats(run: _Encoding, sse: float, slots: int, unit2: float) -> EncodeStats:
         coverage=run.handled / seen if seen else 1.0,
         precise=run.precise,
         mse=sse / slots * unit2,
+        victims=int(run.victims.size),
+        victim_mse=victim_sse / slots * unit2,
     )
 
 
@@ -312,27 +325,36 @@ def encode_codes(codes, cfg: ArrayConfig) -> Encoded:
     if cfg.precision_enabled:
         target = c.astype(np.float64) / float(1 << cfg.act_bits)
         sse = _sum_sq(_engine.decoded_units(c, run.roles, cfg) - target)
+        pruned = target.reshape(-1)[run.victims]
     else:
         sse = _sum_sq(c.reshape(-1)[run.clipped].astype(np.float64) - cfg.act_max)
-    return Encoded(back(run.values), back(run.states), _stats(run, sse, c.size, 1.0), 1.0)
+        pruned = c.reshape(-1)[run.victims].astype(np.float64)
+        sse += _sum_sq(pruned)
+    stats = _stats(run, sse, c.size, 1.0, _sum_sq(pruned))
+    return Encoded(back(run.values), back(run.states), stats, 1.0)
 
 
 def _encode_run(arr: np.ndarray, step: float, floor: float, cfg: ArrayConfig, ports: bool):
-    """Codes, encoder run and the squared error of the decoded values (units of x^2 / step^2)."""
+    """Codes, encoder run, the squared error of the decoded values and its part at the
+    pruned slots (both in units of x^2 / step^2)."""
     fine = cfg.precision_enabled
     c, sse = _quantize(arr, step, floor, cfg, sse=not fine)
     run = _run(c, cfg, ports)
     units = None
+    pruned = _scaled_at(arr, run.victims, step, floor)  # a victim decodes to 0
     if fine:  # every slot outside a pair loses its fraction bits: a full pass
         units = _engine.decoded_units(c, run.roles, cfg)
         y = _scaled_at(arr, slice(None), step, floor)
         sse = _sum_sq(units.reshape(-1) - y)
-    else:  # only the clipped outliers differ from their codes
+    else:  # only the clipped outliers (and the victims) differ from their codes
         index = run.clipped
         y = _scaled_at(arr, index, step, floor)
         code = c.reshape(-1)[index].astype(np.float64)
         sse += _sum_sq(cfg.act_max - y) - _sum_sq(code - y)
-    return c, run, units, sse
+        if run.victims.size:
+            code = c.reshape(-1)[run.victims].astype(np.float64)
+            sse += _sum_sq(pruned) - _sum_sq(code - pruned)
+    return c, run, units, sse, _sum_sq(pruned)
 
 
 def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
@@ -350,10 +372,9 @@ def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
     arr, back, step, floor = _activation_input(x, step, floor, cfg)
     if arr.size == 0:
         return _empty(arr.shape, back, step, floor)
-    _, run, _, sse = _encode_run(arr, step, floor, cfg, ports=True)
-    return Encoded(
-        back(run.values), back(run.states), _stats(run, sse, arr.size, step * step), step, floor
-    )
+    _, run, _, sse, vsse = _encode_run(arr, step, floor, cfg, ports=True)
+    stats = _stats(run, sse, arr.size, step * step, vsse)
+    return Encoded(back(run.values), back(run.states), stats, step, floor)
 
 
 def encode_stats(x, step, cfg: ArrayConfig, floor=0.0) -> EncodeStats:
@@ -361,8 +382,8 @@ def encode_stats(x, step, cfg: ArrayConfig, floor=0.0) -> EncodeStats:
     arr, _, step, floor = _activation_input(x, step, floor, cfg)
     if arr.size == 0:
         return EncodeStats(0, 0, 1.0, 0, 0.0)
-    _, run, _, sse = _encode_run(arr, step, floor, cfg, ports=False)
-    return _stats(run, sse, arr.size, step * step)
+    _, run, _, sse, vsse = _encode_run(arr, step, floor, cfg, ports=False)
+    return _stats(run, sse, arr.size, step * step, vsse)
 
 
 def reconstruct(x, step, cfg: ArrayConfig, floor=0.0, dtype=np.float64):
@@ -379,8 +400,8 @@ def reconstruct(x, step, cfg: ArrayConfig, floor=0.0, dtype=np.float64):
     dtype = _float_dtype(dtype)
     if arr.size == 0:
         return back(np.zeros(arr.shape, dtype)), EncodeStats(0, 0, 1.0, 0, 0.0)
-    c, run, units, sse = _encode_run(arr, step, floor, cfg, ports=False)
-    stats = _stats(run, sse, arr.size, step * step)
+    c, run, units, sse, vsse = _encode_run(arr, step, floor, cfg, ports=False)
+    stats = _stats(run, sse, arr.size, step * step, vsse)
     if units is not None:  # precision: fine units per slot
         out = units * step
         if floor:
@@ -394,6 +415,7 @@ def reconstruct(x, step, cfg: ArrayConfig, floor=0.0, dtype=np.float64):
     table = table.astype(dtype)
     out = table[c]
     out.reshape(-1)[run.clipped] = table[cfg.act_max]
+    out.reshape(-1)[run.victims] = table[0]  # a pruned victim decodes to the floor
     return back(out), stats
 
 
@@ -640,6 +662,13 @@ def _reference_tile(c: list[int], cfg: ArrayConfig):
                 v[k], f[k] = wq % (1 << b), STATE_NORMAL
                 v[k + 1], f[k + 1] = wq >> b, STATE_RANGE
                 k = j + 1
+                continue
+            wq = min(q[k], wide)
+            if cfg.victim_enabled and k + 1 <= n - 1 and q[k + 1] < wq - big:
+                # no zero in reach: prune the neighbour when that costs less than the clip
+                v[k], f[k] = wq % (1 << b), STATE_NORMAL
+                v[k + 1], f[k + 1] = wq >> b, STATE_RANGE
+                k += 2
                 continue
             v[k], f[k] = big, STATE_NORMAL
             k += 1

@@ -311,7 +311,7 @@ def test_an_empty_overq_is_refused_not_taken_for_none(capsys):
     assert main(["--overq", ""]) == 2
     assert capsys.readouterr().err == (
         "error: overq has an empty mode name in ''; allowed: range, precision, "
-        "range,precision or none\n"
+        "range,precision, range,victim, range,precision,victim or none\n"
     )
 
 

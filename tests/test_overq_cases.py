@@ -109,6 +109,72 @@ CASES = [
     # p = 14: v0 = 3, v1 = 2 PRECISION.)
     ("double rounding: 3.4 becomes an outlier",
      cfg(overq="range,precision"), 1.0, [3.4, 0.0, 1.0, 1.0], [0, 1, 1, 1], [N, RG, N, N], True),
+    # --- victim overwrite (README "Victim overwrite"): no zero within reach, the right
+    # neighbour is pruned when q_(k+1) < q' - M, q' = min(q_k, 2^(2b) - 1); ties clip.
+    # q = [9, 2, 13, 1], c = 2: slot 0 sees no zero in {1, 2}; 2 < 9 - 3: victim:
+    # v0 = 9 mod 4 = 1, v1 = 9 >> 2 = 2 RANGE; resume at 2: 13, window {3} has no zero,
+    # 1 < 10: victim: v2 = 1, v3 = 3 RANGE.
+    ("victim: a victim beside a victim",
+     cfg(overq="range,victim"), 1.0, [9.0, 2.0, 13.0, 1.0], [1, 2, 1, 3], [N, RG, N, RG], False),
+    # q = [14, 6, 1, 1]: the neighbour is itself an outlier, and still cheaper to prune
+    # (6 < 14 - 3 = 11): v0 = 14 mod 4 = 2, v1 = 3 RANGE; the pruned 6 is never encoded.
+    ("victim: an outlier pruned by a larger one",
+     cfg(overq="range,victim"), 1.0, [14.0, 6.0, 1.0, 1.0], [2, 3, 1, 1], [N, RG, N, N], False),
+    # q = [1, 1, 1, 9]: an outlier in the last row has no neighbour: clipped to 3.
+    ("victim: an outlier in the last slot is clipped",
+     cfg(overq="range,victim"), 1.0, [1.0, 1.0, 1.0, 9.0], [1, 1, 1, 3], [N, N, N, N], False),
+    # q = [1, 1, 9, 1]: from R-2 the last slot is the victim: v2 = 1, v3 = 2 RANGE.
+    ("victim: the last slot as the victim of R-2",
+     cfg(overq="range,victim"), 1.0, [1.0, 1.0, 9.0, 1.0], [1, 1, 1, 2], [N, N, N, RG], False),
+    # Two tiles, [1, 1, 1, 1] and the partial [1, 9]: slot 1 of the partial tile is its
+    # last: clipped, never a victim of the padding. Then [.., 9, 1]: a victim.
+    ("victim: an outlier at the end of a partial tile is clipped",
+     cfg(overq="range,victim"), 1.0, [1.0, 1.0, 1.0, 1.0, 1.0, 9.0], [1, 1, 1, 1, 1, 3],
+     [N, N, N, N, N, N], False),
+    ("victim: a victim inside a partial tile",
+     cfg(overq="range,victim"), 1.0, [1.0, 1.0, 1.0, 1.0, 9.0, 1.0], [1, 1, 1, 1, 1, 2],
+     [N, N, N, N, N, RG], False),
+    # q = [9, 2, 0, 1], c = 1: the zero at 2 is just out of reach (window {1}); 2 < 6:
+    # victim: v0 = 1, v1 = 2 RANGE; resume at 2: the zero stays 0.
+    ("victim: a zero just out of reach",
+     cfg(c=1, overq="range,victim"), 1.0, [9.0, 2.0, 0.0, 1.0], [1, 2, 0, 1], [N, RG, N, N],
+     False),
+    # Same data, c = 2: the zero is in reach and wins over the victim: the cascade moves
+    # q1 = 2 to slot 2 (SHIFTED), v0 = 1, v1 = 2 RANGE, exactly range-only's answer.
+    ("victim: a zero within reach wins over a victim",
+     cfg(overq="range,victim"), 1.0, [9.0, 2.0, 0.0, 1.0], [1, 2, 2, 1], [N, RG, S, N], False),
+    # q = [5, 2, 1, 1]: 2 == 5 - 3, a tie: clipped (v0 = 3), nothing moves.
+    ("victim: ties q_(k+1) == q' - M clip",
+     cfg(overq="range,victim"), 1.0, [5.0, 2.0, 1.0, 1.0], [3, 2, 1, 1], [N, N, N, N], False),
+    # q = [6, 2, 1, 1]: 2 < 6 - 3: victim: v0 = 6 mod 4 = 2, v1 = 1 RANGE.
+    ("victim: one above the tie prunes",
+     cfg(overq="range,victim"), 1.0, [6.0, 2.0, 1.0, 1.0], [2, 1, 1, 1], [N, RG, N, N], False),
+    # q = [9, 6, 1, 1]: 6 == 9 - 3 ties: slot 0 clipped to 3; slot 1 (6, an outlier) then
+    # finds no zero in {2, 3} and prunes slot 2 (1 < 3): v1 = 2, v2 = 1 RANGE.
+    ("victim: a tie clips, the next outlier prunes",
+     cfg(overq="range,victim"), 1.0, [9.0, 6.0, 1.0, 1.0], [3, 2, 1, 1], [N, N, RG, N], False),
+    # b = 4, R = 8: q = [40, 30, 5, 5, 5, 5, 5, 5]: 30 > 40 - 15: clip (v0 = 15); 30 has
+    # no zero in {2, 3}, 5 < 15: v1 = 30 mod 16 = 14, v2 = 1 RANGE.
+    ("victim: b = 4, a clip then a victim",
+     cfg(rows=8, b=4, overq="range,victim"), 1.0, [40.0, 30.0] + [5.0] * 6,
+     [15, 14, 1, 5, 5, 5, 5, 5], [N, N, RG, N, N, N, N, N], False),
+    # precision on, c = 1: u = [36, 4, 5, 0], q = [9, 1, 1, 0]. Slot 0: no zero in {1},
+    # 1 < 6: victim (v0 = 1, v1 = 2 RANGE); slot 2: 1 then a zero: PRECISION pair of
+    # p = 5: v2 = 1, v3 = 1.
+    ("victim with precision: a victim, then a PRECISION pair",
+     cfg(c=1, overq="range,precision,victim"), 1.0, [9.0, 1.0, 1.3, 0.0], [1, 2, 1, 1],
+     [N, RG, N, P], False),
+    # precision on: u = min(80, 63) = 63, q = 16, q' = min(16, 15) = 15; 1 < 12: victim:
+    # v0 = 3, v1 = 3 RANGE.
+    ("victim with precision: the fine code saturates",
+     cfg(overq="range,precision,victim"), 1.0, [20.0, 1.0, 1.0, 1.0], [3, 3, 1, 1],
+     [N, RG, N, N], False),
+    # precision on: x1 = 5.375: u = round(21.5) = 22, q = round(5.5) = 6 == 9 - 3: a tie,
+    # slot 0 clipped (single rounding: q1 = 5, a victim). Slot 1 (6) prunes slot 2:
+    # v1 = 2, v2 = 1 RANGE.
+    ("victim with precision: double rounding makes a tie",
+     cfg(overq="range,precision,victim"), 1.0, [9.0, 5.375, 1.0, 1.0], [3, 2, 1, 1],
+     [N, N, RG, N], True),
 ]
 
 
@@ -134,7 +200,9 @@ def test_cases_cover_what_they_claim():
     labels = " ".join(c[0] for c in CASES)
     for words in ("ties", "R-1 reached from R-2", "cut off at the tile end",
                   "compete for one zero", "RANGE pair, then a PRECISION pair",
-                  "double rounding"):
+                  "double rounding", "victim beside a victim", "last slot",
+                  "zero just out of reach", "ties q_(k+1) == q' - M clip",
+                  "victim with precision"):
         assert words in labels, words
 
 
@@ -143,3 +211,15 @@ def test_stats_of_the_competing_outliers():
     enc = encode(np.array([[9.0, 6.0, 0.0, 1.0]]), 1.0, cfg())
     assert (enc.stats.outliers, enc.stats.handled) == (2, 1)
     assert enc.stats.coverage == 0.5
+
+
+def test_stats_of_a_victim_pair():
+    """q = [9, 2, 13, 1]: two outliers, both placed by victims; the pruned 2 and 1 are the
+    whole error: (2^2 + 1^2) / 4 slots = 1.25 step^2, all of it pruning."""
+    enc = encode(np.array([[9.0, 2.0, 13.0, 1.0]]), 1.0, cfg(overq="range,victim"))
+    s = enc.stats
+    assert (s.outliers, s.handled, s.victims, s.coverage) == (2, 2, 2, 1.0)
+    assert s.mse == s.victim_mse == 1.25
+    # range only clips both: (9 - 3)^2 + (13 - 3)^2 = 136 over 4 slots, nothing pruned
+    plain = encode(np.array([[9.0, 2.0, 13.0, 1.0]]), 1.0, cfg()).stats
+    assert (plain.handled, plain.victims, plain.mse, plain.victim_mse) == (0, 0, 34.0, 0.0)

@@ -11,7 +11,7 @@ import pytest
 
 from hw.params import ArrayConfig
 from verif.config import RunSettings
-from verif.mutants import DATAPATH_MUTANTS, DB_MUTANTS, ENCODER_MUTANTS, MUTANTS, mutate
+from verif.mutants import DATAPATH_MUTANTS, DB_MUTANTS, ENCODER_MUTANTS, MUTANTS, VICTIM_MUTANTS, mutate
 from verif.runner import available, default_build_dir, run
 
 CFG = ArrayConfig(rows=4, cols=3, overq="range", cascade=2)
@@ -105,6 +105,34 @@ def test_encoder_mutant_fails(generated_encoder, name):
     assert result.passed or result.failed, "no results"
     assert "(simulator crashed: no results file)" not in result.failed, result.summary()
     assert result.failed, f"the testbench did not notice mutant {name}: {ENCODER_MUTANTS[name].description}"
+
+
+VIC_CFG = ArrayConfig(rows=4, cols=3, overq="range,victim", cascade=2, encoder=True)
+
+
+@pytest.fixture(scope="module")
+def generated_victim():
+    from hw.generate import generate_verilog
+
+    return generate_verilog(VIC_CFG)
+
+
+def _run_victim(text: str, tag: str):
+    return run(RunSettings(VIC_CFG, seed=1, sim="icarus"), default_build_dir(VIC_CFG, "icarus", tag),
+               rtl_text=text, test_filter=ENC_TESTS)
+
+
+def test_unmutated_victim_design_passes(generated_victim):
+    result = _run_victim(generated_victim, "mutant-none")
+    assert result.ok and not result.failed, result.summary()
+
+
+@pytest.mark.parametrize("name", list(VICTIM_MUTANTS))
+def test_victim_mutant_fails(generated_victim, name):
+    result = _run_victim(mutate(generated_victim, name), f"mutant-{name}")
+    assert result.passed or result.failed, "no results"
+    assert "(simulator crashed: no results file)" not in result.failed, result.summary()
+    assert result.failed, f"the testbench did not notice mutant {name}: {VICTIM_MUTANTS[name].description}"
 
 
 # --- the datapath: APoT multiplier, PRECISION scale, de-skew, weight chain, accumulator

@@ -24,6 +24,10 @@ from hw.params import (
 __all__ = ["Coverage", "CoverageError", "OUTPUT_MIN_BIN", "OUTPUT_MAX_BIN"]
 
 OUTPUT_MIN_BIN = "y at its most negative bound"
+VICTIM_BIN = "encoder: victim taken (no zero in reach)"
+VICTIM_TIE_BIN = "encoder: victim declined on a tie q_(k+1) == q' - M (clipped)"
+VICTIM_PAIR_BIN = "encoder: victim beside a victim"
+VICTIM_ZERO_WINS_BIN = "encoder: zero in reach wins over a cheap neighbour"
 OUTPUT_MAX_BIN = "y at its most positive bound"
 
 
@@ -90,6 +94,14 @@ class Coverage:
             yield "encoder: precision pair", True
         if r >= 2:
             yield "encoder: outliers in adjacent slots", True
+        if cfg.victim_enabled and r >= 2:
+            yield VICTIM_BIN, True
+            yield VICTIM_TIE_BIN, True
+            yield "encoder: outlier pruned as a victim", False
+            if r >= 4:
+                yield VICTIM_PAIR_BIN, True
+            if r >= 3 and cfg.cascade >= 2:
+                yield VICTIM_ZERO_WINS_BIN, True
 
     @staticmethod
     def _distance_bin(distance: int) -> str:
@@ -209,6 +221,26 @@ class Coverage:
             distance = run[handled[:, k], k + 2] + 1
             for d, count in zip(*np.unique(distance, return_counts=True)):
                 self._hit(self._distance_bin(int(d)), count)
+        if cfg.victim_enabled:
+            self._sample_victims(q, f, outlier, handled, run)
+
+    def _sample_victims(self, q, f, outlier, handled, run) -> None:
+        """A handled outlier at k whose RANGE slot k+1 held a non-zero q and starts no
+        SHIFTED run took a victim; an outlier left NORMAL-clipped whose neighbour sits
+        exactly at q' - M was declined on the tie."""
+        cfg = self.cfg
+        m = cfg.act_max
+        victim = handled & (q[:, 1:] > 0) & (run[:, 2:] == 0)
+        self._hit(VICTIM_BIN, np.count_nonzero(victim))
+        self._hit("encoder: outlier pruned as a victim", np.count_nonzero(victim & (q[:, 1:] > m)))
+        self._hit(VICTIM_PAIR_BIN, np.count_nonzero(victim[:, :-2] & victim[:, 2:]))
+        wide = np.minimum(q, cfg.wide_max)
+        tie = outlier[:, :-1] & ~handled & (q[:, 1:] == wide[:, :-1] - m)
+        self._hit(VICTIM_TIE_BIN, np.count_nonzero(tie))
+        if q.shape[1] >= 3:
+            cheap = q[:, 1:-1] < wide[:, :-2] - m
+            zero_won = handled[:, :-1] & cheap & (q[:, 1:-1] > 0) & (run[:, 2:-1] > 0)
+            self._hit(VICTIM_ZERO_WINS_BIN, np.count_nonzero(zero_won))
 
     def sample_outputs(self, y: np.ndarray) -> None:
         """Expected outputs [N, C]: do they reach the exact bounds of ``acc_bits``?"""

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cols", type=int, default=8, help="C, outputs per weight tile")
     p.add_argument("--act-bits", type=int, default=4, help="b, bits per activation slot")
     p.add_argument("--weight-bits", type=int, default=8, help="int weight bits (per-tensor max scale)")
-    p.add_argument("--overq", default="range", help="range, range,precision or none")
+    p.add_argument("--overq", default="range", help="range, range,precision, range,victim or none")
     p.add_argument("--cascade", type=int, default=2, help="c")
     p.add_argument("--layer", type=int, default=0, choices=range(6), help="which encoder layer's FFN")
     p.add_argument("--sentences", type=int, default=1, help="test sentences whose tokens are streamed")

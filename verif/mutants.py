@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["MUTANTS", "ENCODER_MUTANTS", "DATAPATH_MUTANTS", "DB_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
+__all__ = ["MUTANTS", "ENCODER_MUTANTS", "VICTIM_MUTANTS", "DATAPATH_MUTANTS", "DB_MUTANTS", "Mutant", "MutationNotApplicable", "mutate"]
 
 
 class MutationNotApplicable(ValueError):
@@ -228,6 +228,35 @@ def _shift_unclipped(text: str) -> str:
     return _edit_module(text, "encoder", edit)
 
 
+def _victim_on_tie(text: str) -> str:
+    """The victim comparison is off by one: q_(k+1) <= q' - M, so a tie prunes the
+    neighbour instead of clipping the outlier."""
+    def edit(body):
+        return re.sub(r"(assign\s+cheap_k\d+\s*=\s*[^;<]+)<(\s*[^;=][^;]*;)", r"\1<=\2", body)
+    return _edit_module(text, "encoder", edit)
+
+
+def _victim_over_zero(text: str) -> str:
+    """A victim is taken when a zero was in reach: an outlier with a cheap neighbour
+    pairs with slot k+1 (skip 1: the neighbour's value is lost) instead of moving it
+    towards the zero."""
+    def edit(body):
+        return re.sub(r"(skip_k(\d+)\s*=\s*)(zero_at_k\2)(\s*;)",
+                      lambda m: f"{m.group(1)}cheap_k{m.group(2)} ? 1 : {m.group(3)}{m.group(4)}"
+                      if f"cheap_k{m.group(2)}" in body else m.group(0), body)
+    return _edit_module(text, "encoder", edit)
+
+
+# Mutants of the victim rule: they apply to encoders built with ``range,victim``.
+VICTIM_MUTANTS: dict[str, Mutant] = {
+    m.name: m
+    for m in (
+        Mutant("encoder_victim_on_tie", "victim comparison off by one (ties prune)", _victim_on_tie),
+        Mutant("encoder_victim_over_zero", "a victim taken when a zero was in reach", _victim_over_zero),
+    )
+}
+
+
 # Mutants of the hardware encoder (``--encoder``): they apply to designs that have it.
 ENCODER_MUTANTS: dict[str, Mutant] = {
     m.name: m
@@ -334,7 +363,7 @@ DATAPATH_MUTANTS: dict[str, Mutant] = {
 
 
 def mutate(text: str, name: str) -> str:
-    every = {**MUTANTS, **ENCODER_MUTANTS, **DATAPATH_MUTANTS, **DB_MUTANTS}
+    every = {**MUTANTS, **ENCODER_MUTANTS, **VICTIM_MUTANTS, **DATAPATH_MUTANTS, **DB_MUTANTS}
     if name not in every:
         raise ValueError(f"unknown mutant {name!r}; allowed: {', '.join(every)}")
     return every[name].apply(text)

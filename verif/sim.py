@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-bits", type=int, default=d.weight_bits, help="bits per weight code")
     p.add_argument("--weight-format", default=d.weight_format, help="int or apot")
     p.add_argument("--apot-term-bits", type=int, default=d.apot_term_bits, help="k, bits per APoT term")
-    p.add_argument("--overq", default=d.overq_text, help="range, precision, range,precision or none")
+    p.add_argument("--overq", default=d.overq_text, help="range, precision, range,precision, range,victim or none")
     p.add_argument("--cascade", type=int, default=d.cascade, help="c, how far a range overwrite reaches")
     p.add_argument("--acc-bits", type=int, default=None, help="output width (default: overflow-free)")
     p.add_argument("--product-register", action="store_true",

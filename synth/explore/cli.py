@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .accuracy import AccuracySettings
-from .grid import OVERQ_CHOICES, Grid
+from .grid import EXTRA_OVERQ_CHOICES, OVERQ_CHOICES, Grid
 from .nets import available
 from .run import Options, default_workers, explore
 
@@ -35,10 +35,11 @@ def _ints(text: str) -> tuple:
 
 def _names(text: str) -> tuple:
     names = tuple(t.strip() for t in text.split(",") if t.strip())
-    bad = [n for n in names if n not in OVERQ_CHOICES]
+    allowed = {**OVERQ_CHOICES, **EXTRA_OVERQ_CHOICES}
+    bad = [n for n in names if n not in allowed]
     if bad:
         raise argparse.ArgumentTypeError(
-            f"unknown OverQ choice(s) {', '.join(bad)}; allowed: {', '.join(OVERQ_CHOICES)}")
+            f"unknown OverQ choice(s) {', '.join(bad)}; allowed: {', '.join(allowed)}")
     return names
 
 
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--apot-weights", type=_ints, default=g.apot_weight_bits,
                    help="APoT weight widths")
     p.add_argument("--overq", type=_names, default=g.overq,
-                   help=f"OverQ choices ({', '.join(OVERQ_CHOICES)})")
+                   help=f"OverQ choices ({', '.join({**OVERQ_CHOICES, **EXTRA_OVERQ_CHOICES})})")
     p.add_argument("--order", type=_orders, default=g.order,
                    help="channel order for OverQ points: off, on or off,on")
     p.add_argument("--act-method", default=AccuracySettings.act_method,
