@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from hw.params import ArrayConfig
 
-from . import apot, ocs, overq, quant
+from . import ocs, overq, quant, weights
 from .nets.activations import LayerActs
 from .nets.efficientnet import FoldedLite0
 
@@ -92,70 +92,6 @@ def overq_cfg(s: EScheme) -> ArrayConfig:
 # --- weights ------------------------------------------------------------------------
 
 
-def mse_alpha_per_channel(w: torch.Tensor, bits: int, candidates: int = 128) -> torch.Tensor:
-    """Per-output-channel threshold minimising the exact squared weight error.
-
-    A direct search over ``candidates`` fractions of each channel's max |w|, for all
-    channels at once (the histogram search of ``quant.mse_threshold`` is meant for
-    large tensors; a depthwise filter has 9 or 25 weights).
-    """
-    flat = w.reshape(w.shape[0], -1).double()
-    top = flat.abs().amax(dim=1).clamp_min(1e-12)
-    qmax = (1 << (bits - 1)) - 1
-    best_err = torch.full_like(top, math.inf)
-    best = top.clone()
-    for j in range(1, candidates + 1):
-        alpha = top * (j / candidates)
-        step = (alpha / qmax)[:, None]
-        err = ((torch.clamp(torch.round(flat / step), -qmax, qmax) * step - flat) ** 2).sum(1)
-        better = err < best_err
-        best_err = torch.where(better, err, best_err)
-        best = torch.where(better, alpha, best)
-    return best
-
-
-def _uniform(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> torch.Tensor:
-    axis = 0 if per_channel else None
-    if per_channel and method == "mse":
-        alpha = mse_alpha_per_channel(w, bits)
-    else:
-        alpha = quant.threshold(w, bits, method, signed=True, axis=axis)
-    return quant.fake_quant(w, alpha, bits, signed=True, axis=axis).to(w.dtype)
-
-
-def _apot(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> torch.Tensor:
-    """APoT weights; per channel, every channel at once (w / alpha on the unit grid).
-
-    ``apot.quantize(w, alpha)`` clips w / alpha to [-1, 1] and rounds to the nearest
-    level, so quantizing w / alpha_o with alpha = 1 and scaling back by alpha_o is the
-    same quantizer with one threshold per output channel. "mse": the best of 64
-    fractions (0.3-1.0) of each channel's max |w| (as ``sw_ref.evaluate`` does).
-    """
-    from .evaluate import apot_alpha
-
-    if not per_channel:
-        return apot.quantize(w, apot_alpha(w, bits, method), bits).weights
-    flat = w.reshape(w.shape[0], -1).double()
-    top = flat.abs().amax(dim=1).clamp_min(1e-12)[:, None]
-
-    def q(alpha):
-        return apot.quantize(flat / alpha, 1.0, bits).weights * alpha
-
-    if method == "max":
-        return q(top).reshape(w.shape).to(w.dtype)
-    best, best_err = None, None
-    for f in np.linspace(0.3, 1.0, 64):
-        cand = q(top * float(f))
-        err = ((cand - flat) ** 2).sum(1)
-        if best is None:
-            best, best_err = cand, err
-        else:
-            better = err < best_err
-            best = torch.where(better[:, None], cand, best)
-            best_err = torch.minimum(err, best_err)
-    return best.reshape(w.shape).to(w.dtype)
-
-
 def _ocs(w: torch.Tensor, bits: int, method: str, ratio: float) -> torch.Tensor:
     """Grid-aware weight OCS on a [O, I] weight, quantized per tensor, folded back.
 
@@ -192,9 +128,9 @@ def quantized_weights(net: FoldedLite0, s: EScheme, cache: dict) -> dict:
             if fmt == "ocs":
                 cache[key] = _ocs(w, bits, method, ratio)
             elif fmt == "apot":
-                cache[key] = _apot(w, bits, method, per_channel)
+                cache[key] = weights.apot_weights(w, bits, method, per_channel)
             else:
-                cache[key] = _uniform(w, bits, method, per_channel)
+                cache[key] = weights.int_weights(w, bits, method, per_channel)
         out[name] = cache[key]
     return out
 

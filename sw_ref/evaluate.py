@@ -25,7 +25,7 @@ import torch
 
 from hw.params import ArrayConfig
 
-from . import apot, ocs, quant
+from . import ocs, quant, weights
 from .model import DEFAULT_CACHE, TrainSettings, load_digits_split, load_model
 from .qnet import OverQAct, QuantLayer, UniformAct, capture, layer_key, replace_layers, sqnr_db
 
@@ -117,25 +117,11 @@ def make_context(settings: TrainSettings, cache_dir, n_calib: int, rows: int,
 # --- weights ------------------------------------------------------------------------
 
 
-def apot_alpha(w: torch.Tensor, bits: int, method: str) -> float:
-    """APoT clipping threshold: max |w|, or the MSE-best of 64 fractions of it."""
-    top = float(w.abs().max())
-    if method == "max" or top == 0:
-        return top or 1.0
-    cands = top * np.linspace(0.3, 1.0, 64)
-    errs = [float(((apot.quantize(w, a, bits).weights - w) ** 2).sum()) for a in cands]
-    return float(cands[int(np.argmin(errs))])
-
-
 def quantize_weight(w: torch.Tensor, s: Scheme) -> torch.Tensor:
-    """Fake-quantized weights of one layer under scheme ``s``."""
-    if s.w_bits is None:
-        return w
+    """Fake-quantized weights of one layer under scheme ``s`` (APoT per tensor)."""
     if s.w_format == "apot":
-        return apot.quantize(w, apot_alpha(w, s.w_bits, s.w_method), s.w_bits).weights
-    axis = 0 if s.w_per_channel else None
-    alpha = quant.threshold(w, s.w_bits, s.w_method, signed=True, axis=axis)
-    return quant.fake_quant(w, alpha, s.w_bits, signed=True, axis=axis)
+        return weights.apot_weights(w, s.w_bits, s.w_method, per_channel=False)
+    return weights.quantize_weights(w, s.w_bits, "int", s.w_method, s.w_per_channel)
 
 
 def ocs_model(model: torch.nn.Module, s: Scheme) -> torch.nn.Module:
