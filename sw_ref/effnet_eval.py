@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-import multiprocessing
 
 import numpy as np
 import torch
@@ -38,7 +36,7 @@ from torch.nn import functional as F
 
 from hw.params import ArrayConfig
 
-from . import ocs, overq, quant, weights
+from . import ocs, overq, quant, runner, weights
 from .nets.activations import LayerActs
 from .nets.efficientnet import FoldedLite0
 
@@ -288,26 +286,22 @@ class Evaluator:
 
 # --- running many schemes ------------------------------------------------------------
 
-_WORKER: Evaluator | None = None
-
-
-def _init_worker(ev: Evaluator) -> None:
-    global _WORKER
-    torch.set_num_threads(1)
-    _WORKER = ev
-
-
-def _run_one(s: EScheme) -> dict:
+def _run_one(ev: Evaluator, s: EScheme) -> dict:
     import time
 
     t0 = time.perf_counter()
-    row = _WORKER.run(s)
+    row = ev.run(s)
     row["seconds"] = round(time.perf_counter() - t0, 2)
     return row
 
 
-def _coverage_one(rows: int, cascade: int) -> list[dict]:
-    return coverage_sweep(_WORKER.calib, _WORKER.test, (rows,), (cascade,), progress=False)
+def _task(ev: Evaluator, task) -> object:
+    """One task of ``run_all``: ("s", scheme) a row, ("c", (R, c)) coverage records."""
+    kind, payload = task
+    if kind == "s":
+        return _run_one(ev, payload)
+    rows, cascade = payload
+    return coverage_sweep(ev.calib, ev.test, (rows,), (cascade,), progress=False)
 
 
 def _cost(s: EScheme) -> int:
@@ -319,43 +313,24 @@ def _cost(s: EScheme) -> int:
 def run_all(ev: Evaluator, schemes, jobs: int = 2, progress: bool = True,
             coverage: tuple = ()) -> tuple[list[dict], list[dict]]:
     """Run ``schemes`` and the coverage sweep's (R, c) points ``coverage`` on ``jobs``
-    forked worker processes (one torch thread each): (rows, coverage records).
+    forked worker processes (``sw_ref.runner``, one torch thread each): (rows,
+    coverage records).
 
     Thresholds and channel orders are computed where a scheme first needs them, in
     its worker, so both cores work from the start (a scheme's own thresholds are
     rarely another's). The longest schemes go first.
     """
-    from tqdm import tqdm
-
     ev._fp32_outputs()
-    tasks = sorted(range(len(schemes)), key=lambda i: -_cost(schemes[i]))
-    bar = tqdm(total=len(schemes) + len(coverage), desc="schemes + coverage", unit="task",
-               disable=not progress, file=sys.stderr)
-    results = [None] * len(schemes)
-    cov = [None] * len(coverage)
+    order = sorted(range(len(schemes)), key=lambda i: -_cost(schemes[i]))
+    tasks = [("s", schemes[i]) for i in order] + [("c", rc) for rc in coverage]
     if jobs <= 1:
-        _init_worker(ev)
-        for i in tasks:
-            results[i] = _run_one(schemes[i])
-            bar.update()
-        for j, (r, c) in enumerate(coverage):
-            cov[j] = _coverage_one(r, c)
-            bar.update()
-    else:
-        from concurrent.futures import as_completed
-
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(ev,)) as pool:
-            futures = {pool.submit(_run_one, schemes[i]): ("s", i) for i in tasks}
-            futures.update({pool.submit(_coverage_one, r, c): ("c", j)
-                            for j, (r, c) in enumerate(coverage)})
-            for f in as_completed(futures):
-                kind, i = futures[f]
-                (results if kind == "s" else cov)[i] = f.result()
-                bar.update()
-    bar.close()
-    return results, [rec for part in cov for rec in part]
+        torch.set_num_threads(1)
+    out = runner.run_tasks(_task, tasks, context=ev, jobs=jobs, progress=progress,
+                           desc="schemes + coverage")
+    results = [None] * len(schemes)
+    for i, row in zip(order, out[: len(order)]):
+        results[i] = row
+    return results, [rec for part in out[len(order):] for rec in part]
 
 
 # --- the schemes ---------------------------------------------------------------------

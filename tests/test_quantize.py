@@ -330,3 +330,47 @@ def test_dict_input_model(cnn):
         with qmodel.quantization(False):
             same_function(qmodel(test), model(test))
     check_coverage(qmodel, test)
+
+
+# --- workloads by import path, the runner's cache and pool -----------------------------
+
+WORKLOAD = '''
+import torch
+from torch import nn
+
+def make():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4)).eval()
+    gen = torch.Generator().manual_seed(3)
+    calib = [torch.randn(32, 16, generator=gen)]
+    test = [torch.randn(16, 16, generator=gen) for _ in range(2)]
+
+    def metric(reference, outputs):
+        ref, out = torch.cat(reference), torch.cat(outputs)
+        return {"agreement": float((ref.argmax(1) == out.argmax(1)).double().mean())}
+
+    return model, calib, test, metric
+'''
+
+
+def test_workload_by_import_path(tmp_path, monkeypatch):
+    import json
+
+    from sw_ref import evaluate
+
+    (tmp_path / "user_workload.py").write_text(WORKLOAD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["--net", "user_workload:make", "--act-bits", "4,8", "--channel-order", "on",
+            "--override", "2:act_bits=6", "--jobs", "2", "--no-progress",
+            "--json", str(tmp_path / "out.json"), "--results-cache", str(tmp_path / "cache")]
+    assert evaluate.main(argv) == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["computed"] == 2 and [r["scheme"]["act_bits"] for r in out["results"]] == [4, 8]
+    for row in out["results"]:
+        layers = {r["layer"]: r for r in row["layers"]}
+        assert layers["2"]["act_bits"] == 6 and layers["0"]["signed"]
+        assert 0.0 <= row["agreement"] <= 1.0
+    assert evaluate.main(argv) == 0  # every row from the content-keyed cache
+    again = json.loads((tmp_path / "out.json").read_text())
+    assert again["computed"] == 0 and again["results"] == out["results"]
+    assert evaluate.main(["--net", "user_workload:missing", "--no-progress"]) == 2
