@@ -142,6 +142,7 @@ report: $(STAMP)
 
 bench: setup
 	$(PY) -m sw_ref.bench
+	$(PY) -m sw_ref.quantize_bench
 	$(PY) -m sw_ref.claims --bench
 	$(PY) -m hw.bench
 	$(PY) -m verif.bench

@@ -32,7 +32,14 @@ from torch.nn import functional as F
 from hw.params import ArrayConfig
 from sw_ref import overq, quant
 
-__all__ = ["InputQuantizer", "QuantizedConv2d", "QuantizedLayer", "QuantizedLinear"]
+__all__ = ["InputQuantizer", "QuantizedConv2d", "QuantizedLayer", "QuantizedLinear", "pick"]
+
+
+def pick(n: int, count: int, gen: torch.Generator) -> torch.Tensor:
+    """``count`` random indices below n (with replacement: O(count), not O(n)), or all."""
+    if n <= count:
+        return torch.arange(n)
+    return torch.randint(n, (count,), generator=gen)
 
 
 @dataclass
@@ -182,8 +189,7 @@ class QuantizedLinear(QuantizedLayer):
 
     def sample_vectors(self, x, count, gen):
         rows = x.reshape(-1, x.shape[-1])
-        pick = torch.randperm(rows.shape[0], generator=gen)[:count]
-        return rows[pick][:, None, None, :]
+        return rows[pick(rows.shape[0], count, gen)][:, None, None, :]
 
 
 class QuantizedConv2d(QuantizedLayer):
@@ -241,8 +247,13 @@ class QuantizedConv2d(QuantizedLayer):
         g = self.groups
         kk = self.kernel_size[0] * self.kernel_size[1]
         ho, wo = self._out_size(*xp.shape[2:])
-        cols = F.unfold(xp, self.kernel_size, self.dilation, 0, self.stride)  # [N, C*kk, L]
-        v = cols.reshape(n, g, c // g, kk, -1).permute(0, 4, 1, 3, 2).reshape(n, -1, g, kk * c // g)
+        if kk == 1:  # a pointwise conv: one pixel's channels (NHWC), no im2col copy
+            sh, sw = self.stride
+            v = xp[:, :, ::sh, ::sw].permute(0, 2, 3, 1).reshape(n, -1, g, c // g)
+        else:
+            cols = F.unfold(xp, self.kernel_size, self.dilation, 0, self.stride)  # [N, C*kk, L]
+            v = cols.reshape(n, g, c // g, kk, -1).permute(0, 4, 1, 3, 2)
+            v = v.reshape(n, -1, g, kk * c // g)
         v, wv = self._ordered(v, self.vector_weight(w), fn)
         lanes = v.shape[1]
         y = torch.bmm(v.permute(2, 0, 1, 3).reshape(g, n * lanes, -1), wv.transpose(1, 2))
@@ -253,8 +264,8 @@ class QuantizedConv2d(QuantizedLayer):
         xp = self.pad(x)
         n, c, h, w = xp.shape
         ho, wo = self._out_size(h, w)
-        pick = torch.randperm(n * ho * wo, generator=gen)[:count]
-        b, rest = pick // (ho * wo), pick % (ho * wo)
+        where = pick(n * ho * wo, count, gen)
+        b, rest = where // (ho * wo), where % (ho * wo)
         oh, ow = rest // wo, rest % wo
         (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
         taps = [xp[b, :, oh * sh + i * dh, ow * sw + j * dw] for i in range(kh) for j in range(kw)]

@@ -49,7 +49,7 @@ from torch import nn
 
 from sw_ref import channel_order as _order
 from sw_ref import ocs, overq, quant, weights
-from sw_ref.layers import InputQuantizer, QuantizedConv2d, QuantizedLayer, QuantizedLinear
+from sw_ref.layers import InputQuantizer, QuantizedConv2d, QuantizedLayer, QuantizedLinear, pick
 from sw_ref.scheme import Scheme
 
 __all__ = ["LayerPlan", "QuantizedModel", "call", "fold_batchnorm", "quantize", "sqnr_db"]
@@ -242,7 +242,7 @@ class _Calibration:
         t = x.detach().float()
         obs.low, obs.high = min(obs.low, float(t.min())), max(obs.high, float(t.max()))
         flat = t.reshape(-1)
-        obs.values.append(flat[torch.randperm(flat.numel(), generator=gen)[:VALUES_PER_BATCH]])
+        obs.values.append(flat[pick(flat.numel(), VALUES_PER_BATCH, gen)])
         obs.vectors.append(layer.sample_vectors(t, VECTORS_PER_BATCH, gen))
         obs.batches += 1
 

@@ -374,3 +374,20 @@ def test_workload_by_import_path(tmp_path, monkeypatch):
     again = json.loads((tmp_path / "out.json").read_text())
     assert again["computed"] == 0 and again["results"] == out["results"]
     assert evaluate.main(["--net", "user_workload:missing", "--no-progress"]) == 2
+
+
+def test_bench_baseline_encoder_is_the_rule():
+    """The plain numpy encoder ``make bench`` measures against gives encode's ports."""
+    import numpy as np
+
+    from hw.params import ArrayConfig
+    from sw_ref.bench import plain_encode
+
+    rng = np.random.default_rng(4)
+    for rows, cascade in ((8, 1), (8, 2), (4, 3)):
+        cfg = ArrayConfig(rows=rows, cascade=cascade)
+        x = np.maximum(rng.standard_normal((400, 2 * rows)), 0).astype(np.float32)
+        values, states, (outliers, handled) = plain_encode(x, 2.0 / 15, cfg)
+        ref = overq.encode(x, 2.0 / 15, cfg)
+        assert np.array_equal(values, ref.values) and np.array_equal(states, ref.states)
+        assert (outliers, handled) == (ref.stats.outliers, ref.stats.handled)

@@ -47,10 +47,11 @@ class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "same" padding, computed from the input size.
 
     The padding is applied inside ``forward``, so a forward pre-hook (a quantizer)
-    sees the unpadded input, as the array would.
+    sees the unpadded input, as the array would. ``pad_input`` is that padding alone
+    (``sw_ref.quantize`` pads with it, then convolves unpadded).
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pad_input(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
         for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
             out = math.ceil(size / s)
@@ -59,7 +60,11 @@ class SameConv2d(nn.Conv2d):
         (top, bottom), (left, right) = pads
         if top or bottom or left or right:
             x = F.pad(x, (left, right, top, bottom))
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(self.pad_input(x), self.weight, self.bias, self.stride, 0,
+                        self.dilation, self.groups)
 
 
 def _bn(c: int) -> nn.BatchNorm2d:
