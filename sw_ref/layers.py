@@ -268,7 +268,8 @@ class QuantizedConv2d(QuantizedLayer):
         b, rest = where // (ho * wo), where % (ho * wo)
         oh, ow = rest // wo, rest % wo
         (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
-        taps = [xp[b, :, oh * sh + i * dh, ow * sw + j * dw] for i in range(kh) for j in range(kw)]
+        nhwc = xp.permute(0, 2, 3, 1)  # a gather of whole pixels: [V, C] rows
+        taps = [nhwc[b, oh * sh + i * dh, ow * sw + j * dw] for i in range(kh) for j in range(kw)]
         v = torch.stack(taps, dim=1)  # [V, kk, C]
         g = self.groups
         return v.reshape(v.shape[0], kh * kw, g, c // g).permute(0, 2, 1, 3)

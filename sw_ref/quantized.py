@@ -222,7 +222,8 @@ class _Calibration:
     """Forward hooks that sample every layer's input and note which activation module
     (if any) produced it."""
 
-    def __init__(self, layers: list[QuantizedLayer], bounded: dict):
+    def __init__(self, layers: list[QuantizedLayer], bounded: dict, ordered: set[str]):
+        self.ordered = ordered
         self.seen = {layer.name: _Observed() for layer in layers}
         self.gens = {layer.name: torch.Generator().manual_seed(zlib.crc32(layer.name.encode()))
                      for layer in layers}
@@ -243,7 +244,8 @@ class _Calibration:
         obs.low, obs.high = min(obs.low, float(t.min())), max(obs.high, float(t.max()))
         flat = t.reshape(-1)
         obs.values.append(flat[pick(flat.numel(), VALUES_PER_BATCH, gen)])
-        obs.vectors.append(layer.sample_vectors(t, VECTORS_PER_BATCH, gen))
+        if layer.name in self.ordered:  # vectors only where a channel order is planned
+            obs.vectors.append(layer.sample_vectors(t, VECTORS_PER_BATCH, gen))
         obs.batches += 1
 
     def end_batch(self) -> None:
@@ -591,7 +593,10 @@ def quantize(model: nn.Module, calib, scheme: Scheme = Scheme()) -> QuantizedMod
         _set(qm, name, layer)
         layers.append(layer)
     bounded = _bounded_modules(qm)
-    cal = _Calibration(layers, bounded)
+    schemes = {layer.name: scheme.for_layer(layer.name) for layer in layers}
+    ordered = {n for n, s in schemes.items()
+               if s.channel_order and s.overq_enabled and s.array_config().range_enabled}
+    cal = _Calibration(layers, bounded, ordered)
     handles = [m.register_forward_hook(cal.activation_hook(n, z)) for n, (m, z) in bounded.items()]
     for layer in layers:
         layer.observer = cal
@@ -608,7 +613,7 @@ def quantize(model: nn.Module, calib, scheme: Scheme = Scheme()) -> QuantizedMod
             layer.observer = None
     if n_batches == 0:
         raise ValueError("calib holds no batch: quantize needs at least one input batch")
-    plans = {layer.name: _plan(layer, scheme.for_layer(layer.name), cal.seen[layer.name],
+    plans = {layer.name: _plan(layer, schemes[layer.name], cal.seen[layer.name],
                                folded.get(layer.name)) for layer in layers}
     notes = [fold_note, f"calibrated on {n_batches} batch(es), FP32 layer inputs"] + notes
     return QuantizedModel(qm, plans, scheme, notes)
