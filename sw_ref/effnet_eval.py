@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from hw.params import ArrayConfig
 
-from . import ocs, overq, quant, runner, weights
+from . import overq, quant, runner, weights
 from .nets.activations import LayerActs
 from .nets.efficientnet import FoldedLite0
 
@@ -97,10 +97,7 @@ def _ocs(w: torch.Tensor, bits: int, method: str, ratio: float) -> torch.Tensor:
     split layer equals the unsplit one with each split channel's two quantized halves
     added: that sum is what this returns (the network keeps its shape).
     """
-    plain, _ = ocs.split_weights(w, ratio)
-    alpha = quant.threshold(plain, bits, method, signed=True)
-    step = quant.step_from_threshold(alpha, bits, signed=True)
-    split, index = ocs.split_weights(w, ratio, step)
+    split, index, alpha = weights.ocs_int_split(w, ratio, bits, method)
     q = quant.fake_quant(split, alpha, bits, signed=True).to(w.dtype)
     out = q[:, : w.shape[1]].clone()
     out.index_add_(1, index, q[:, w.shape[1]:])

@@ -20,7 +20,6 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from hw.params import ArrayConfig
@@ -361,7 +360,6 @@ def net_schemes(args) -> list:
     import itertools
 
     from .scheme import Scheme
-    from .workloads import BUILTIN
 
     overrides = {}
     for item in args.override:

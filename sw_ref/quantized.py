@@ -322,12 +322,11 @@ def _split(layer: QuantizedLayer, s: Scheme, plan: LayerPlan) -> tuple[torch.Ten
     grid = s.weight_bits is not None and s.weight_format == "int"
     alpha = None
     if s.ocs_ratio > 0 and layer.groups == 1:
-        step = None
         if grid:  # the grid of the split weights (OCS shrinks the range first)
-            plain, _ = ocs.split_weights(w, s.ocs_ratio)
-            alpha = weights.int_threshold(plain, s.weight_bits, s.weight_clip, s.per_channel)
-            step = quant.step_from_threshold(alpha, s.weight_bits, signed=True)
-        w, index = ocs.split_weights(w, s.ocs_ratio, step)
+            w, index, alpha = weights.ocs_int_split(w, s.ocs_ratio, s.weight_bits,
+                                                    s.weight_clip, s.per_channel)
+        else:
+            w, index = ocs.split_weights(w, s.ocs_ratio)
         layer.weight = w.contiguous()
         layer.index = index
         plan.ocs_splits = int(index.numel())

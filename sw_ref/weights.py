@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from sw_ref import apot, quant
+from sw_ref import apot, ocs, quant
 
 __all__ = [
     "apot_alpha",
@@ -23,6 +23,7 @@ __all__ = [
     "int_threshold",
     "int_weights",
     "mse_alpha_per_channel",
+    "ocs_int_split",
     "quantize_weights",
 ]
 
@@ -67,6 +68,22 @@ def int_weights(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> t
     axis = 0 if per_channel else None
     alpha = int_threshold(w, bits, method, per_channel)
     return quant.fake_quant(w, alpha, bits, signed=True, axis=axis).to(w.dtype)
+
+
+def ocs_int_split(w: torch.Tensor, ratio: float, bits: int, method: str = "max",
+                  per_channel: bool = False):
+    """Grid-aware weight OCS for int weights: (w_split, index, alpha).
+
+    The grid is that of the split weights (OCS shrinks the range first): a plain split
+    finds the threshold(s) alpha, the grid-aware split uses their step(s), so that the
+    halves' codes add up to the unsplit weight's code; quantize ``w_split`` with that
+    same ``alpha``.
+    """
+    plain, _ = ocs.split_weights(w, ratio)
+    alpha = int_threshold(plain, bits, method, per_channel)
+    step = quant.step_from_threshold(alpha, bits, signed=True)
+    w_split, index = ocs.split_weights(w, ratio, step)
+    return w_split, index, alpha
 
 
 def apot_alpha(w: torch.Tensor, bits: int, method: str) -> float:
