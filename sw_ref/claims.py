@@ -25,6 +25,7 @@ from .effnet_eval import Evaluator, build_schemes, depthwise_schemes, run_all
 from .nets import photos
 from .nets.activations import DEFAULT_IMAGES, efficientnet_lite0_acts
 from .model import DEFAULT_CACHE
+from .runner import to_json
 
 __all__ = ["main", "coverage_table", "claims_rows"]
 
@@ -323,20 +324,6 @@ def plots(results: list[dict], cov: list[dict], out_dir: Path) -> None:
     plt.close(fig)
 
 
-def _jsonable(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    return obj
-
-
 # --- command line --------------------------------------------------------------------
 
 
@@ -420,7 +407,7 @@ def main(argv=None) -> int:
             meta, results, cov = run(args)
         if not (args.from_raw or args.bench):
             raw.parent.mkdir(parents=True, exist_ok=True)
-            raw.write_text(json.dumps(_jsonable({"meta": meta, "results": results,
+            raw.write_text(json.dumps(to_json({"meta": meta, "results": results,
                                                  "coverage": cov})))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -440,7 +427,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     plots(results, cov, out)
     (out / "claims.md").write_text(markdown(meta, results, cov, claims))
-    (out / "claims.json").write_text(json.dumps(_jsonable(
+    (out / "claims.json").write_text(json.dumps(to_json(
         {"meta": meta, "claims": claims, "coverage": cov, "results": results}), indent=1) + "\n")
     print(f"wrote {out / 'claims.md'} ({len(results)} schemes, {meta['seconds']:.0f} s)",
           file=sys.stderr)
