@@ -14,7 +14,8 @@ Three steps on a deep copy (the model itself is never touched):
 
    - the input: unsigned when calibration never saw a negative value; a zero point at
      the floor when the input is bounded below: the output of a GELU / SiLU / ELU-like
-     module (its minimum, computed from the module), or data whose minimum is a small
+     module or function (its minimum, computed from it; functions found by
+     ``torch.fx``), or, in a model that does not trace, data whose minimum is a small
      negative number next to a large maximum (min >= -0.3 and max >= 8 |min|: the
      calibrated minimum); signed otherwise;
    - the step: the clipping method ``scheme.clip`` of ``sw_ref.quant`` on x (x - z
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from sw_ref import channel_order as _order
 from sw_ref import ocs, overq, quant, weights
@@ -143,6 +145,41 @@ def _bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
         if len(node.args) == 1 and not node.kwargs and calls[src.target] == calls[node.target] == 1:
             pairs.append((src.target, node.target))
     return pairs
+
+
+_BOUNDED_FUNCTIONS = {F.gelu: "gelu", F.silu: "silu", F.mish: "mish", F.hardswish: "hardswish",
+                      F.elu: "elu", F.celu: "celu", F.selu: "selu"}
+
+
+def functional_floors(model: nn.Module) -> dict[str, tuple[str, float]]:
+    """{layer: (function, floor)} for each Conv2d/Linear called once, directly on the
+    output of a bounded-below function (``F.gelu``, ``F.silu``, ...), found with
+    ``torch.fx``; {} if the model does not trace."""
+    try:
+        graph = _LeafTracer().trace(model)
+    except Exception:  # noqa: BLE001 - the module hooks and the data still decide
+        return {}
+    modules = dict(model.named_modules())
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    grid = torch.linspace(-20.0, 1.0, 210001, dtype=torch.float64)
+    out = {}
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], (nn.Conv2d, nn.Linear)):
+            continue
+        src = node.args[0] if node.args else None
+        if not (isinstance(src, torch.fx.Node) and src.op == "call_function"
+                and src.target in _BOUNDED_FUNCTIONS and calls[node.target] == 1):
+            continue
+        rest = list(src.args[1:]) + list(src.kwargs.values())
+        if any(isinstance(a, torch.fx.Node) for a in rest):
+            continue
+        low = float(src.target(grid, *src.args[1:], **src.kwargs).min())
+        if low < 0:
+            out[node.target] = (f"F.{_BOUNDED_FUNCTIONS[src.target]}", low)
+    return out
 
 
 def fold_batchnorm(model: nn.Module) -> tuple[dict[str, str], str]:
@@ -294,12 +331,15 @@ def _describe(layer: QuantizedLayer) -> str:
     return "Linear"
 
 
-def _floor(obs: _Observed) -> tuple[float, str | None]:
-    """The zero point of an input and where it came from (0.0, None: no floor)."""
+def _floor(obs: _Observed, function: tuple | None) -> tuple[float, str | None]:
+    """The zero point of an input and where it came from (0.0, None: no floor): the
+    activation module that produced it, the function fx saw, or the data."""
     sources = obs.sources
     if len(sources) == 1 and None not in sources:
         name, z = next(iter(sources))
         return z, name
+    if function is not None:
+        return function[1], function[0]
     low, high = obs.low, obs.high
     if FLOOR_MIN <= low < 0 and high >= FLOOR_RATIO * -low:
         return low, "calibration"
@@ -360,8 +400,9 @@ def _array_vectors(layer: QuantizedLayer, obs: _Observed, floor: float) -> np.nd
     return np.ascontiguousarray((v - floor).clamp_min(0.0).numpy())
 
 
-def _plan_input(layer: QuantizedLayer, s: Scheme, obs: _Observed, plan: LayerPlan) -> None:
-    floor, source = _floor(obs)
+def _plan_input(layer: QuantizedLayer, s: Scheme, obs: _Observed, plan: LayerPlan,
+                function: tuple | None) -> None:
+    floor, source = _floor(obs, function)
     signed = obs.low < 0 and source is None
     plan.signed, plan.floor, plan.floor_source = signed, floor, source
     bits = s.act_bits or s.array_config().act_bits  # float inputs: plan for the array
@@ -390,13 +431,14 @@ def _plan_input(layer: QuantizedLayer, s: Scheme, obs: _Observed, plan: LayerPla
     plan.input = kind
 
 
-def _plan(layer: QuantizedLayer, s: Scheme, obs: _Observed, bn: str | None) -> LayerPlan:
+def _plan(layer: QuantizedLayer, s: Scheme, obs: _Observed, bn: str | None,
+          function: tuple | None = None) -> LayerPlan:
     plan = LayerPlan(layer.name, _describe(layer), s, bn_folded=bn)
     _plan_weights(layer, s, plan)
     if obs.batches == 0:
         plan.note = "never called during calibration: input left float"
         return plan
-    _plan_input(layer, s, obs, plan)
+    _plan_input(layer, s, obs, plan, function)
     return plan
 
 
@@ -581,6 +623,7 @@ def quantize(model: nn.Module, calib, scheme: Scheme = Scheme()) -> QuantizedMod
         raise TypeError(f"scheme must be a sw_ref.Scheme, got {type(scheme).__name__}")
     qm = copy.deepcopy(model).eval()
     folded, fold_note = fold_batchnorm(qm)
+    functions = functional_floors(qm)
     targets, notes = _targets(qm)
     unmatched = {p for p, _ in scheme.overrides} - scheme.matched([n for n, _ in targets])
     if unmatched:
@@ -613,6 +656,7 @@ def quantize(model: nn.Module, calib, scheme: Scheme = Scheme()) -> QuantizedMod
     if n_batches == 0:
         raise ValueError("calib holds no batch: quantize needs at least one input batch")
     plans = {layer.name: _plan(layer, schemes[layer.name], cal.seen[layer.name],
-                               folded.get(layer.name)) for layer in layers}
+                               folded.get(layer.name), functions.get(layer.name))
+             for layer in layers}
     notes = [fold_note, f"calibrated on {n_batches} batch(es), FP32 layer inputs"] + notes
     return QuantizedModel(qm, plans, scheme, notes)
