@@ -15,7 +15,7 @@ Three steps on a deep copy (the model itself is never touched):
    - the input: unsigned when calibration never saw a negative value; a zero point at
      the floor when the input is bounded below: the output of a GELU / SiLU / ELU-like
      module or function (its minimum, computed from it; functions found by
-     ``torch.fx``), or, in a model that does not trace, data whose minimum is a small
+     ``torch.fx``), or else data whose minimum is a small
      negative number next to a large maximum (min >= -0.3 and max >= 8 |min|: the
      calibrated minimum); signed otherwise;
    - the step: the clipping method ``scheme.clip`` of ``sw_ref.quant`` on x (x - z
