@@ -80,13 +80,13 @@ def labelled_metric(labels: torch.Tensor) -> Callable[[list, list], dict]:
 
 
 def digits(n_calib: int = 256) -> Workload:
-    """The digits CNN (``sw_ref.nets.digits``): 256 training images to calibrate, the
-    test split (one batch), accuracy."""
-    from sw_ref.model import TrainSettings, load_digits_split, load_model
+    """The digits CNN (``sw_ref.nets.digits``, the shipped weights): 256 training images
+    to calibrate, the test split (one batch), accuracy."""
+    from sw_ref.nets.digits import TrainSettings, digits as network, load_digits_split
 
     settings = TrainSettings()
     x_tr, _, x_te, y_te = load_digits_split(settings.test_fraction, settings.seed)
-    return Workload("digits", load_model(settings), [x_tr[:n_calib]], [x_te], labelled_metric(y_te))
+    return Workload("digits", network(settings), [x_tr[:n_calib]], [x_te], labelled_metric(y_te))
 
 
 EFFNET_FIXED_8BIT = {"_conv_stem": dict(act_bits=8, weight_bits=8, overq=None, clip="max"),
