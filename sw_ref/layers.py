@@ -72,9 +72,13 @@ class InputQuantizer:
     def encode(self, v: torch.Tensor) -> torch.Tensor:
         """OverQ encode + decode of vectors [..., K] (x below the floor clamps to it)."""
         floor = self.floor
-        v = v.detach().clamp_min(floor)
-        dec, st = overq.reconstruct(v.cpu().numpy(), self.step, self.cfg, floor=floor,
-                                    dtype=np.float32)
+        arr = v.detach().cpu().numpy()
+        if arr.size and arr.min() < floor:  # a read, not a copy, when nothing is below
+            low = np.float32(floor)
+            if low < floor:  # the float32 nearest the floor, not below it
+                low = np.nextafter(low, np.float32(1.0))
+            arr = np.maximum(arr, low)
+        dec, st = overq.reconstruct(arr, self.step, self.cfg, floor=floor, dtype=np.float32)
         if self.stats_on:
             self.outliers += st.outliers
             self.handled += st.handled
@@ -256,6 +260,10 @@ class QuantizedConv2d(QuantizedLayer):
             v = v.reshape(n, -1, g, kk * c // g)
         v, wv = self._ordered(v, self.vector_weight(w), fn)
         lanes = v.shape[1]
+        if g == 1:  # one matrix product, the bias fused, one copy back to NCHW
+            v2 = v.reshape(n * lanes, -1)
+            y = v2 @ wv[0].T if self.bias is None else torch.addmm(self.bias, v2, wv[0].T)
+            return y.reshape(n, ho, wo, -1).permute(0, 3, 1, 2).contiguous()
         y = torch.bmm(v.permute(2, 0, 1, 3).reshape(g, n * lanes, -1), wv.transpose(1, 2))
         y = y.reshape(g, n, lanes, -1).permute(1, 0, 3, 2).reshape(n, -1, ho, wo)
         return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
