@@ -166,7 +166,7 @@ class QuantizedLayer(nn.Module):
     def _ordered(self, v: torch.Tensor, w: torch.Tensor, fn):
         """Vectors and weight columns (last axes) in array order, v through ``fn``."""
         if self.perm is not None:
-            v, w = v[..., self.perm], w[..., self.perm]
+            v, w = v.index_select(-1, self.perm), w.index_select(-1, self.perm)
         if fn is not None:
             v = fn(v)
         return v, w
@@ -200,7 +200,8 @@ class QuantizedConv2d(QuantizedLayer):
     """``nn.Conv2d`` (grouped and depthwise included), any padding mode.
 
     A source class that pads in its own ``forward`` (TensorFlow "same" padding) tells
-    how with a ``pad_input(x)`` method; its convolution then runs unpadded.
+    how with an ``input_padding(x)`` method returning (left, right, top, bottom) zero
+    padding for input x; its convolution then runs with that padding.
     """
 
     source_type = nn.Conv2d
@@ -210,26 +211,34 @@ class QuantizedConv2d(QuantizedLayer):
         self.stride, self.dilation = source.stride, source.dilation
         self.kernel_size, self._groups = source.kernel_size, source.groups
         self.in_channels, self.out_channels = source.in_channels, source.out_channels
-        self._pad_input = getattr(source, "pad_input", None)
+        self._input_padding = getattr(source, "input_padding", None)
         self.padding_mode = source.padding_mode
         self._pads = tuple(source._reversed_padding_repeated_twice)
+
+    def pads(self, x: torch.Tensor) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom) padding of input x."""
+        if self._input_padding is not None:
+            return tuple(self._input_padding(x))
+        return self._pads
 
     @property
     def groups(self) -> int:
         return self._groups
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
-        if self._pad_input is not None:
-            return self._pad_input(x)
-        if not any(self._pads):
+        pads = self.pads(x)
+        if not any(pads):
             return x
         mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
-        return F.pad(x, self._pads, mode=mode)
+        return F.pad(x, pads, mode=mode)
 
     def extend(self, x):
         return torch.cat([x, x[:, self.index]], dim=1)
 
     def plain(self, x, w):
+        left, right, top, bottom = self.pads(x)
+        if self.padding_mode == "zeros" and left == right and top == bottom:
+            return F.conv2d(x, w, self.bias, self.stride, (top, left), self.dilation, self.groups)
         return F.conv2d(self.pad(x), w, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def _out_size(self, h: int, w: int) -> tuple[int, int]:

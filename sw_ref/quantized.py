@@ -603,7 +603,7 @@ def _targets(model: nn.Module) -> tuple[list, list[str]]:
         if name in inside_mha:
             notes.append(f"{name}: inside nn.MultiheadAttention (which reads its weight "
                          "directly), left float")
-        elif type(m).forward is not base.forward and not hasattr(m, "pad_input"):
+        elif type(m).forward is not base.forward and not hasattr(m, "input_padding"):
             notes.append(f"{name}: {type(m).__name__} overrides forward, left float")
         else:
             out.append((name, m))
