@@ -178,6 +178,7 @@ synth-victim: setup
 
 bench: setup
 	$(PY) -m sw_ref.bench
+	$(PY) -m sw_ref.quantize_bench
 	$(PY) -m sw_ref.claims --bench
 	$(PY) -m hw.bench
 	$(PY) -m verif.bench

@@ -26,6 +26,7 @@ from .effnet_eval import Evaluator, build_schemes, depthwise_schemes, run_all
 from .nets import photos
 from .nets.activations import DEFAULT_IMAGES, efficientnet_lite0_acts
 from .model import DEFAULT_CACHE
+from .runner import to_json
 
 __all__ = ["main", "coverage_table", "claims_rows"]
 
@@ -383,20 +384,6 @@ def plots(results: list[dict], cov: list[dict], out_dir: Path) -> None:
     plt.close(fig)
 
 
-def _jsonable(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    return obj
-
-
 # --- command line --------------------------------------------------------------------
 
 
@@ -487,7 +474,7 @@ def main(argv=None) -> int:
             meta, results, cov = run(args)
         if not (args.from_raw or args.bench):
             raw.parent.mkdir(parents=True, exist_ok=True)
-            raw.write_text(json.dumps(_jsonable({"meta": meta, "results": results,
+            raw.write_text(json.dumps(to_json({"meta": meta, "results": results,
                                                  "coverage": cov})))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -507,7 +494,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     plots(results, cov, out)
     (out / "claims.md").write_text(markdown(meta, results, cov, claims))
-    (out / "claims.json").write_text(json.dumps(_jsonable(
+    (out / "claims.json").write_text(json.dumps(to_json(
         {"meta": meta, "claims": claims, "coverage": [_summary(c) for c in cov],
          "results": [_summary(r) for r in results]}), indent=1) + "\n")
     print(f"wrote {out / 'claims.md'} ({len(results)} schemes, {meta['seconds']:.0f} s)",

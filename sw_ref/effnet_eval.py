@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-import multiprocessing
 
 import numpy as np
 import torch
@@ -38,7 +36,7 @@ from torch.nn import functional as F
 
 from hw.params import STATE_RANGE, ArrayConfig
 
-from . import apot, ocs, overq, quant
+from . import overq, quant, runner, weights
 from .nets.activations import LayerActs
 from .nets.efficientnet import FoldedLite0
 
@@ -92,70 +90,6 @@ def overq_cfg(s: EScheme) -> ArrayConfig:
 # --- weights ------------------------------------------------------------------------
 
 
-def mse_alpha_per_channel(w: torch.Tensor, bits: int, candidates: int = 128) -> torch.Tensor:
-    """Per-output-channel threshold minimising the exact squared weight error.
-
-    A direct search over ``candidates`` fractions of each channel's max |w|, for all
-    channels at once (the histogram search of ``quant.mse_threshold`` is meant for
-    large tensors; a depthwise filter has 9 or 25 weights).
-    """
-    flat = w.reshape(w.shape[0], -1).double()
-    top = flat.abs().amax(dim=1).clamp_min(1e-12)
-    qmax = (1 << (bits - 1)) - 1
-    best_err = torch.full_like(top, math.inf)
-    best = top.clone()
-    for j in range(1, candidates + 1):
-        alpha = top * (j / candidates)
-        step = (alpha / qmax)[:, None]
-        err = ((torch.clamp(torch.round(flat / step), -qmax, qmax) * step - flat) ** 2).sum(1)
-        better = err < best_err
-        best_err = torch.where(better, err, best_err)
-        best = torch.where(better, alpha, best)
-    return best
-
-
-def _uniform(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> torch.Tensor:
-    axis = 0 if per_channel else None
-    if per_channel and method == "mse":
-        alpha = mse_alpha_per_channel(w, bits)
-    else:
-        alpha = quant.threshold(w, bits, method, signed=True, axis=axis)
-    return quant.fake_quant(w, alpha, bits, signed=True, axis=axis).to(w.dtype)
-
-
-def _apot(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> torch.Tensor:
-    """APoT weights; per channel, every channel at once (w / alpha on the unit grid).
-
-    ``apot.quantize(w, alpha)`` clips w / alpha to [-1, 1] and rounds to the nearest
-    level, so quantizing w / alpha_o with alpha = 1 and scaling back by alpha_o is the
-    same quantizer with one threshold per output channel. "mse": the best of 64
-    fractions (0.3-1.0) of each channel's max |w| (as ``sw_ref.evaluate`` does).
-    """
-    from .evaluate import apot_alpha
-
-    if not per_channel:
-        return apot.quantize(w, apot_alpha(w, bits, method), bits).weights
-    flat = w.reshape(w.shape[0], -1).double()
-    top = flat.abs().amax(dim=1).clamp_min(1e-12)[:, None]
-
-    def q(alpha):
-        return apot.quantize(flat / alpha, 1.0, bits).weights * alpha
-
-    if method == "max":
-        return q(top).reshape(w.shape).to(w.dtype)
-    best, best_err = None, None
-    for f in np.linspace(0.3, 1.0, 64):
-        cand = q(top * float(f))
-        err = ((cand - flat) ** 2).sum(1)
-        if best is None:
-            best, best_err = cand, err
-        else:
-            better = err < best_err
-            best = torch.where(better[:, None], cand, best)
-            best_err = torch.minimum(err, best_err)
-    return best.reshape(w.shape).to(w.dtype)
-
-
 def _ocs(w: torch.Tensor, bits: int, method: str, ratio: float) -> torch.Tensor:
     """Grid-aware weight OCS on a [O, I] weight, quantized per tensor, folded back.
 
@@ -163,10 +97,7 @@ def _ocs(w: torch.Tensor, bits: int, method: str, ratio: float) -> torch.Tensor:
     split layer equals the unsplit one with each split channel's two quantized halves
     added: that sum is what this returns (the network keeps its shape).
     """
-    plain, _ = ocs.split_weights(w, ratio)
-    alpha = quant.threshold(plain, bits, method, signed=True)
-    step = quant.step_from_threshold(alpha, bits, signed=True)
-    split, index = ocs.split_weights(w, ratio, step)
+    split, index, alpha = weights.ocs_int_split(w, ratio, bits, method)
     q = quant.fake_quant(split, alpha, bits, signed=True).to(w.dtype)
     out = q[:, : w.shape[1]].clone()
     out.index_add_(1, index, q[:, w.shape[1]:])
@@ -192,9 +123,9 @@ def quantized_weights(net: FoldedLite0, s: EScheme, cache: dict) -> dict:
             if fmt == "ocs":
                 cache[key] = _ocs(w, bits, method, ratio)
             elif fmt == "apot":
-                cache[key] = _apot(w, bits, method, per_channel)
+                cache[key] = weights.apot_weights(w, bits, method, per_channel)
             else:
-                cache[key] = _uniform(w, bits, method, per_channel)
+                cache[key] = weights.int_weights(w, bits, method, per_channel)
         out[name] = cache[key]
     return out
 
@@ -356,26 +287,22 @@ class Evaluator:
 
 # --- running many schemes ------------------------------------------------------------
 
-_WORKER: Evaluator | None = None
-
-
-def _init_worker(ev: Evaluator) -> None:
-    global _WORKER
-    torch.set_num_threads(1)
-    _WORKER = ev
-
-
-def _run_one(s: EScheme) -> dict:
+def _run_one(ev: Evaluator, s: EScheme) -> dict:
     import time
 
     t0 = time.perf_counter()
-    row = _WORKER.run(s)
+    row = ev.run(s)
     row["seconds"] = round(time.perf_counter() - t0, 2)
     return row
 
 
-def _coverage_one(rows: int, cascade: int) -> list[dict]:
-    return coverage_sweep(_WORKER.calib, _WORKER.test, (rows,), (cascade,), progress=False)
+def _task(ev: Evaluator, task) -> object:
+    """One task of ``run_all``: ("s", scheme) a row, ("c", (R, c)) coverage records."""
+    kind, payload = task
+    if kind == "s":
+        return _run_one(ev, payload)
+    rows, cascade = payload
+    return coverage_sweep(ev.calib, ev.test, (rows,), (cascade,), progress=False)
 
 
 def _cost(s: EScheme) -> int:
@@ -387,43 +314,24 @@ def _cost(s: EScheme) -> int:
 def run_all(ev: Evaluator, schemes, jobs: int = 2, progress: bool = True,
             coverage: tuple = ()) -> tuple[list[dict], list[dict]]:
     """Run ``schemes`` and the coverage sweep's (R, c) points ``coverage`` on ``jobs``
-    forked worker processes (one torch thread each): (rows, coverage records).
+    forked worker processes (``sw_ref.runner``, one torch thread each): (rows,
+    coverage records).
 
     Thresholds and channel orders are computed where a scheme first needs them, in
     its worker, so both cores work from the start (a scheme's own thresholds are
     rarely another's). The longest schemes go first.
     """
-    from tqdm import tqdm
-
     ev._fp32_outputs()
-    tasks = sorted(range(len(schemes)), key=lambda i: -_cost(schemes[i]))
-    bar = tqdm(total=len(schemes) + len(coverage), desc="schemes + coverage", unit="task",
-               disable=not progress, file=sys.stderr)
-    results = [None] * len(schemes)
-    cov = [None] * len(coverage)
+    order = sorted(range(len(schemes)), key=lambda i: -_cost(schemes[i]))
+    tasks = [("s", schemes[i]) for i in order] + [("c", rc) for rc in coverage]
     if jobs <= 1:
-        _init_worker(ev)
-        for i in tasks:
-            results[i] = _run_one(schemes[i])
-            bar.update()
-        for j, (r, c) in enumerate(coverage):
-            cov[j] = _coverage_one(r, c)
-            bar.update()
-    else:
-        from concurrent.futures import as_completed
-
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(ev,)) as pool:
-            futures = {pool.submit(_run_one, schemes[i]): ("s", i) for i in tasks}
-            futures.update({pool.submit(_coverage_one, r, c): ("c", j)
-                            for j, (r, c) in enumerate(coverage)})
-            for f in as_completed(futures):
-                kind, i = futures[f]
-                (results if kind == "s" else cov)[i] = f.result()
-                bar.update()
-    bar.close()
-    return results, [rec for part in cov for rec in part]
+        torch.set_num_threads(1)
+    out = runner.run_tasks(_task, tasks, context=ev, jobs=jobs, progress=progress,
+                           desc="schemes + coverage")
+    results = [None] * len(schemes)
+    for i, row in zip(order, out[: len(order)]):
+        results[i] = row
+    return results, [rec for part in out[len(order):] for rec in part]
 
 
 # --- the schemes ---------------------------------------------------------------------

@@ -20,12 +20,11 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from hw.params import ArrayConfig
 
-from . import apot, ocs, quant
+from . import ocs, quant, runner, weights
 from .model import DEFAULT_CACHE, TrainSettings, load_digits_split, load_model
 from .qnet import OverQAct, QuantLayer, UniformAct, capture, layer_key, replace_layers, sqnr_db
 
@@ -117,25 +116,11 @@ def make_context(settings: TrainSettings, cache_dir, n_calib: int, rows: int,
 # --- weights ------------------------------------------------------------------------
 
 
-def apot_alpha(w: torch.Tensor, bits: int, method: str) -> float:
-    """APoT clipping threshold: max |w|, or the MSE-best of 64 fractions of it."""
-    top = float(w.abs().max())
-    if method == "max" or top == 0:
-        return top or 1.0
-    cands = top * np.linspace(0.3, 1.0, 64)
-    errs = [float(((apot.quantize(w, a, bits).weights - w) ** 2).sum()) for a in cands]
-    return float(cands[int(np.argmin(errs))])
-
-
 def quantize_weight(w: torch.Tensor, s: Scheme) -> torch.Tensor:
-    """Fake-quantized weights of one layer under scheme ``s``."""
-    if s.w_bits is None:
-        return w
+    """Fake-quantized weights of one layer under scheme ``s`` (APoT per tensor)."""
     if s.w_format == "apot":
-        return apot.quantize(w, apot_alpha(w, s.w_bits, s.w_method), s.w_bits).weights
-    axis = 0 if s.w_per_channel else None
-    alpha = quant.threshold(w, s.w_bits, s.w_method, signed=True, axis=axis)
-    return quant.fake_quant(w, alpha, s.w_bits, signed=True, axis=axis)
+        return weights.apot_weights(w, s.w_bits, s.w_method, per_channel=False)
+    return weights.quantize_weights(w, s.w_bits, "int", s.w_method, s.w_per_channel)
 
 
 def ocs_model(model: torch.nn.Module, s: Scheme) -> torch.nn.Module:
@@ -302,16 +287,6 @@ def markdown(results: list[dict], layers: list[str]) -> str:
     return "\n".join(out).lstrip() + "\n"
 
 
-def _jsonable(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m sw_ref.evaluate",
@@ -333,11 +308,141 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (the tensors are small: more threads only contend)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    net = p.add_argument_group(
+        "any workload through sw_ref.quantize (--net): comma lists make a grid of schemes")
+    net.add_argument("--net", default=None,
+                     help="digits | efficientnet_lite0 | minilm_l6 | package.module:function "
+                          "(returning a sw_ref.workloads.Workload); without it, the digits table")
+    net.add_argument("--act-bits", default="4", help="activation bits (none: float)")
+    net.add_argument("--weight-bits", default="8", help="weight bits (none: float)")
+    net.add_argument("--weight-format", default="int", help="int | apot")
+    net.add_argument("--per-tensor", action="store_true", help="per-tensor weight thresholds")
+    net.add_argument("--clip", default="mse", help="activation clipping method(s)")
+    net.add_argument("--overq", default="range", help="OverQ modes (none: uniform); ';' separates")
+    net.add_argument("--cascade", default="2", help="cascade c")
+    net.add_argument("--ocs-ratio", default="0", help="weight OCS expand ratio")
+    net.add_argument("--channel-order", default="off", help="on | off (on,off: both)")
+    net.add_argument("--override", action="append", default=[], metavar="PATTERN:FIELD=V,...",
+                     help="per-layer fields, e.g. 'classifier:act_bits=8,overq=none'")
+    net.add_argument("--jobs", type=int, default=1, help="worker processes for a grid")
+    net.add_argument("--results-cache", type=Path, default=DEFAULT_CACHE.parent / "workloads",
+                     help="content-keyed cache of finished rows")
     return p.parse_args(argv)
+
+
+def _values(text: str, kind, sep: str = ","):
+    out = []
+    for item in text.split(sep):
+        item = item.strip()
+        if item.lower() == "none":
+            out.append(None)
+        elif kind is bool:
+            if item not in ("on", "off"):
+                raise ValueError(f"expected on or off, got {item!r}")
+            out.append(item == "on")
+        else:
+            out.append(kind(item))
+    return out
+
+
+def _field_value(text: str):
+    if text.lower() == "none":
+        return None
+    if text.lower() in ("true", "false", "on", "off"):
+        return text.lower() in ("true", "on")
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def net_schemes(args) -> list:
+    """The grid of ``sw_ref.Scheme`` the --net options describe."""
+    import itertools
+
+    from .scheme import Scheme
+
+    overrides = {}
+    for item in args.override:
+        pattern, sep, fields = item.partition(":")
+        if not sep:
+            raise ValueError(f"--override needs PATTERN:FIELD=VALUE, got {item!r}")
+        overrides[pattern] = {k: _field_value(v) for k, _, v in
+                              (f.partition("=") for f in fields.split(","))}
+    grid = itertools.product(
+        _values(args.act_bits, int), _values(args.weight_bits, int), _values(args.clip, str),
+        _values(args.overq, str, ";"), _values(args.cascade, int), _values(args.ocs_ratio, float),
+        _values(args.channel_order, bool))
+    return [Scheme(act_bits=a, weight_bits=w, weight_format=args.weight_format,
+                   per_channel=not args.per_tensor, clip=clip, overq=mode, cascade=c,
+                   ocs_ratio=r, channel_order=order, overrides=overrides)
+            for a, w, clip, mode, c, r, order in grid]
+
+
+def _net_row(wl, scheme):
+    from .workloads import evaluate
+
+    return evaluate(wl, scheme)
+
+
+def run_net(args) -> dict:
+    """Every scheme of the grid on the workload ``args.net``, cached by content."""
+    from .workloads import load
+
+    schemes = net_schemes(args)
+    wl = load(args.net)
+    if wl.overrides:  # the network's fixed layers, under the user's overrides
+        from dataclasses import replace as _replace
+
+        schemes = [_replace(s, overrides={**wl.overrides, **{p: dict(v) for p, v in s.overrides}})
+                   for s in schemes]
+    code = runner.file_digest(sorted(Path(__file__).resolve().parent.glob("*.py")))
+    cache = runner.Cache(args.results_cache)
+    keys = [runner.content_key(args.net, s.key(), code) for s in schemes]
+    rows = [cache.get(k) for k in keys]
+    todo = [i for i, r in enumerate(rows) if r is None]
+
+    def store(j, row):
+        rows[todo[j]] = row
+        cache.put(keys[todo[j]], row)
+
+    runner.run_tasks(_net_row, [schemes[i] for i in todo], context=wl, jobs=args.jobs,
+                     progress=not args.no_progress, desc=wl.name, on_result=store)
+    return {"net": args.net, "schemes": len(schemes), "computed": len(todo), "results": rows}
+
+
+def _net_table(out: dict) -> str:
+    rows = out["results"]
+    metrics = [k for k in rows[0] if isinstance(rows[0][k], float) and k not in
+               ("coverage", "seconds", "calibration_seconds")]
+    head = ["A", "W", "clip", "overq", "c", "OCS", "order"] + metrics + ["coverage", "s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        s = r["scheme"]
+        cells = [str(s["act_bits"]), str(s["weight_bits"]), s["clip"], str(s["overq"]),
+                 str(s["cascade"]), str(s["ocs_ratio"]), "on" if s["channel_order"] else "off"]
+        cells += [f"{r[m]:.4f}" for m in metrics] + [f"{r['coverage']:.3f}", str(r["seconds"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.net is not None:
+        try:
+            torch.set_num_threads(max(1, args.threads))
+            out = run_net(args)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        sys.stdout.write(_net_table(out))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(runner.to_json(out), indent=1) + "\n")
+        print(f"wrote {args.json} ({out['schemes']} schemes, {out['computed']} computed)",
+              file=sys.stderr)
+        return 0
     try:
         if args.rows < 2:
             raise ValueError(f"--rows must be >= 2, got {args.rows}")
@@ -374,7 +479,7 @@ def main(argv=None) -> int:
         "results": results,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(_jsonable(report), indent=1) + "\n")
+    args.json.write_text(json.dumps(runner.to_json(report), indent=1) + "\n")
     print(f"wrote {args.json} ({len(results)} schemes, {report['seconds']} s)", file=sys.stderr)
     return 0
 

@@ -41,7 +41,7 @@ import torch
 
 from hw.params import ArrayConfig
 
-from . import overq, quant
+from . import overq, quant, runner
 from .bootstrap import WITHIN_NOISE, paired_interval
 from .nets import minilm as mini
 from .transformer import (
@@ -110,12 +110,8 @@ class Scheme:
         return ", ".join(parts)
 
 
-_WORKER = None  # the Evaluation a forked worker process computes rows of
-
-
-def _compute_in_worker(s):
-    torch.set_num_threads(1)
-    return _WORKER.compute(s)
+def _compute(ev: "Evaluation", s: Scheme) -> dict:
+    return ev.compute(s)
 
 
 class Evaluation:
@@ -256,13 +252,9 @@ class Evaluation:
         todo = [s for s in dict.fromkeys(schemes)
                 if s not in self.results and repr(s) not in self._stored and not self._is_fp32(s)]
         if jobs > 1 and len(todo) > 1:
-            import multiprocessing
-
-            global _WORKER
-            _WORKER = self
-            with multiprocessing.get_context("fork").Pool(min(jobs, len(todo))) as pool:
-                for s, row in zip(todo, pool.imap(_compute_in_worker, todo)):
-                    self._finish(s, row, False)
+            runner.run_tasks(_compute, todo, context=self, jobs=jobs, progress=False,
+                             on_result=lambda i, row: self._finish(todo[i], row, False),
+                             ordered=True)
         for s in schemes:
             self.run(s)
 

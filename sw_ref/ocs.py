@@ -60,14 +60,22 @@ def grid_split(w: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor
     """Split w into w1 + w2 == w with round(w1/step) + round(w2/step) == round(w/step).
 
     ``w`` is a floating-point tensor (integer weights are refused: their halves would
-    be truncated), ``step`` a finite number > 0.
+    be truncated), ``step`` a finite number > 0, or a tensor of them that broadcasts
+    against ``w`` (one step per weight: per-channel grids).
     """
-    step = checks.positive(step, "step")
+    step = _check_step(step)
     w = _check_weights(w)
     wd = w.to(torch.float64)  # the grid as sw_ref.quant.quantize computes it
     odd = torch.remainder(torch.round(wd / step), 2)  # 0 or 1, also for negative codes
     offset = odd * (step / 2)
     return (wd / 2 + offset).to(w.dtype), (wd / 2 - offset).to(w.dtype)
+
+
+def _check_step(step):
+    """A finite step > 0, or a float64 tensor of them (per-channel grids)."""
+    if isinstance(step, torch.Tensor) and step.ndim > 0:
+        return checks.positive_values(step, "step").to(torch.float64)
+    return checks.positive(step, "step")
 
 
 def split_weights(w, expand_ratio: float, step: float | None = None):
@@ -77,18 +85,24 @@ def split_weights(w, expand_ratio: float, step: float | None = None):
     holding the largest |w| is halved and its copy appended. Returns ``(w_split,
     index)``: ``index[j]`` is the original input channel that feeds added channel
     I + j, so ``x_ext = concat(x, x[:, index])``. With ``step`` the halves are split
-    on that grid (see module docstring); otherwise they are exact halves.
+    on that grid (see module docstring); otherwise they are exact halves. ``step`` may
+    also be one step per output channel (a tensor of O entries, per-channel weights).
 
     ``w`` must be a non-empty floating-point tensor: integer weights are refused
     (TypeError) rather than converted, since their halves would not be integers.
     """
     _check_ratio(expand_ratio)
     if step is not None:
-        step = checks.positive(step, "step")
+        step = _check_step(step)
     w = _check_weights(w)
     if w.ndim < 2:
         raise ValueError(f"w needs shape [O, I, ...], got {tuple(w.shape)}")
     checks.real_data(w, "w", empty=False)
+    if isinstance(step, torch.Tensor):  # per output channel -> per entry of a row
+        if step.shape != (w.shape[0],):
+            raise ValueError(f"a per-channel step needs {w.shape[0]} entries (one per output "
+                             f"channel), got shape {tuple(step.shape)}")
+        step = step.repeat_interleave(math.prod(w.shape[2:]))
     n_in = w.shape[1]
     n_split = math.ceil(expand_ratio * n_in)
     # channel-major view [I + n, O * k...] so one row is one input channel

@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from hw.params import ArrayConfig
 
-from . import ocs, overq, quant
+from . import overq, quant, weights
 from .nets import minilm as mini
 from .nets import sentences as text
 
@@ -347,8 +347,5 @@ def ocs_split(w: torch.Tensor, ratio: float, bits: int) -> tuple[torch.Tensor, t
     """Weight OCS on the grid of the split weights (as ``sw_ref.evaluate`` does): a plain
     split finds the threshold, the grid-aware split uses its step.
     Returns (w_split, index, step)."""
-    plain, _ = ocs.split_weights(w, ratio)
-    alpha = quant.threshold(plain, bits, "max", signed=True)
-    step = float(quant.step_from_threshold(alpha, bits, signed=True))
-    w_split, index = ocs.split_weights(w, ratio, step)
-    return w_split, index, step
+    w_split, index, alpha = weights.ocs_int_split(w, ratio, bits, "max")
+    return w_split, index, float(quant.step_from_threshold(alpha, bits, signed=True))

@@ -47,19 +47,26 @@ class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "same" padding, computed from the input size.
 
     The padding is applied inside ``forward``, so a forward pre-hook (a quantizer)
-    sees the unpadded input, as the array would.
+    sees the unpadded input, as the array would. ``input_padding(x)`` is that padding
+    alone, (left, right, top, bottom) zeros (``sw_ref.quantize`` reads it).
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def input_padding(self, x: torch.Tensor) -> tuple[int, int, int, int]:
         pads = []
         for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
             out = math.ceil(size / s)
             total = max((out - 1) * s + k - size, 0)
             pads.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = pads
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return left, right, top, bottom
+
+    def pad_input(self, x: torch.Tensor) -> torch.Tensor:
+        pads = self.input_padding(x)
+        return F.pad(x, pads) if any(pads) else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(self.pad_input(x), self.weight, self.bias, self.stride, 0,
+                        self.dilation, self.groups)
 
 
 def _bn(c: int) -> nn.BatchNorm2d:
