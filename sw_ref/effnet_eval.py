@@ -294,7 +294,9 @@ class Evaluator:
         return self._fp32_out
 
     @torch.no_grad()
-    def run(self, s: EScheme) -> dict:
+    def run(self, s: EScheme, per_input: bool = False) -> dict:
+        """One scheme's metrics; ``per_input`` adds each crop's agreement (0/1) and KL
+        (``row["per_input"]``, for paired bootstrap intervals)."""
         quants = self._acts(s)
         weights = quantized_weights(self.net, s, self._wcache)
         for name, q in quants.items():  # channel-ordered inputs meet weight columns alike
@@ -342,6 +344,12 @@ class Evaluator:
             sqnr[n] = math.inf if e == 0 else 10 * math.log10(sig / e)
         row = {**asdict(s), "top1_agreement": agree, "top5_agreement": top5, "kl": kl,
                "sqnr_db": sqnr}
+        if per_input:
+            fp32 = self.fp32_logits.double()
+            each = F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(fp32, 1),
+                            reduction="none", log_target=True).sum(1)
+            row["per_input"] = {"agreement": (logits.argmax(1) == top1).double().tolist(),
+                                "kl": each.tolist()}
         enc = [q for q in quants.values() if isinstance(q, _Encoder)]
         if enc:
             seen = sum(q.outliers for q in enc)

@@ -46,7 +46,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 # Every source whose change can move a fidelity number.
 # Bump when the way a point is evaluated here changes (the sw_ref sources a workload
 # depends on are hashed into the key as they are: ``Workload.sources``).
-VERSION = 1
+VERSION = 2  # 2: per-input metrics (result["per_input"]) for bootstrap intervals
 
 
 @dataclass(frozen=True)

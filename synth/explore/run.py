@@ -147,18 +147,21 @@ def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
                 for fut in as_completed(futures):
                     take(futures[fut], fut.result())
 
-    rows = []
+    rows, per_input = [], {}
     for p in points:
         res = acc[repr(sorted(accuracy.accuracy_key(p).items()))]
         area = cost.price(p.config(), parts, encoder and p.encoder)
-        row = {**p.to_json(), **{k: v for k, v in res.items() if k != "seconds"}, **area}
+        # Per-input metrics feed the bootstrap intervals; they stay out of the rows.
+        per_input[(p.rows, p.label)] = res.get("per_input")
+        row = {**p.to_json(), **{k: v for k, v in res.items()
+                                 if k not in ("seconds", "per_input")}, **area}
         row["encoder_priced"] = bool(encoder and p.encoder)
         rows.append(row)
     validation = _validation_rows(opts, whole, parts) if validate else None
     stats["seconds"] = round(time.monotonic() - start, 1)
     return {"rows": rows, "stats": stats, "workload": ref.workload, "encoder": encoder,
             "order": accuracy.order_available(), "settings": opts.settings,
-            "validation": validation}
+            "validation": validation, "per_input": per_input}
 
 
 # Whole-array syntheses the parts are checked against (the area report's 8x8 arrays).
