@@ -165,8 +165,10 @@ clean:
 # EXPLORE_ARGS for anything else (e.g. --rows 8 --fpga). Cached per point and per part.
 NET          ?= digits
 EXPLORE_ARGS ?=
+# SCHEDULER=tcp://host:8786 runs the tasks on a Dask cluster (docs/explore.md).
+SCHEDULER    ?=
 explore: setup
-	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS)
+	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 # A longer sample of the configuration space than `make test` draws (issue 14):
 # every command line builds Verilog that Icarus compiles or is refused in one line.

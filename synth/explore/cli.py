@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", "--calib-images", dest="calib", type=int, default=None,
                    help="calibration inputs (default: the network's own)")
     p.add_argument("--jobs", "-j", type=int, default=default_workers(), help="processes")
+    p.add_argument("--scheduler", default=None,
+                   help="a Dask scheduler address (tcp://host:8786) to run the tasks on, "
+                        "instead of a local pool of --jobs processes")
     p.add_argument("--out-dir", type=Path, default=REPORTS, help="where the report goes")
     p.add_argument("--stem", default=None,
                    help="file name stem of the report (default: explore for digits, "
@@ -109,7 +112,8 @@ def main(argv=None) -> int:
         if args.no_cache:
             kw = {"acc_cache": None, "synth_cache": None, "index_dir": None}
         opts = Options(net=args.net, n_eval=args.eval, n_calib=args.calib, settings=settings,
-                       workers=args.jobs, progress=not args.quiet, **kw)
+                       workers=args.jobs, progress=not args.quiet,
+                       scheduler=args.scheduler or None, **kw)
         grid.points()  # validate the grid before any work
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -118,7 +122,11 @@ def main(argv=None) -> int:
 
     result = explore(grid, opts, validate=not args.no_validate)
     validation = result["validation"]
-    argv_text = " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    # Where the tasks ran is not part of what the report says: no --scheduler in it.
+    words = list(sys.argv[1:] if argv is None else argv)
+    words = [w for i, w in enumerate(words) if not w.startswith("--scheduler")
+             and not (i and words[i - 1] == "--scheduler")]
+    argv_text = " ".join(shlex.quote(a) for a in words)
     command = "python -m synth.explore" + (f" {argv_text}" if argv_text else "")
     data = report.build(result, grid.describe(), validation, asdict(result["settings"]),
                         command)
