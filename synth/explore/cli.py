@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stem", default=None,
                    help="file name stem of the report (default: explore for digits, "
                         "explore_<net> for the others)")
+    p.add_argument("--accelerator", action="store_true",
+                   help="add the whole-accelerator section: memories, energy per inference, "
+                        "A4 + OverQ against A5 at equal array / accelerator area and energy "
+                        "with bootstrap intervals (docs/cost-model.md)")
     p.add_argument("--no-validate", action="store_true",
                    help="skip the whole-array check of the area model")
     p.add_argument("--fpga", action="store_true",
@@ -129,7 +133,7 @@ def main(argv=None) -> int:
     argv_text = " ".join(shlex.quote(a) for a in words)
     command = "python -m synth.explore" + (f" {argv_text}" if argv_text else "")
     data = report.build(result, grid.describe(), validation, asdict(result["settings"]),
-                        command)
+                        command, accelerator=args.accelerator)
     if args.fpga:
         from .fpga import fpga_front
 
@@ -148,5 +152,14 @@ def main(argv=None) -> int:
               f"{q['a5']['area_um2']:,.0f} um2; best A4+OverQ within it: same weights "
               f"{fits(q['a4_overq_fits'])} -> {q['verdict']}; any weights "
               f"{fits(q['a4_overq_any_fits'])} -> {q['verdict_any']}")
+    for q in data.get("accelerator", {}).get("questions", []):
+        if q["weights"] != "W8":
+            continue
+        b = q["any"]
+        iv = q["any_interval"]
+        print(f"R{q['rows']} {q['weights']} equal {q['cost']}: A5 {100 * q['a5']['fidelity']:.2f}%, "
+              f"best A4+OverQ (any weights) {b['label'] + ' [' + b['format'] + ']' if b else 'none fits'}"
+              + (f" {100 * iv['diff']:+.2f} [{100 * iv['low']:+.2f}, {100 * iv['high']:+.2f}]"
+                 if iv else "") + f" -> {q['any_answer']}")
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0

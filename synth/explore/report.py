@@ -65,7 +65,9 @@ def _a4_vs_a5(rows: list[dict]) -> list[dict]:
 
 
 def build(result: dict, grid_desc: dict, validation: list[dict] | None,
-          settings: dict, command: str) -> dict:
+          settings: dict, command: str, accelerator: bool = False) -> dict:
+    """The report's data; ``accelerator`` adds the whole-accelerator section
+    (``report_accel``: memories, energy, the questions with intervals)."""
     rows = sorted((dict(x) for x in result["rows"]),
                   key=lambda x: (x["rows"], x["area_um2"], x["label"]))
     wl = result["workload"]
@@ -108,9 +110,13 @@ def build(result: dict, grid_desc: dict, validation: list[dict] | None,
     data = {"meta": meta, "stats": stats, "validation": validation or [],
             "fronts": fronts, "budgets": budgets, "a4_vs_a5": _a4_vs_a5(rows),
             "points": rows}
-    metric = "agreement" if rows and "kl" in rows[0] else "cosine"
-    accel = report_accel.build(rows, result.get("per_input") or {}, wl.name, metric)
-    if accel is not None:  # the whole-accelerator answers (needs the A8W8 reference)
+    if accelerator:
+        metric = "agreement" if rows and "kl" in rows[0] else "cosine"
+        accel = report_accel.build(rows, result.get("per_input") or {},
+                                   result.get("headers") or {}, wl.name, metric)
+        if accel is None:
+            raise ValueError("the accelerator section needs the plain int A8W8 array of "
+                             "every R (the energy reference): keep budget 8 in the grid")
         data["accelerator"] = accel
     return data
 

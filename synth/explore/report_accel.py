@@ -26,11 +26,12 @@ def _constants() -> dict:
     }
 
 
-def _header_table(rows: list[dict]) -> list[dict]:
+def _header_table(rows: list[dict], headers: dict) -> list[dict]:
     """Per R, OverQ mode and order at A4: the header formats' measured coverage."""
     out, seen = [], set()
     for r in rows:
-        if r["act_bits"] != 4 or r["overq"] == "none" or "header" not in r:
+        measured = headers.get((r["rows"], r["label"]))
+        if r["act_bits"] != 4 or r["overq"] == "none" or measured is None:
             continue
         key = (r["rows"], r["overq_label"], r["order"])
         if key in seen:
@@ -38,7 +39,7 @@ def _header_table(rows: list[dict]) -> list[dict]:
         seen.add(key)
         entry = {"rows": r["rows"], "overq": r["overq_label"], "order": r["order"]}
         for h in HEADER_EVENTS:
-            st = r["header"][str(h)]
+            st = measured[str(h)]
             fmt = r["cost"][f"header{h}/sized"]
             entry[f"header{h}"] = {"bits_per_slot": fmt["bits_per_slot"],
                                    "range_kept_share": st["range_kept_share"],
@@ -48,7 +49,8 @@ def _header_table(rows: list[dict]) -> list[dict]:
     return sorted(out, key=lambda e: (e["rows"], e["overq"], e["order"]))
 
 
-def build(rows: list[dict], per_input: dict, net: str, metric: str) -> dict | None:
+def build(rows: list[dict], per_input: dict, headers: dict, net: str,
+          metric: str) -> dict | None:
     """The section's data, or None when the grid lacks the A8W8 energy reference."""
     sizes = {r["rows"] for r in rows}
     refs = {r["rows"] for r in rows if r["act_bits"] == 8 and r["weight_bits"] == 8
@@ -58,7 +60,7 @@ def build(rows: list[dict], per_input: dict, net: str, metric: str) -> dict | No
     codecs = attach_costs(rows, net)
     return {"constants": _constants(), "metric": metric, "codecs_um2": codecs,
             "questions": questions(rows, per_input, metric), "fronts": fronts(rows),
-            "headers": _header_table(rows)}
+            "headers": _header_table(rows, headers)}
 
 
 # --- Markdown --------------------------------------------------------------------------
@@ -232,17 +234,24 @@ def plot_area(data: dict, path: Path) -> None:
                          + ("" if c["format"] == "plain" else f" [{c['format']}]"), a))
     if not bars:
         return
-    fig, ax = plt.subplots(figsize=(max(6, 0.28 * len(bars)), 4.8))
-    xs = range(len(bars))
-    bottom = [0.0] * len(bars)
-    for part, color in (("array", "#4292c6"), ("encoder", "#e6550d"), ("memories", "0.6")):
-        vals = [a[part] / 1e6 for _, a in bars]
-        ax.bar(xs, vals, bottom=bottom, color=color, label=part)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    ax.set_xticks(list(xs), [name for name, _ in bars], rotation=90, fontsize=6)
-    ax.set_ylabel("area (mm², 45 nm)")
-    ax.set_title(f"{data['meta']['net']}: where the area goes (memories sized for the network)")
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 0.5 * len(bars)), 5.2))
+    xs = list(range(len(bars)))
+    # Left: the whole accelerator; right: the logic alone (invisible on the left).
+    for ax, parts, unit, scale in ((axes[0], ("array", "encoder", "memories"), "mm²", 1e6),
+                                   (axes[1], ("array", "encoder"), "1000 um²", 1e3)):
+        bottom = [0.0] * len(bars)
+        for part in parts:
+            color = {"array": "#4292c6", "encoder": "#e6550d", "memories": "0.6"}[part]
+            vals = [a[part] / scale for _, a in bars]
+            ax.bar(xs, vals, bottom=bottom, color=color,
+                   label=part if part != "encoder" else "encoder + codec")
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_xticks(xs, [name for name, _ in bars], rotation=90, fontsize=6)
+        ax.set_ylabel(f"area ({unit}, 45 nm)")
+        ax.legend(fontsize=7)
+    axes[0].set_title("array + encoder + memories (sized for the network)", fontsize=9)
+    axes[1].set_title("the logic alone", fontsize=9)
+    fig.suptitle(f"{data['meta']['net']}: where the area goes")
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)

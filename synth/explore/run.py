@@ -170,21 +170,25 @@ def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
                 for fut in pool.as_completed(futures):
                     take(futures[fut], fut.result())
 
-    rows, per_input = [], {}
+    rows, per_input, headers = [], {}, {}
     for p in points:
         res = acc[repr(sorted(accuracy.accuracy_key(p).items()))]
         area = cost.price(p.config(), parts, encoder and p.encoder)
-        # Per-input metrics feed the bootstrap intervals; they stay out of the rows.
+        # Per-input metrics (bootstrap intervals) and the header formats' coverage
+        # feed the accelerator section only; they stay out of the rows.
         per_input[(p.rows, p.label)] = res.get("per_input")
+        if "header" in res:
+            headers[(p.rows, p.label)] = res["header"]
         row = {**p.to_json(), **{k: v for k, v in res.items()
-                                 if k not in ("seconds", "per_input")}, **area}
+                                 if k not in ("seconds", "per_input", "header")}, **area}
         row["encoder_priced"] = bool(encoder and p.encoder)
         rows.append(row)
     validation = _validation_rows(opts, whole, parts) if validate else None
     stats["seconds"] = round(time.monotonic() - start, 1)
     return {"rows": rows, "stats": stats, "workload": ref.workload, "encoder": encoder,
             "order": accuracy.order_available(), "settings": opts.settings,
-            "validation": validation, "per_input": per_input}
+            "validation": validation, "per_input": per_input,
+            "headers": headers}
 
 
 # Whole-array syntheses the parts are checked against (the area report's 8x8 arrays).
