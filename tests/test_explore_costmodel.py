@@ -20,10 +20,10 @@ def test_bits_per_slot_of_each_format():
         return formats.bits_per_slot(fmt, b, r, oq, c).bits_per_slot
 
     assert bps("plain", 5, 8, "none", 1) == 5
-    assert bps("state2", 4, 16) == 6  # b + 2
+    assert bps("state2", 4, 16) == (16 * 4 + 15 * 2) / 16  # slot 0's state not stored
     assert bps("codes", 4, 16) == 8  # CB = 2b with range
     assert bps("codes", 4, 16, "range,precision") == 12  # CB = 3b with precision
-    assert bps("flag1", 4, 8, "range", 1) == 5  # b + 1
+    assert bps("flag1", 4, 8, "range", 1) == (8 * 4 + 7) / 8  # one state bit, slots 1..7
     # R16, c=2, range: count 1 bit + (row 4 bits + distance 1 bit) = 6 bits per 16 slots
     assert formats.header_bits(16, 1, 2, False) == 6
     assert bps("header1", 4, 16) == 4 + 6 / 16
@@ -59,9 +59,11 @@ def test_sram_energy_interpolates_horowitz_points():
 
 
 def test_accumulator_width_grows_with_k_tiles():
-    assert memory.acc_bits_for(15, 8, 8) == 15  # one K tile
-    assert memory.acc_bits_for(15, 9, 8) == 16  # two tiles: one more bit
-    assert memory.acc_bits_for(15, 40, 8) == 18  # five tiles: ceil(log2 5) = 3
+    # An 8-row A4W4 plain array: outputs in 8 * 15 * [-8, 7] = [-960, 840] (11 bits).
+    rng = (-960, 840)
+    assert memory.acc_bits_for(rng, 8, 8) == 11  # one K tile
+    assert memory.acc_bits_for(rng, 9, 8) == 12  # two: [-1920, 1680]
+    assert memory.acc_bits_for(rng, 40, 8) == 14  # five: [-4800, 4200]
 
 
 def _two_layers():
@@ -70,44 +72,51 @@ def _two_layers():
             Layer("b", "gemm", 10, 12, 7, 120, 70, "act", 84))
 
 
+# R = 8, A4: a plain tile 32 bits, an OverQ tile (b + 2, slot 0 without state) 46 bits.
+STORAGE = memory.Storage(8, 32, 46)
+
+
 def test_count_layer_by_hand():
     a, _ = _two_layers()
-    c = energy.count_layer(a, rows=8, cols=8, in_bits=6, out_bits=4, weight_bits=8,
-                           acc_bits=20, latency=15)
+    c = energy.count_layer(a, cols=8, storage=STORAGE, weight_bits=8, acc_bits=20,
+                           latency=15)
     # KT = 3, NT = 2: 6 passes of 10 cycles + latency 15
     assert c.cycles == 75
-    assert c.act_read_bits == 2 * 10 * 20 * 6  # X read once per N tile
-    assert c.act_write_bits == 120 * 4
-    assert c.acc_write_bits == c.acc_read_bits == 3 * 10 * 12 * 20
-    assert c.weight_sram_bits == 2 * 240 * 8 and c.dram_bits == 240 * 8
+    assert STORAGE.x_bits(a) == 10 * 3 * 46  # M x KT stored tiles
+    assert c.act_write_bits == 1380 and c.act_read_bits == 2 * 1380  # once per N tile
+    # a word of 8 accumulators per vector: read on K tiles 2, 3, written on 1, 2
+    assert c.acc_write_bits == c.acc_read_bits == 2 * 2 * 10 * 8 * 20
+    assert c.weight_sram_bits == 2 * (3 * 2) * 64 * 8 and c.dram_bits == 240 * 8
     short = Layer("s", "gemm", 3, 8, 8, 24, 24, "act", 64)
-    # M = 3 < R = 8: the 8 weight-shift cycles set the pace
-    assert energy.count_layer(short, 8, 8, 4, 4, 4, 12, 15).cycles == 8 + 15
+    # M = 3 < R = 8: the 8 weight-shift cycles set the pace; one K tile: no acc traffic
+    one = energy.count_layer(short, 8, STORAGE, 4, 12, 15)
+    assert one.cycles == 8 + 15 and one.acc_read_bits == one.acc_write_bits == 0
     dw = Layer("dw", "depthwise", 16, 9, 4, 64, 64, "act", 36)
-    d = energy.count_layer(dw, 8, 8, 4, 4, 8, 0, 15)
-    assert d.cycles == 0 and d.depthwise_macs == 16 * 9 * 4 and d.act_read_bits == 256
+    d = energy.count_layer(dw, 8, STORAGE, 8, 0, 15)
+    # 16 pixels of 4 channels, one (padded) tile of 8 slots each: 16 * 32 bits
+    assert d.cycles == 0 and d.depthwise_macs == 16 * 9 * 4 and d.act_read_bits == 512
 
 
 def test_memories_and_network_counts_by_hand():
     layers = _two_layers()
-    # OverQ slots at 6 bits, plain at 4; a's output is b's input (4 bits), b's output 8.
-    mems = memory.size_memories(layers, 8, 8, act_bits=4, overq_bits=6, weight_bits=8,
-                                array_acc_bits=15)
-    assert mems.activation_bits == max(200 * 6 + 120 * 4, 120 * 4 + 70 * 8)  # 1680
+    rng = (-960, 840)
+    mems = memory.size_memories(layers, 8, STORAGE, weight_bits=8, output_range=rng)
+    # a: X 1380 + its output = b's X, 10 x 2 x 32 = 640; b: 640 + 70 x 8 (last, 8-bit)
+    assert mems.activation_bits == max(1380 + 640, 640 + 560)
     assert mems.weight_bits == 2 * 8 * 8 * 8
-    assert mems.accumulator_bits == 10 * 8 * 17  # a: K = 20 is 3 tiles: 15 + 2 bits
-    sized = energy.count_network(layers, 8, 8, 4, 6, 8, 15, 15, mems)
-    # DRAM: both layers' weights, the network input, the network output
-    assert sized.dram_bits == (240 + 84) * 8 + 200 * 6 + 70 * 8
+    assert mems.accumulator_bits == 10 * 8 * 13  # a: 3 K tiles, [-2880, 2520]: 13 bits
+    sized = energy.count_network(layers, 8, STORAGE, 8, rng, 15, mems)
+    # DRAM: both layers' weights, the network input (200 slots at 46/8 bits), the output
+    assert sized.dram_bits == (240 + 84) * 8 + 200 * 46 // 8 + 560
     assert sized.cycles == (3 * 2 * 10 + 15) + (2 * 1 * 10 + 15)
     # A budget of 400 bytes leaves 3200 - 1024 (the weight tile) = 2176 bits.
-    budget = memory.size_memories(layers, 8, 8, 4, 6, 8, 15, mode="budget", budget_bytes=400)
+    budget = memory.size_memories(layers, 8, STORAGE, 8, rng, mode="budget", budget_bytes=400)
     assert budget.activation_bits == 2176
-    spilled = energy.count_network(layers, 8, 8, 4, 6, 8, 15, 15, budget)
-    # a needs 1200 + 480 + 10*8*17 = 3040 bits > 2176: 2 chunks (weights twice, in and
-    # out through DRAM); b needs 480 + 560 + 10*8*16 = 2320 > 2176: 2 chunks too.
-    assert spilled.chunks == {"a": 2, "b": 2}
-    assert spilled.dram_bits == (2 * 240 * 8 + 1200 + 480) + (2 * 84 * 8 + 480 + 560)
+    spilled = energy.count_network(layers, 8, STORAGE, 8, rng, 15, budget)
+    # a needs 1380 + 640 + 10*8*13 = 3060 bits > 2176: 2 chunks (weights twice, output
+    # to DRAM); b needs 640 + 560 + 10*8*12 = 2160: fits, reads its input back.
+    assert spilled.chunks == {"a": 2, "b": 1}
+    assert spilled.dram_bits == (2 * 240 * 8 + 1150 + 640) + (84 * 8 + 640 + 560)
     e = energy.energy_pj(sized, mems, array_pj_per_cycle=1.0, mac_pj=0.5)
     assert e["dram"] == pytest.approx(sized.dram_bits * 20.0)  # 640 pJ / 32 bits
     assert e["array"] == pytest.approx(sized.cycles * 1.0)

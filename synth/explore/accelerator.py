@@ -14,7 +14,7 @@ from .energy import count_network, energy_pj, mac_reference_pj
 from .formats import bits_per_slot, formats_for, lossless
 from .grid import Point
 from .layers import network_layers
-from .memory import GEMMINI_BYTES, size_memories
+from .memory import GEMMINI_BYTES, Storage, size_memories
 
 __all__ = ["MODES", "point_from_row", "pj_per_um2", "accelerator", "cost_row",
            "best_lossless_format"]
@@ -44,11 +44,12 @@ def accelerator(row: dict, net: str, fmt: str, density: float, codec_um2: float 
     cfg: ArrayConfig = p.config()
     layers = network_layers(net)
     stored = bits_per_slot(fmt, p.act_bits, p.rows, p.overq, cfg.cascade)
-    mems = size_memories(layers, cfg.rows, cfg.cols, p.act_bits, stored.bits_per_slot,
-                         p.weight_bits, cfg.min_acc_bits, mode, budget_bytes)
+    storage = Storage(cfg.rows, p.act_bits * cfg.rows, stored.tile_bits)
+    mems = size_memories(layers, cfg.cols, storage, p.weight_bits, cfg.output_range, mode,
+                         budget_bytes)
     latency = cfg.latency + (1 if p.encoder else 0)
-    counts = count_network(layers, cfg.rows, cfg.cols, p.act_bits, stored.bits_per_slot,
-                           p.weight_bits, cfg.min_acc_bits, latency, mems)
+    counts = count_network(layers, cfg.cols, storage, p.weight_bits, cfg.output_range,
+                           latency, mems)
     array_logic = row["area_um2"] + codec_um2
     energy = energy_pj(counts, mems, density * array_logic,
                        density * row["pe_um2"] / (cfg.rows * cfg.cols))

@@ -6,15 +6,15 @@ command X [M, K] x W [K, N] on an R x C array, KT = ceil(K / R), NT = ceil(N / C
 - array: KT * NT passes of max(M, R) cycles each (a pass streams the M vectors of
   one K tile against one weight tile; the next tile's R weight-shift cycles hide
   under it, or set the pace when M < R), plus the array latency once;
-- activation memory: X read once per N tile (NT * M * K slots), the output written
-  once (M * N slots), each in its stored format;
-- weights: read from DRAM once and written to and read from the weight tile once
-  (K * N codes);
-- accumulators: each pass writes its M x C' partial sums (C' = the columns of that N
-  tile that exist) and every pass after the first reads them back, then the
-  requantizer reads the finished sums once: KT * M * N writes and KT * M * N reads;
+- activation memory: X (M x KT tiles of R slots in the stored format) written once
+  as it arrives and read once per N tile;
+- weights: read from DRAM once (K * N codes), written to and read from the
+  double-buffered tile once (KT * NT tiles of R x C codes);
+- accumulators: one word of C accumulators per vector and N tile; read on every K
+  tile but the first, written on every K tile but the last (the last goes to the
+  requantizer): NT * (KT - 1) * M words each way;
 - a depthwise conv is not a reduction over channels: its M * K * N MACs are priced
-  at the point's MAC energy, its input read and its output written once.
+  at the point's MAC energy, its input written and read once.
 
 The array's energy per cycle is its area times a 45 nm energy density fitted to
 Horowitz (ISSCC 2014): a plain A8W8 MAC (8-bit multiply 0.2 pJ, plus an accumulator
@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from math import ceil
 
 from .layers import Layer
-from .memory import (GEMMINI_BYTES, Memories, acc_bits_for, layer_bits, sram_pj_per_bit)
+from .memory import (GEMMINI_BYTES, Memories, Storage, acc_bits_for, output_bits,
+                     sram_pj_per_bit)
 
 __all__ = ["MULT8_PJ", "ADD8_PJ", "ADD32_PJ", "DRAM_PJ_PER_BIT", "mac_reference_pj",
            "Counts", "count_layer", "count_network", "energy_pj"]
@@ -74,57 +75,62 @@ class Counts:
         return {k: v for k, v in self.__dict__.items() if k != "chunks"}
 
 
-def _bits(slots: int, bits_per_slot: float) -> int:
-    return ceil(slots * bits_per_slot)
+def count_layer(layer: Layer, cols: int, storage: Storage, weight_bits: int,
+                acc_bits: int, latency: int) -> Counts:
+    """The counts of one command as the layer engine runs it (DRAM: its weights only).
 
-
-def count_layer(layer: Layer, rows: int, cols: int, in_bits: float, out_bits: float,
-                weight_bits: int, acc_bits: int, latency: int) -> Counts:
-    """The counts of one command, everything on chip (DRAM: its weights only)."""
+    (n tile, k tile, m) nesting, one vector per cycle: X is written into the
+    activation memory once as it arrives (M x KT stored tiles) and read once per N
+    tile; a pass reads the accumulator word of its M rows (C accumulators) unless it
+    is the first K tile and writes it back unless it is the last (which goes to the
+    requantizer); weight tiles (R x C codes, a short tile padded) are written into
+    and read from the double-buffered tile once.
+    """
+    rows = storage.rows
     c = Counts()
-    w = layer.weights * weight_bits
-    c.weight_sram_bits = 2 * w
-    c.dram_bits = w
-    c.act_write_bits = _bits(layer.out_elems, out_bits)
+    x = storage.x_bits(layer)
+    c.act_write_bits = x
+    c.dram_bits = layer.weights * weight_bits
     if layer.kind == "depthwise":
         c.depthwise_macs = layer.macs
-        c.act_read_bits = _bits(layer.in_elems, in_bits)
+        c.act_read_bits = x
+        c.weight_sram_bits = 2 * layer.weights * weight_bits
         return c
     kt, nt = ceil(layer.k / rows), ceil(layer.n / cols)
     c.cycles = kt * nt * max(layer.m, rows) + latency
-    c.act_read_bits = _bits(nt * layer.m * layer.k, in_bits)
-    c.acc_write_bits = kt * layer.m * layer.n * acc_bits
-    c.acc_read_bits = kt * layer.m * layer.n * acc_bits
+    c.act_read_bits = nt * x
+    c.acc_write_bits = c.acc_read_bits = nt * (kt - 1) * layer.m * cols * acc_bits
+    c.weight_sram_bits = 2 * kt * nt * rows * cols * weight_bits
     return c
 
 
-def count_network(layers: tuple[Layer, ...], rows: int, cols: int, act_bits: int,
-                  overq_bits: float, weight_bits: int, array_acc_bits: int, latency: int,
-                  memories: Memories) -> Counts:
+def count_network(layers: tuple[Layer, ...], cols: int, storage: Storage, weight_bits: int,
+                  output_range: tuple[int, int], latency: int, memories: Memories) -> Counts:
     """Every command of one inference; in ``budget`` mode the DRAM spills too.
 
-    The network's input is read from DRAM and its output written there. In budget
-    mode a layer whose input + output (+ accumulators) exceed the activation share
-    runs in ceil(need / share) row chunks: its weights stream once per chunk, its
-    input comes from DRAM and its output goes there (and the next layer reads it
-    back).
+    The network's input (the image or the tokens' activations, as stored) is read
+    from DRAM and its output written there. In budget mode a layer whose input X,
+    output and accumulators exceed the activation share runs in ceil(need / share)
+    row chunks of M: its weights stream once per chunk, its input comes from DRAM
+    and its output goes there (and the next layer reads it back).
     """
     total = Counts()
-    from_dram = True  # the network's input
+    from_dram = True
     for i, layer in enumerate(layers):
-        bin_, bout = layer_bits(layers, i, act_bits, overq_bits)
-        acc = acc_bits_for(array_acc_bits, layer.k, rows) if layer.kind == "gemm" else 0
-        c = count_layer(layer, rows, cols, bin_, bout, weight_bits, acc, latency)
-        need = (_bits(layer.in_elems, bin_) + _bits(layer.out_elems, bout)
-                + (layer.m * cols * acc if layer.kind == "gemm" else 0))
+        acc = (acc_bits_for(output_range, layer.k, storage.rows)
+               if layer.kind == "gemm" else 0)
+        c = count_layer(layer, cols, storage, weight_bits, acc, latency)
+        x, out = storage.x_bits(layer), output_bits(layers, i, storage)
+        need = x + out + (layer.m * cols * acc if layer.kind == "gemm" else 0)
         chunks = 1 if memories.mode == "sized" else ceil(need / memories.activation_bits)
         spill = chunks > 1
         c.dram_bits *= chunks
-        if from_dram or spill:
-            c.dram_bits += _bits(layer.in_elems, bin_)
-        last = i + 1 == len(layers)
-        if spill or last:
-            c.dram_bits += _bits(layer.out_elems, bout)
+        if i == 0:
+            c.dram_bits += layer.in_elems * storage.tile_bits(layer.in_role) // storage.rows
+        elif spill or from_dram:
+            c.dram_bits += x
+        if spill or i + 1 == len(layers):
+            c.dram_bits += out
         from_dram = spill
         c.chunks = {layer.name: chunks}
         total.add(c)

@@ -5,11 +5,14 @@ where it is stored decides how many bits that is:
 
 - ``codes``: the layer engine as SPEC'd takes the encoder's CB-bit codes (2b with
   range, 3b with precision) and encodes them on the way into the array;
-- ``state2``: the encoder sits at the requantizer's output and the memory holds what
-  the array's ports carry, v (b bits) and f (2 bits): b + 2;
+- ``state2``: the encoder sits in front of the memory (the layer engine's
+  organisation: X is encoded as it arrives) and the memory holds what the array's
+  ports carry, v (b bits) and f (2 bits), slot 0's state left out (always NORMAL):
+  R b + 2 (R - 1) bits per tile, about b + 2;
 - ``flag1``: range with cascade 1 only produces NORMAL and RANGE (a RANGE slot is
   always the zero right after its outlier, nothing is SHIFTED), so one bit names the
-  state: b + 1, lossless, and the codec is wiring (f = flag << 1);
+  state: R b + (R - 1) bits per tile, about b + 1, lossless, and the codec is wiring
+  (f = flag << 1) — the layer engine stores it so;
 - ``header``: a per-tile header names up to H events (an outlier placed by a range
   overwrite, or a precision pair): per event its row (ceil(log2 R) bits) and what
   it is (the distance to the zero it used, 1..c, and range or precision), plus a
@@ -78,12 +81,14 @@ def bits_per_slot(fmt: str, act_bits: int, rows: int, overq: str = "none",
         raise ValueError(f"format {fmt!r} stores OverQ states; this point has none")
     if fmt == "codes":
         return StoredFormat(fmt, b, r, (3 if precision else 2) * b * r)
+    # Slot 0 is always NORMAL (row 0 has no row above): its state is not stored, as
+    # in the layer engine's activation memory (R values + the states of slots 1..R-1).
     if fmt == "state2":
-        return StoredFormat(fmt, b, r, (b + 2) * r)
+        return StoredFormat(fmt, b, r, b * r + 2 * (r - 1))
     if fmt == "flag1":
         if precision or cascade != 1:
             raise ValueError("flag1 holds NORMAL/RANGE only: range with cascade 1")
-        return StoredFormat(fmt, b, r, (b + 1) * r)
+        return StoredFormat(fmt, b, r, b * r + (r - 1))
     if fmt.startswith("header"):
         events = int(fmt[len("header"):])
         return StoredFormat(fmt, b, r, b * r + header_bits(r, events, cascade, precision))

@@ -5,7 +5,8 @@ holding a layer's input and output in their stored formats (ping-pong between
 layers), a double-buffered weight tile (2 x R x C weight codes), and an accumulator
 memory for one N tile (M x C accumulators, wide enough for the layer's K). Two modes:
 
-- ``sized``: every memory as large as the network's largest layer needs, so nothing
+- ``sized``: every memory as large as the network's largest layer needs (activation
+  memory: the largest input X + output, both as stored), so nothing
   but the weights (and the network's input and output) goes to DRAM;
 - ``budget``: one fixed on-chip SRAM (Gemmini's 256 KiB scratchpad by default);
   a layer whose input, output and accumulators do not fit is cut into row chunks
@@ -22,12 +23,14 @@ SRAM figures at 45 nm (sources in docs/explore.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil, exp, log, log2
+from math import ceil, exp, log
+
+from hw.params import _signed_bits_for
 
 from .layers import Layer
 
 __all__ = ["SRAM_UM2_PER_BIT", "SRAM_POINTS", "GEMMINI_BYTES", "sram_pj_per_bit",
-           "Memories", "size_memories", "acc_bits_for", "stored_bits"]
+           "Memories", "Storage", "size_memories", "acc_bits_for", "output_bits"]
 
 SRAM_UM2_PER_BIT = 119e6 / (153 * 2**20)  # Intel 45 nm 153 Mbit test chip, 119 mm^2
 # (capacity in bytes, pJ per 64-bit access): Horowitz, ISSCC 2014.
@@ -43,15 +46,41 @@ def sram_pj_per_bit(capacity_bits: float) -> float:
     return exp(y0 + (x - x0) * (y1 - y0) / (x1 - x0))
 
 
-def acc_bits_for(array_acc_bits: int, k: int, rows: int) -> int:
-    """Accumulator width for K up to ``k``: the array's output summed over K tiles."""
+def acc_bits_for(output_range: tuple[int, int], k: int, rows: int) -> int:
+    """Accumulator width for a reduction of ``k``: overflow-free for the sum of
+    ceil(k / R) array outputs (``output_range``), as the layer engine sizes it."""
     tiles = ceil(k / rows)
-    return array_acc_bits + (ceil(log2(tiles)) if tiles > 1 else 0)
+    lo, hi = output_range
+    return _signed_bits_for(lo * tiles, hi * tiles)
 
 
-def stored_bits(layer_role: str, act_bits: int, overq_bits: float) -> float:
-    """Bits per stored slot of a tensor in ``layer_role``."""
-    return {"wide": 8.0, "act": float(act_bits), "overq": float(overq_bits)}[layer_role]
+@dataclass(frozen=True)
+class Storage:
+    """Bits of one stored R-slot tile per tensor role (``Layer.in_role``)."""
+
+    rows: int
+    act_tile_bits: int  # a plain tile at the point's activation width: R b
+    overq_tile_bits: int  # a tile of an OverQ-encoded tensor in its stored format
+
+    def tile_bits(self, role: str) -> int:
+        return {"wide": 8 * self.rows, "act": self.act_tile_bits,
+                "overq": self.overq_tile_bits}[role]
+
+    def x_bits(self, layer: Layer) -> int:
+        """The layer's input as the engine holds it: M x ceil(K / R) tiles (a short
+        last tile padded) for a command on the array; a depthwise conv's input tensor
+        (channels in tiles of R per pixel)."""
+        if layer.kind == "gemm":
+            return layer.m * ceil(layer.k / self.rows) * self.tile_bits(layer.in_role)
+        pixels = layer.in_elems // layer.n
+        return pixels * ceil(layer.n / self.rows) * self.tile_bits(layer.in_role)
+
+
+def output_bits(layers, i: int, storage: Storage) -> int:
+    """Layer ``i``'s output as stored: the next layer's input; the last one 8-bit."""
+    if i + 1 < len(layers):
+        return storage.x_bits(layers[i + 1])
+    return layers[i].out_elems * 8
 
 
 @dataclass(frozen=True)
@@ -77,36 +106,23 @@ class Memories:
                 "total_bits": self.total_bits, "area_um2": round(self.area_um2, 1)}
 
 
-def layer_bits(layers, i: int, act_bits: int, overq_bits: float) -> tuple[float, float]:
-    """(input, output) bits per slot of layer ``i``: the output takes the next layer's
-    input format; the network's last output is 8 bits."""
-    layer = layers[i]
-    bin_ = stored_bits(layer.in_role, act_bits, overq_bits)
-    bout = (stored_bits(layers[i + 1].in_role, act_bits, overq_bits)
-            if i + 1 < len(layers) else 8.0)
-    return bin_, bout
+def size_memories(layers: tuple[Layer, ...], cols: int, storage: Storage, weight_bits: int,
+                  output_range: tuple[int, int], mode: str = "sized",
+                  budget_bytes: int = GEMMINI_BYTES) -> Memories:
+    """The engine's memories for ``layers`` on an R x C array (R = ``storage.rows``).
 
-
-def size_memories(layers: tuple[Layer, ...], rows: int, cols: int, act_bits: int,
-                  overq_bits: float, weight_bits: int, array_acc_bits: int,
-                  mode: str = "sized", budget_bytes: int = GEMMINI_BYTES) -> Memories:
-    """The engine's memories for ``layers`` on an R x C array.
-
-    ``overq_bits``: bits per slot of the OverQ-encoded tensors (= act_bits without
-    OverQ). In ``budget`` mode the weight tile and the accumulators come out of the
-    budget and the activations get the rest.
+    In ``budget`` mode the weight tile comes out of the budget and activations and
+    accumulators share the rest.
     """
+    rows = storage.rows
     wtile = 2 * rows * cols * weight_bits
-    act = 0
-    acc = 0
+    act = acc = 0
     for i, layer in enumerate(layers):
-        bin_, bout = layer_bits(layers, i, act_bits, overq_bits)
-        act = max(act, ceil(layer.in_elems * bin_ + layer.out_elems * bout))
+        act = max(act, storage.x_bits(layer) + output_bits(layers, i, storage))
         if layer.kind == "gemm":
-            acc = max(acc, layer.m * cols * acc_bits_for(array_acc_bits, layer.k, rows))
+            acc = max(acc, layer.m * cols * acc_bits_for(output_range, layer.k, rows))
     if mode == "sized":
         return Memories(act, wtile, acc, mode)
     if mode != "budget":
         raise ValueError(f"memory mode is sized or budget, got {mode!r}")
-    total = budget_bytes * 8
-    return Memories(total - wtile, wtile, 0, mode)
+    return Memories(budget_bytes * 8 - wtile, wtile, 0, mode)
