@@ -124,12 +124,14 @@ def render(acc: dict, rows: list[dict], stem: str) -> list[str]:
         out.append("")
 
     out += ["### Stored bits per activation slot", "",
-            "Plain Ab stores b bits. An OverQ slot as the engine's encoder input (`codes`, "
-            "SPEC 11): 2b with range, 3b with precision; as the array's ports carry it "
-            "(`state2`): b + 2; range with cascade 1 (`flag1`, only NORMAL/RANGE occur): "
-            "b + 1; a per-tile header of H events (`headerH`): b + header/R, lossy where a "
-            "tile has more than H events (the share of range-placed outliers it keeps, "
-            "measured on the evaluation's activations of the encoded layers).", "",
+            "Per R-slot tile: plain Ab stores R b bits. An OverQ tile as the encoder's "
+            "input codes (`codes`, SPEC 11's command input): R 2b with range, R 3b with "
+            "precision; as the array's ports carry it, slot 0's state left out (`state2`, "
+            "the layer engine's activation memory): R b + 2 (R - 1); range with cascade 1 "
+            "(`flag1`, only NORMAL/RANGE occur): R b + (R - 1); a per-tile header of H "
+            "events (`headerH`): R b + the header, lossy where a tile has more than H "
+            "events (below: the share of range-placed outliers it keeps and of tiles it "
+            "overflows, measured on the evaluation's activations of the encoded layers).", "",
             "| R | OverQ at A4 | order | header1 bits/slot | keeps | tiles over | "
             "header2 bits/slot | keeps | tiles over |", "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for h in acc["headers"]:
