@@ -333,11 +333,9 @@ def plot(data: dict, path: Path) -> None:
                 plt.Line2D([], [], ls="", marker="s", mfc="none", color="k",
                            label="plain AbWb int"),
                 plt.Line2D([], [], color="crimson", label="Pareto front")]
-    axes[0][-1].legend(handles=handles, fontsize=7, loc="lower right")
-    fig.suptitle(f"{data['meta']['net']}: fidelity against area (OverQ / APoT arrays)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    report_accel.finish_figure(
+        fig, axes, handles,
+        f"{data['meta']['net']}: fidelity against area (OverQ / APoT arrays)", path, dpi=110)
 
 
 def write(data: dict, out_dir: Path, stem: str = "explore") -> list[Path]:

@@ -210,10 +210,18 @@ def plot_fronts(data: dict, path: Path) -> None:
     handles += [plt.Line2D([], [], ls="", marker="s", color="k", label="A5"),
                 plt.Line2D([], [], ls="", marker="o", color="k", label="A4"),
                 plt.Line2D([], [], color="crimson", label="Pareto front")]
+    finish_figure(fig, axes, handles, f"{data['meta']['net']}: fidelity against four costs",
+                  path, dpi=100)
+
+
+def finish_figure(fig, axes, handles, title: str, path: Path, dpi: int) -> None:
+    """Legend in the last panel, title, saved without a software tag (reproducible)."""
+    import matplotlib.pyplot as plt
+
     axes[0][-1].legend(handles=handles, fontsize=7, loc="lower right")
-    fig.suptitle(f"{data['meta']['net']}: fidelity against four costs")
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+    fig.savefig(path, dpi=dpi, metadata={"Software": None})
     plt.close(fig)
 
 
