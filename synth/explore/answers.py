@@ -115,7 +115,9 @@ def questions(rows: list[dict], per_input: dict, metric: str) -> list[dict]:
                          "cost": cost, "a5": _slim(base)}
                 for scope, pool in (("same", same), ("any", oq_all)):
                     fits = [c for c in pool if c[cost] <= base[cost]]
-                    best = max(fits, key=lambda c: (score(c["row"]), -c[cost]), default=None)
+                    # most faithful; then the cheapest; then the fewest stored bits
+                    best = max(fits, key=lambda c: (score(c["row"]), -c[cost],
+                                                    -c["bits_per_slot"]), default=None)
                     entry[scope] = _slim(best)
                     entry[f"{scope}_interval"] = None
                     if best is None:
