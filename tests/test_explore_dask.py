@@ -13,7 +13,7 @@ from synth.explore.run import Options, explore
 
 
 def _report(tmp_path, name, scheduler):
-    grid = Grid(rows=(4,), act_bits=(3, 4), int_weight_bits=(4,), apot_weight_bits=(),
+    grid = Grid(rows=(4,), act_bits=(4, 5), int_weight_bits=(4,), apot_weight_bits=(),
                 overq=("none", "range-c1"), order=(False,), budgets=(4, 8))
     # Own accuracy and part-index caches per run: both really compute (synthesized
     # Verilog is shared through synth/cache, keyed by its text).
