@@ -1,6 +1,6 @@
 """Energy of one inference on the layer engine: the array, the SRAMs, DRAM.
 
-Counted from the engine's dataflow (SPEC 11; docs/explore.md, "Cost model"), per
+Counted from the engine's dataflow (SPEC 11; docs/cost-model.md), per
 command X [M, K] x W [K, N] on an R x C array, KT = ceil(K / R), NT = ceil(N / C):
 
 - array: KT * NT passes of max(M, R) cycles each (a pass streams the M vectors of

@@ -3,7 +3,7 @@
 Each ``Layer`` is one engine command (SPEC 11): X [M, K] against W [K, N] for a
 conv (im2col: M output pixels, K = C_in * kh * kw) or a linear layer (M tokens), or
 a depthwise conv, which does not reduce over channels and so does not run on the
-R x R array (it is priced per MAC, docs/explore.md). ``in_role`` says how its input
+R x R array (it is priced per MAC, docs/cost-model.md). ``in_role`` says how its input
 is stored: ``overq`` (the tensor the exploration OverQ-encodes), ``act`` (plain at
 the point's activation width) or ``wide`` (8 bits: the image, the tensors the
 network's evaluation keeps at 8 bits). A layer's output is stored in the format of

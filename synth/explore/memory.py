@@ -1,6 +1,6 @@
 """The layer engine's memories for one network at batch 1: sizes and SRAM figures.
 
-The organisation is SPEC 11's (docs/explore.md, "Cost model"): an activation memory
+The organisation is SPEC 11's (docs/cost-model.md): an activation memory
 holding a layer's input and output in their stored formats (ping-pong between
 layers), a double-buffered weight tile (2 x R x C weight codes), and an accumulator
 memory for one N tile (M x C accumulators, wide enough for the layer's K). Two modes:
@@ -12,7 +12,7 @@ memory for one N tile (M x C accumulators, wide enough for the layer's K). Two m
   a layer whose input, output and accumulators do not fit is cut into row chunks
   of M, and its activations go through DRAM (energy.py counts it).
 
-SRAM figures at 45 nm (sources in docs/explore.md):
+SRAM figures at 45 nm (sources in docs/cost-model.md):
 - area: 0.74 um^2 per bit, the density of Intel's 45 nm 153 Mbit SRAM test chip
   (119 mm^2; 0.346 um^2 6T cell, Mistry et al., IEDM 2007): periphery included;
 - energy: Horowitz, ISSCC 2014, 64-bit access of an 8 KB / 32 KB / 1 MB SRAM: 10,

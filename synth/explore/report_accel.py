@@ -84,7 +84,7 @@ def render(acc: dict, rows: list[dict], stem: str) -> list[str]:
     c = acc["constants"]
     metric = acc["metric"]
     out = ["## A4 + OverQ or plain A5 in a whole accelerator?", "",
-           "The array with the layer engine's memories (docs/explore.md, \"Cost model\"): an "
+           "The array with the layer engine's memories (docs/cost-model.md): an "
            "activation memory for the largest layer's input and output in their stored "
            "format, a double-buffered weight tile, one N tile of accumulators (sized for the "
            f"network at batch 1), or a fixed {c['budget_bytes'] // 1024} KiB SRAM with the "
