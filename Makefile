@@ -65,7 +65,7 @@ help:
 	@echo "make report    claims reports -> synth/reports/claims.md (EfficientNet-Lite0),"
 	@echo "               claims_transformer.md (MiniLM-L6)"
 	@echo "               (make sim LAYER=effnet_pw ORDER=channel: a real EfficientNet layer)"
-	@echo "make explore   accuracy against area over a grid -> synth/reports/explore.md (NET=, EXPLORE_ARGS=)"
+	@echo "make explore   accuracy against array and accelerator cost -> synth/reports/explore_<net>.md (NET=, EXPLORE_ARGS=, SCHEDULER=)"
 	@echo "make sim-minilm  a real MiniLM-L6 FFN output projection through the RTL (SIM=, COLS=, MINILM_WEIGHT_BITS=, MINILM_TOKENS=)"
 	@echo "make clean     remove the venv, build and cache directories"
 
@@ -206,12 +206,24 @@ clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# Accuracy against area (synth/explore): NET=digits|efficientnet_lite0|minilm_l6,
-# EXPLORE_ARGS for anything else (e.g. --rows 8 --fpga). Cached per point and per part.
-NET          ?= digits
+# Accuracy against area and against a whole accelerator's cost (synth/explore,
+# docs/cost-model.md). Without NET: the two real networks with the accelerator section
+# (synth/reports/explore_<net>_accel.*); NET=digits|efficientnet_lite0|minilm_l6 runs
+# one network with EXPLORE_ARGS.
+# SCHEDULER=tcp://host:8786 runs the tasks on a Dask cluster. Cached per point and part.
+NET          ?=
 EXPLORE_ARGS ?=
+SCHEDULER    ?=
+EXPLORE_GRID := --rows 8,16 --act-bits 4,5 --int-weights 6,8
+EXPLORE_OVERQ := --overq none,range-c1,range-c2,range+precision --order on
+EXPLORE_SCHED = $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 explore: setup
-	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS)
+ifeq ($(NET),)
+	$(PY) -m synth.explore --net efficientnet_lite0 $(EXPLORE_GRID) --apot-weights 5 $(EXPLORE_OVERQ) --eval-images 128 --accelerator --stem explore_efficientnet_lite0_accel $(EXPLORE_ARGS) $(EXPLORE_SCHED)
+	$(PY) -m synth.explore --net minilm_l6 $(EXPLORE_GRID) --apot-weights '' $(EXPLORE_OVERQ) --accelerator --stem explore_minilm_l6_accel $(EXPLORE_ARGS) $(EXPLORE_SCHED)
+else
+	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS) $(EXPLORE_SCHED)
+endif
 
 # A longer sample of the configuration space than `make test` draws (issue 14):
 # every command line builds Verilog that Icarus compiles or is refused in one line.

@@ -155,8 +155,9 @@ def _parse(workdir: Path, top: str, liberty: Path, key: str) -> SynthResult:
     match = _LTP.search((workdir / "ltp.txt").read_text())
     return SynthResult(
         top=top,
-        area=float(design["area"]),
-        sequential_area=float(design["sequential_area"]),
+        # A design of wires only has no cells, and Yosys then reports no area.
+        area=float(design.get("area", 0.0)),
+        sequential_area=float(design.get("sequential_area", 0.0)),
         cells=dict(sorted(cells.items())),
         depth=int(match.group(1)) if match else 0,
         digest=key,

@@ -11,6 +11,8 @@ FULL_ONLY = {
     "test_claims",          # EfficientNet-Lite0 on photographs
     "test_config_space",    # Icarus compiles of sampled command lines
     "test_explore",         # synthesis of parts, network evaluations
+    "test_explore_costmodel",  # the state codecs through Yosys
+    "test_explore_dask",    # a Dask LocalCluster, synthesis of parts
     "test_fpga",            # nextpnr
     "test_minilm",          # MiniLM-L6 evaluations
     "test_minilm_sim",      # MiniLM layer through the RTL

@@ -46,7 +46,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 # Every source whose change can move a fidelity number.
 # Bump when the way a point is evaluated here changes (the sw_ref sources a workload
 # depends on are hashed into the key as they are: ``Workload.sources``).
-VERSION = 1
+VERSION = 2  # 2: per-input metrics (result["per_input"]) for bootstrap intervals
 
 
 @dataclass(frozen=True)
@@ -271,8 +271,15 @@ def cached_accuracy(ref_or_wl, point: Point, settings: AccuracySettings,
     # Through JSON, so a fresh result is the same as the cached one (plain floats).
     res = json.loads(json.dumps(_jsonable(res)))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(res, indent=1, sort_keys=True))
-        tmp.replace(path)
+        store(path, res)
     return res, False
+
+
+def store(path: Path, res: dict) -> None:
+    """Write one cached result atomically, unless an entry is already there."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(res, indent=1, sort_keys=True))
+    tmp.replace(path)

@@ -82,10 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", "--calib-images", dest="calib", type=int, default=None,
                    help="calibration inputs (default: the network's own)")
     p.add_argument("--jobs", "-j", type=int, default=default_workers(), help="processes")
+    p.add_argument("--scheduler", default=None,
+                   help="a Dask scheduler address (tcp://host:8786) to run the tasks on, "
+                        "instead of a local pool of --jobs processes")
     p.add_argument("--out-dir", type=Path, default=REPORTS, help="where the report goes")
     p.add_argument("--stem", default=None,
                    help="file name stem of the report (default: explore for digits, "
                         "explore_<net> for the others)")
+    p.add_argument("--accelerator", action="store_true",
+                   help="add the whole-accelerator section: memories, energy per inference, "
+                        "A4 + OverQ against A5 at equal array / accelerator area and energy "
+                        "with bootstrap intervals (docs/cost-model.md)")
     p.add_argument("--no-validate", action="store_true",
                    help="skip the whole-array check of the area model")
     p.add_argument("--fpga", action="store_true",
@@ -110,7 +117,8 @@ def main(argv=None) -> int:
         if args.no_cache:
             kw = {"acc_cache": None, "synth_cache": None, "index_dir": None}
         opts = Options(net=args.net, n_eval=args.eval, n_calib=args.calib, settings=settings,
-                       workers=args.jobs, progress=not args.quiet, **kw)
+                       workers=args.jobs, progress=not args.quiet,
+                       scheduler=args.scheduler or None, **kw)
         grid.points()  # validate the grid before any work
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -119,10 +127,14 @@ def main(argv=None) -> int:
 
     result = explore(grid, opts, validate=not args.no_validate)
     validation = result["validation"]
-    argv_text = " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    # Where the tasks ran is not part of what the report says: no --scheduler in it.
+    words = list(sys.argv[1:] if argv is None else argv)
+    words = [w for i, w in enumerate(words) if not w.startswith("--scheduler")
+             and not (i and words[i - 1] == "--scheduler")]
+    argv_text = " ".join(shlex.quote(a) for a in words)
     command = "python -m synth.explore" + (f" {argv_text}" if argv_text else "")
     data = report.build(result, grid.describe(), validation, asdict(result["settings"]),
-                        command)
+                        command, accelerator=args.accelerator)
     if args.fpga:
         from .fpga import fpga_front
 
@@ -141,5 +153,14 @@ def main(argv=None) -> int:
               f"{q['a5']['area_um2']:,.0f} um2; best A4+OverQ within it: same weights "
               f"{fits(q['a4_overq_fits'])} -> {q['verdict']}; any weights "
               f"{fits(q['a4_overq_any_fits'])} -> {q['verdict_any']}")
+    for q in data.get("accelerator", {}).get("questions", []):
+        if q["weights"] != "W8":
+            continue
+        b = q["any"]
+        iv = q["any_interval"]
+        print(f"R{q['rows']} {q['weights']} equal {q['cost']}: A5 {100 * q['a5']['fidelity']:.2f}%, "
+              f"best A4+OverQ (any weights) {b['label'] + ' [' + b['format'] + ']' if b else 'none fits'}"
+              + (f" {100 * iv['diff']:+.2f} [{100 * iv['low']:+.2f}, {100 * iv['high']:+.2f}]"
+                 if iv else "") + f" -> {q['any_answer']}")
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0

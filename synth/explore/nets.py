@@ -34,6 +34,10 @@ def classifier_fidelity(ref: torch.Tensor, out: torch.Tensor, labels=None) -> di
     kl = F.kl_div(F.log_softmax(out, 1), F.log_softmax(ref, 1), log_target=True,
                   reduction="batchmean")
     res = {"fidelity": agree, "agreement": agree, "kl": float(kl)}
+    each = F.kl_div(F.log_softmax(out, 1), F.log_softmax(ref, 1), log_target=True,
+                    reduction="none").sum(1)
+    res["per_input"] = {"agreement": (out.argmax(1) == ref.argmax(1)).double().tolist(),
+                        "kl": each.tolist()}
     if labels is not None:
         res["top1"] = float((out.argmax(1) == labels).double().mean())
     return res
@@ -41,8 +45,9 @@ def classifier_fidelity(ref: torch.Tensor, out: torch.Tensor, labels=None) -> di
 
 def embedding_fidelity(ref: torch.Tensor, out: torch.Tensor, labels=None) -> dict:
     """Mean cosine similarity of the quantized embeddings to the FP32 ones."""
-    cos = float(F.cosine_similarity(out.double(), ref.double(), dim=-1).mean())
-    return {"fidelity": cos, "cosine": cos}
+    each = F.cosine_similarity(out.double(), ref.double(), dim=-1)
+    cos = float(each.mean())
+    return {"fidelity": cos, "cosine": cos, "per_input": {"cosine": each.tolist()}}
 
 
 @dataclass
@@ -148,10 +153,21 @@ def _minilm(n_eval: int | None = None, n_calib: int | None = None) -> Workload:
             overq=point.overq if point.overq_on else None, cascade=point.config().cascade,
             rows=point.rows, order="channel" if point.order else "natural",
             w_bits=point.weight_bits)
-        row = evaluation().run(scheme)
+        ev = evaluation()
+        row = ev.run(scheme)
         out = {"fidelity": row["cosine"], "cosine": row["cosine"],
                "cosine_min": row["cosine_min"], "nn_agreement": row["nn_agreement"],
-               "sqnr_db": dict(row["sqnr_db"])}
+               "sqnr_db": dict(row["sqnr_db"]), "per_input": row["per_input"]}
+        if point.overq_on:  # how often a per-tile header of H events would overflow
+            from sw_ref.transformer import FloorOverQAct
+
+            from .formats import header_stats, sum_header_stats
+
+            acts = {n: p.act for n, p in ev.plans(scheme).items()
+                    if isinstance(p.act, FloorOverQAct)}
+            out["header"] = sum_header_stats([
+                header_stats(ev.ctx.calib[n], a.step, a.cfg, a.perm, a.floor)
+                for n, a in acts.items()])
         return {**out, **_overq_stats(row)}
 
     key = _cache_key(split, 64)
@@ -211,9 +227,21 @@ def _efficientnet_lite0(n_eval: int | None = None, n_calib: int | None = None) -
             cascade=point.cascade, rows=point.rows,
             order="channel" if point.order else "natural")
         row = evaluator().run(scheme)
+        each = row["per_input"]  # per test crop: top-1 agreement (0/1) and KL
         out = {"fidelity": row["top1_agreement"], "agreement": row["top1_agreement"],
                "kl": row["kl"], "top5_agreement": row["top5_agreement"],
-               "sqnr_db": dict(row["sqnr_db"])}
+               "sqnr_db": dict(row["sqnr_db"]),
+               "per_input": {"agreement": [float(v) for v in each["top1"]], "kl": each["kl"]}}
+        if point.overq_on:  # how often a per-tile header of H events would overflow
+            from sw_ref.effnet_eval import _Encoder
+
+            from .formats import header_stats, sum_header_stats
+
+            ev = evaluator()
+            encs = {n: q for n, q in ev._acts(scheme).items() if isinstance(q, _Encoder)}
+            out["header"] = sum_header_stats([
+                header_stats(ev.test.vectors[n], q.step, q.cfg, q.perm)
+                for n, q in encs.items()])
         return {**out, **_overq_stats(row)}
 
     h = hashlib.sha256()

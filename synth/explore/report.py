@@ -12,6 +12,7 @@ import math
 from importlib import metadata
 from pathlib import Path
 
+from . import report_accel
 from .front import best_within, pareto_front, score
 from .grid import BUDGET_BITS
 
@@ -64,7 +65,9 @@ def _a4_vs_a5(rows: list[dict]) -> list[dict]:
 
 
 def build(result: dict, grid_desc: dict, validation: list[dict] | None,
-          settings: dict, command: str) -> dict:
+          settings: dict, command: str, accelerator: bool = False) -> dict:
+    """The report's data; ``accelerator`` adds the whole-accelerator section
+    (``report_accel``: memories, energy, the questions with intervals)."""
     rows = sorted((dict(x) for x in result["rows"]),
                   key=lambda x: (x["rows"], x["area_um2"], x["label"]))
     wl = result["workload"]
@@ -104,9 +107,18 @@ def build(result: dict, grid_desc: dict, validation: list[dict] | None,
     }
     stats = {k: v for k, v in result["stats"].items()
              if k in ("points", "accuracy_evaluations", "parts")}
-    return {"meta": meta, "stats": stats, "validation": validation or [],
+    data = {"meta": meta, "stats": stats, "validation": validation or [],
             "fronts": fronts, "budgets": budgets, "a4_vs_a5": _a4_vs_a5(rows),
             "points": rows}
+    if accelerator:
+        metric = "agreement" if rows and "kl" in rows[0] else "cosine"
+        accel = report_accel.build(rows, result.get("per_input") or {},
+                                   result.get("headers") or {}, wl.name, metric)
+        if accel is None:
+            raise ValueError("the accelerator section needs the plain int A8W8 array of "
+                             "every R (the energy reference): keep budget 8 in the grid")
+        data["accelerator"] = accel
+    return data
 
 
 # --- Markdown --------------------------------------------------------------------------
@@ -204,6 +216,10 @@ def render(data: dict, plot_name: str | None) -> str:
             _kl(a5), *cand(q["a4_overq_fits"]), q["verdict"],
             *cand(q.get("a4_overq_any_fits")), q.get("verdict_any", "")]) + " |")
     out.append("")
+
+    if data.get("accelerator"):
+        out += report_accel.render(data["accelerator"], data["points"],
+                                   Path(plot_name).stem if plot_name else "explore")
 
     out += ["## Area budgets", "",
             "For each plain int AbWb array, the most faithful configuration of the same R "
@@ -317,11 +333,9 @@ def plot(data: dict, path: Path) -> None:
                 plt.Line2D([], [], ls="", marker="s", mfc="none", color="k",
                            label="plain AbWb int"),
                 plt.Line2D([], [], color="crimson", label="Pareto front")]
-    axes[0][-1].legend(handles=handles, fontsize=7, loc="lower right")
-    fig.suptitle(f"{data['meta']['net']}: fidelity against area (OverQ / APoT arrays)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    report_accel.finish_figure(
+        fig, axes, handles,
+        f"{data['meta']['net']}: fidelity against area (OverQ / APoT arrays)", path, dpi=110)
 
 
 def write(data: dict, out_dir: Path, stem: str = "explore") -> list[Path]:
@@ -329,5 +343,11 @@ def write(data: dict, out_dir: Path, stem: str = "explore") -> list[Path]:
     js, md, png = (out_dir / f"{stem}.{ext}" for ext in ("json", "md", "png"))
     js.write_text(json.dumps(data, indent=1) + "\n")
     plot(data, png)
+    written = [md, js, png]
+    if data.get("accelerator"):
+        fronts, bars = out_dir / f"{stem}_cost.png", out_dir / f"{stem}_area.png"
+        report_accel.plot_fronts(data, fronts)
+        report_accel.plot_area(data, bars)
+        written += [fronts, bars]
     md.write_text(render(data, png.name))
-    return [md, js, png]
+    return written

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from . import accuracy, cost, nets
 from .accuracy import AccuracySettings, LazyReference, cached_accuracy
+from .executor import executor
 from .grid import Grid, Point
 
 __all__ = ["Options", "explore", "validate_parts", "VALIDATION_CONFIGS"]
@@ -39,6 +39,9 @@ class Options:
     synth_cache: Path | None = cost.SYNTH_CACHE
     index_dir: Path | None = cost.PARTS_DIR
     chunk: int = 7  # points per accuracy task (the weight choices of one activation setup)
+    # None: a local pool of ``workers`` processes; else a Dask scheduler address
+    # (tcp://host:8786) or a distributed Client / LocalCluster (synth.explore.executor).
+    scheduler: object = None
 
 
 _WORKLOADS: dict = {}
@@ -61,6 +64,21 @@ def _accuracy_task(opts: Options, points: list[Point]) -> list[tuple[Point, dict
 
 def _parts_task(opts: Options, parts: list) -> dict:
     return cost.synthesize_batch(parts, opts.synth_cache, opts.index_dir)
+
+
+def _keep_parts(results: dict, index_dir: Path | None) -> None:
+    """Index entries for parts a worker synthesized, where this side lacks them."""
+    import json
+
+    if index_dir is None:
+        return
+    for part, res in results.items():
+        path = cost._index_path(part, index_dir)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(res.to_json(), sort_keys=True))
+            tmp.replace(path)
 
 
 def point_parts(p: Point, encoder: bool) -> list:
@@ -129,36 +147,48 @@ def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
             bar.update(len(result))
         elif kind == "parts":
             parts.update(result)
+            _keep_parts(result, opts.index_dir)
             bar.update(len(result))
         else:
             for p, res, _ in result:
                 acc[repr(sorted(accuracy.accuracy_key(p).items()))] = res
+                if opts.acc_cache is not None:  # a remote worker's result, kept here too
+                    accuracy.store(accuracy._cache_file(opts.acc_cache, ref.workload, p,
+                                                        opts.settings), res)
             bar.update(len(result))
 
     runners = {"whole": _whole_task, "parts": _parts_task, "acc": _accuracy_task}
+    task_opts = replace(opts, scheduler=None)  # what a task sees: no client inside
     with bar:
-        if opts.workers <= 1 or len(tasks) <= 1:
+        if opts.scheduler is None and (opts.workers <= 1 or len(tasks) <= 1):
             for kind, items in tasks:
-                take(kind, runners[kind](opts, items))
+                take(kind, runners[kind](task_opts, items))
         elif tasks:
-            with ProcessPoolExecutor(max_workers=opts.workers) as pool:
-                futures = {pool.submit(runners[kind], opts, items): kind
+            with executor(opts.scheduler, opts.workers) as pool:
+                futures = {pool.submit(runners[kind], task_opts, items): kind
                            for kind, items in tasks}
-                for fut in as_completed(futures):
+                for fut in pool.as_completed(futures):
                     take(futures[fut], fut.result())
 
-    rows = []
+    rows, per_input, headers = [], {}, {}
     for p in points:
         res = acc[repr(sorted(accuracy.accuracy_key(p).items()))]
         area = cost.price(p.config(), parts, encoder and p.encoder)
-        row = {**p.to_json(), **{k: v for k, v in res.items() if k != "seconds"}, **area}
+        # Per-input metrics (bootstrap intervals) and the header formats' coverage
+        # feed the accelerator section only; they stay out of the rows.
+        per_input[(p.rows, p.label)] = res.get("per_input")
+        if "header" in res:
+            headers[(p.rows, p.label)] = res["header"]
+        row = {**p.to_json(), **{k: v for k, v in res.items()
+                                 if k not in ("seconds", "per_input", "header")}, **area}
         row["encoder_priced"] = bool(encoder and p.encoder)
         rows.append(row)
     validation = _validation_rows(opts, whole, parts) if validate else None
     stats["seconds"] = round(time.monotonic() - start, 1)
     return {"rows": rows, "stats": stats, "workload": ref.workload, "encoder": encoder,
             "order": accuracy.order_available(), "settings": opts.settings,
-            "validation": validation}
+            "validation": validation, "per_input": per_input,
+            "headers": headers}
 
 
 # Whole-array syntheses the parts are checked against (the area report's 8x8 arrays).
