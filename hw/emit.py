@@ -155,7 +155,7 @@ def _port_list(array) -> list[str]:
     for i, (port, decl) in enumerate(decls):
         decl += "," if i + 1 < len(decls) else ""
         if port == "a_state":
-            # Row 0 is always NORMAL, so a_state[1:0] is read by nothing (README "OverQ encoding").
+            # Row 0 is always NORMAL, so a_state[1:0] is read by nothing (docs/overq-encoding.md "OverQ encoding").
             decl = _waived("UNUSEDSIGNAL", decl)
         lines.append(decl)
     return lines

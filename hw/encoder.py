@@ -1,6 +1,6 @@
 """The OverQ encoder in hardware: integer codes in, (value, state) slots out.
 
-The encoding rule (README "OverQ encoding") is a greedy scan from slot 0 to slot R-1:
+The encoding rule (docs/overq-encoding.md "OverQ encoding") is a greedy scan from slot 0 to slot R-1:
 whether slot k starts a decision or has already been written by an earlier one depends
 on every slot before it. That dependency is the only sequential part; everything a
 decision at slot k looks at (its own code, the zero flags of slots k+1 .. k+c) comes

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 # "victim" (needs "range"): an outlier with no zero in reach prunes its right neighbour
-# when that costs less than clipping (README "Victim overwrite"); listed last, so the
+# when that costs less than clipping (docs/victim.md); listed last, so the
 # names of configurations without it never change.
 OVERQ_MODES = ("range", "precision", "victim")
 WEIGHT_FORMATS = ("int", "apot")
@@ -373,7 +373,7 @@ class ArrayConfig:
 
     @property
     def state_shifts(self) -> tuple[int, int, int, int]:
-        """Left shift applied to the product, indexed by state (the state table in the README)."""
+        """Left shift applied to the product, indexed by state (the state table of docs/overq-encoding.md)."""
         b = self.act_bits
         normal = b if self.precision_enabled else 0
         return (normal, normal, normal + b, 0)

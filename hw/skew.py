@@ -56,7 +56,7 @@ class Skew(wiring.Component):
             members["a_state"] = In(2 * (cfg.rows - 1))
             members["state_out"] = Out(2 * (cfg.rows - 1))
         if cfg.double_buffer:
-            # The swap token travels with slot k (README "Double-buffered weights").
+            # The swap token travels with slot k (docs/top-module.md "Double-buffered weights").
             members["a_swap"] = In(1)
             members["swap_out"] = Out(cfg.rows)
         super().__init__(members)

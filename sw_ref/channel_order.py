@@ -27,7 +27,7 @@ The heuristic (deterministic; about a second for a 1152-channel layer):
 4. Encode the calibration data in both orders and keep the natural order if the new
    one handles fewer outliers there (the order never loses on calibration data).
 
-With ``victim`` mode (README "Victim overwrite") an outlier with no zero in reach
+With ``victim`` mode (docs/victim.md) an outlier with no zero in reach
 prunes its right neighbour when that costs less than the clip, so the partner that
 matters is not only one that is zero but one that is *small* while the head has an
 event: step 3 then ranks partners by the expected cost of pruning them,

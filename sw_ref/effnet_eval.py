@@ -5,7 +5,7 @@ reports top-1 agreement (same class as FP32), top-5 agreement (FP32's class amon
 quantized top 5), mean KL(softmax FP32 || softmax quantized) and every layer's
 output SQNR against FP32 (on the first ``SQNR_IMAGES`` test crops).
 
-Conventions (README "EfficientNet-Lite0"):
+Conventions (docs/sw_ref_claims.md):
 - Batch norm is folded into the convs first; the folded weights are quantized,
   symmetric signed, per output channel or per tensor; the stem and the classifier
   keep 8-bit per-channel weights and 8-bit inputs in every row.

@@ -146,7 +146,7 @@ def _untile_major(a: np.ndarray, shape: tuple) -> np.ndarray:
     return flat.reshape(shape)
 
 
-# --- x -> codes (README "OverQ encoding": q, or u with precision) ---------------------
+# --- x -> codes (docs/overq-encoding.md "OverQ encoding": q, or u with precision) ---------------------
 
 _BLOCK = 1 << 14  # float temporaries of 128 KiB stay in the cache between passes
 
@@ -508,7 +508,7 @@ def decode(values, states, step, cfg: ArrayConfig, floor=0.0):
 
 
 def golden(values, states, weights, cfg: ArrayConfig):
-    """The array's exact output y [..., C], README "The array".
+    """The array's exact output y [..., C], docs/overq-encoding.md "The array".
 
     y[c] = sum_k v_k * W[sel(k)][c] << cfg.state_shifts[f_k], sel(k) = k for NORMAL
     and k-1 otherwise; every tile's row 0 is NORMAL. ``weights`` is [K, C] in integer
@@ -610,7 +610,7 @@ def _exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def encode_reference(x, step, cfg: ArrayConfig, floor=0.0) -> tuple[list[int], list[int]]:
-    """README "OverQ encoding" for one 1-D vector of activations, one slot at a time.
+    """docs/overq-encoding.md "OverQ encoding" for one 1-D vector of activations, one slot at a time.
 
     The codes are computed here with Python floats (independently of ``codes``), then
     encoded by ``encode_codes_reference``. Returns (values, states) as lists.
@@ -625,7 +625,7 @@ def encode_reference(x, step, cfg: ArrayConfig, floor=0.0) -> tuple[list[int], l
 
 
 def encode_codes_reference(codes, cfg: ArrayConfig) -> tuple[list[int], list[int]]:
-    """README "OverQ encoding" on the integer codes of one 1-D vector, slot by slot (slow).
+    """docs/overq-encoding.md "OverQ encoding" on the integer codes of one 1-D vector, slot by slot (slow).
 
     Vectors longer than ``cfg.rows`` are cut into tiles; a last partial tile is a
     shorter vector. Returns (values, states) as lists.

@@ -1,6 +1,6 @@
 """The vectorised OverQ encoder behind ``sw_ref.overq``: integer codes in, slots out.
 
-The greedy scan (README "OverQ encoding") decides, for every slot, one *role*: what
+The greedy scan (docs/overq-encoding.md "OverQ encoding") decides, for every slot, one *role*: what
 the slot's value is made of and which state it carries. The role depends only on
 which slots are zeros and which are outliers, never on the values themselves, so:
 

@@ -1,7 +1,7 @@
 """Quantized inference of MiniLM-L6 (``sw_ref.nets.minilm``) and its metrics.
 
-Which activations are quantized how (the zero-point rule of the array, README
-"Activations with a floor"):
+Which activations are quantized how (the zero-point rule of the array, docs/overq-encoding.md
+"Zero point"):
 
 | layer inputs | values | quantizer |
 |---|---|---|

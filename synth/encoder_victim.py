@@ -1,6 +1,6 @@
 """``python -m synth.encoder_victim``: what victim overwrite costs in the hardware encoder.
 
-Victim mode changes only the encoder (README "Victim overwrite"): per slot one
+Victim mode changes only the encoder (docs/victim.md): per slot one
 comparison q_(k+1) < q' - M and one more arm in the decision. This measures it against
 the plain encoder of the same configuration, side by side in one run:
 

@@ -17,7 +17,7 @@ from sw_ref.overq import encode, golden
 
 
 def expected_trace(cfg, trace):
-    """(cycle, y) README "The generated top module" promises for the vectors of ``trace``."""
+    """(cycle, y) docs/top-module.md "The generated top module" promises for the vectors of ``trace``."""
     L = cfg.latency
     resets = set(trace.resets)
     out = []
@@ -69,7 +69,7 @@ def random_vector(cfg, rng):
 
 
 def directed_vectors(cfg, rng):
-    """The slot patterns README "OverQ encoding" produces, written out (v, f) per case."""
+    """The slot patterns docs/overq-encoding.md "OverQ encoding" produces, written out (v, f) per case."""
     R, M, c = cfg.rows, cfg.act_max, cfg.cascade
     N, S, RG, P = STATE_NORMAL, STATE_SHIFTED, STATE_RANGE, STATE_PRECISION
     cases = [

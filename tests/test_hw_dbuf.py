@@ -2,7 +2,7 @@
 """Double-buffered weights (``cfg.double_buffer``) in Amaranth's simulator.
 
 Each program mixes vectors, shadow shifts and swaps cycle by cycle; ``hw.simulate``
-records for every vector the weights README "Double-buffered weights" says it must
+records for every vector the weights docs/top-module.md "Double-buffered weights" says it must
 use (a swap makes the shadow copy, as it was before that cycle's shift, active for
 the vector of that cycle on), and the whole output trace is compared with
 ``sw_ref.overq.golden``: values, each exactly L cycles after its vector, nothing else.

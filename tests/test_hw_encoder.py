@@ -225,7 +225,7 @@ def test_default_output_does_not_change():
     assert ArrayConfig().latency == 15 and "encoder" not in ArrayConfig().describe()
 
 
-# --- victim overwrite (README "Victim overwrite") ---------------------------------
+# --- victim overwrite (docs/victim.md) ---------------------------------
 
 # q values for b = 2 that reach every victim decision with a neighbour: zero, each
 # normal value, the first outliers (4: q' - M = 1, no neighbour is cheaper than 1 but

@@ -1,4 +1,4 @@
-"""OverQ encoder, decoder and golden model (sw_ref.overq) against README "OverQ encoding"; README "The array"."""
+"""OverQ encoder, decoder and golden model (sw_ref.overq) against docs/overq-encoding.md "OverQ encoding"; docs/overq-encoding.md "The array"."""
 
 import re
 
@@ -34,7 +34,7 @@ def activations(rng, shape, b):
 
 
 def coarse(x, step, cfg):
-    """q of README "OverQ encoding" before saturation, from the formulas (float64)."""
+    """q of docs/overq-encoding.md "OverQ encoding" before saturation, from the formulas (float64)."""
     if not cfg.precision_enabled:
         return np.rint(x / step)
     fine = 2.0**cfg.act_bits
@@ -304,7 +304,7 @@ def test_torch_in_torch_out():
 
 
 def golden_loop(v, f, w, cfg):
-    """README "The array" literally, one vector, one slot at a time."""
+    """docs/overq-encoding.md "The array" literally, one vector, one slot at a time."""
     b = cfg.act_bits
     normal = b if cfg.precision_enabled else 0
     scale = {N: normal, S: normal, RG: normal + b, P: 0}

@@ -2,7 +2,7 @@
 
 The other encoder tests compare the vectorised encoder with ``encode_reference``, a
 second implementation in the same module: a misreading of the rule shared by both would
-pass them. The cases below were worked out by hand from the rule in README "OverQ
+pass them. The cases below were worked out by hand from the rule in docs/overq-encoding.md "OverQ
 encoding" (the interface's section on the encoding), one slot at a time, and written
 down as literal numbers. Most use b = 2 (M = 3, a slot pair holds up to 15, a fine code
 up to 63) and step 1, so the arithmetic can be checked on paper.
@@ -109,7 +109,7 @@ CASES = [
     # p = 14: v0 = 3, v1 = 2 PRECISION.)
     ("double rounding: 3.4 becomes an outlier",
      cfg(overq="range,precision"), 1.0, [3.4, 0.0, 1.0, 1.0], [0, 1, 1, 1], [N, RG, N, N], True),
-    # --- victim overwrite (README "Victim overwrite"): no zero within reach, the right
+    # --- victim overwrite (docs/victim.md): no zero within reach, the right
     # neighbour is pruned when q_(k+1) < q' - M, q' = min(q_k, 2^(2b) - 1); ties clip.
     # q = [9, 2, 13, 1], c = 2: slot 0 sees no zero in {1, 2}; 2 < 9 - 3: victim:
     # v0 = 9 mod 4 = 1, v1 = 9 >> 2 = 2 RANGE; resume at 2: 13, window {3} has no zero,

@@ -1,4 +1,4 @@
-"""Victim overwrite (README "Victim overwrite"): the vectorised encoder against the
+"""Victim overwrite (docs/victim.md): the vectorised encoder against the
 slot-by-slot reference, every path of ``sw_ref.overq`` against each other, and the
 configuration's refusal. The hand-worked victim cases are in test_overq_cases.py.
 

@@ -36,7 +36,7 @@ def idle_inputs(dut, cfg: ArrayConfig) -> None:
 
 
 class WeightLoader:
-    """Shifts a weight tile [R, C] of codes in, rows R-1 first (README "The generated top module")."""
+    """Shifts a weight tile [R, C] of codes in, rows R-1 first (docs/top-module.md "The generated top module")."""
 
     def __init__(self, dut, cfg: ArrayConfig):
         self.dut = dut

@@ -165,7 +165,7 @@ def lower_matmul(cfg: ArrayConfig, layer: str, images: int, p: np.ndarray, w_rea
             states.append(sts[:, ti * r : (ti + 1) * r])
             index.append((ti, tj))
     reference = np.asarray(golden(vals, sts, w_pad, cfg), dtype=np.int64)[:, :o]
-    unit = step * w_unit / (1 << cfg.state_shifts[0])  # README "The array": units of s*s_w (/2^b)
+    unit = step * w_unit / (1 << cfg.state_shifts[0])  # docs/overq-encoding.md "The array": units of s*s_w (/2^b)
     return LayerCase(
         cfg=cfg, layer=layer, images=images,
         codes=np.stack(codes), values=np.stack(values), states=np.stack(states),

@@ -2,7 +2,7 @@
 
 The layer is ``encoder.layer.{i}.output.dense`` (1536 -> 384) of
 ``sw_ref.nets.minilm_l6()``; its inputs are GELU outputs, so they take a zero point
-z = GELU's minimum (README "Activations with a floor"):
+z = GELU's minimum (docs/overq-encoding.md "Zero point"):
 
 - Activations: the inputs of the first ``sentences`` test sentences (real tokens
   only). The step comes from the calibration sentences (``sw_ref.quant.threshold`` of

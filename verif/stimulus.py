@@ -127,7 +127,7 @@ def encoded_vectors(x: np.ndarray, cfg: ArrayConfig, step: float = STEP) -> Vect
     else:
         c = None
         enc = encode(x, step, cfg)
-    raw = np.rint(x / step).astype(np.int64)  # README "OverQ encoding": q = round half to even
+    raw = np.rint(x / step).astype(np.int64)  # docs/overq-encoding.md "OverQ encoding": q = round half to even
     return Vectors(np.asarray(enc.values, np.int64), np.asarray(enc.states, np.int64), raw, c)
 
 
@@ -294,7 +294,7 @@ def directed_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
 
 
 def _victim_cases(cfg: ArrayConfig, base, big: float, huge: float) -> list:
-    """Victim mode's directed situations (README "Victim overwrite"); only in that
+    """Victim mode's directed situations (docs/victim.md); only in that
     mode, so every other configuration's stimulus is unchanged. ``base`` has no zero:
     no outlier below has a zero in reach unless one is planted."""
     r, m = cfg.rows, cfg.act_max

@@ -10,7 +10,7 @@ and 1280-channel head. TensorFlow's "same" padding (pad right/bottom more when t
 total is odd), batch-norm eps 1e-3. Inputs: RGB [N, 3, 224, 224] scaled to [-1, 1].
 
 ``LAYER_KINDS`` names every Conv2d/Linear and what its input is, which sets the
-quantization convention (README / docs/sw_ref_claims.md): ``stem`` (signed image),
+quantization convention (docs/sw_ref_claims.md): ``stem`` (signed image),
 ``expand`` and ``head`` (signed: the linear bottleneck output), ``depthwise`` and
 ``project`` (unsigned: ReLU6 outputs), ``fc`` (unsigned: pooled ReLU6).
 """
