@@ -268,8 +268,9 @@ def cached_accuracy(ref_or_wl, point: Point, settings: AccuracySettings,
     else:
         ref = ref_or_wl if isinstance(ref_or_wl, Reference) else ref_or_wl.get()
         res = evaluate_point(ref, point, settings)
-    # Through JSON, so a fresh result is the same as the cached one (plain floats).
-    res = json.loads(json.dumps(_jsonable(res)))
+    # Through JSON as the cache stores it (plain floats, sorted keys), so a fresh
+    # result is the same as the cached one, down to the key order of the report.
+    res = json.loads(json.dumps(_jsonable(res), sort_keys=True))
     if path is not None:
         store(path, res)
     return res, False
