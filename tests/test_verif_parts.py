@@ -330,7 +330,18 @@ def test_layer_tiles_add_up_to_the_reference_and_the_units_are_right(cfg):
     assert gain > SQNR_TOLERANCE_DB, gain
 
 
-def test_sim_warns_when_the_rtl_header_disagrees_with_the_make_variables():
+def test_sim_refuses_an_rtl_whose_header_disagrees_with_the_make_variables(tmp_path, capsys):
+    from hw.generate import generate_verilog
+    from verif.sim import main
+
+    rtl = tmp_path / "other.v"
+    rtl.write_text(generate_verilog(ArrayConfig(rows=4, cols=3)))
+    assert main(["--rtl", str(rtl), "--rows", "8", "--cols", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "rows=4 in the file" in err
+
+
+def test_header_mismatches_name_each_differing_field():
     from verif.sim import header_mismatches
 
     text = "// Configuration:\n//   rows           = 4\n//   cols           = 3\n//   latency        = 6\n"

@@ -149,10 +149,13 @@ def main(argv=None) -> int:
     if args.rtl and not Path(args.rtl).is_file():
         print(f"verif.sim: error: RTL file {args.rtl} does not exist", file=sys.stderr)
         return 2
-    if args.rtl:
-        for problem in header_mismatches(Path(args.rtl).read_text(errors="replace"), cfg):
-            print(f"verif.sim: warning: configuration differs from the file's header: {problem}",
-                  file=sys.stderr)
+    if args.rtl:  # the tests would fail for the wrong reason: refuse, naming the fields
+        problems = header_mismatches(Path(args.rtl).read_text(errors="replace"), cfg)
+        if problems:
+            print(f"verif.sim: error: {args.rtl}'s header disagrees with the configuration "
+                  f"given ({'; '.join(problems)}); pass the file's configuration "
+                  "(make sim RTL=... ROWS=... COLS=... as in its header)", file=sys.stderr)
+            return 2
     tag = "rtl-" + Path(args.rtl).stem if args.rtl else ""
     build_dir = Path(args.build_dir).resolve() if args.build_dir else default_build_dir(cfg, args.sim, tag)
     settings = RunSettings(cfg, args.seed, args.sim, str(Path(args.rtl).resolve()) if args.rtl else None)
