@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import sys
 
@@ -129,7 +130,7 @@ def _info_text(cfg: ArrayConfig, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Show defaults, except for flags and for options whose help says it already."""
 
     def _get_help_string(self, action):
@@ -147,12 +148,33 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(message)
 
 
+EXAMPLES = """examples:
+  python -m hw.generate --rows 8 --cols 8 > rtl_out/top.v          the default array
+  python -m hw.generate --weight-format apot --weight-bits 5 --overq range,precision --cascade 3
+  python -m hw.generate --engine --max-k 1280 --info                the layer engine's limits and memories
+"""
+
+# ArrayConfig's field names, as the command line spells them, for its error messages
+_OPTION_OF = {f: "--" + f.replace("_", "-") for f in (
+    "rows", "cols", "act_bits", "weight_bits", "weight_format", "apot_term_bits", "overq",
+    "cascade", "acc_bits", "allow_overflow", "product_register", "input_register",
+    "double_buffer", "encoder", "max_m", "max_k", "max_n")}
+
+
+def as_options(message: str) -> str:
+    """An ArrayConfig message with each field named as the option a user typed."""
+    text = re.sub(r"(?<![\w-])(" + "|".join(_OPTION_OF) + r")(?![\w])",
+                  lambda m: _OPTION_OF[m.group(1)], message)
+    return re.sub(r"(--[\w-]+) / \1", r"\1", text)  # "field / --option" said once
+
+
 def _parser() -> argparse.ArgumentParser:
     d = ArrayConfig()
     p = _Parser(
         prog="python -m hw.generate",
         description="Write the Verilog-2005 of an overq systolic array to stdout.",
         formatter_class=_HelpFormatter,
+        epilog=EXAMPLES,
     )
     p.add_argument("--rows", type=int, default=d.rows, help="PE rows R (vector length)")
     p.add_argument("--cols", type=int, default=d.cols, help="PE columns C (outputs per vector)")
@@ -262,7 +284,7 @@ def main(argv=None) -> int:
         if args.json and not args.info:
             raise ValueError("--json needs --info")
     except (_ArgumentError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {as_options(str(exc))}", file=sys.stderr)
         return 2
     if engine is not None:
         from hw.engine.emit import generate_engine_verilog

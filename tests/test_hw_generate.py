@@ -266,29 +266,29 @@ def test_single_pe_lints_clean(tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        ("--rows 0", "rows and cols must be >= 1"),
+        ("--rows 0", "--rows and --cols must be >= 1"),
         ("--acc-bits 6", "can overflow"),
         ("--overq turbo", "unknown OverQ mode"),
-        ("--weight-format float", "weight_format must be int or apot"),
-        ("--weight-format apot --weight-bits 8", "multiple of apot_term_bits"),
+        ("--weight-format float", "--weight-format must be int or apot"),
+        ("--weight-format apot --weight-bits 8", "multiple of --apot-term-bits"),
         ("--rows 4 --cascade 4", "cascade must be in 1..3"),
-        ("--act-bits 1", "act_bits must be in 2.."),
+        ("--act-bits 1", "--act-bits must be in 2.."),
         ("--name 9lives", "plain Verilog identifier"),
         ("--name module", "Verilog keyword"),
         ("--json", "--json needs --info"),
         ("--rows eight", "invalid int value"),
         ("--frobnicate", "unrecognized arguments"),
         # issue 14: each used to pass, wrap or end in a traceback
-        ("--weight-format apot --weight-bits 9 --apot-term-bits 8", "apot_term_bits 1, 2, 4 fit"),
-        ("--weight-format apot --weight-bits 7 --apot-term-bits 6", "apot_term_bits 1, 2, 3 fit"),
+        ("--weight-format apot --weight-bits 9 --apot-term-bits 8", "--apot-term-bits 1, 2, 4 fit"),
+        ("--weight-format apot --weight-bits 7 --apot-term-bits 6", "--apot-term-bits 1, 2, 3 fit"),
         ("--weight-format apot --weight-bits 16 --apot-term-bits 15 --info", "32778-bit outputs"),
         ("--act-bits 16 --weight-bits 16 --overq range,precision", "need 67-bit outputs"),
-        ("--acc-bits 67", "acc_bits must be in 2..64, got 67"),
+        ("--acc-bits 67", "--acc-bits must be in 2..64, got 67"),
         ("--rows 100000", "800000 PEs"),
         ("--name bufif0", "Verilog keyword"),
         ("--name logic", "Verilog keyword"),
-        ("--overq ,", "overq has an empty mode name"),
-        ("--apot-term-bits -1", "apot_term_bits must be in 1..15, got -1"),
+        ("--overq ,", "--overq has an empty mode name"),
+        ("--apot-term-bits -1", "--apot-term-bits must be in 1..15, got -1"),
     ],
 )
 def test_bad_parameters_give_one_line_and_exit_2(args, fragment, capsys):
@@ -304,13 +304,13 @@ def test_bad_parameters_from_the_shell_have_no_traceback():
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr == "error: rows and cols must be >= 1, got rows=0 cols=8\n"
+    assert done.stderr == "error: --rows and --cols must be >= 1, got --rows=0 --cols=8\n"
 
 
 def test_an_empty_overq_is_refused_not_taken_for_none(capsys):
     assert main(["--overq", ""]) == 2
     assert capsys.readouterr().err == (
-        "error: overq has an empty mode name in ''; allowed: range, precision, "
+        "error: --overq has an empty mode name in ''; allowed: range, precision, "
         "range,precision, range,victim, range,precision,victim or none\n"
     )
 
