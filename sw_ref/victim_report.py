@@ -5,7 +5,9 @@ EfficientNet-Lite0 (the pointwise projection inputs), A4, R = 8, c = 2. Rows:
 
 * uniform A4 at its best clip (the clip of the harness's list with the best fidelity);
 * OverQ range, natural and channel order; OverQ range + victim, natural and channel;
-* OliVe A4 (``sw_ref.olive``: outlier-victim pairs along the reduction axis);
+* OliVe A4 (``sw_ref.olive``: outlier-victim pairs along the reduction axis), at its
+  own searched clip and at the OverQ rows' step (alpha = M s: the clip apart from the
+  pairing);
 * plain A5 at its best clip.
 
 Per row: coverage (outliers placed / seen on the test data), fidelity (MiniLM: mean
@@ -39,7 +41,7 @@ from sw_ref.bootstrap import paired_interval
 REPORTS = Path(__file__).resolve().parent.parent / "synth" / "reports"
 BITS, ROWS, CASCADE = 4, 8, 2
 KEYS = ("uniform", "range natural", "range channel", "victim natural", "victim channel",
-        "olive", "A5")
+        "olive", "olive at OverQ step", "A5")
 BASELINE = "range natural"
 
 
@@ -137,21 +139,27 @@ def _minilm(args, log) -> dict:
                 "fidelity": {"cosine": row["cosine"]},
                 "per_input": {"cosine": row["per_input"]["cosine"]},
                 "mse_step2": mse / len(ev.ffn), "victims_test": int(victims)}
-    # OliVe: the OverQ row's plans with OliVe on every FFN input
-    plans = ev.plans(et.Scheme(a_bits=BITS, a_method=step_method, overq="range"))
-    acts, mse = {}, 0.0
-    for n in ev.ffn:
-        alpha = olive.calibrate(_sample_rows(floored(ctx.calib[n]), args.olive_calib_rows), BITS)
-        acts[n] = _OliveAct(floor, alpha)
-        plans[n] = tr.LayerPlan(plans[n].weight, plans[n].index, acts[n])
-        mse += olive.fake_quantize(floored(test_in[n]), alpha, BITS)[1].mse / steps[n] ** 2
-    row = run(None, plans)
-    seen = sum(a.outliers for a in acts.values())
-    out["olive"] = {"label": "OliVe A4 (outlier-victim pairs)",
+    # OliVe: the OverQ row's plans with OliVe on every FFN input, at its own searched
+    # clip and, to separate the clip from the pairing, at the OverQ step (alpha = M s)
+    searched = {n: olive.calibrate(_sample_rows(floored(ctx.calib[n]), args.olive_calib_rows),
+                                   BITS) for n in ev.ffn}
+    at_step = {n: ((1 << BITS) - 1) * steps[n] for n in ev.ffn}
+    for key, label, alphas in (("olive", "OliVe A4 (outlier-victim pairs)", searched),
+                               ("olive at OverQ step", "OliVe A4 at the OverQ step", at_step)):
+        plans = ev.plans(et.Scheme(a_bits=BITS, a_method=step_method, overq="range"))
+        acts, mse = {}, 0.0
+        for n in ev.ffn:
+            acts[n] = _OliveAct(floor, alphas[n])
+            plans[n] = tr.LayerPlan(plans[n].weight, plans[n].index, acts[n])
+            mse += olive.fake_quantize(floored(test_in[n]), alphas[n], BITS)[1].mse / steps[n] ** 2
+        row = run(None, plans)
+        seen = sum(a.outliers for a in acts.values())
+        out[key] = {"label": label,
                     "coverage": sum(a.placed for a in acts.values()) / seen if seen else 1.0,
                     "fidelity": {"cosine": row["cosine"]},
                     "per_input": {"cosine": row["per_input"]["cosine"]},
-                    "mse_step2": mse / len(ev.ffn)}
+                    "mse_step2": mse / len(ev.ffn),
+                    "alpha_over_overq_top": float(np.mean([alphas[n] / at_step[n] for n in ev.ffn]))}
     meta = {"calib_sentences": args.calib_sentences, "test_sentences": ctx.n_test,
             "layers": list(ev.ffn), "overq_step": step_method, "floor": floor,
             "model": "all-MiniLM-L6-v2 (sw_ref.nets.minilm_l6)", "weights": "FP32"}
@@ -177,7 +185,7 @@ def _effnet(args, log) -> dict:
     calib = efficientnet_lite0_acts("calib", args.calib_images, DEFAULT_CACHE, progress=False)
     test = efficientnet_lite0_acts("test", args.test_images, DEFAULT_CACHE, progress=False)
     images = photos.images("test", min(args.eval_images or args.test_images, args.test_images))
-    alphas = {}
+    alphas = {"olive": {}, "olive-step": {}}
 
     class _OliveEncoder(ee._Encoder):
         def __init__(self, alpha):
@@ -193,19 +201,21 @@ def _effnet(args, log) -> dict:
 
     class _Evaluator(ee.Evaluator):
         def _acts(self, s):
-            if s.overq != "olive":
+            if s.overq not in alphas:
                 return super()._acts(s)
             quants = super()._acts(replace(s, overq="none"))
             for name, kind in self.net.kinds.items():
                 if kind == "project":
-                    quants[name] = _OliveEncoder(alphas[name])
+                    quants[name] = _OliveEncoder(alphas[s.overq][name])
             return quants
 
     ev = _Evaluator(calib, test, images)
     projects = [n for n, k in calib.kinds.items() if k == "project"]
     steps = {n: ee.overq_step(calib.values[n], BITS) for n in projects}
     for n in projects:
-        alphas[n] = olive.calibrate(_sample_rows(calib.vectors[n], args.olive_calib_rows), BITS)
+        alphas["olive"][n] = olive.calibrate(_sample_rows(calib.vectors[n], args.olive_calib_rows),
+                                             BITS)
+        alphas["olive-step"][n] = ((1 << BITS) - 1) * steps[n]
 
     def run(s):
         t0 = time.perf_counter()
@@ -256,13 +266,17 @@ def _effnet(args, log) -> dict:
                                       "fidelity": f, "per_input": p,
                                       "mse_step2": mse / len(projects),
                                       "victims_test": int(victims)}
-    row = run(ee.EScheme("overq", "OliVe A4", 8, a_bits=8, pw_bits=BITS, overq="olive"))
-    mse = 0.0
-    for n in projects:
-        mse += olive.fake_quantize(test.vectors[n], alphas[n], BITS)[1].mse / steps[n] ** 2
-    f, p = fid(row)
-    out["olive"] = {"label": "OliVe A4 (outlier-victim pairs)", "coverage": row["coverage"],
-                    "fidelity": f, "per_input": p, "mse_step2": mse / len(projects)}
+    for key, mode, label in (("olive", "olive", "OliVe A4 (outlier-victim pairs)"),
+                             ("olive at OverQ step", "olive-step", "OliVe A4 at the OverQ step")):
+        row = run(ee.EScheme("overq", label, 8, a_bits=8, pw_bits=BITS, overq=mode))
+        a = alphas[mode]
+        mse = sum(olive.fake_quantize(test.vectors[n], a[n], BITS)[1].mse / steps[n] ** 2
+                  for n in projects)
+        f, p = fid(row)
+        out[key] = {"label": label, "coverage": row["coverage"], "fidelity": f, "per_input": p,
+                    "mse_step2": mse / len(projects),
+                    "alpha_over_overq_top": float(np.mean([a[n] / alphas["olive-step"][n]
+                                                           for n in projects]))}
     meta = {"calib_images": args.calib_images, "test_images": args.test_images,
             "eval_images": len(images), "layers": projects, "overq_step": "p99",
             "weights": "W8 per-channel, other activations A8 (the claims' OverQ section)"}
@@ -281,7 +295,8 @@ def _intervals(net: dict) -> None:
         r["vs_range_natural"] = {m: paired_interval(r["per_input"][m], base[m]).to_dict()
                                  for m, _ in net["metrics"]}
     net["comparisons"] = {}
-    for a, b in (("victim channel", "olive"), ("victim channel", "A5"),
+    for a, b in (("victim channel", "olive"), ("victim channel", "olive at OverQ step"),
+                 ("victim channel", "A5"),
                  ("victim natural", "olive"), ("victim channel", "range channel"),
                  ("victim natural", "range natural")):
         net["comparisons"][f"{a} - {b}"] = {
@@ -334,6 +349,10 @@ def render(data: dict) -> str:
             r, v = rows[f"range {order}"]["mse_step2"], rows[f"victim {order}"]["mse_step2"]
             lines.append(f"- MSE, {order} order: range {r:.4f} -> victim {v:.4f} step² "
                          f"({v / r:.2f}x).")
+        ratio = rows["olive"].get("alpha_over_overq_top")
+        if ratio is not None:
+            lines.append(f"- OliVe's searched clip: alpha = {ratio:.2f} x the OverQ rows' top "
+                         "normal level M s (mean over the layers).")
         lines.append("")
     return "\n".join(lines)
 
