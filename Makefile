@@ -47,12 +47,11 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               $(if $(filter 1,$(DOUBLE_BUFFER)),--double-buffer) \
               $(if $(filter 1,$(ENCODER)),--encoder)
 
-.PHONY: setup demo test sim synth fpga bench generate evaluate report clean help explore sim-minilm utilisation
+.PHONY: setup demo test test-fast sim synth fpga bench generate evaluate report clean help explore sim-minilm utilisation
 
 help:
 	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
 	@echo "make test      set up and run the test suite (pytest)"
-	@echo "make test-encoder  the hardware encoder on every code vector of the small shapes"
 	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1,"
 	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1;"
 	@echo "               ENGINE=1: the layer engine, ENGINE_COMMANDS random commands, docs/engine.md)"
@@ -96,7 +95,7 @@ iverilog-check:
 	@iverilog -V 2>/dev/null | head -1
 
 demo: setup
-	$(PY) -m sw_ref.evaluate
+	$(PY) -m sw_ref.evaluate --report synth/reports/digits.md
 	@mkdir -p rtl_out
 	$(PY) -m hw.generate $(CONFIG_ARGS) > rtl_out/top.v
 	$(PY) -m hw.generate $(CONFIG_ARGS) --info
@@ -107,16 +106,32 @@ generate: setup
 	@echo "wrote rtl_out/top.v" >&2
 
 evaluate: setup
-	$(PY) -m sw_ref.evaluate
+	$(PY) -m sw_ref.evaluate --report synth/reports/digits.md
 
 test: setup
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-# The hardware encoder against encode_codes on every code vector of the small shapes,
-# every cascade c = 1..3 (make test runs c = 2); about 10 CPU minutes.
-.PHONY: test-encoder
-test-encoder: setup
-	OVERQ_EXHAUSTIVE=1 $(PY) -m pytest -n 2 tests/test_hw_encoder.py $(PYTEST_ARGS)
+# The numerics-heavy tests under every float-kernel set this CPU has
+# (ATEN_CPU_CAPABILITY: default, avx2, avx512) and 1 and 2 threads: what another CPU
+# computes, without another machine. Each setting prints its pass count and time.
+PORTABILITY_TESTS ?= tests/test_verif_parts.py tests/test_evaluate.py tests/test_ocs.py \
+  tests/test_quant.py tests/test_channel_order.py tests/test_overq.py tests/test_apot.py \
+  tests/test_claims.py tests/test_minilm.py tests/test_nets.py tests/test_bootstrap.py
+.PHONY: test-portability
+test-portability: setup
+	@caps=$$($(PY) -c 'import torch; c = torch.backends.cpu.get_cpu_capability().lower(); \
+	  order = ["default", "avx2", "avx512"]; print(" ".join(order[:order.index(c) + 1] if c in order else ["default", c]))'); \
+	for cap in $$caps; do for threads in 1 2; do \
+	  echo "== ATEN_CPU_CAPABILITY=$$cap OMP_NUM_THREADS=$$threads" >&2; start=$$(date +%s); \
+	  out=$$(ATEN_CPU_CAPABILITY=$$cap OMP_NUM_THREADS=$$threads $(PY) -m pytest -n 2 -q \
+	    -p no:cacheprovider $(PORTABILITY_TESTS) $(PYTEST_ARGS) 2>&1); status=$$?; \
+	  echo "$$out" | tail -1; echo "   $$(( $$(date +%s) - start )) s" >&2; \
+	  [ $$status -eq 0 ] || { echo "$$out" | tail -40; exit 1; }; done; done
+
+# The fast tier: pure-Python and amaranth.sim tests (tests/conftest.py says which).
+.PHONY: test-fast
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -m "not full and not slow" $(PYTEST_ARGS)
 
 sim: setup
 ifeq ($(ENGINE),1)

@@ -73,7 +73,32 @@ def interface_info(cfg: ArrayConfig, name: str = "top") -> dict:
         "states": list(STATE_NAMES),
         "config": cfg.describe(),
         "interface": array.metadata.as_json()["interface"],
+        # Amaranth's metadata describes each port as one packed, unsigned vector; what
+        # the fields packed in it are (y_data's are two's complement) is said here.
+        "fields": port_fields(cfg),
     }
+
+
+def port_fields(cfg: ArrayConfig) -> dict:
+    """Per bus port: how many fields, their width, their encoding, and where field i sits."""
+    weight = ("two's complement" if cfg.weight_format == "int"
+              else "APoT code: sign bit, then the terms, MSB first")
+
+    def bus(count, width, signed, meaning):
+        return {"count": count, "width": width, "signed": signed, "meaning": meaning,
+                "field_i_at": f"[i*{width} +: {width}]"}
+
+    fields = {"w_data": bus(cfg.cols, cfg.weight_bits, cfg.weight_format == "int",
+                            f"weight code of column i ({weight})")}
+    if cfg.encoder:
+        fields["a_code"] = bus(cfg.rows, cfg.code_bits, False, "code of slot i (unsigned)")
+    else:
+        fields["a_data"] = bus(cfg.rows, cfg.act_bits, False, "value v_i of slot i (unsigned)")
+        if cfg.overq_enabled:
+            fields["a_state"] = bus(cfg.rows, 2, False, "state f_i of slot i: " +
+                                    ", ".join(f"{n}={i}" for i, n in enumerate(STATE_NAMES)))
+    fields["y_data"] = bus(cfg.cols, cfg.acc_width, True, "output y[i] (two's complement)")
+    return fields
 
 
 def _info_text(cfg: ArrayConfig, name: str) -> str:

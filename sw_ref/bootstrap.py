@@ -80,6 +80,29 @@ def paired_interval(a, b, *, resamples: int = DEFAULT_RESAMPLES,
     return PairedInterval(float(d.mean()), float(low), float(high), level, resamples)
 
 
+def ratio_interval(num, den, *, resamples: int = DEFAULT_RESAMPLES,
+                   level: float = DEFAULT_LEVEL, seed: int = 0) -> PairedInterval:
+    """sum(num) / sum(den) over the inputs (e.g. handled / seen outliers per vector),
+    and its bootstrap interval from resampling the inputs."""
+    num = np.asarray(num, dtype=np.float64).reshape(-1)
+    den = np.asarray(den, dtype=np.float64).reshape(-1)
+    if num.shape != den.shape or num.size == 0:
+        raise ValueError(f"ratio needs equal, non-zero lengths, got {num.size} and {den.size}")
+    if den.sum() <= 0:
+        raise ValueError("ratio needs a positive denominator sum")
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(resamples)
+    chunk = max(1, (1 << 22) // num.size)
+    for start in range(0, resamples, chunk):
+        n = min(chunk, resamples - start)
+        idx = rng.integers(0, num.size, size=(n, num.size))
+        d = den[idx].sum(axis=1)
+        ratios[start:start + n] = np.divide(num[idx].sum(axis=1), d, out=np.zeros(n), where=d > 0)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(ratios, [tail, 1.0 - tail])
+    return PairedInterval(float(num.sum() / den.sum()), float(low), float(high), level, resamples)
+
+
 def compare(a, b, *, higher_is_better: bool = True, **kw) -> tuple[str, PairedInterval]:
     """("better" | "worse" | "within noise", interval) for scheme a against scheme b."""
     iv = paired_interval(a, b, **kw)

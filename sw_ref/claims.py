@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .bootstrap import WITHIN_NOISE, paired_interval, ratio_interval
 from .effnet_eval import Evaluator, build_schemes, depthwise_schemes, run_all
 from .nets import photos
 from .nets.activations import DEFAULT_IMAGES, efficientnet_lite0_acts
@@ -79,22 +80,66 @@ def _fmt(r, key="top1_agreement"):
 COLLAPSED = 0.10  # top-1 agreement below this: the quantized network no longer works
 
 
-def verdict(new: dict | None, old: dict | None) -> str:
-    """Does scheme ``new`` beat ``old``? Judged on both fidelity numbers.
+def intervals(new: dict, old: dict) -> dict:
+    """Paired bootstrap 95 % intervals over the test crops: agreement(new) - agreement(old)
+    and KL(old) - KL(new), so that a positive interval means ``new`` is better in both."""
+    a, b = new["per_input"], old["per_input"]
+    return {"agreement": paired_interval(a["top1"], b["top1"]),
+            "kl_reduction": paired_interval(b["kl"], a["kl"])}
 
-    yes: lower KL and top-1 agreement at least as high; partly: one of the two;
-    no: neither; "inconclusive": both networks collapsed (agreement under
-    ``COLLAPSED``), where a KL difference says nothing about the method.
+
+def verdict(new: dict | None, old: dict | None) -> str:
+    """Does scheme ``new`` beat ``old``? Judged on both fidelity numbers, each only where
+    its paired bootstrap interval over the test crops excludes 0.
+
+    yes: one number surely better and neither surely worse; no: one surely worse and
+    neither surely better; partly: one surely better, the other surely worse;
+    "within noise": both intervals contain 0; "inconclusive": both networks collapsed
+    (agreement under ``COLLAPSED``), where a KL difference says nothing about the method.
     """
     if new is None or old is None:
         return "n/a"
-    a_new, a_old = new["top1_agreement"], old["top1_agreement"]
-    if a_new < COLLAPSED and a_old < COLLAPSED:
+    if new["top1_agreement"] < COLLAPSED and old["top1_agreement"] < COLLAPSED:
         return "inconclusive (both collapse)"
-    better_kl, not_worse = new["kl"] < old["kl"], a_new >= a_old
-    if better_kl and not_worse:
+    signs = {iv.sign() for iv in intervals(new, old).values()}
+    better, worse = 1 in signs, -1 in signs
+    if better and worse:
+        return "partly"
+    return "yes" if better else ("no" if worse else WITHIN_NOISE)
+
+
+def threshold_verdict(iv, target: float) -> str:
+    """A measured ratio against a target: yes / no only where the interval is clear of it."""
+    if iv.low >= target:
         return "yes"
-    return "partly" if better_kl or a_new > a_old else "no"
+    return "no" if iv.high < target else WITHIN_NOISE
+
+
+def coverage_interval(cov: list[dict], rows: int, cascade: int, order: str):
+    """Coverage of the pointwise layers at (R, c) with its bootstrap interval over the
+    sampled test vectors (their per-vector counts are kept at R = PER_VECTOR_ROWS)."""
+    recs = [r for r in cov if r["kind"] == "project" and r["mode"] == "range"
+            and r["rows"] == rows and r["cascade"] == cascade and "per_vector" in r]
+    if not recs:
+        return None
+    num = np.concatenate([r["per_vector"]["handled_" + order] for r in recs])
+    den = np.concatenate([r["per_vector"]["outliers"] for r in recs])
+    return ratio_interval(num, den)
+
+
+def _iv(iv, scale: float = 1.0, unit: str = "") -> str:
+    return f"{scale * iv.diff:+.2f}{unit} [{scale * iv.low:+.2f}, {scale * iv.high:+.2f}]"
+
+
+def _versus(new: dict, old: dict) -> str:
+    """The two differences with their 95 % intervals, for the claims table."""
+    ivs = intervals(new, old)
+    return (f"; 95 % intervals: agreement {_iv(ivs['agreement'], 100, ' pts')}, "
+            f"KL reduction {_iv(ivs['kl_reduction'])}")
+
+
+def _cov_iv(iv) -> str:
+    return "n/a" if iv is None else f"{iv.diff:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
 
 
 def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
@@ -104,19 +149,28 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
     nat2, ord2 = t.get((8, 2), (math.nan, math.nan))
     nat4, ord4 = t.get((8, 4), (math.nan, math.nan))
     nat1, ord1 = t.get((8, 1), (math.nan, math.nan))
+    iv_nat2, iv_nat4 = coverage_interval(cov, 8, 2, "natural"), coverage_interval(cov, 8, 4, "natural")
+    iv_ord2 = coverage_interval(cov, 8, 2, "channel")
+    if iv_nat2 and iv_nat4:
+        v2, v4 = threshold_verdict(iv_nat2, 0.9), threshold_verdict(iv_nat4, 0.9)
+        holds = "yes" if v2 == "yes" else ("partly" if v4 == "yes" else
+                                           ("no" if v4 == "no" else WITHIN_NOISE))
+    else:
+        holds = "yes" if nat2 >= 0.9 else ("partly" if nat4 >= 0.9 else "no")
     rows.append({
         "claim": "OverQ handles most outliers with modest cascading (R = 8)",
         "paper": "over 90 % of outliers with cascade 2-4 (OverQ)",
         "here": f"natural order: {_c(nat2)} at c = 2, {_c(nat4)} at c = 4 (pointwise, A4, "
-                f"p99 step, test crops)",
-        "holds": "yes" if nat2 >= 0.9 else ("partly" if nat4 >= 0.9 else "no"),
+                f"p99 step, test crops); 95 % intervals over the sampled vectors: "
+                f"{_cov_iv(iv_nat2)} / {_cov_iv(iv_nat4)}",
+        "holds": holds,
     })
     rows.append({
         "claim": "Channel order (new here): coverage >= 0.90 at R = 8, c = 2",
         "paper": "(none; this project's addition)",
         "here": f"{_c(ord2)} ordered vs {_c(nat2)} natural; c = 1 ordered {_c(ord1)} vs "
-                f"c = 4 natural {_c(nat4)}",
-        "holds": "yes" if ord2 >= 0.9 else "no",
+                f"c = 4 natural {_c(nat4)}; ordered 95 % interval {_cov_iv(iv_ord2)}",
+        "holds": threshold_verdict(iv_ord2, 0.9) if iv_ord2 else ("yes" if ord2 >= 0.9 else "no"),
     })
     ov = [r for r in results if r["section"] == "overq"]
     if ov:
@@ -132,7 +186,7 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
                 "here": f"agreement {_fmt(base)} -> {_fmt(rng_nat)} (c = 2 natural), "
                         f"{_fmt(rng_ch)} ordered; KL {base['kl']:.3f} -> "
                         f"{rng_nat['kl']:.3f} / {rng_ch['kl']:.3f}" if rng_ch else "",
-                "holds": verdict(rng_nat, base),
+                "holds": verdict(rng_nat, base), "vs": (rng_nat, base),
             })
         if best_clip and best_ovq:
             rows.append({
@@ -141,7 +195,7 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
                 "here": f"best OverQ ({best_ovq['label']}) {_fmt(best_ovq)}, KL "
                         f"{best_ovq['kl']:.3f}; best clipping ({best_clip['label']}) "
                         f"{_fmt(best_clip)}, KL {best_clip['kl']:.3f}",
-                "holds": verdict(best_ovq, best_clip),
+                "holds": verdict(best_ovq, best_clip), "vs": (best_ovq, best_clip),
             })
     def per_tensor(w, label=None):  # the OCS rows' baselines: same granularity
         return lambda r: (r["w_bits"] == w and not r["w_per_channel"]
@@ -156,7 +210,7 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
                 "paper": "OCS outperforms clipping at 6 and 5 bits (OCS)",
                 "here": f"OCS {split['label']} {_fmt(split)} KL {split['kl']:.3f}; best "
                         f"clipping {plain['label']} {_fmt(plain)} KL {plain['kl']:.3f}",
-                "holds": verdict(split, plain),
+                "holds": verdict(split, plain), "vs": (split, plain),
             })
     mse4 = _best(results, "clip-weight", per_tensor(4, "mse per-tensor"))
     mse4o = _best(results, "ocs", lambda r: r["w_bits"] == 4 and r["label"] == "mse + OCS r=0.02")
@@ -166,7 +220,7 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
             "paper": "OCS combined with clipping is best at 4 bits (OCS)",
             "here": f"mse + OCS {_fmt(mse4o)} KL {mse4o['kl']:.3f}; mse alone {_fmt(mse4)} "
                     f"KL {mse4['kl']:.3f}",
-            "holds": verdict(mse4o, mse4),
+            "holds": verdict(mse4o, mse4), "vs": (mse4o, mse4),
         })
     for w in (4, 5):
         ap = _best(results, "apot", lambda r: r["w_bits"] == w)
@@ -177,7 +231,7 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
                 "paper": "APoT levels beat uniform levels at 3-5 bits (APoT, with training)",
                 "here": f"APoT {ap['label']} {_fmt(ap)} KL {ap['kl']:.3f}; uniform "
                         f"{un['label']} {_fmt(un)} KL {un['kl']:.3f}",
-                "holds": verdict(ap, un),
+                "holds": verdict(ap, un), "vs": (ap, un),
             })
     mx = _row(results, "clip-act", "max") and next(
         (r for r in results if r["section"] == "clip-act" and r["a_bits"] == 4
@@ -189,8 +243,14 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
             "paper": "ACIQ / KL / MSE clipping beat no clipping at 4 bits (ACIQ, TensorRT)",
             "here": f"best {best4['label']} {_fmt(best4)} KL {best4['kl']:.3f}; max "
                     f"{_fmt(mx)} KL {mx['kl']:.3f}",
-            "holds": verdict(best4, mx),
+            "holds": verdict(best4, mx), "vs": (best4, mx),
         })
+    for row in rows:  # the network claims: their differences' intervals, in words and data
+        new, old = row.pop("vs", (None, None))
+        if new is not None and old is not None:
+            ivs = intervals(new, old)
+            row["here"] += _versus(new, old)
+            row["intervals"] = {k: iv.to_dict() for k, iv in ivs.items()}
     return rows
 
 
@@ -340,6 +400,13 @@ def _jsonable(obj):
 # --- command line --------------------------------------------------------------------
 
 
+PER_INPUT_KEYS = ("per_input", "per_vector")  # kept in build/claims_raw.json only
+
+
+def _summary(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in PER_INPUT_KEYS}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m sw_ref.claims", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -441,7 +508,8 @@ def main(argv=None) -> int:
     plots(results, cov, out)
     (out / "claims.md").write_text(markdown(meta, results, cov, claims))
     (out / "claims.json").write_text(json.dumps(_jsonable(
-        {"meta": meta, "claims": claims, "coverage": cov, "results": results}), indent=1) + "\n")
+        {"meta": meta, "claims": claims, "coverage": [_summary(c) for c in cov],
+         "results": [_summary(r) for r in results]}), indent=1) + "\n")
     print(f"wrote {out / 'claims.md'} ({len(results)} schemes, {meta['seconds']:.0f} s)",
           file=sys.stderr)
     return 0

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from hw.params import ArrayConfig
+from hw.params import STATE_RANGE, ArrayConfig
 
 from . import apot, ocs, overq, quant
 from .nets.activations import LayerActs
@@ -331,17 +331,21 @@ class Evaluator:
         logits = torch.cat(logits)
         ref = self.fp32_logits
         top1 = ref.argmax(1)
-        agree = float((logits.argmax(1) == top1).float().mean())
+        agrees = logits.argmax(1) == top1
+        agree = float(agrees.float().mean())
         top5 = float((logits.topk(5, dim=1).indices == top1[:, None]).any(1).float().mean())
-        kl = float(F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1),
-                            reduction="batchmean", log_target=True))
+        kls = F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1),
+                       reduction="none", log_target=True).sum(1)
+        kl = float(kls.mean())
         sqnr = {}
         for n, e in err.items():
             ref = fp32_out[n].reshape(-1)
             sig = float(torch.dot(ref, ref))
             sqnr[n] = math.inf if e == 0 else 10 * math.log10(sig / e)
         row = {**asdict(s), "top1_agreement": agree, "top5_agreement": top5, "kl": kl,
-               "sqnr_db": sqnr}
+               "sqnr_db": sqnr,
+               # per test crop, for the paired bootstrap of the claims (not in the report)
+               "per_input": {"top1": agrees.int().tolist(), "kl": kls.tolist()}}
         enc = [q for q in quants.values() if isinstance(q, _Encoder)]
         if enc:
             seen = sum(q.outliers for q in enc)
@@ -485,6 +489,18 @@ def build_schemes(quick: bool = False) -> list[EScheme]:
 # --- coverage on sampled vectors (no network run) ------------------------------------
 
 
+PER_VECTOR_ROWS = 8  # the claims' array height: per-vector counts kept for its intervals
+
+
+def _per_vector_outliers(x: np.ndarray, step: float, cfg: ArrayConfig) -> list[int]:
+    return (np.asarray(overq.codes(x, step, cfg)) > cfg.act_max).sum(axis=1).tolist()
+
+
+def _per_vector_handled(x: np.ndarray, step: float, cfg: ArrayConfig) -> list[int]:
+    """Handled outliers per vector: each leaves exactly one RANGE slot."""
+    return (np.asarray(overq.encode(x, step, cfg).states) == STATE_RANGE).sum(axis=1).tolist()
+
+
 def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
                    cascades=(1, 2, 3, 4), modes=("range",), bits: int = 4,
                    kinds=("project", "depthwise"), progress: bool = True) -> list[dict]:
@@ -511,8 +527,12 @@ def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
                    "outliers": st.outliers, "handled_natural": st.handled}
             if kind == "project":
                 perm = overq.channel_order(calib.vectors[name], step, cfg)
-                rec["handled_channel"] = overq.encode_stats(np.ascontiguousarray(x[:, perm]),
-                                                            step, cfg).handled
+                xp = np.ascontiguousarray(x[:, perm])
+                rec["handled_channel"] = overq.encode_stats(xp, step, cfg).handled
+                if r == PER_VECTOR_ROWS:  # per-vector counts for the claims' intervals
+                    rec["per_vector"] = {"outliers": _per_vector_outliers(x, step, cfg),
+                                         "handled_natural": _per_vector_handled(x, step, cfg),
+                                         "handled_channel": _per_vector_handled(xp, step, cfg)}
                 xc = calib.vectors[name]
                 calib_natural = overq.encode_stats(xc, step, cfg)
                 rec["calib_outliers"] = int(calib_natural.outliers)

@@ -320,6 +320,9 @@ def parse_args(argv=None):
     )
     p.add_argument("--quick", action="store_true", help="a fast subset of the schemes")
     p.add_argument("--json", type=Path, default=Path("build/evaluate.json"), help="JSON output")
+    p.add_argument("--report", type=Path, default=None,
+                   help="also write the tables as a markdown report (make demo: "
+                        "synth/reports/digits.md)")
     p.add_argument("--rows", type=int, default=ArrayConfig().rows,
                    help="array rows R: OverQ tile length along the reduction axis")
     p.add_argument("--calib", type=int, default=256, help="calibration images (training set)")
@@ -348,7 +351,18 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     layers = list(ctx.fp32_out)
-    sys.stdout.write(markdown(results, layers))
+    table = markdown(results, layers)
+    sys.stdout.write(table)
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(
+            "# The quantizers on the digits CNN\n\n"
+            f"Written by `python -m sw_ref.evaluate --report {args.report.as_posix()}` "
+            "(`make demo`); do not edit by hand. The shipped network "
+            "(`sw_ref/nets/digits_cnn.npz`), R = "
+            f"{args.rows}, {args.calib} calibration and {len(ctx.y_test)} test images. "
+            "SQNR in dB; coverage for OverQ rows.\n\n" + table)
+        print(f"wrote {args.report}", file=sys.stderr)
     report = {
         "settings": asdict(settings),
         "rows": args.rows,

@@ -1,17 +1,23 @@
-"""A small, deterministic CNN on scikit-learn's digits, trained once and cached.
+"""A small CNN on scikit-learn's digits, with its trained weights shipped in the repository.
 
-The digits set (1797 8x8 images, bundled with scikit-learn) needs no download,
-and a 2-conv network trains in seconds on two CPU cores, so the quantization
-evaluation and its tests always have a real network to work on. Weights are cached
-under ``build/cache/`` keyed by a hash of the training settings; the cache write is
-atomic so parallel test workers never read a half-written file.
+The digits set (1797 8x8 images, bundled with scikit-learn) needs no download. The
+network's weights are *shipped* (``sw_ref/nets/digits_cnn.npz``, 43 kB, with its training
+settings, test accuracy and SHA-256 in ``digits_cnn.json``) and loaded by default:
+float training is seeded, but another CPU's kernels (``ATEN_CPU_CAPABILITY``) give other
+weights, and every digits figure of the project (tests, ``make demo``, reports) must come
+from one network. Training stays available (``python -m sw_ref.model --train``, or
+``load_model(retrain=True)``); a retrained network is cached under ``build/cache/`` keyed
+by a hash of the training settings, written atomically so parallel test workers never read
+a half-written file.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,9 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DigitsCNN", "TrainSettings", "load_digits_split", "load_model", "DEFAULT_CACHE"]
+__all__ = ["DigitsCNN", "TrainSettings", "load_digits_split", "load_model", "load_shipped",
+           "test_accuracy", "DEFAULT_CACHE", "SHIPPED_WEIGHTS"]
 
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / "build" / "cache"
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "nets" / "digits_cnn.npz"
+SHIPPED_META = SHIPPED_WEIGHTS.with_suffix(".json")
 PIXEL_MAX = 16.0  # digits pixels are integers 0..16
 
 
@@ -126,9 +135,43 @@ def _atomic_save(state: dict, path: Path) -> None:
         raise
 
 
+def weights_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def shipped_meta() -> dict:
+    """The shipped weights' training settings, test accuracy, SHA-256 and provenance."""
+    return json.loads(SHIPPED_META.read_text())
+
+
+def shipped_settings() -> TrainSettings:
+    """The settings the shipped network was trained with."""
+    d = shipped_meta()["settings"]
+    return TrainSettings(**{**d, "channels": tuple(d["channels"])})
+
+
+def load_shipped() -> DigitsCNN:
+    """The shipped network, its file checked against the recorded SHA-256."""
+    meta = shipped_meta()
+    digest = weights_sha256(SHIPPED_WEIGHTS)
+    if digest != meta["sha256"]:
+        raise RuntimeError(f"{SHIPPED_WEIGHTS} has SHA-256 {digest}, expected {meta['sha256']}"
+                           " (a changed file: restore it or re-ship it with --ship)")
+    model = DigitsCNN(shipped_settings().channels)
+    with np.load(SHIPPED_WEIGHTS) as arrays:
+        model.load_state_dict({k: torch.from_numpy(arrays[k]) for k in arrays.files})
+    return model.eval()
+
+
 def load_model(settings: TrainSettings = TrainSettings(), cache_dir: Path | str | None = None,
                retrain: bool = False) -> DigitsCNN:
-    """The trained model, from the cache if present (else trained and cached)."""
+    """The digits network: the shipped weights for the default settings, else trained.
+
+    Settings other than the shipped ones (or ``retrain=True``) train a network on this
+    machine and cache it; its weights then depend on this CPU's float kernels.
+    """
+    if not retrain and settings == shipped_settings():
+        return load_shipped()
     path = Path(cache_dir or DEFAULT_CACHE) / f"digits_cnn_{settings.key()}.pt"
     model = DigitsCNN(settings.channels)
     if path.exists() and not retrain:
@@ -137,3 +180,59 @@ def load_model(settings: TrainSettings = TrainSettings(), cache_dir: Path | str 
     model = train(settings)
     _atomic_save(model.state_dict(), path)
     return model
+
+
+def test_accuracy(model: nn.Module, settings: TrainSettings = TrainSettings()) -> float:
+    """Top-1 accuracy on the held-out digits split."""
+    _, _, x_te, y_te = load_digits_split(settings.test_fraction, settings.seed)
+    with torch.no_grad():
+        return float((model(x_te).argmax(1) == y_te).float().mean())
+
+
+def ship(settings: TrainSettings = TrainSettings()) -> dict:
+    """Train and write the shipped weights and their record (maintainers only)."""
+    model = train(settings)
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    np.savez(SHIPPED_WEIGHTS, **state)
+    meta = {
+        "settings": asdict(settings),
+        "test_accuracy": test_accuracy(model, settings),
+        "sha256": weights_sha256(SHIPPED_WEIGHTS),
+        "trained_with": {"torch": torch.__version__,
+                         "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY", "(unset)"),
+                         "threads": 1},
+    }
+    SHIPPED_META.write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sw_ref.model",
+                                description="The digits CNN: test accuracy of the shipped "
+                                            "weights, or train a new network.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--train", action="store_true",
+                   help="train on this machine (cached under build/cache) and compare its "
+                        "test accuracy with the shipped network's")
+    p.add_argument("--ship", action="store_true",
+                   help="train and overwrite the shipped weights and their record (maintainers)")
+    p.add_argument("--seed", type=int, default=TrainSettings().seed)
+    p.add_argument("--epochs", type=int, default=TrainSettings().epochs)
+    args = p.parse_args(argv)
+    settings = TrainSettings(seed=args.seed, epochs=args.epochs)
+    if args.ship:
+        meta = ship(settings)
+        print(f"wrote {SHIPPED_WEIGHTS.name}: test accuracy {meta['test_accuracy']:.4f}, "
+              f"sha256 {meta['sha256'][:16]}...")
+        return 0
+    shipped = test_accuracy(load_shipped())
+    print(f"shipped network ({SHIPPED_WEIGHTS.name}): test accuracy {shipped:.4f}")
+    if args.train:
+        model = load_model(settings, retrain=True)
+        print(f"trained here (seed {settings.seed}, {settings.epochs} epochs): "
+              f"test accuracy {test_accuracy(model, settings):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,6 +19,7 @@ at a time, for the tests.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,9 +169,9 @@ def _quantize(x: np.ndarray, step: float, floor: float, cfg: ArrayConfig, sse: b
             np.divide(yb, denom, out=yb)
         else:
             np.divide(xb, denom, out=yb, dtype=np.float64)
-        if not (yb.min() >= 0 and yb.max() < np.inf):
-            _reject(x, floor)
-        np.minimum(yb, cap, out=rb)
+        if not (yb.min() > -np.inf and yb.max() < np.inf):
+            _reject(x)
+        np.clip(yb, 0.0, cap, out=rb)  # below the floor is at the floor
         np.rint(rb, out=rb)
         codes[start : start + xb.size] = rb
         if sse:
@@ -180,13 +181,9 @@ def _quantize(x: np.ndarray, step: float, floor: float, cfg: ArrayConfig, sse: b
     return codes.reshape(x.shape), total
 
 
-def _reject(x: np.ndarray, floor: float):
+def _reject(x: np.ndarray):
     if np.isnan(x).any():
         raise ValueError("activations contain NaN")
-    if floor == 0 and (x < 0).any():
-        raise ValueError(f"activations must be >= 0 (post-ReLU), found {x.min()}")
-    if (x < floor).any():
-        raise ValueError(f"activations must be >= floor {floor}, found {x.min()}")
     raise ValueError("activations contain inf (or overflow when divided by step)")
 
 
@@ -204,6 +201,11 @@ def codes(x, step, cfg: ArrayConfig, floor=0.0):
     q = min(round((x - floor) / step), 2^(2b) - 1) for range-only or no OverQ; with
     ``precision`` the fine code u = min(round((x - floor) 2^b / step), 2^(3b) - 1).
     Round half to even. int64, numpy or torch like x.
+
+    Like any quantizer, this clamps what lies outside its range: a value below the
+    floor (GELU's float32 minimum is a hair below the analytic one; post-ReLU data
+    may pick up tiny negatives from arithmetic) is at the floor, code 0, and the
+    clamp's error counts in ``stats.mse``. NaN and inf raise.
     """
     arr, back, step, floor = _activation_input(x, step, floor, cfg)
     if arr.size == 0:
@@ -337,9 +339,9 @@ def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
     """OverQ-encode activations x [..., K] (numpy or torch) on the grid ``step``.
 
     Exactly ``encode_codes(codes(x, step, cfg, floor), cfg)``, plus ``stats.mse``
-    against x - floor in the units of x. x must be >= floor (post-ReLU: floor = 0; a
-    zero point z < 0 for activations bounded below, e.g. GELU's minimum): the slots
-    at the floor are the zeros OverQ overwrites. K may exceed ``cfg.rows``: the last
+    against x - floor in the units of x. The floor is 0 post-ReLU, or a zero point
+    z < 0 for activations bounded below (e.g. GELU's minimum); the slots at the floor
+    are the zeros OverQ overwrites, and values below it are at it (``codes``). K may exceed ``cfg.rows``: the last
     axis is cut into tiles of ``rows`` slots, each encoded alone. A last partial tile
     is encoded as a shorter vector: a range overwrite never reaches past its end and
     its last slot's outlier is clipped (like the zero-padded rows the array sees,
@@ -374,9 +376,7 @@ def reconstruct(x, step, cfg: ArrayConfig, floor=0.0, dtype=np.float64):
     states themselves.
     """
     arr, back, step, floor = _activation_input(x, step, floor, cfg)
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+    dtype = _float_dtype(dtype)
     if arr.size == 0:
         return back(np.zeros(arr.shape, dtype)), EncodeStats(0, 0, 1.0, 0, 0.0)
     c, run, units, sse = _encode_run(arr, step, floor, cfg, ports=False)
@@ -395,6 +395,25 @@ def reconstruct(x, step, cfg: ArrayConfig, floor=0.0, dtype=np.float64):
     out = table[c]
     out.reshape(-1)[run.clipped] = table[cfg.act_max]
     return back(out), stats
+
+
+def _float_dtype(dtype) -> np.dtype:
+    """A numpy floating dtype from a numpy or torch dtype (``torch.float32``), or a
+    TypeError that names what was given."""
+    torch = sys.modules.get("torch")  # a torch dtype implies torch is imported
+    if torch is not None and isinstance(dtype, torch.dtype):
+        as_numpy = {torch.float16: np.float16, torch.float32: np.float32,
+                    torch.float64: np.float64}.get(dtype)
+        if as_numpy is None:
+            raise TypeError(f"dtype must be torch.float16, float32 or float64, got {dtype}")
+        return np.dtype(as_numpy)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a floating-point numpy or torch dtype, got {dtype!r}") from None
+    if dt.kind != "f":
+        raise TypeError(f"dtype must be a floating-point dtype, got {dt}")
+    return dt
 
 
 def _sum_sq(a: np.ndarray) -> float:

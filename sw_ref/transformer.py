@@ -329,7 +329,10 @@ def quantized_forward(ctx: Context, plans: dict[str, LayerPlan]) -> dict:
         ref = ctx.fp32_out[name].double()
         err = float(((torch.cat(layer.outputs).double() - ref) ** 2).sum())
         sqnr[name] = float("inf") if err == 0 else 10 * np.log10(float((ref**2).sum()) / err)
-    row = {"cosine": cos, "cosine_min": cos_min, "nn_agreement": agree, "sqnr_db": sqnr}
+    row = {"cosine": cos, "cosine_min": cos_min, "nn_agreement": agree, "sqnr_db": sqnr,
+           # per test sentence, for the paired bootstrap of the claims (not in the report)
+           "per_input": {"cosine": F.cosine_similarity(emb.double(), ctx.fp32_emb.double(),
+                                                       dim=1).tolist()}}
     stats = [p.act.stats for p in plans.values() if isinstance(p.act, FloorOverQAct)]
     if stats:
         seen = sum(s.outliers for s in stats)

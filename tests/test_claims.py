@@ -90,20 +90,48 @@ def test_effnet_layer_through_the_rtl(tmp_path):
     assert report["outliers"] > 0 and report["sqnr_db"] > 6, report
 
 
-def test_verdict_needs_both_numbers_and_a_working_network():
+def test_verdict_needs_both_numbers_intervals_clear_of_zero_and_a_working_network():
     from sw_ref.claims import verdict
 
-    def r(agree, kl):
-        return {"top1_agreement": agree, "kl": kl}
+    rng = np.random.default_rng(0)
+    n = 256
+    base_kl = rng.exponential(0.2, n)
+    base_top1 = (rng.random(n) < 0.7).astype(int)
 
-    assert verdict(r(0.80, 0.1), r(0.70, 0.2)) == "yes"
-    assert verdict(r(0.70, 0.1), r(0.70, 0.2)) == "yes"  # a tie on agreement, lower KL
-    assert verdict(r(0.60, 0.1), r(0.70, 0.2)) == "partly"  # lower KL, lower agreement
-    assert verdict(r(0.80, 0.3), r(0.70, 0.2)) == "partly"
-    assert verdict(r(0.60, 0.3), r(0.70, 0.2)) == "no"
+    def r(top1, kl):
+        return {"top1_agreement": float(np.mean(top1)), "kl": float(np.mean(kl)),
+                "per_input": {"top1": list(top1), "kl": list(kl)}}
+
+    base = r(base_top1, base_kl)
+    fixed = base_top1.copy()
+    fixed[np.flatnonzero(base_top1 == 0)[:40]] = 1  # 40 more crops agree
+    broken = base_top1.copy()
+    broken[np.flatnonzero(base_top1 == 1)[:40]] = 0
+    assert verdict(r(fixed, base_kl * 0.5), base) == "yes"
+    assert verdict(r(base_top1, base_kl * 0.5), base) == "yes"  # a tie on agreement, lower KL
+    assert verdict(r(broken, base_kl * 0.5), base) == "partly"  # lower KL, lower agreement
+    assert verdict(r(broken, base_kl * 1.5), base) == "no"
+    # a difference inside the spread of the crops is no verdict either way
+    jitter = base_kl * (1 + 0.01 * rng.standard_normal(n))
+    swapped = base_top1.copy()
+    swapped[[np.flatnonzero(base_top1 == 0)[0], np.flatnonzero(base_top1 == 1)[0]]] ^= 1
+    assert verdict(r(swapped, jitter), base) == "within noise"
     # APoT W4 on EfficientNet-Lite0: both below 10 % agreement; KL decides nothing
-    assert verdict(r(0.039, 2.8), r(0.031, 3.1)).startswith("inconclusive")
-    assert verdict(None, r(0.7, 0.2)) == "n/a"
+    low = (np.arange(n) < 8).astype(int)
+    assert verdict(r(low, base_kl * 14), r(low[::-1], base_kl * 15)).startswith("inconclusive")
+    assert verdict(None, base) == "n/a"
+
+
+def test_threshold_verdict_needs_the_interval_clear_of_the_target():
+    from sw_ref.bootstrap import ratio_interval
+    from sw_ref.claims import threshold_verdict
+
+    outliers = np.full(2000, 2)
+    assert threshold_verdict(ratio_interval(np.full(2000, 2) * (np.arange(2000) % 20 > 0),
+                                            outliers), 0.9) == "yes"  # 0.95
+    assert threshold_verdict(ratio_interval(2 * (np.arange(2000) % 5 > 0), outliers), 0.9) == "no"
+    near = 2 * (np.arange(2000) % 10 > 0)  # exactly 0.90
+    assert threshold_verdict(ratio_interval(near, outliers), 0.9) == "within noise"
 
 
 def test_depthwise_rows_encode_the_windows_too():

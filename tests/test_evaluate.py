@@ -55,6 +55,44 @@ def test_cached_model_loads_identically(tmp_path):
         assert torch.equal(v, second.state_dict()[k])
 
 
+def test_the_default_network_is_the_shipped_one_checked_by_its_sha256():
+    meta = model.shipped_meta()
+    assert model.weights_sha256(model.SHIPPED_WEIGHTS) == meta["sha256"]
+    net = model.load_model()
+    with __import__("numpy").load(model.SHIPPED_WEIGHTS) as shipped:
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, torch.from_numpy(shipped[k])), k
+    # its recorded accuracy is what it computes (argmax of 540 test images)
+    assert abs(model.test_accuracy(net) - meta["test_accuracy"]) < 1e-6
+
+
+def test_a_changed_weights_file_is_refused(tmp_path, monkeypatch):
+    bad = tmp_path / "digits_cnn.npz"
+    data = bytearray(model.SHIPPED_WEIGHTS.read_bytes())
+    data[-100] ^= 1
+    bad.write_bytes(bytes(data))
+    monkeypatch.setattr(model, "SHIPPED_WEIGHTS", bad)
+    with pytest.raises(RuntimeError, match="SHA-256"):
+        model.load_shipped()
+
+
+def test_retraining_here_reaches_the_shipped_accuracy_within_a_point(tmp_path):
+    """Training is available on any machine; its weights differ per CPU, its quality not."""
+    retrained = model.load_model(model.TrainSettings(), tmp_path, retrain=True)
+    assert abs(model.test_accuracy(retrained) - model.shipped_meta()["test_accuracy"]) <= 0.01
+
+
+def test_committed_digits_report_is_of_the_shipped_network():
+    """synth/reports/digits.md is written by its command on the shipped weights: its FP32
+    row is the shipped network's test accuracy (a report from a retrained network fails)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "synth" / "reports" / "digits.md").read_text()
+    assert "Written by `python -m sw_ref.evaluate --report synth/reports/digits.md`" in text
+    fp32 = next(line for line in text.splitlines() if line.startswith("| fp32 |"))
+    assert fp32.split("|")[4].strip() == f"{100 * model.shipped_meta()['test_accuracy']:.2f}"
+
+
 def test_digits_split_is_deterministic_and_scaled():
     a = model.load_digits_split()
     b = model.load_digits_split()

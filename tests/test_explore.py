@@ -201,8 +201,6 @@ def test_cli_rejects_bad_arguments(capsys):
 def test_minilm_workload_is_registered_without_loading_the_model():
     from synth.explore import nets
 
-    if "minilm_l6" not in nets.available():
-        pytest.skip("sw_ref.nets has no minilm_l6 in this checkout")
     wl = nets.get("minilm_l6", n_eval=16, n_calib=16)
     assert wl.evaluate is not None and wl.fidelity_name.startswith("mean cosine")
     assert wl.supports(Point(8, 4, 8)) and not wl.supports(Point(8, 4, 4, "apot"))
@@ -228,8 +226,6 @@ def test_efficientnet_two_points_on_four_crops(tmp_path):
     """
     from synth.explore import nets
 
-    if "efficientnet_lite0" not in nets.available():
-        pytest.skip("sw_ref.nets has no efficientnet_lite0 in this checkout")
     from sw_ref.effnet_eval import EScheme
 
     caches = {"acc_cache": tmp_path / "acc", "synth_cache": tmp_path / "synth",

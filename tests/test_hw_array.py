@@ -204,13 +204,24 @@ def test_apot_level_sets_even_and_uneven(cfg):
 
 @pytest.mark.parametrize("fmt", ["int", "apot"])
 def test_16x16_few_vectors(fmt):
+    """A 16 x 16 array with random, different weights per column: every vector's output
+    comes out (the driver waits L cycles before the reset), and the vectors use every
+    state, so the weight mux (SHIFTED/RANGE/PRECISION read W[k-1]) is exercised."""
     cfg = ArrayConfig(rows=16, cols=16, weight_format=fmt, overq="range,precision")
     rng = np.random.default_rng(5)
-    program = [("load", weight_codes(cfg, rng))]
-    program += directed_vectors(cfg, rng)[:4] + stream(cfg, rng, 4, gaps=True)
-    program += [("reset", 1)] + [("load", weight_codes(cfg, rng, "min"))]
-    program += directed_vectors(cfg, rng)[1:3]
-    check(cfg, program)
+    L = cfg.latency
+    weights = weight_codes(cfg, rng)
+    assert len({tuple(col) for col in weights.T}) == cfg.cols  # columns differ
+    vectors = directed_vectors(cfg, rng)[:4] + encoded_vectors(cfg, rng, 6) + \
+        stream(cfg, rng, 6, gaps=True)
+    program = [("load", weights)] + vectors + [("idle", L), ("reset", 1)]
+    program += [("load", weight_codes(cfg, rng, "min"))] + directed_vectors(cfg, rng)[1:3]
+    program += [("idle", L)]
+    trace = check(cfg, program)
+    sent = [op for op in vectors if op[0] == "vec"]
+    assert len(trace.received) == len(sent) + 2  # nothing lost to the reset
+    states = {int(f) for op in sent for f in (op[2] if op[2] is not None else [0])}
+    assert states == {STATE_NORMAL, STATE_SHIFTED, STATE_RANGE, STATE_PRECISION}
 
 
 def test_vectors_in_flight_during_reset_produce_no_output():

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from amaranth.back import verilog
 
@@ -359,6 +360,42 @@ def test_info_json_is_a_sidecar_with_the_interface(capsys):
     members = info["interface"]["members"]
     assert "a_state" not in members
     assert members["y_data"]["width"] == 5 * cfg.acc_width
+
+
+@pytest.mark.parametrize("cfg", [ArrayConfig(), ArrayConfig(rows=3, cols=5, overq="none"),
+                                 ArrayConfig(rows=4, cols=2, weight_format="apot", weight_bits=5,
+                                             overq="range,precision", encoder=True)],
+                         ids=lambda c: c.key())
+def test_info_json_fields_say_what_the_verilog_ports_carry(cfg):
+    """The sidecar's fields match the Verilog's port declarations, and y_data's fields are
+    two's complement: the golden model's negative outputs come out of the bus that way."""
+    import re
+
+    from hw.simulate import pack, simulate
+    from sw_ref.overq import golden
+
+    info = interface_info(cfg)
+    verilog = generate_verilog(cfg)
+    top_ports = verilog[verilog.index("module top ("):]
+    top_ports = top_ports[:top_ports.index(");")]
+    declared = {m.group(3): int(m.group(2) or 0) + 1 for m in re.finditer(
+        r"^\s*(input|output)\s+wire\s+(?:\[(\d+):0\]\s+)?(\w+)", top_ports, re.M)}
+    assert {"clk", "rst", "y_valid", "y_data"} <= declared.keys()
+    for port, f in info["fields"].items():
+        assert declared[port] == f["count"] * f["width"] == info["interface"]["members"][port]["width"]
+    assert info["fields"]["y_data"]["signed"] is True
+    assert info["fields"]["w_data"]["signed"] is (cfg.weight_format == "int")
+    if cfg.weight_format == "int":  # a negative output, packed and read back by the fields
+        f = info["fields"]["y_data"]
+        w = np.full((cfg.rows, cfg.cols), -1, dtype=np.int64)
+        v = np.full(cfg.rows, 3, dtype=np.int64)
+        y = golden(v, np.zeros(cfg.rows, dtype=np.int64), w, cfg)
+        assert (y < 0).all()
+        codes = w & ((1 << cfg.weight_bits) - 1)
+        trace = simulate(cfg, [("load", codes), ("vec", v, None)])
+        assert trace.received[0][1] == y.tolist()
+        word = pack([int(t) & ((1 << f["width"]) - 1) for t in y], f["width"])
+        assert word >> (f["width"] - 1) & 1  # the sign bit of field 0 is set
 
 
 def test_help_shows_every_option_and_defaults(capsys):

@@ -1,8 +1,9 @@
 # amaranth: UnusedElaboratable=no
 """The multipliers and one PE, exhaustively for small widths, in Amaranth's simulator.
 
-Expectations come from ``sw_ref`` (APoT decode) and the README's state table via
-``cfg.state_shifts``; nothing here repeats a width or exponent formula.
+Expectations come from ``sw_ref`` (APoT decode) and the state table written out a
+second time in ``tests/acc_bounds.py`` (``scale_table``), never from ``hw.params``'s
+``state_shifts``, which the RTL itself is built from: a wrong shift there must fail here.
 """
 
 import itertools
@@ -15,6 +16,8 @@ from hw.mul import ApotMultiplier, IntMultiplier, multiplier_for
 from hw.params import STATE_NORMAL, ArrayConfig
 from hw.pe import ProcessingElement
 from hw.simulate import weight_values
+
+from acc_bounds import scale_table
 
 
 def _run(dut, bench):
@@ -88,7 +91,7 @@ def test_pe_every_activation_weight_pair_and_state(cfg, row):
     codes = list(range(1 << cfg.weight_bits))
     value = dict(zip(codes, weight_values(codes, cfg).tolist()))
     states = range(4) if pe.has_mux else [STATE_NORMAL]
-    shifts = cfg.state_shifts
+    factor = scale_table(cfg)
     acc_max = (1 << (cfg.acc_width - 1)) - 1
     rng = np.random.default_rng(row)
     mismatches = []
@@ -110,7 +113,7 @@ def test_pe_every_activation_weight_pair_and_state(cfg, row):
                 if pe.has_mux:
                     ctx.set(pe.state_in, f)
                 w = value[own] if f == STATE_NORMAL else value[above]
-                expect = (psum + (a * w << shifts[f]), a, f)
+                expect = (psum + a * w * factor[f], a, f)
                 await ctx.tick()
                 got = (ctx.get(pe.psum_out), ctx.get(pe.a_out))
                 got += (ctx.get(pe.state_out),) if pe.has_mux else (f,)

@@ -262,11 +262,14 @@ def test_tiles_are_encoded_alone():
 
 def test_invalid_input_raises():
     cfg = cfg_()
-    for bad, msg in ((np.nan, "NaN"), (np.inf, "inf"), (-1.0, ">= 0")):
+    for bad, msg in ((np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "inf")):
         x = np.ones((2, 8))
         x[1, 3] = bad
-        with pytest.raises(ValueError, match=msg):
-            overq.encode(x, 1.0, cfg)
+        for call in (overq.encode, overq.codes, overq.encode_stats, overq.reconstruct):
+            with pytest.raises(ValueError, match=msg):
+                call(x, 1.0, cfg)
+    with pytest.raises(ValueError, match="numeric"):
+        overq.encode(np.array(["1", "2"]), 1.0, cfg)
     with pytest.raises(ValueError, match="step"):
         overq.encode(np.ones(8), 0.0, cfg)
     with pytest.raises(ValueError):
@@ -276,7 +279,6 @@ def test_invalid_input_raises():
 
 
 def test_torch_in_torch_out():
-    torch = pytest.importorskip("torch")
     cfg = cfg_(8, 4, 2, ("range", "precision"))
     x = activations(np.random.default_rng(1), (3, 5, 8), 4).astype(np.float32)
     e_np = overq.encode(x, 0.5, cfg)
@@ -417,7 +419,6 @@ def test_golden_sums_beyond_int64_are_python_integers_not_wrapped():
     expected = golden_loop(v[0], f[0], w, cfg)
     assert expected[0] < -(2**63)
     assert y.dtype == object and y.tolist() == [expected]
-    torch = pytest.importorskip("torch")
     with pytest.raises(ValueError, match="exceed int64"):
         overq.golden(torch.from_numpy(v), torch.from_numpy(f), torch.from_numpy(w), cfg)
 
@@ -490,9 +491,9 @@ def test_reconstruct_on_many_tiles(modes, rows):
 
 def test_reconstruct_rejects_what_encode_rejects():
     cfg = cfg_(8, 4, 2, ("range",))
-    with pytest.raises(ValueError):
-        overq.reconstruct(np.array([[-1.0, 0.0]]), 1.0, cfg)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="inf"):
+        overq.reconstruct(np.array([[-np.inf, 0.0]]), 1.0, cfg)
+    with pytest.raises(ValueError, match="NaN"):
         overq.reconstruct(np.array([[1.0, np.nan]]), 1.0, cfg)
     with pytest.raises(TypeError):
         overq.reconstruct(np.array([[1.0, 0.0]]), 1.0, cfg, dtype=np.int64)
@@ -610,8 +611,44 @@ def test_floor_shifts_the_grid():
     assert e.floor == floor and np.isclose(e.stats.mse, e0.stats.mse)
     dec = overq.decode(e.values, e.states, 0.1, cfg, floor=floor)
     assert np.isclose(np.mean((dec - x) ** 2), e.stats.mse)
-    with pytest.raises(ValueError, match="floor"):
-        overq.encode(x, 0.1, cfg, floor=-0.1)
+
+
+@pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)
+def test_below_the_floor_is_at_the_floor(modes):
+    """Values below the floor (GELU's float32 minimum, post-ReLU data with -1e-6 from
+    arithmetic, or any value under a chosen floor) take code 0, like a quantizer clamps
+    below its range, in every entry point; the clamp's error counts in the MSE."""
+    cfg = cfg_(8, 4, 2, modes)
+    rng = np.random.default_rng(21)
+    for floor in (0.0, -0.17):
+        x = activations(rng, (30, 16), 4) * 0.1 + floor
+        x[::3, ::5] = floor - rng.random((10, 4)) * (1e-6, 1e-3, 0.05, 1.0)
+        clamped = np.maximum(x, floor)
+        assert (x < floor).any()
+        np.testing.assert_array_equal(overq.codes(x, 0.1, cfg, floor),
+                                      overq.codes(clamped, 0.1, cfg, floor))
+        e, ec = overq.encode(x, 0.1, cfg, floor), overq.encode(clamped, 0.1, cfg, floor)
+        np.testing.assert_array_equal(e.values, ec.values)
+        np.testing.assert_array_equal(e.states, ec.states)
+        r, st = overq.reconstruct(x, 0.1, cfg, floor)
+        np.testing.assert_array_equal(r, overq.reconstruct(clamped, 0.1, cfg, floor)[0])
+        dec = overq.decode(e.values, e.states, 0.1, cfg, floor=floor)
+        np.testing.assert_array_equal(r, dec)
+        # the MSE is against x itself: the clamp costs what it costs
+        assert np.isclose(st.mse, np.mean((dec - x) ** 2)) and st.mse > ec.stats.mse
+        assert overq.encode_stats(x, 0.1, cfg, floor) == st
+
+
+def test_reconstruct_takes_torch_dtypes_and_refuses_others_by_name():
+    cfg = cfg_()
+    x = torch.rand(4, 8) * 2
+    out, _ = overq.reconstruct(x, 0.1, cfg, dtype=torch.float32)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+    ref, _ = overq.reconstruct(x.numpy(), 0.1, cfg, dtype=np.float32)
+    assert np.array_equal(out.numpy(), ref)
+    for bad in (torch.int32, torch.bfloat16, np.int64, "text"):
+        with pytest.raises(TypeError, match="dtype"):
+            overq.reconstruct(x, 0.1, cfg, dtype=bad)
 
 
 @pytest.mark.parametrize("modes", MODES, ids=MODE_IDS)

@@ -137,9 +137,12 @@ def test_aciq_laplace_near_its_analytic_value(bits, b):
     x = laplace(b)
     assert quant.threshold(x, bits, "aciq_laplace") == pytest.approx(
         quant.ACIQ_LAPLACE[bits] * b, rel=0.02)
-    # unsigned data with b bits uses the (b + 1)-bit constant: the same step
+    # unsigned b bits have the positive levels of signed b + 1 bits (2^b - 1 steps
+    # above 0): the same clipping problem, so the same threshold and the same step
     alpha_u = quant.aciq_threshold(x, bits, signed=False)
-    assert alpha_u == pytest.approx(quant.ACIQ_LAPLACE[bits + 1] * np.mean(np.abs(x - x.mean())))
+    assert alpha_u == quant.aciq_threshold(x, bits + 1, signed=True)
+    assert quant.step_from_threshold(alpha_u, bits, signed=False) == pytest.approx(
+        quant.step_from_threshold(alpha_u, bits + 1, signed=True))
 
 
 def test_aciq_gauss_near_its_analytic_value():

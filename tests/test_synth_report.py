@@ -70,9 +70,7 @@ def test_committed_report_matches_the_flow():
     """synth/reports/ as committed: its markdown (and the block docs/synth.md quotes)
     renders from its JSON, and one PE of it, regenerated now, synthesizes to the
     recorded numbers (a stale report, after an RTL change, fails: run `make synth`)."""
-    path = REPORTS / "area.json"
-    if not path.exists():
-        pytest.skip("no committed report yet (make synth)")
+    path = REPORTS / "area.json"  # committed: a missing report fails here
     data = json.loads(path.read_text())
     assert render(data, "area_sweep.png") == (REPORTS / "area.md").read_text()
     docs = (REPORTS.parents[1] / "docs" / "synth.md").read_text()

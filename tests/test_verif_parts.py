@@ -21,6 +21,7 @@ from verif.model import ArrayModel
 from verif.monitor import Output
 from verif.ports import pack_fields, unpack_signed, weight_codes, weight_values
 from verif.scoreboard import InOrderScoreboard, ScoreboardError
+from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 from verif.stimulus import (
     directed_vectors,
     extreme_weight_codes,
@@ -320,19 +321,13 @@ def test_layer_tiles_add_up_to_the_reference_and_the_units_are_right(cfg):
     o = case.reference.shape[1]
     np.testing.assert_allclose(case.reference * case.unit, real[:, :o], rtol=1e-9, atol=1e-9)
     err = case.float_error(case.reference)
-    # Measured on this code (see LAYER_SQNR_DB in test_verif_sim.py for the tolerance).
-    assert abs(err["sqnr_db"] - LAYER_SQNR_DB[cfg.key()]) < 0.02, err
+    # Measured on the shipped network (tests/layer_figures.py says why this holds anywhere).
+    assert abs(err["sqnr_db"] - LAYER_SQNR_DB[cfg.key()]) < SQNR_TOLERANCE_DB, err
     # OverQ must beat clipping the same data: the gain measured is 0.04 dB (int,
-    # range) and 0.16 dB (APoT, range+precision), above the tolerance.
+    # range) and 0.13 dB (APoT, range+precision), above the tolerance.
     plain = build_layer_case(dataclasses.replace(cfg, overq=frozenset()), images=1)
     gain = err["sqnr_db"] - plain.float_error(plain.reference)["sqnr_db"]
-    assert gain > 0.02, gain
-
-
-LAYER_SQNR_DB = {  # one digits image, conv2, against FP32
-    "r8c8_a4w4int_oq-range_c2_acc15": 21.343,
-    "r5c3_a4w4apot_k2_oq-range+precision_c3_acc19": 20.672,
-}
+    assert gain > SQNR_TOLERANCE_DB, gain
 
 
 def test_sim_warns_when_the_rtl_header_disagrees_with_the_make_variables():

@@ -15,6 +15,7 @@ import json
 import pytest
 
 from hw.params import ArrayConfig
+from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 from verif.config import RunSettings
 from verif.runner import available, default_build_dir, run
 from verif.sim import format_layer_report, run_layer
@@ -22,21 +23,6 @@ from verif.sim import format_layer_report, run_layer
 DB_TESTS = ("test_db_back_to_back_tiles", "test_db_random_shift_swap", "test_db_reset_mid_tile")
 TB_TESTS = ("test_random", "test_port_level", "test_directed", "test_weight_reload",
             "test_reset_midstream", "test_throughput_latency")
-
-# SQNR of the layer's RTL outputs against FP32 (one digits image), measured with
-# `python -m verif.sim` on this code; the outputs are bit-exact to the reference, so
-# this is the reference's number. The training is seeded and single-threaded; the
-# tolerance only leaves room for float differences of another CPU. It is far below what
-# a broken path costs: clipping every outlier instead of OverQ-encoding it loses
-# 0.04 dB (int, range) and 0.17 dB (APoT, range+precision) here, a doubled error 3 dB.
-LAYER_SQNR_DB = {
-    "r8c8_a4w4int_oq-range_c2_acc15": 21.343,
-    "r8c8_a4w4apot_k2_oq-range+precision_c3_acc20": 20.686,
-    # with the hardware encoder: codes of the same activations, K zero-padded to tiles
-    "r8c8_a4w4int_oq-range_c2_acc15_enc": 21.343,
-    "r8c8_a4w4int_oq-range+precision_c3_acc19_enc": 21.421,
-}
-SQNR_TOLERANCE_DB = 0.02
 
 # (simulator, configuration, digits images for the layer test or 0)
 CASES = [
