@@ -22,6 +22,7 @@ FULL_ONLY = {
     "test_synth_report",    # Yosys
     "test_utilisation", "test_verif_cli", "test_verif_mutants",
     "test_verif_sim",       # cocotb on Icarus and Verilator
+    "test_engine_sim", "test_engine_mutants",  # the layer engine in cocotb
 }
 
 
