@@ -10,7 +10,6 @@ import pytest
 FULL_ONLY = {
     "test_claims",          # EfficientNet-Lite0 on photographs
     "test_config_space",    # Icarus compiles of sampled command lines
-    "test_engine_sim",      # the layer engine in cocotb on Icarus and Verilator
     "test_explore",         # synthesis of parts, network evaluations
     "test_explore_costmodel",  # the state codecs through Yosys
     "test_explore_dask",    # a Dask LocalCluster, synthesis of parts
