@@ -60,6 +60,7 @@ help:
 	@echo "  make test-fast      the pure-Python and amaranth.sim tier (about 2 min)"
 	@echo "  make test-portability  the numerics-heavy tests under every ATEN_CPU_CAPABILITY and 1, 2 threads"
 	@echo "  make test-config-space  400 sampled command lines (CONFIG_SPACE_EXAMPLES=)"
+	@echo "  make lint           ruff check, ruff format --check, mypy on hw/ and the reference numerics"
 	@echo "simulation"
 	@echo "  make sim            cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, ACT_BITS=, WEIGHT_BITS=,"
 	@echo "                      WEIGHT_FORMAT=, OVERQ=, CASCADE=, ACC_BITS=, ENCODER=1, DOUBLE_BUFFER=1,"
@@ -140,6 +141,15 @@ test-portability: setup
 	    -p no:cacheprovider $(PORTABILITY_TESTS) $(PYTEST_ARGS) 2>&1); status=$$?; \
 	  echo "$$out" | tail -1; echo "   $$(( $$(date +%s) - start )) s" >&2; \
 	  [ $$status -eq 0 ] || { echo "$$out" | tail -40; exit 1; }; done; done
+
+# Lint, format and types (pre-commit runs the same; .pre-commit-config.yaml).
+TYPED := hw sw_ref/overq.py sw_ref/quant.py sw_ref/apot.py sw_ref/channel_order.py \
+         sw_ref/bootstrap.py sw_ref/checks.py sw_ref/arrays.py sw_ref/engine.py
+.PHONY: lint
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(TYPED)
 
 # The fast tier: pure-Python and amaranth.sim tests (tests/conftest.py says which).
 .PHONY: test-fast

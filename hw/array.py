@@ -86,7 +86,9 @@ class SystolicArray(wiring.Component):
         return self._cfg.latency
 
     def pe(self, row: int, col: int) -> ProcessingElement:
-        return self._children[pe_name(row, col)]
+        pe = self._children[pe_name(row, col)]
+        assert isinstance(pe, ProcessingElement)
+        return pe
 
     @property
     def children(self) -> dict:
@@ -123,7 +125,7 @@ class SystolicArray(wiring.Component):
         for k in range(cfg.rows):
             for c in range(cfg.cols):
                 name = pe_name(k, c)
-                has_mux = self._children[name].has_mux
+                has_mux = self.pe(k, c).has_mux
                 if db:  # the shift token comes down the column (docs/top-module.md "Double-buffered weights")
                     above = Ref("wskew", "shift_out", c, c + 1) if k == 0 else Ref(pe_name(k - 1, c), "shift_out")
                     wire(name, "w_shift", above)

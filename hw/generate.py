@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import os
+import re
 import sys
 
 from hw import dedupe
 from hw.array import SystolicArray
 from hw.emit import emit_leaves, header, structural_top, waive_leaves
 from hw.names import check_name
-from hw.params import ArrayConfig, EngineConfig, STATE_NAMES
+from hw.params import STATE_NAMES, ArrayConfig, EngineConfig
 from hw.pe import ProcessingElement
 
 __all__ = ["generate_verilog", "generate_pe_verilog", "interface_info", "main"]

@@ -17,9 +17,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from hw.params import ArrayConfig
 from sw_ref import checks
 from sw_ref.arrays import to_numpy as _to_numpy
-from hw.params import ArrayConfig
 
 __all__ = ["ApotWeights", "config_for", "levels", "quantize", "encode", "decode"]
 

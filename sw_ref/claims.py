@@ -23,9 +23,9 @@ import torch
 
 from .bootstrap import WITHIN_NOISE, paired_interval, ratio_interval
 from .effnet_eval import Evaluator, build_schemes, depthwise_schemes, run_all
+from .model import DEFAULT_CACHE
 from .nets import photos
 from .nets.activations import DEFAULT_IMAGES, efficientnet_lite0_acts
-from .model import DEFAULT_CACHE
 from .runner import to_json
 
 __all__ = ["main", "coverage_table", "claims_rows"]

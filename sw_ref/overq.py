@@ -24,9 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sw_ref import checks
-from sw_ref import overq_engine as _engine
-from sw_ref.arrays import to_numpy as _to_numpy
 from hw.params import (
     STATE_NORMAL,
     STATE_PRECISION,
@@ -34,6 +31,9 @@ from hw.params import (
     STATE_SHIFTED,
     ArrayConfig,
 )
+from sw_ref import checks
+from sw_ref import overq_engine as _engine
+from sw_ref.arrays import to_numpy as _to_numpy
 
 __all__ = [
     "EncodeStats",
@@ -193,7 +193,7 @@ def _reject(x: np.ndarray):
     raise ValueError("activations contain inf (or overflow when divided by step)")
 
 
-def _scaled_at(x: np.ndarray, index: np.ndarray, step: float, floor: float) -> np.ndarray:
+def _scaled_at(x: np.ndarray, index: np.ndarray | slice, step: float, floor: float) -> np.ndarray:
     """(x - floor) / step at flat positions ``index``, with ``_quantize``'s arithmetic."""
     xs = x.reshape(-1)[index].astype(np.float64)
     if floor:
@@ -235,6 +235,13 @@ class _Encoding:
     precise: int
     clipped: np.ndarray  # flat positions (in the input) of the clipped outliers
     victims: np.ndarray  # flat positions (in the input) of the pruned slots
+
+    @property
+    def role_bytes(self) -> np.ndarray:
+        """The roles, for a run that kept them (precision decoding needs them)."""
+        if self.roles is None:
+            raise ValueError("this encoder run kept no roles")
+        return self.roles
 
 
 def _run(c: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> _Encoding:
@@ -324,7 +331,7 @@ def encode_codes(codes, cfg: ArrayConfig) -> Encoded:
     run = _run(c, cfg)
     if cfg.precision_enabled:
         target = c.astype(np.float64) / float(1 << cfg.act_bits)
-        sse = _sum_sq(_engine.decoded_units(c, run.roles, cfg) - target)
+        sse = _sum_sq(_engine.decoded_units(c, run.role_bytes, cfg) - target)
         pruned = target.reshape(-1)[run.victims]
     else:
         sse = _sum_sq(c.reshape(-1)[run.clipped].astype(np.float64) - cfg.act_max)
@@ -343,7 +350,7 @@ def _encode_run(arr: np.ndarray, step: float, floor: float, cfg: ArrayConfig, po
     units = None
     pruned = _scaled_at(arr, run.victims, step, floor)  # a victim decodes to 0
     if fine:  # every slot outside a pair loses its fraction bits: a full pass
-        units = _engine.decoded_units(c, run.roles, cfg)
+        units = _engine.decoded_units(c, run.role_bytes, cfg)
         y = _scaled_at(arr, slice(None), step, floor)
         sse = _sum_sq(units.reshape(-1) - y)
     else:  # only the clipped outliers (and the victims) differ from their codes
@@ -651,10 +658,12 @@ def _reference_tile(c: list[int], cfg: ArrayConfig):
         q = list(c)
     v = [0] * n
     f = [STATE_NORMAL] * n
+    assert cfg.cascade is not None  # ArrayConfig resolves the default
+    reach = cfg.cascade
     k = 0
     while k < n:
         if q[k] > big and cfg.range_enabled:
-            j = next((j for j in range(k + 1, min(k + cfg.cascade, n - 1) + 1) if q[j] == 0), None)
+            j = next((j for j in range(k + 1, min(k + reach, n - 1) + 1) if q[j] == 0), None)
             if j is not None:
                 for m in range(j - 1, k, -1):  # q_{k+1}..q_{j-1} move one slot right
                     v[m + 1], f[m + 1] = min(q[m], big), STATE_SHIFTED
@@ -686,6 +695,5 @@ def _reference_tile(c: list[int], cfg: ArrayConfig):
 
 # The OverQ-aware channel order lives in its own module; re-exported here so that
 # ``sw_ref.overq.channel_order`` is the one entry point (it imports overq lazily).
-from sw_ref.channel_order import channel_order  # noqa: E402
 
 __all__.append("channel_order")

@@ -182,8 +182,8 @@ def fake_quant(x, alpha, bits: int, signed: bool = False, axis: int | None = Non
     dtype = t.dtype if t.is_floating_point() else torch.float32
     step = step_from_threshold(alpha, bits, signed)
     if axis is None and not isinstance(step, torch.Tensor) and dtype in _BLOCKED_DTYPES:
-        kept = checks.nonnegative(alpha, "alpha") > 0
-        return _fake_quant_per_tensor(t, step if kept else 0.0, bits, signed, narrow, floor,
+        nonzero = checks.nonnegative(alpha, "alpha") > 0
+        return _fake_quant_per_tensor(t, step if nonzero else 0.0, bits, signed, narrow, floor,
                                       dtype)
     q = quantize(t, step, bits, signed, axis, narrow, floor)
     kept = torch.as_tensor(alpha) > 0

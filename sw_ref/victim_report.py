@@ -69,7 +69,6 @@ class _OliveAct:
 def _minilm(args, log) -> dict:
     from sw_ref import evaluate_transformer as et
     from sw_ref import transformer as tr
-    from sw_ref.nets import minilm as mini
 
     ctx = tr.make_context(args.calib_sentences, args.test_sentences)
     ev = et.Evaluation(ctx)

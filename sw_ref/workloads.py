@@ -82,7 +82,8 @@ def labelled_metric(labels: torch.Tensor) -> Callable[[list, list], dict]:
 def digits(n_calib: int = 256) -> Workload:
     """The digits CNN (``sw_ref.nets.digits``, the shipped weights): 256 training images
     to calibrate, the test split (one batch), accuracy."""
-    from sw_ref.nets.digits import TrainSettings, digits as network, load_digits_split
+    from sw_ref.nets.digits import TrainSettings, load_digits_split
+    from sw_ref.nets.digits import digits as network
 
     settings = TrainSettings()
     x_tr, _, x_te, y_te = load_digits_split(settings.test_fraction, settings.seed)

@@ -22,7 +22,12 @@ from synth import fpga_cache
 from synth.fpga_flow import pnr_seed, summarize, synth_variant
 from synth.fpga_report import build_report, render_markdown, update_doc_block
 from synth.fpga_variants import (
-    SEEDS, Variant, all_variants, default_variants, encoder_variants, product_register_variants,
+    SEEDS,
+    Variant,
+    all_variants,
+    default_variants,
+    encoder_variants,
+    product_register_variants,
 )
 
 __all__ = ["run_variants", "main"]

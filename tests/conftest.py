@@ -14,6 +14,7 @@ FULL_ONLY = {
     "test_explore_costmodel",  # the state codecs through Yosys
     "test_explore_dask",    # a Dask LocalCluster, synthesis of parts
     "test_fpga",            # nextpnr
+    "test_lint",            # ruff and mypy over the tree
     "test_minilm",          # MiniLM-L6 evaluations
     "test_minilm_sim",      # MiniLM layer through the RTL
     "test_nets",            # loads every shipped network

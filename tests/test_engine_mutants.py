@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from hw.engine.emit import generate_engine_verilog
+from hw.params import ArrayConfig, EngineConfig
 from verif.engine_mutants import ENGINE_MUTANTS
 from verif.engine_sim import run_engine
 from verif.runner import available
-
-from hw.params import ArrayConfig, EngineConfig
 
 CFG = EngineConfig(ArrayConfig(rows=4, cols=3), max_m=9, max_k=14, max_n=7)  # as test_engine_sim
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from hw.params import ArrayConfig
+from sw_ref import overq
+from sw_ref.qnet import OverQAct
 from synth.explore import cost, front, report
 from synth.explore.accuracy import OrderedOverQAct, accuracy_key
 from synth.explore.grid import Grid, Point
 from synth.explore.run import Options, explore
-from sw_ref import overq
-from sw_ref.qnet import OverQAct
 
 
 def _row(label, area, fid, kl=0.0):
@@ -224,7 +224,6 @@ def test_efficientnet_two_points_on_four_crops(tmp_path):
     Four test and four calibration crops keep it to seconds; the numbers are checked
     against a direct ``Evaluator.run`` of the scheme the point stands for.
     """
-    from synth.explore import nets
 
     from sw_ref.effnet_eval import EScheme
 

@@ -12,7 +12,13 @@ from synth import fpga_tools
 from synth.fpga_flow import pnr_seed, run_flow, summarize, synth_variant
 from synth.fpga_report import build_report, render_markdown, top_luts
 from synth.fpga_variants import (
-    ENCODER_FLAVOURS, FLAVOURS, PRODUCT_REG_FLAVOURS, SEEDS, Variant, all_variants, default_variants,
+    ENCODER_FLAVOURS,
+    FLAVOURS,
+    PRODUCT_REG_FLAVOURS,
+    SEEDS,
+    Variant,
+    all_variants,
+    default_variants,
 )
 from synth.fpga_wrapper import OUT_PINS, parse_ports, wrapper_verilog
 

@@ -12,9 +12,9 @@ sides of every swap.
 
 import numpy as np
 import pytest
+from test_hw_array import check, random_vector, weight_codes
 
 from hw.params import ArrayConfig
-from test_hw_array import check, random_vector, weight_codes
 
 CONFIGS = [
     ArrayConfig(rows=4, cols=3, cascade=2, double_buffer=True),

@@ -10,9 +10,17 @@ from hypothesis import strategies as st
 
 from hw.params import (
     STATE_NORMAL as N,
+)
+from hw.params import (
     STATE_PRECISION as P,
+)
+from hw.params import (
     STATE_RANGE as RG,
+)
+from hw.params import (
     STATE_SHIFTED as S,
+)
+from hw.params import (
     ArrayConfig,
 )
 from sw_ref import apot, overq

@@ -13,7 +13,8 @@ import os
 import numpy as np
 import pytest
 
-from hw.params import STATE_RANGE as RG, ArrayConfig
+from hw.params import STATE_RANGE as RG
+from hw.params import ArrayConfig
 from sw_ref import overq, overq_engine
 
 EXHAUSTIVE = os.environ.get("OVERQ_EXHAUSTIVE") == "1"

@@ -4,9 +4,6 @@ committed report is what its own data renders to."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from synth.encoder import REPORTS, SIZES, VARIANTS, plan, render
 

@@ -11,7 +11,14 @@ import pytest
 
 from hw.params import ArrayConfig
 from verif.config import RunSettings
-from verif.mutants import DATAPATH_MUTANTS, DB_MUTANTS, ENCODER_MUTANTS, MUTANTS, VICTIM_MUTANTS, mutate
+from verif.mutants import (
+    DATAPATH_MUTANTS,
+    DB_MUTANTS,
+    ENCODER_MUTANTS,
+    MUTANTS,
+    VICTIM_MUTANTS,
+    mutate,
+)
 from verif.runner import available, default_build_dir, run
 
 CFG = ArrayConfig(rows=4, cols=3, overq="range", cascade=2)

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 
 from hw.params import STATE_NORMAL as N
 from hw.params import STATE_PRECISION as P
@@ -21,7 +22,6 @@ from verif.model import ArrayModel
 from verif.monitor import Output
 from verif.ports import pack_fields, unpack_signed, weight_codes, weight_values
 from verif.scoreboard import InOrderScoreboard, ScoreboardError
-from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 from verif.stimulus import (
     directed_vectors,
     extreme_weight_codes,
@@ -31,7 +31,6 @@ from verif.stimulus import (
     random_weight_codes,
     rng_for,
 )
-
 
 # --- ports ---------------------------------------------------------------------------
 

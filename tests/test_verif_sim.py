@@ -13,9 +13,9 @@ import dataclasses
 import json
 
 import pytest
+from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 
 from hw.params import ArrayConfig
-from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 from verif.config import RunSettings
 from verif.runner import available, default_build_dir, run
 from verif.sim import format_layer_report, run_layer

@@ -70,7 +70,6 @@ def run_engine(cfg: EngineConfig, sim: str, *, seed: int = 1, commands: int = 4,
 
 
 def main(argv=None) -> int:
-    d = EngineConfig()
     p = argparse.ArgumentParser(prog="python -m verif.engine_sim", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--sim", default="icarus", choices=runner.SIMULATORS)

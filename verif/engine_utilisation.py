@@ -95,7 +95,7 @@ def lite0_layers() -> list[Layer]:
 def table(cfg: EngineConfig, layers: list[Layer]) -> str:
     a = cfg.array
     lines = [
-        f"# Layer engine on EfficientNet-Lite0 (batch 1, 224 x 224)",
+        "# Layer engine on EfficientNet-Lite0 (batch 1, 224 x 224)",
         "",
         f"Written by `python -m verif.engine_utilisation` (docs/engine.md). Engine: "
         f"{a.rows} x {a.cols} array, A{a.act_bits} W{a.weight_bits} {a.weight_format}, "

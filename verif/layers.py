@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-
 from hw.params import ArrayConfig
 from verif.layer import LayerCase, build_layer_case, lower_matmul
 

@@ -82,8 +82,8 @@ def run_minilm(cfg: ArrayConfig, sim: str = "icarus", build_dir=None, seed: int 
     report.update(case.float_error(rtl))
     # The same output through sw_ref.overq.golden_real (the correction computed there),
     # and without the zero-point term.
-    from verif.minilm_layer import zero_point_correction
     from sw_ref.nets.minilm import GELU_MIN
+    from verif.minilm_layer import zero_point_correction
 
     k = case.weights.shape[0]
     o = case.reference.shape[1]

@@ -15,8 +15,8 @@ import cocotb
 import numpy as np
 
 from verif.config import ENV_BENCH, ENV_CONFIG, ENV_LAYER, RunSettings, config_from_json
-from verif.drivers import Cycle
 from verif.coverage import OUTPUT_MAX_BIN, OUTPUT_MIN_BIN
+from verif.drivers import Cycle
 from verif.env import TopEnv
 from verif.stimulus import (
     Vectors,

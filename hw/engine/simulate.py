@@ -55,6 +55,8 @@ class Result:
 
     @property
     def cycles(self) -> int:
+        if self.first_beat is None or self.last_beat is None:
+            raise ValueError("the command has not completed: no cycle count")
         return self.last_beat - self.first_beat + 1
 
 

@@ -124,8 +124,10 @@ def _capture(split: str, n: int, seed: int, progress: bool) -> LayerActs:
                        file=sys.stderr):
         x = photos.images_range(split, lo, hi)
         logits.append(net(x, quant=record).numpy())
-    cat = lambda d: {k: np.concatenate(v)[: (VALUES_PER_LAYER if d is values else
-                                            VECTORS_PER_LAYER)] for k, v in d.items()}
+    def cat(d):
+        keep = VALUES_PER_LAYER if d is values else VECTORS_PER_LAYER
+        return {k: np.concatenate(v)[:keep] for k, v in d.items()}
+
     return LayerActs(split, n, kinds, signed, cat(values), cat(vectors),
                      np.concatenate(logits))
 

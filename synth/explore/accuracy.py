@@ -31,8 +31,15 @@ import torch
 from hw.params import ArrayConfig
 from sw_ref import overq, quant
 from sw_ref.evaluate import Scheme, quantize_weight
-from sw_ref.qnet import (OverQAct, QuantLayer, UniformAct, layer_key, quant_layers,
-                         replace_layers, sqnr_db)
+from sw_ref.qnet import (
+    OverQAct,
+    QuantLayer,
+    UniformAct,
+    layer_key,
+    quant_layers,
+    replace_layers,
+    sqnr_db,
+)
 
 from .grid import Point
 from .nets import Workload

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from math import ceil
 
 from .layers import Layer
-from .memory import (GEMMINI_BYTES, Memories, Storage, acc_bits_for, output_bits,
-                     sram_pj_per_bit)
+from .memory import GEMMINI_BYTES, Memories, Storage, acc_bits_for, output_bits, sram_pj_per_bit
 
 __all__ = ["MULT8_PJ", "ADD8_PJ", "ADD32_PJ", "DRAM_PJ_PER_BIT", "mac_reference_pj",
            "Counts", "count_layer", "count_network", "energy_pj"]

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..flow import _run_yosys, SynthError
+from ..flow import SynthError, _run_yosys
 from ..liberty import LIBERTY
 
 __all__ = ["EquivResult", "SCRIPT", "check_equivalence"]
