@@ -127,7 +127,11 @@ class SystolicArray(wiring.Component):
                 name = pe_name(k, c)
                 has_mux = self.pe(k, c).has_mux
                 if db:  # the shift token comes down the column (docs/top-module.md "Double-buffered weights")
-                    above = Ref("wskew", "shift_out", c, c + 1) if k == 0 else Ref(pe_name(k - 1, c), "shift_out")
+                    above = (
+                        Ref("wskew", "shift_out", c, c + 1)
+                        if k == 0
+                        else Ref(pe_name(k - 1, c), "shift_out")
+                    )
                     wire(name, "w_shift", above)
                 else:
                     wire(name, "w_shift", Ref(None, "w_shift"))

@@ -101,7 +101,11 @@ class Encoder(wiring.Component):
             raise TypeError(f"cfg must be an ArrayConfig, got {cfg!r}")
         if not cfg.overq_enabled:
             raise ValueError("the encoder needs an OverQ mode (range and/or precision)")
-        if isinstance(slots_per_stage, bool) or not isinstance(slots_per_stage, int) or slots_per_stage < 1:
+        if (
+            isinstance(slots_per_stage, bool)
+            or not isinstance(slots_per_stage, int)
+            or slots_per_stage < 1
+        ):
             raise ValueError(f"slots_per_stage must be an integer >= 1, got {slots_per_stage!r}")
         self._cfg = cfg
         self._group = slots_per_stage

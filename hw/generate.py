@@ -44,8 +44,7 @@ def generate_verilog(cfg: ArrayConfig, name: str = "top") -> str:
     leaf_ports = {leaf: dedupe.module_ports(text) for leaf, text in leaves}
     top = structural_top(array, name, prefix, leaf_ports)
     title = (
-        f"overq: {cfg.rows}x{cfg.cols} weight-stationary array `{name}` "
-        f"({len(leaves) + 1} modules)"
+        f"overq: {cfg.rows}x{cfg.cols} weight-stationary array `{name}` ({len(leaves) + 1} modules)"
     )
     body = top + "\n" + waive_leaves([text for _, text in leaves])
     return header(cfg, title, name) + _FILE_WAIVER + "\n" + body
@@ -58,7 +57,12 @@ def generate_pe_verilog(cfg: ArrayConfig, row: int = 1, name: str = "pe") -> str
     leaves = emit_leaves([(name, pe)])
     title = f"overq: one processing element `{name}` (row {row}) of this array"
     command = f"hw.generate.generate_pe_verilog(cfg, row={row}, name={name!r})"
-    return header(cfg, title, command=command) + _FILE_WAIVER + "\n" + waive_leaves([text for _, text in leaves])
+    return (
+        header(cfg, title, command=command)
+        + _FILE_WAIVER
+        + "\n"
+        + waive_leaves([text for _, text in leaves])
+    )
 
 
 def interface_info(cfg: ArrayConfig, name: str = "top") -> dict:
@@ -82,22 +86,40 @@ def interface_info(cfg: ArrayConfig, name: str = "top") -> dict:
 
 def port_fields(cfg: ArrayConfig) -> dict:
     """Per bus port: how many fields, their width, their encoding, and where field i sits."""
-    weight = ("two's complement" if cfg.weight_format == "int"
-              else "APoT code: sign bit, then the terms, MSB first")
+    weight = (
+        "two's complement"
+        if cfg.weight_format == "int"
+        else "APoT code: sign bit, then the terms, MSB first"
+    )
 
     def bus(count, width, signed, meaning):
-        return {"count": count, "width": width, "signed": signed, "meaning": meaning,
-                "field_i_at": f"[i*{width} +: {width}]"}
+        return {
+            "count": count,
+            "width": width,
+            "signed": signed,
+            "meaning": meaning,
+            "field_i_at": f"[i*{width} +: {width}]",
+        }
 
-    fields = {"w_data": bus(cfg.cols, cfg.weight_bits, cfg.weight_format == "int",
-                            f"weight code of column i ({weight})")}
+    fields = {
+        "w_data": bus(
+            cfg.cols,
+            cfg.weight_bits,
+            cfg.weight_format == "int",
+            f"weight code of column i ({weight})",
+        )
+    }
     if cfg.encoder:
         fields["a_code"] = bus(cfg.rows, cfg.code_bits, False, "code of slot i (unsigned)")
     else:
         fields["a_data"] = bus(cfg.rows, cfg.act_bits, False, "value v_i of slot i (unsigned)")
         if cfg.overq_enabled:
-            fields["a_state"] = bus(cfg.rows, 2, False, "state f_i of slot i: " +
-                                    ", ".join(f"{n}={i}" for i, n in enumerate(STATE_NAMES)))
+            fields["a_state"] = bus(
+                cfg.rows,
+                2,
+                False,
+                "state f_i of slot i: " + ", ".join(f"{n}={i}" for i, n in enumerate(STATE_NAMES)),
+            )
     fields["y_data"] = bus(cfg.cols, cfg.acc_width, True, "output y[i] (two's complement)")
     return fields
 
@@ -116,8 +138,10 @@ def _info_text(cfg: ArrayConfig, name: str) -> str:
             stages[-1:] = ["multiply", "accumulate"]
         lines.append(f"PE pipeline    {cfg.pe_latency} stages: {' -> '.join(stages)}")
     if cfg.double_buffer:
-        lines.append("weights        double-buffered: w_shift fills the shadow copy at any "
-                     "time, w_swap makes it active for the vector of that cycle on")
+        lines.append(
+            "weights        double-buffered: w_shift fills the shadow copy at any "
+            "time, w_swap makes it active for the vector of that cycle on"
+        )
     if cfg.encoder:
         lines.append(
             f"encoder        {cfg.code_bits}-bit codes on a_code; slot k encoded "
@@ -155,16 +179,37 @@ EXAMPLES = """examples:
 """
 
 # ArrayConfig's field names, as the command line spells them, for its error messages
-_OPTION_OF = {f: "--" + f.replace("_", "-") for f in (
-    "rows", "cols", "act_bits", "weight_bits", "weight_format", "apot_term_bits", "overq",
-    "cascade", "acc_bits", "allow_overflow", "product_register", "input_register",
-    "double_buffer", "encoder", "max_m", "max_k", "max_n")}
+_OPTION_OF = {
+    f: "--" + f.replace("_", "-")
+    for f in (
+        "rows",
+        "cols",
+        "act_bits",
+        "weight_bits",
+        "weight_format",
+        "apot_term_bits",
+        "overq",
+        "cascade",
+        "acc_bits",
+        "allow_overflow",
+        "product_register",
+        "input_register",
+        "double_buffer",
+        "encoder",
+        "max_m",
+        "max_k",
+        "max_n",
+    )
+}
 
 
 def as_options(message: str) -> str:
     """An ArrayConfig message with each field named as the option a user typed."""
-    text = re.sub(r"(?<![\w-])(" + "|".join(_OPTION_OF) + r")(?![\w])",
-                  lambda m: _OPTION_OF[m.group(1)], message)
+    text = re.sub(
+        r"(?<![\w-])(" + "|".join(_OPTION_OF) + r")(?![\w])",
+        lambda m: _OPTION_OF[m.group(1)],
+        message,
+    )
     return re.sub(r"(--[\w-]+) / \1", r"\1", text)  # "field / --option" said once
 
 
@@ -242,7 +287,9 @@ def _parser() -> argparse.ArgumentParser:
         "AXI4-Stream ports (implies --encoder and --double-buffer)",
     )
     e = EngineConfig()
-    p.add_argument("--max-m", type=int, default=e.max_m, help="with --engine: most rows of X per command")
+    p.add_argument(
+        "--max-m", type=int, default=e.max_m, help="with --engine: most rows of X per command"
+    )
     p.add_argument("--max-k", type=int, default=e.max_k, help="with --engine: longest reduction K")
     p.add_argument("--max-n", type=int, default=e.max_n, help="with --engine: most outputs N")
     p.add_argument("--name", default="top", help="name of the top module")
@@ -291,8 +338,11 @@ def main(argv=None) -> int:
         from hw.engine.info import engine_info, engine_info_text
 
         if args.info:
-            text = (json.dumps(engine_info(engine, args.name), indent=2) + "\n" if args.json
-                    else engine_info_text(engine, args.name))
+            text = (
+                json.dumps(engine_info(engine, args.name), indent=2) + "\n"
+                if args.json
+                else engine_info_text(engine, args.name)
+            )
         else:
             text = generate_engine_verilog(engine, args.name)
         return _write(text)
@@ -321,8 +371,7 @@ def _write(text: str) -> int:
         return 1
     except OSError as exc:
         _discard_stdout()
-        print(f"error: cannot write to stdout: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(f"error: cannot write to stdout: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -11,8 +11,11 @@
 
 __all__ = ["QuantizedModel", "Scheme", "quantize"]
 
-_LAZY = {"quantize": "sw_ref.quantized", "QuantizedModel": "sw_ref.quantized",
-         "Scheme": "sw_ref.scheme"}
+_LAZY = {
+    "quantize": "sw_ref.quantized",
+    "QuantizedModel": "sw_ref.quantized",
+    "Scheme": "sw_ref.scheme",
+}
 
 
 def __getattr__(name):

@@ -139,18 +139,28 @@ def bench_set(data: DataSet, rows: int, cascade: int, modes: str, repeat: int):
     n = data.x.size
     plain = []
     if not cfg.precision_enabled and data.x.shape[-1] % rows == 0:
-        plain = [("plain numpy encoder", time_call(
-            lambda: _Stats(_PlainStats(*plain_encode(x32, step, cfg)[2])), n, repeat)),
-            ("encode float32", time_call(lambda: overq.encode(x32, step, cfg), n, repeat))]
+        plain = [
+            (
+                "plain numpy encoder",
+                time_call(lambda: _Stats(_PlainStats(*plain_encode(x32, step, cfg)[2])), n, repeat),
+            ),
+            ("encode float32", time_call(lambda: overq.encode(x32, step, cfg), n, repeat)),
+        ]
     return cfg, plain + [
         ("encode_codes narrow", time_call(lambda: overq.encode_codes(narrow, cfg), n, repeat)),
         ("encode_codes int64", time_call(lambda: overq.encode_codes(wide, cfg), n, repeat)),
         ("encode float64", time_call(lambda: overq.encode(data.x, step, cfg), n, repeat)),
         # what the network evaluations run: x in, decoded float32 (or the stats) out
-        ("reconstruct float32", time_call(
-            lambda: _Stats(overq.reconstruct(x32, step, cfg, dtype=np.float32)[1]), n, repeat)),
-        ("encode_stats float32", time_call(
-            lambda: _Stats(overq.encode_stats(x32, step, cfg)), n, repeat)),
+        (
+            "reconstruct float32",
+            time_call(
+                lambda: _Stats(overq.reconstruct(x32, step, cfg, dtype=np.float32)[1]), n, repeat
+            ),
+        ),
+        (
+            "encode_stats float32",
+            time_call(lambda: _Stats(overq.encode_stats(x32, step, cfg)), n, repeat),
+        ),
     ]
 
 
@@ -258,9 +268,14 @@ def main(argv=None) -> int:
     parser.add_argument("--target", type=float, default=2e8, help="slots/s goal at R=8")
     parser.add_argument("--no-real", action="store_true", help="skip the digits activations")
     parser.add_argument("--no-qdiff", action="store_true", help="skip the precision rule's q")
-    parser.add_argument("--effnet", type=int, default=16, metavar="N",
-                        help="EfficientNet-Lite0 projection inputs of N calibration crops "
-                             "(computed once, then cached; 0 skips them)")
+    parser.add_argument(
+        "--effnet",
+        type=int,
+        default=16,
+        metavar="N",
+        help="EfficientNet-Lite0 projection inputs of N calibration crops "
+        "(computed once, then cached; 0 skips them)",
+    )
     args = parser.parse_args(argv)
     if args.slots < 1 or args.repeat < 1:
         print("error: --slots and --repeat must be >= 1", file=sys.stderr)
@@ -276,10 +291,14 @@ def main(argv=None) -> int:
             load = f.read().split()[0]
     except OSError:
         load = "?"
-    print(f"OverQ encoder throughput, {args.overq}, c = {args.cascade}; "
-          f"1-minute load average {load} on {len_cpus()} CPUs")
-    print(f"{'data':13s} {'R':>3s} {'call':20s} {'slots':>9s} | slots/s wall: "
-          f"{'cold':>8s} {'best':>8s} {'median':>8s} | cpu: {'best':>8s} {'median':>8s} | coverage")
+    print(
+        f"OverQ encoder throughput, {args.overq}, c = {args.cascade}; "
+        f"1-minute load average {load} on {len_cpus()} CPUs"
+    )
+    print(
+        f"{'data':13s} {'R':>3s} {'call':20s} {'slots':>9s} | slots/s wall: "
+        f"{'cold':>8s} {'best':>8s} {'median':>8s} | cpu: {'best':>8s} {'median':>8s} | coverage"
+    )
     verdict, ratios = [], {}
     for data in sets:
         for rows in args.rows:
@@ -300,28 +319,35 @@ def main(argv=None) -> int:
                 if rows == 8:
                     ratios.setdefault(data.name, {})[name] = t.rate("best", "cpu")
                 if rows == 8 and name in TARGET_CALLS:
-                    verdict.append((data.name, name, t.rate("best", "wall"),
-                                    t.rate("best", "cpu")))
+                    verdict.append((data.name, name, t.rate("best", "wall"), t.rate("best", "cpu")))
     for data_name, rates in ratios.items():
         if "plain numpy encoder" in rates:
             base = rates["plain numpy encoder"]
             for call in ("encode float32", "reconstruct float32"):
-                print(f"{data_name} R=8: {call} / plain numpy encoder = "
-                      f"{rates[call] / base:.2f}x (cpu, best; target >= 2.5x)")
+                print(
+                    f"{data_name} R=8: {call} / plain numpy encoder = "
+                    f"{rates[call] / base:.2f}x (cpu, best; target >= 2.5x)"
+                )
     for data_name, call, wall, cpu in verdict:
-        print(f"target {args.target:.3g} slots/s at R=8 ({call}) on {data_name}: "
-              f"wall {'met' if wall >= args.target else 'missed'} ({wall:.3g}), "
-              f"cpu {'met' if cpu >= args.target else 'missed'} ({cpu:.3g})")
+        print(
+            f"target {args.target:.3g} slots/s at R=8 ({call}) on {data_name}: "
+            f"wall {'met' if wall >= args.target else 'missed'} ({wall:.3g}), "
+            f"cpu {'met' if cpu >= args.target else 'missed'} ({cpu:.3g})"
+        )
 
     if not args.no_qdiff:
         print("\nprecision rule: q = round(round(x 2^b / s) / 2^b) vs round(x / s)")
-        print(f"{'data':13s} {'b':>2s} {'slots':>9s} {'differ':>8s} {'of nonzero':>10s} "
-              f"{'class changes':>13s}")
+        print(
+            f"{'data':13s} {'b':>2s} {'slots':>9s} {'differ':>8s} {'of nonzero':>10s} "
+            f"{'class changes':>13s}"
+        )
         for data in sets:
             for bits in (2, 3, 4, 6, 8):
                 d = q_difference(data.x, data.step_of(bits), bits)
-                print(f"{data.name:13s} {bits:2d} {d['slots']:9d} {d['differ']:8.4f} "
-                      f"{d['differ_nonzero']:10.4f} {d['class_changes']:13.4f}")
+                print(
+                    f"{data.name:13s} {bits:2d} {d['slots']:9d} {d['differ']:8.4f} "
+                    f"{d['differ_nonzero']:10.4f} {d['class_changes']:13.4f}"
+                )
     return 0
 
 

@@ -19,9 +19,11 @@ def headline(results: list[dict]) -> str:
     bits = min(r["a_bits"] for r in rows)
     base = next(r for r in rows if r["a_bits"] == bits and r["label"].endswith("baseline"))
     ovq = next(r for r in rows if r["a_bits"] == bits and r["label"].endswith("range c=2"))
-    return (f"digits CNN at A{bits} (ACIQ clipping): {100 * base['accuracy']:.1f} % without "
-            f"OverQ, {100 * ovq['accuracy']:.1f} % with OverQ range c=2 (coverage "
-            f"{ovq['coverage']:.2f}); FP32 {100 * fp32['accuracy']:.2f} %")
+    return (
+        f"digits CNN at A{bits} (ACIQ clipping): {100 * base['accuracy']:.1f} % without "
+        f"OverQ, {100 * ovq['accuracy']:.1f} % with OverQ range c=2 (coverage "
+        f"{ovq['coverage']:.2f}); FP32 {100 * fp32['accuracy']:.2f} %"
+    )
 
 
 def main(argv=None) -> int:
@@ -37,8 +39,10 @@ def main(argv=None) -> int:
     print(f"wrote  {args.report} ({len(data['results'])} schemes), {args.evaluation}, {args.rtl}")
     print(f"array  {args.rtl}: the configuration printed above, latency L = {latency} cycles")
     print(f"result {headline(data['results'])}")
-    print("next   make sim ROWS=4 COLS=4   (cocotb on Icarus, a few seconds); "
-          "README 'Quick start' for the rest")
+    print(
+        "next   make sim ROWS=4 COLS=4   (cocotb on Icarus, a few seconds); "
+        "README 'Quick start' for the rest"
+    )
     return 0
 
 

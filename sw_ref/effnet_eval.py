@@ -40,8 +40,14 @@ from . import overq, quant, runner, weights
 from .nets.activations import LayerActs
 from .nets.efficientnet import FoldedLite0
 
-__all__ = ["EScheme", "Evaluator", "OVERQ_PERCENTILE", "overq_step", "build_schemes",
-           "coverage_sweep"]
+__all__ = [
+    "EScheme",
+    "Evaluator",
+    "OVERQ_PERCENTILE",
+    "overq_step",
+    "build_schemes",
+    "coverage_sweep",
+]
 
 CLIP_METHODS = ("max", "percentile", "mse", "aciq_laplace", "kl")
 OVERQ_PERCENTILE = 99.0  # the OverQ step: this percentile of the positive inputs / (2^b - 1)
@@ -82,9 +88,12 @@ def overq_step(values: np.ndarray, bits: int) -> float:
 
 
 def overq_cfg(s: EScheme) -> ArrayConfig:
-    return ArrayConfig(rows=s.rows, act_bits=s.pw_bits or s.a_bits,
-                       overq=() if s.overq == "none" else s.overq,
-                       cascade=min(s.cascade, max(1, s.rows - 1)))
+    return ArrayConfig(
+        rows=s.rows,
+        act_bits=s.pw_bits or s.a_bits,
+        overq=() if s.overq == "none" else s.overq,
+        cascade=min(s.cascade, max(1, s.rows - 1)),
+    )
 
 
 # --- weights ------------------------------------------------------------------------
@@ -100,7 +109,7 @@ def _ocs(w: torch.Tensor, bits: int, method: str, ratio: float) -> torch.Tensor:
     split, index, alpha = weights.ocs_int_split(w, ratio, bits, method)
     q = quant.fake_quant(split, alpha, bits, signed=True).to(w.dtype)
     out = q[:, : w.shape[1]].clone()
-    out.index_add_(1, index, q[:, w.shape[1]:])
+    out.index_add_(1, index, q[:, w.shape[1] :])
     return out
 
 
@@ -141,8 +150,9 @@ class _Encoder:
     computes the same function without a second gather back to the natural order.
     """
 
-    def __init__(self, step: float, cfg: ArrayConfig, perm: np.ndarray | None,
-                 windows: bool = False):
+    def __init__(
+        self, step: float, cfg: ArrayConfig, perm: np.ndarray | None, windows: bool = False
+    ):
         self.step, self.cfg, self.perm = step, cfg, perm
         self.windows = windows  # depthwise: called on k x k window rows, not the input
         self.outliers = self.handled = 0
@@ -160,8 +170,14 @@ class _Encoder:
 class Evaluator:
     """Runs schemes on the test crops; thresholds and channel orders from calibration."""
 
-    def __init__(self, calib: LayerActs, test: LayerActs, images: torch.Tensor,
-                 thresholds: dict | None = None, orders: dict | None = None):
+    def __init__(
+        self,
+        calib: LayerActs,
+        test: LayerActs,
+        images: torch.Tensor,
+        thresholds: dict | None = None,
+        orders: dict | None = None,
+    ):
         self.net = FoldedLite0()
         self.calib, self.test, self.images = calib, test, images
         self.fp32_logits = torch.from_numpy(test.logits[: len(images)])
@@ -250,33 +266,45 @@ class Evaluator:
         err = {n: 0.0 for n in fp32_out}
         logits = []
         for lo in range(0, len(self.images), BATCH):
-            x = self.images[lo: lo + BATCH]
+            x = self.images[lo : lo + BATCH]
             hook = None
             if lo < SQNR_IMAGES:
+
                 def hook(n, y, lo=lo):
-                    ref = fp32_out[n][lo: lo + len(y)]
+                    ref = fp32_out[n][lo : lo + len(y)]
                     d = torch.sub(y, ref).reshape(-1)  # float32: 1e-4 dB is plenty
                     err[n] += float(torch.dot(d, d))
-            logits.append(self.net(x, quant=quant_fn, weights=weights, out_hook=hook,
-                                   windows=windows))
+
+            logits.append(
+                self.net(x, quant=quant_fn, weights=weights, out_hook=hook, windows=windows)
+            )
         logits = torch.cat(logits)
         ref = self.fp32_logits
         top1 = ref.argmax(1)
         agrees = logits.argmax(1) == top1
         agree = float(agrees.float().mean())
         top5 = float((logits.topk(5, dim=1).indices == top1[:, None]).any(1).float().mean())
-        kls = F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1),
-                       reduction="none", log_target=True).sum(1)
+        kls = F.kl_div(
+            F.log_softmax(logits.double(), 1),
+            F.log_softmax(ref.double(), 1),
+            reduction="none",
+            log_target=True,
+        ).sum(1)
         kl = float(kls.mean())
         sqnr = {}
         for n, e in err.items():
             ref = fp32_out[n].reshape(-1)
             sig = float(torch.dot(ref, ref))
             sqnr[n] = math.inf if e == 0 else 10 * math.log10(sig / e)
-        row = {**asdict(s), "top1_agreement": agree, "top5_agreement": top5, "kl": kl,
-               "sqnr_db": sqnr,
-               # per test crop, for the paired bootstrap of the claims (not in the report)
-               "per_input": {"top1": agrees.int().tolist(), "kl": kls.tolist()}}
+        row = {
+            **asdict(s),
+            "top1_agreement": agree,
+            "top5_agreement": top5,
+            "kl": kl,
+            "sqnr_db": sqnr,
+            # per test crop, for the paired bootstrap of the claims (not in the report)
+            "per_input": {"top1": agrees.int().tolist(), "kl": kls.tolist()},
+        }
         enc = [q for q in quants.values() if isinstance(q, _Encoder)]
         if enc:
             seen = sum(q.outliers for q in enc)
@@ -286,6 +314,7 @@ class Evaluator:
 
 
 # --- running many schemes ------------------------------------------------------------
+
 
 def _run_one(ev: Evaluator, s: EScheme) -> dict:
     import time
@@ -311,8 +340,9 @@ def _cost(s: EScheme) -> int:
     return 2 * (s.order == "channel") + (s.overq is not None)
 
 
-def run_all(ev: Evaluator, schemes, jobs: int = 2, progress: bool = True,
-            coverage: tuple = ()) -> tuple[list[dict], list[dict]]:
+def run_all(
+    ev: Evaluator, schemes, jobs: int = 2, progress: bool = True, coverage: tuple = ()
+) -> tuple[list[dict], list[dict]]:
     """Run ``schemes`` and the coverage sweep's (R, c) points ``coverage`` on ``jobs``
     forked worker processes (``sw_ref.runner``, one torch thread each): (rows,
     coverage records).
@@ -326,12 +356,13 @@ def run_all(ev: Evaluator, schemes, jobs: int = 2, progress: bool = True,
     tasks = [("s", schemes[i]) for i in order] + [("c", rc) for rc in coverage]
     if jobs <= 1:
         torch.set_num_threads(1)
-    out = runner.run_tasks(_task, tasks, context=ev, jobs=jobs, progress=progress,
-                           desc="schemes + coverage")
+    out = runner.run_tasks(
+        _task, tasks, context=ev, jobs=jobs, progress=progress, desc="schemes + coverage"
+    )
     results = [None] * len(schemes)
     for i, row in zip(order, out[: len(order)]):
         results[i] = row
-    return results, [rec for part in out[len(order):] for rec in part]
+    return results, [rec for part in out[len(order) :] for rec in part]
 
 
 # --- the schemes ---------------------------------------------------------------------
@@ -342,27 +373,37 @@ def depthwise_schemes() -> list[EScheme]:
     every k x k window is a vector, about 15 times the slots of the pointwise inputs)."""
     S = EScheme
     common = dict(a_bits=8, pw_bits=4, depthwise=True)
-    return [S("overq-dw", "p99 step, no OverQ, dw too", 8, overq="none", **common),
-            S("overq-dw", "range c=2 natural, dw too", 8, overq="range", **common),
-            S("overq-dw", "range c=4 natural, dw too", 8, overq="range", cascade=4, **common)]
+    return [
+        S("overq-dw", "p99 step, no OverQ, dw too", 8, overq="none", **common),
+        S("overq-dw", "range c=2 natural, dw too", 8, overq="range", **common),
+        S("overq-dw", "range c=4 natural, dw too", 8, overq="range", cascade=4, **common),
+    ]
 
 
 def build_schemes(quick: bool = False) -> list[EScheme]:
     """The report's rows; ``quick`` keeps one or two per section (for tests)."""
     S = EScheme
     if quick:
-        return [S("clip-act", "max", 8, "max", True, a_bits=4, a_method="max"),
-                S("clip-act", "mse", 8, "max", True, a_bits=4, a_method="mse"),
-                S("clip-weight", "max per-channel", 4, "max", True, a_bits=8),
-                S("clip-weight", "max per-tensor", 5, "max", False, a_bits=8,
-                  dw_per_channel=True),
-                S("ocs", "max + OCS r=0.02", 5, "max", False, a_bits=8, ocs_ratio=0.02,
-                  dw_per_channel=True),
-                S("overq", "p99 step, no OverQ", 8, a_bits=8, pw_bits=4, overq="none"),
-                S("overq", "range c=2 natural", 8, a_bits=8, pw_bits=4, overq="range"),
-                S("overq", "range c=2 channel", 8, a_bits=8, pw_bits=4, overq="range",
-                  order="channel"),
-                S("apot", "apot max per-channel", 4, "max", True, "apot", a_bits=8)]
+        return [
+            S("clip-act", "max", 8, "max", True, a_bits=4, a_method="max"),
+            S("clip-act", "mse", 8, "max", True, a_bits=4, a_method="mse"),
+            S("clip-weight", "max per-channel", 4, "max", True, a_bits=8),
+            S("clip-weight", "max per-tensor", 5, "max", False, a_bits=8, dw_per_channel=True),
+            S(
+                "ocs",
+                "max + OCS r=0.02",
+                5,
+                "max",
+                False,
+                a_bits=8,
+                ocs_ratio=0.02,
+                dw_per_channel=True,
+            ),
+            S("overq", "p99 step, no OverQ", 8, a_bits=8, pw_bits=4, overq="none"),
+            S("overq", "range c=2 natural", 8, a_bits=8, pw_bits=4, overq="range"),
+            S("overq", "range c=2 channel", 8, a_bits=8, pw_bits=4, overq="range", order="channel"),
+            S("apot", "apot max per-channel", 4, "max", True, "apot", a_bits=8),
+        ]
     rows: list[EScheme] = []
     for a in (4, 6, 8):
         methods = ("max", "mse") if a == 8 else CLIP_METHODS
@@ -370,24 +411,46 @@ def build_schemes(quick: bool = False) -> list[EScheme]:
     # per-tensor rows: the 1 x 1 convs per tensor, the depthwise filters per channel
     # (as OCS leaves them): they are the baselines of the OCS rows
     for w in (4, 5, 6, 8):
-        rows.append(S("clip-weight", "max per-tensor", w, "max", False, a_bits=8,
-                      dw_per_channel=True))
-        rows.append(S("clip-weight", "mse per-tensor", w, "mse", False, a_bits=8,
-                      dw_per_channel=True))
+        rows.append(
+            S("clip-weight", "max per-tensor", w, "max", False, a_bits=8, dw_per_channel=True)
+        )
+        rows.append(
+            S("clip-weight", "mse per-tensor", w, "mse", False, a_bits=8, dw_per_channel=True)
+        )
         rows.append(S("clip-weight", "max per-channel", w, "max", True, a_bits=8))
         rows.append(S("clip-weight", "mse per-channel", w, "mse", True, a_bits=8))
     for w in (6, 5, 4):
         for m in ("max", "mse"):
-            rows.append(S("ocs", f"{m} + OCS r=0.02", w, m, False, a_bits=8, ocs_ratio=0.02,
-                          dw_per_channel=True))
+            rows.append(
+                S(
+                    "ocs",
+                    f"{m} + OCS r=0.02",
+                    w,
+                    m,
+                    False,
+                    a_bits=8,
+                    ocs_ratio=0.02,
+                    dw_per_channel=True,
+                )
+            )
     for m in CLIP_METHODS:
         rows.append(S("overq", f"clip {m}", 8, a_bits=8, pw_bits=4, pw_method=m))
     rows.append(S("overq", "p99 step, no OverQ", 8, a_bits=8, pw_bits=4, overq="none"))
     for mode in ("range", "range,precision"):
-        for c in ((1, 2, 4) if mode == "range" else (2,)):
+        for c in (1, 2, 4) if mode == "range" else (2,):
             for order in ("natural", "channel"):
-                rows.append(S("overq", f"{mode} c={c} {order}", 8, a_bits=8, pw_bits=4,
-                              overq=mode, cascade=c, order=order))
+                rows.append(
+                    S(
+                        "overq",
+                        f"{mode} c={c} {order}",
+                        8,
+                        a_bits=8,
+                        pw_bits=4,
+                        overq=mode,
+                        cascade=c,
+                        order=order,
+                    )
+                )
     for w in (4, 5):
         for m in ("max", "mse"):
             rows.append(S("apot", f"apot {m} per-channel", w, m, True, "apot", a_bits=8))
@@ -409,9 +472,16 @@ def _per_vector_handled(x: np.ndarray, step: float, cfg: ArrayConfig) -> list[in
     return (np.asarray(overq.encode(x, step, cfg).states) == STATE_RANGE).sum(axis=1).tolist()
 
 
-def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
-                   cascades=(1, 2, 3, 4), modes=("range",), bits: int = 4,
-                   kinds=("project", "depthwise"), progress: bool = True) -> list[dict]:
+def coverage_sweep(
+    calib: LayerActs,
+    test: LayerActs,
+    rows_set=(8, 16, 32, 64),
+    cascades=(1, 2, 3, 4),
+    modes=("range",),
+    bits: int = 4,
+    kinds=("project", "depthwise"),
+    progress: bool = True,
+) -> list[dict]:
     """OverQ coverage of every layer's sampled test vectors, natural vs channel order.
 
     The step is the OverQ step of the layer (calibration 99th percentile); the order
@@ -422,8 +492,9 @@ def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
 
     out = []
     jobs = [(r, c, m) for r in rows_set for c in cascades for m in modes if c <= r - 1]
-    for r, c, mode in tqdm(jobs, desc="coverage", unit="config", disable=not progress,
-                           file=sys.stderr):
+    for r, c, mode in tqdm(
+        jobs, desc="coverage", unit="config", disable=not progress, file=sys.stderr
+    ):
         cfg = ArrayConfig(rows=r, act_bits=bits, overq=mode, cascade=c)
         for name, kind in calib.kinds.items():
             if kind not in kinds:
@@ -431,21 +502,31 @@ def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
             step = overq_step(calib.values[name], bits)
             x = test.vectors[name]
             st = overq.encode_stats(x, step, cfg)
-            rec = {"layer": name, "kind": kind, "rows": r, "cascade": c, "mode": mode,
-                   "outliers": st.outliers, "handled_natural": st.handled}
+            rec = {
+                "layer": name,
+                "kind": kind,
+                "rows": r,
+                "cascade": c,
+                "mode": mode,
+                "outliers": st.outliers,
+                "handled_natural": st.handled,
+            }
             if kind == "project":
                 perm = overq.channel_order(calib.vectors[name], step, cfg)
                 xp = np.ascontiguousarray(x[:, perm])
                 rec["handled_channel"] = overq.encode_stats(xp, step, cfg).handled
                 if r == PER_VECTOR_ROWS:  # per-vector counts for the claims' intervals
-                    rec["per_vector"] = {"outliers": _per_vector_outliers(x, step, cfg),
-                                         "handled_natural": _per_vector_handled(x, step, cfg),
-                                         "handled_channel": _per_vector_handled(xp, step, cfg)}
+                    rec["per_vector"] = {
+                        "outliers": _per_vector_outliers(x, step, cfg),
+                        "handled_natural": _per_vector_handled(x, step, cfg),
+                        "handled_channel": _per_vector_handled(xp, step, cfg),
+                    }
                 xc = calib.vectors[name]
                 calib_natural = overq.encode_stats(xc, step, cfg)
                 rec["calib_outliers"] = int(calib_natural.outliers)
                 rec["calib_handled_natural"] = calib_natural.handled
                 rec["calib_handled_channel"] = overq.encode_stats(
-                    np.ascontiguousarray(xc[:, perm]), step, cfg).handled
+                    np.ascontiguousarray(xc[:, perm]), step, cfg
+                ).handled
             out.append(rec)
     return out

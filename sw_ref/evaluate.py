@@ -46,11 +46,11 @@ OPERATING_POINTS = {
     "act": "W8 weights, A2/A3 activations: only the activation clipping method varies",
     "ocs": "W3 / W2 weights (A8): the weight range matters; OCS shrinks it",
     "act-ocs": "W8, A2/A3/A4, max thresholds re-calibrated after the split: "
-               "activation OCS halves the channels with the largest peaks",
+    "activation OCS halves the channels with the largest peaks",
     "overq": "W8, A2/A3; the step comes from a hard cut (half the calibration max: "
-             "many outliers) or from ACIQ-Laplace (the best plain clipping here); "
-             "baseline = the array without OverQ at that step. Conv vectors are "
-             "im2col patches, channel-minor, in tiles of R rows",
+    "many outliers) or from ACIQ-Laplace (the best plain clipping here); "
+    "baseline = the array without OverQ at that step. Conv vectors are "
+    "im2col patches, channel-minor, in tiles of R rows",
     "apot": "W3..W6 (A8): APoT vs uniform levels at equal code width",
 }
 
@@ -102,8 +102,9 @@ class Context:
         return x.reshape(x.shape[0], n_ch, -1).amax(dim=(0, 2))
 
 
-def make_context(settings: TrainSettings, cache_dir, n_calib: int, rows: int,
-                 n_test: int | None = None) -> Context:
+def make_context(
+    settings: TrainSettings, cache_dir, n_calib: int, rows: int, n_test: int | None = None
+) -> Context:
     model = load_model(settings, cache_dir)
     x_tr, _, x_te, y_te = load_digits_split(settings.test_fraction, settings.seed)
     if n_test is not None:
@@ -191,8 +192,11 @@ def run_scheme(ctx: Context, s: Scheme) -> dict:
     acc = float((logits.argmax(1) == ctx.y_test).float().mean())
     for key, index in added.items():  # split outputs, compared channel for channel
         record[key] = ocs.merge_channels(record[key], index)
-    row = {**asdict(s), "accuracy": acc,
-           "sqnr_db": {k: sqnr_db(ctx.fp32_out[k], record[k]) for k in ctx.fp32_out}}
+    row = {
+        **asdict(s),
+        "accuracy": acc,
+        "sqnr_db": {k: sqnr_db(ctx.fp32_out[k], record[k]) for k in ctx.fp32_out},
+    }
     enc = [a for a in acts.values() if isinstance(a, OverQAct)]
     if enc:
         seen = sum(a.outliers for a in enc)
@@ -220,30 +224,52 @@ def build_schemes(quick: bool = False, array_rows: int = ArrayConfig().rows) -> 
     for b in bits:
         rows += [Scheme("clip", m, b, b, m, m) for m in methods]
         rows.append(Scheme("clip", "max per-channel W", b, b, "max", "max", True))
-    for a in ((2,) if quick else (2, 3)):
+    for a in (2,) if quick else (2, 3):
         rows += [Scheme("act", m, 8, a, "max", m) for m in methods]
-    for wb in ((3,) if quick else (2, 3)):
+    for wb in (3,) if quick else (2, 3):
         for wm in ("max", "mse"):
             rows.append(Scheme("ocs", f"{wm} no OCS", wb, 8, wm))
-            for r in ((0.05,) if quick else OCS_RATIOS):
+            for r in (0.05,) if quick else OCS_RATIOS:
                 rows.append(Scheme("ocs", f"{wm} OCS r={r}", wb, 8, wm, ocs_ratio=r))
         if not quick:
-            rows.append(Scheme("ocs", "max OCS r=0.05 plain split", wb, 8, "max",
-                               ocs_ratio=0.05, ocs_grid=False))
-    for a in ((3,) if quick else (2, 3, 4)):
+            rows.append(
+                Scheme(
+                    "ocs",
+                    "max OCS r=0.05 plain split",
+                    wb,
+                    8,
+                    "max",
+                    ocs_ratio=0.05,
+                    ocs_grid=False,
+                )
+            )
+    for a in (3,) if quick else (2, 3, 4):
         rows.append(Scheme("act-ocs", "max no OCS", 8, a))
-        for r in ((0.1,) if quick else ACT_OCS_RATIOS):
+        for r in (0.1,) if quick else ACT_OCS_RATIOS:
             rows.append(Scheme("act-ocs", f"max act-OCS r={r}", 8, a, act_ocs_ratio=r))
-    for a in ((3,) if quick else (2, 3)):
+    for a in (3,) if quick else (2, 3):
         rows.append(Scheme("overq", "max (no clip), uniform", 8, a))
         for method, clip, text in OVERQ_THRESHOLDS[: 1 if quick else None]:
-            rows.append(Scheme("overq", f"{text}, baseline", 8, a, a_method=method,
-                               a_clip=clip, overq="none"))
+            rows.append(
+                Scheme(
+                    "overq", f"{text}, baseline", 8, a, a_method=method, a_clip=clip, overq="none"
+                )
+            )
             for mode in OVERQ_MODES:
                 for c in cascades:
-                    rows.append(Scheme("overq", f"{text}, {mode} c={c}", 8, a, a_method=method,
-                                       a_clip=clip, overq=mode, cascade=c))
-    for wb in ((4,) if quick else (3, 4, 5, 6)):
+                    rows.append(
+                        Scheme(
+                            "overq",
+                            f"{text}, {mode} c={c}",
+                            8,
+                            a,
+                            a_method=method,
+                            a_clip=clip,
+                            overq=mode,
+                            cascade=c,
+                        )
+                    )
+    for wb in (4,) if quick else (3, 4, 5, 6):
         for fmt in ("int", "apot"):
             for wm in ("max", "mse"):
                 rows.append(Scheme("apot", f"{fmt} {wm}", wb, 8, wm, w_format=fmt))
@@ -295,24 +321,39 @@ def parse_args(argv=None):
     )
     p.add_argument("--quick", action="store_true", help="a fast subset of the schemes")
     p.add_argument("--json", type=Path, default=Path("build/evaluate.json"), help="JSON output")
-    p.add_argument("--report", type=Path, default=None,
-                   help="also write the tables as a markdown report (make demo: "
-                        "synth/reports/digits.md)")
-    p.add_argument("--rows", type=int, default=ArrayConfig().rows,
-                   help="array rows R: OverQ tile length along the reduction axis")
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="also write the tables as a markdown report (make demo: synth/reports/digits.md)",
+    )
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=ArrayConfig().rows,
+        help="array rows R: OverQ tile length along the reduction axis",
+    )
     p.add_argument("--calib", type=int, default=256, help="calibration images (training set)")
     p.add_argument("--test-images", type=int, default=None, help="limit the test set")
     p.add_argument("--seed", type=int, default=TrainSettings().seed, help="training seed")
     p.add_argument("--epochs", type=int, default=TrainSettings().epochs, help="training epochs")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="trained-model cache")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (the tensors are small: more threads only contend)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (the tensors are small: more threads only contend)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     net = p.add_argument_group(
-        "any workload through sw_ref.quantize (--net): comma lists make a grid of schemes")
-    net.add_argument("--net", default=None,
-                     help="digits | efficientnet_lite0 | minilm_l6 | package.module:function "
-                          "(returning a sw_ref.workloads.Workload); without it, the digits table")
+        "any workload through sw_ref.quantize (--net): comma lists make a grid of schemes"
+    )
+    net.add_argument(
+        "--net",
+        default=None,
+        help="digits | efficientnet_lite0 | minilm_l6 | package.module:function "
+        "(returning a sw_ref.workloads.Workload); without it, the digits table",
+    )
     net.add_argument("--act-bits", default="4", help="activation bits (none: float)")
     net.add_argument("--weight-bits", default="8", help="weight bits (none: float)")
     net.add_argument("--weight-format", default="int", help="int | apot")
@@ -322,11 +363,20 @@ def parse_args(argv=None):
     net.add_argument("--cascade", default="2", help="cascade c")
     net.add_argument("--ocs-ratio", default="0", help="weight OCS expand ratio")
     net.add_argument("--channel-order", default="off", help="on | off (on,off: both)")
-    net.add_argument("--override", action="append", default=[], metavar="PATTERN:FIELD=V,...",
-                     help="per-layer fields, e.g. 'classifier:act_bits=8,overq=none'")
+    net.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="PATTERN:FIELD=V,...",
+        help="per-layer fields, e.g. 'classifier:act_bits=8,overq=none'",
+    )
     net.add_argument("--jobs", type=int, default=1, help="worker processes for a grid")
-    net.add_argument("--results-cache", type=Path, default=DEFAULT_CACHE.parent / "workloads",
-                     help="content-keyed cache of finished rows")
+    net.add_argument(
+        "--results-cache",
+        type=Path,
+        default=DEFAULT_CACHE.parent / "workloads",
+        help="content-keyed cache of finished rows",
+    )
     return p.parse_args(argv)
 
 
@@ -369,16 +419,33 @@ def net_schemes(args) -> list:
         pattern, sep, fields = item.partition(":")
         if not sep:
             raise ValueError(f"--override needs PATTERN:FIELD=VALUE, got {item!r}")
-        overrides[pattern] = {k: _field_value(v) for k, _, v in
-                              (f.partition("=") for f in fields.split(","))}
+        overrides[pattern] = {
+            k: _field_value(v) for k, _, v in (f.partition("=") for f in fields.split(","))
+        }
     grid = itertools.product(
-        _values(args.act_bits, int), _values(args.weight_bits, int), _values(args.clip, str),
-        _values(args.overq, str, ";"), _values(args.cascade, int), _values(args.ocs_ratio, float),
-        _values(args.channel_order, bool))
-    return [Scheme(act_bits=a, weight_bits=w, weight_format=args.weight_format,
-                   per_channel=not args.per_tensor, clip=clip, overq=mode, cascade=c,
-                   ocs_ratio=r, channel_order=order, overrides=overrides)
-            for a, w, clip, mode, c, r, order in grid]
+        _values(args.act_bits, int),
+        _values(args.weight_bits, int),
+        _values(args.clip, str),
+        _values(args.overq, str, ";"),
+        _values(args.cascade, int),
+        _values(args.ocs_ratio, float),
+        _values(args.channel_order, bool),
+    )
+    return [
+        Scheme(
+            act_bits=a,
+            weight_bits=w,
+            weight_format=args.weight_format,
+            per_channel=not args.per_tensor,
+            clip=clip,
+            overq=mode,
+            cascade=c,
+            ocs_ratio=r,
+            channel_order=order,
+            overrides=overrides,
+        )
+        for a, w, clip, mode, c, r, order in grid
+    ]
 
 
 def _net_row(wl, scheme):
@@ -396,8 +463,10 @@ def run_net(args) -> dict:
     if wl.overrides:  # the network's fixed layers, under the user's overrides
         from dataclasses import replace as _replace
 
-        schemes = [_replace(s, overrides={**wl.overrides, **{p: dict(v) for p, v in s.overrides}})
-                   for s in schemes]
+        schemes = [
+            _replace(s, overrides={**wl.overrides, **{p: dict(v) for p, v in s.overrides}})
+            for s in schemes
+        ]
     code = runner.file_digest(sorted(Path(__file__).resolve().parent.glob("*.py")))
     cache = runner.Cache(args.results_cache)
     keys = [runner.content_key(args.net, s.key(), code) for s in schemes]
@@ -408,21 +477,38 @@ def run_net(args) -> dict:
         rows[todo[j]] = row
         cache.put(keys[todo[j]], row)
 
-    runner.run_tasks(_net_row, [schemes[i] for i in todo], context=wl, jobs=args.jobs,
-                     progress=not args.no_progress, desc=wl.name, on_result=store)
+    runner.run_tasks(
+        _net_row,
+        [schemes[i] for i in todo],
+        context=wl,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+        desc=wl.name,
+        on_result=store,
+    )
     return {"net": args.net, "schemes": len(schemes), "computed": len(todo), "results": rows}
 
 
 def _net_table(out: dict) -> str:
     rows = out["results"]
-    metrics = [k for k in rows[0] if isinstance(rows[0][k], float) and k not in
-               ("coverage", "seconds", "calibration_seconds")]
+    metrics = [
+        k
+        for k in rows[0]
+        if isinstance(rows[0][k], float) and k not in ("coverage", "seconds", "calibration_seconds")
+    ]
     head = ["A", "W", "clip", "overq", "c", "OCS", "order"] + metrics + ["coverage", "s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         s = r["scheme"]
-        cells = [str(s["act_bits"]), str(s["weight_bits"]), s["clip"], str(s["overq"]),
-                 str(s["cascade"]), str(s["ocs_ratio"]), "on" if s["channel_order"] else "off"]
+        cells = [
+            str(s["act_bits"]),
+            str(s["weight_bits"]),
+            s["clip"],
+            str(s["overq"]),
+            str(s["cascade"]),
+            str(s["ocs_ratio"]),
+            "on" if s["channel_order"] else "off",
+        ]
         cells += [f"{r[m]:.4f}" for m in metrics] + [f"{r['coverage']:.3f}", str(r["seconds"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -440,8 +526,10 @@ def main(argv=None) -> int:
         sys.stdout.write(_net_table(out))
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(runner.to_json(out), indent=1) + "\n")
-        print(f"wrote {args.json} ({out['schemes']} schemes, {out['computed']} computed)",
-              file=sys.stderr)
+        print(
+            f"wrote {args.json} ({out['schemes']} schemes, {out['computed']} computed)",
+            file=sys.stderr,
+        )
         return 0
     try:
         if args.rows < 2:
@@ -466,7 +554,8 @@ def main(argv=None) -> int:
             "(`make demo`); do not edit by hand. The shipped network "
             "(`sw_ref/nets/digits_cnn.npz`), R = "
             f"{args.rows}, {args.calib} calibration and {len(ctx.y_test)} test images. "
-            "SQNR in dB; coverage for OverQ rows.\n\n" + table)
+            "SQNR in dB; coverage for OverQ rows.\n\n" + table
+        )
         print(f"wrote {args.report}", file=sys.stderr)
     report = {
         "settings": asdict(settings),

@@ -66,8 +66,7 @@ class InputQuantizer:
     def uniform(self, x: torch.Tensor) -> torch.Tensor:
         if self.signed:
             return quant.fake_quant(x, self.alpha, self.bits, signed=True)
-        return quant.fake_quant(x, self.alpha, self.bits, signed=False,
-                                floor=self.floor or None)
+        return quant.fake_quant(x, self.alpha, self.bits, signed=False, floor=self.floor or None)
 
     def encode(self, v: torch.Tensor) -> torch.Tensor:
         """OverQ encode + decode of vectors [..., K] (x below the floor clamps to it)."""

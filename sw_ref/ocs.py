@@ -100,8 +100,10 @@ def split_weights(w, expand_ratio: float, step: float | None = None):
     checks.real_data(w, "w", empty=False)
     if isinstance(step, torch.Tensor):  # per output channel -> per entry of a row
         if step.shape != (w.shape[0],):
-            raise ValueError(f"a per-channel step needs {w.shape[0]} entries (one per output "
-                             f"channel), got shape {tuple(step.shape)}")
+            raise ValueError(
+                f"a per-channel step needs {w.shape[0]} entries (one per output "
+                f"channel), got shape {tuple(step.shape)}"
+            )
         step = step.repeat_interleave(math.prod(w.shape[2:]))
     n_in = w.shape[1]
     n_split = math.ceil(expand_ratio * n_in)
@@ -168,8 +170,9 @@ def split_layer(layer: nn.Module, expand_ratio: float, step: float | None = None
     return OCSInput(_widened(layer, w_split), index)
 
 
-def split_model(model: nn.Module, expand_ratio: float, steps: dict | None = None,
-                names=None) -> nn.Module:
+def split_model(
+    model: nn.Module, expand_ratio: float, steps: dict | None = None, names=None
+) -> nn.Module:
     """A copy of ``model`` with every (or each named) Conv2d/Linear weight-split.
 
     ``steps`` optionally maps a layer name to its grid step for a
@@ -177,7 +180,8 @@ def split_model(model: nn.Module, expand_ratio: float, steps: dict | None = None
     """
     model = copy.deepcopy(model)
     targets = [
-        (name, mod) for name, mod in model.named_modules()
+        (name, mod)
+        for name, mod in model.named_modules()
         if isinstance(mod, (nn.Conv2d, nn.Linear)) and (names is None or name in names)
     ]
     found = {name for name, _ in targets}
@@ -198,8 +202,9 @@ def split_model(model: nn.Module, expand_ratio: float, steps: dict | None = None
     return model
 
 
-def split_activations(producer: nn.Module, consumer: nn.Module, channel_peak,
-                      expand_ratio: float) -> tuple[nn.Module, nn.Module, torch.Tensor]:
+def split_activations(
+    producer: nn.Module, consumer: nn.Module, channel_peak, expand_ratio: float
+) -> tuple[nn.Module, nn.Module, torch.Tensor]:
     """Activation OCS between a producer and its consumer layer.
 
     ``channel_peak[c]`` is the largest activation seen on the producer's output
@@ -232,13 +237,13 @@ def split_activations(producer: nn.Module, consumer: nn.Module, channel_peak,
     for _ in range(math.ceil(expand_ratio * n_ch)):  # sequential greedy choice
         c = int(torch.argmax(peak))
         peak[c] /= 2
-        peak = torch.cat([peak, peak[c:c + 1]])
+        peak = torch.cat([peak, peak[c : c + 1]])
         w_p[c] /= 2
-        w_p = torch.cat([w_p, w_p[c:c + 1]])
+        w_p = torch.cat([w_p, w_p[c : c + 1]])
         if b_p is not None:
             b_p[c] /= 2
-            b_p = torch.cat([b_p, b_p[c:c + 1]])
-        w_c = torch.cat([w_c, w_c[:, c:c + 1]], dim=1)
+            b_p = torch.cat([b_p, b_p[c : c + 1]])
+        w_c = torch.cat([w_c, w_c[:, c : c + 1]], dim=1)
         index.append(c if c < n_ch else index[c - n_ch])
     new_p = copy.deepcopy(producer)
     new_p.weight = nn.Parameter(w_p)
@@ -252,8 +257,9 @@ def split_activations(producer: nn.Module, consumer: nn.Module, channel_peak,
     return new_p, new_c, torch.tensor(index, dtype=torch.long)
 
 
-def split_model_activations(model: nn.Module, pairs, channel_peaks: dict,
-                            expand_ratio: float) -> tuple[nn.Module, dict]:
+def split_model_activations(
+    model: nn.Module, pairs, channel_peaks: dict, expand_ratio: float
+) -> tuple[nn.Module, dict]:
     """A copy of ``model`` with activation OCS on each (producer, consumer) name pair.
 
     Pairs are applied in order, so a layer may be a consumer and then a producer

@@ -71,9 +71,11 @@ def levels(bits: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"OliVe's unsigned types need 3..8 bits, got {bits}")
     normal = np.arange(1 << bits, dtype=np.float64) * (THRESHOLD / (1 << bits))
     mant = bits - EXPONENT_BITS
-    outlier = [2.0**e * (1 + m / (1 << mant))
-               for e in range(EXPONENT_BASE, EXPONENT_BASE + (1 << EXPONENT_BITS))
-               for m in range(1 << mant)][1:]  # 2^5 = 32 itself is not an outlier level
+    outlier = [
+        2.0**e * (1 + m / (1 << mant))
+        for e in range(EXPONENT_BASE, EXPONENT_BASE + (1 << EXPONENT_BITS))
+        for m in range(1 << mant)
+    ][1:]  # 2^5 = 32 itself is not an outlier level
     return normal, np.asarray(outlier)
 
 
@@ -113,9 +115,12 @@ def fake_quantize(x, alpha: float, bits: int = 4):
     y = q * scale
     seen = int(out.sum())
     lost_outliers = int((victim & out).sum()) + (int(out[..., -1].sum()) if k % 2 else 0)
-    stats = OliveStats(outliers=seen, placed=seen - lost_outliers,
-                       victims=int(victim.sum()),
-                       mse=float(np.mean((y - a) ** 2)) if a.size else 0.0)
+    stats = OliveStats(
+        outliers=seen,
+        placed=seen - lost_outliers,
+        victims=int(victim.sum()),
+        mse=float(np.mean((y - a) ** 2)) if a.size else 0.0,
+    )
     return back(y.astype(arr.dtype if arr.dtype.kind == "f" else np.float64)), stats
 
 

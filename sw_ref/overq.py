@@ -271,8 +271,9 @@ def _run(c: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> _Encoding:
     )
 
 
-def _stats(run: _Encoding, sse: float, slots: int, unit2: float,
-           victim_sse: float = 0.0) -> EncodeStats:
+def _stats(
+    run: _Encoding, sse: float, slots: int, unit2: float, victim_sse: float = 0.0
+) -> EncodeStats:
     seen = run.outliers
     return EncodeStats(
         outliers=seen,
@@ -431,15 +432,20 @@ def _float_dtype(dtype) -> np.dtype:
     TypeError that names what was given."""
     torch = sys.modules.get("torch")  # a torch dtype implies torch is imported
     if torch is not None and isinstance(dtype, torch.dtype):
-        as_numpy = {torch.float16: np.float16, torch.float32: np.float32,
-                    torch.float64: np.float64}.get(dtype)
+        as_numpy = {
+            torch.float16: np.float16,
+            torch.float32: np.float32,
+            torch.float64: np.float64,
+        }.get(dtype)
         if as_numpy is None:
             raise TypeError(f"dtype must be torch.float16, float32 or float64, got {dtype}")
         return np.dtype(as_numpy)
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be a floating-point numpy or torch dtype, got {dtype!r}") from None
+        raise TypeError(
+            f"dtype must be a floating-point numpy or torch dtype, got {dtype!r}"
+        ) from None
     if dt.kind != "f":
         raise TypeError(f"dtype must be a floating-point dtype, got {dt}")
     return dt

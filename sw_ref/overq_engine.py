@@ -100,8 +100,9 @@ def coarse(c: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
     return (c + dt((1 << (b - 1)) - 1) + odd) >> dt(b)
 
 
-def victim_ok(c: np.ndarray, out: np.ndarray, cfg: ArrayConfig,
-              no_right: np.ndarray | None = None) -> np.ndarray:
+def victim_ok(
+    c: np.ndarray, out: np.ndarray, cfg: ArrayConfig, no_right: np.ndarray | None = None
+) -> np.ndarray:
     """Tile-major [T, R] bool: slot k is an outlier whose right neighbour in the tile
     costs less to prune than the outlier costs to clip, q_(k+1) < min(q_k, 2^(2b)-1) - M.
 
@@ -124,8 +125,9 @@ def victim_ok(c: np.ndarray, out: np.ndarray, cfg: ArrayConfig,
 # --- roles -------------------------------------------------------------------------
 
 
-def scan_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig,
-               cheap: np.ndarray | None = None) -> np.ndarray:
+def scan_roles(
+    nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig, cheap: np.ndarray | None = None
+) -> np.ndarray:
     """The greedy scan on slot-major classes [R, V] -> role bytes [R, V] (uint8).
 
     ``cheap`` [R, V] (victim mode): the outlier's right neighbour may be pruned.
@@ -221,8 +223,7 @@ def _pattern_index(nz: np.ndarray, out: np.ndarray) -> np.ndarray:
     return index
 
 
-def tile_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig,
-               cheap: np.ndarray | None = None):
+def tile_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig, cheap: np.ndarray | None = None):
     """Tile-major classes [T, R] -> (roles [T, R] uint8, handled, precise).
 
     ``cheap`` (victim mode, ``victim_ok``) marks the outliers that may prune.
@@ -249,8 +250,12 @@ def tile_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig,
     busy = np.flatnonzero(busy)
     roles = np.full((t, rows), ROLE_PLAIN, dtype=np.uint8)
     if busy.size:
-        sub = scan_roles(np.ascontiguousarray(nz[busy].T), np.ascontiguousarray(out[busy].T), cfg,
-                         None if cheap is None else np.ascontiguousarray(cheap[busy].T))
+        sub = scan_roles(
+            np.ascontiguousarray(nz[busy].T),
+            np.ascontiguousarray(out[busy].T),
+            cfg,
+            None if cheap is None else np.ascontiguousarray(cheap[busy].T),
+        )
         roles[busy] = sub.T
     handled = int(np.count_nonzero(roles == ROLE_LOW))
     precise = int(np.count_nonzero(roles == ROLE_PAIR))
@@ -298,8 +303,13 @@ class _Scratch:
         return np.negative(out, out=out)
 
 
-def values_from_roles(c: np.ndarray, roles: np.ndarray, cfg: ArrayConfig, out: np.ndarray,
-                      scratch: _Scratch | None = None):
+def values_from_roles(
+    c: np.ndarray,
+    roles: np.ndarray,
+    cfg: ArrayConfig,
+    out: np.ndarray,
+    scratch: _Scratch | None = None,
+):
     """Slot values of tile-major codes c (any shape) into ``out`` (int64, c's size).
 
     x = own code, or the left neighbour's (PREV); t = x, or min(q(x), 2^(2b) - 1)
@@ -349,8 +359,9 @@ def values_from_roles(c: np.ndarray, roles: np.ndarray, cfg: ArrayConfig, out: n
     return out
 
 
-def states_from_roles(roles: np.ndarray, out: np.ndarray | None = None,
-                      victim: bool = False) -> np.ndarray:
+def states_from_roles(
+    roles: np.ndarray, out: np.ndarray | None = None, victim: bool = False
+) -> np.ndarray:
     """The 2-bit states (int64) are the role's bits 4-5 (above them only VICTIM)."""
     if out is None:
         out = np.empty(roles.shape, dtype=np.int64)
@@ -390,8 +401,9 @@ def _positions(flags: np.ndarray, start_slot: int) -> np.ndarray:
     return np.flatnonzero(flags) + start_slot
 
 
-def encode_tiles(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True,
-                 tail: tuple[int, int] | None = None) -> Encoding:
+def encode_tiles(
+    tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True, tail: tuple[int, int] | None = None
+) -> Encoding:
     """Encode tile-major codes [T, R] (``code_dtype``), block by block of tiles.
 
     A block is a few hundred KiB of narrow temporaries, reused from block to block,
@@ -523,8 +535,9 @@ def _nonzero_bytes(w: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     return scratch
 
 
-def _encode_words(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True,
-                  tail: tuple[int, int] | None = None) -> Encoding:
+def _encode_words(
+    tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True, tail: tuple[int, int] | None = None
+) -> Encoding:
     """``encode_tiles`` for R = 8 and codes of one byte: SWAR on one word per tile.
 
     Classes, the pattern index and the values are bitwise operations on the 64-bit
@@ -566,8 +579,17 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True,
         index = out.view(np.int64)
         if wt is None:  # no OverQ: every slot is min(q, M), NORMAL
             if ports:
-                _plain_words(w, values[start : start + m], states[start : start + m], b,
-                             top, bytes_m, a, c, d)
+                _plain_words(
+                    w,
+                    values[start : start + m],
+                    states[start : start + m],
+                    b,
+                    top,
+                    bytes_m,
+                    a,
+                    c,
+                    d,
+                )
             seen = np.flatnonzero(index >> 8)
             outliers += int(np.bitwise_count(index[seen] >> 8).sum())
             if seen.size:
@@ -579,8 +601,19 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True,
             continue
         idx = index
         if ports:
-            _overq_words(w, idx, wt, values[start : start + m], states[start : start + m],
-                         b, top, bytes_m, a, c, d)
+            _overq_words(
+                w,
+                idx,
+                wt,
+                values[start : start + m],
+                states[start : start + m],
+                b,
+                top,
+                bytes_m,
+                a,
+                c,
+                d,
+            )
         counts = int(wt.counts[idx].sum())
         outliers += counts & 0xFFFFFFFF
         handled += counts >> 32

@@ -33,11 +33,20 @@ def effnet_scheme(bits: int = 4, cascade: int = 2, order: bool = True):
     from sw_ref.scheme import Scheme
     from sw_ref.workloads import EFFNET_FIXED_8BIT
 
-    return Scheme(act_bits=8, weight_bits=8, per_channel=True, weight_clip="max", clip="max",
-                  overq=None, overrides={
-                      **EFFNET_FIXED_8BIT,
-                      "*._project_conv": dict(act_bits=bits, overq="range", cascade=cascade,
-                                              clip="p99", channel_order=order)})
+    return Scheme(
+        act_bits=8,
+        weight_bits=8,
+        per_channel=True,
+        weight_clip="max",
+        clip="max",
+        overq=None,
+        overrides={
+            **EFFNET_FIXED_8BIT,
+            "*._project_conv": dict(
+                act_bits=bits, overq="range", cascade=cascade, clip="p99", channel_order=order
+            ),
+        },
+    )
 
 
 def _timed(fn):
@@ -55,19 +64,29 @@ def harness(images: torch.Tensor, n_calib: int, n_test: int) -> dict:
     from sw_ref.nets.activations import efficientnet_lite0_acts
 
     with tempfile.TemporaryDirectory() as cache:
-        (calib, test), cap_wall, cap_cpu = _timed(lambda: (
-            efficientnet_lite0_acts("calib", n_calib, cache, progress=False),
-            efficientnet_lite0_acts("test", n_test, cache, progress=False)))
-    s = EScheme("overq", "range c=2 channel", 8, a_bits=8, pw_bits=4, overq="range",
-                order="channel")
+        (calib, test), cap_wall, cap_cpu = _timed(
+            lambda: (
+                efficientnet_lite0_acts("calib", n_calib, cache, progress=False),
+                efficientnet_lite0_acts("test", n_test, cache, progress=False),
+            )
+        )
+    s = EScheme(
+        "overq", "range c=2 channel", 8, a_bits=8, pw_bits=4, overq="range", order="channel"
+    )
 
     def go():
         return Evaluator(calib, test, images).run(s)
 
     row, wall, cpu = _timed(go)
-    return {"wall": wall + cap_wall, "cpu": cpu + cap_cpu, "run_wall": wall, "run_cpu": cpu,
-            "top1_agreement": row["top1_agreement"], "coverage": row["coverage"],
-            "fp32_logits": torch.from_numpy(test.logits[: len(images)])}
+    return {
+        "wall": wall + cap_wall,
+        "cpu": cpu + cap_cpu,
+        "run_wall": wall,
+        "run_cpu": cpu,
+        "top1_agreement": row["top1_agreement"],
+        "coverage": row["coverage"],
+        "fp32_logits": torch.from_numpy(test.logits[: len(images)]),
+    }
 
 
 def through_api(images: torch.Tensor, calib_images: torch.Tensor, batch: int = 8) -> dict:
@@ -92,16 +111,24 @@ def through_api(images: torch.Tensor, calib_images: torch.Tensor, batch: int = 8
     rows = qmodel.report().rows
     seen = sum(r.get("outliers", 0) for r in rows)
     handled = sum(r.get("handled", 0) for r in rows)
-    return {"wall": wall + ref_wall, "cpu": cpu + ref_cpu, "run_wall": wall, "run_cpu": cpu,
-            "top1_agreement": float((logits.argmax(1) == fp32.argmax(1)).double().mean()),
-            "coverage": handled / seen if seen else 1.0,
-            "ordered": sum(r["order"] == "channel" for r in rows), "fp32_logits": fp32}
+    return {
+        "wall": wall + ref_wall,
+        "cpu": cpu + ref_cpu,
+        "run_wall": wall,
+        "run_cpu": cpu,
+        "top1_agreement": float((logits.argmax(1) == fp32.argmax(1)).double().mean()),
+        "coverage": handled / seen if seen else 1.0,
+        "ordered": sum(r["order"] == "channel" for r in rows),
+        "fp32_logits": fp32,
+    }
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sw_ref.quantize_bench",
-                                description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m sw_ref.quantize_bench",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--test-images", type=int, default=256, help="test crops")
     p.add_argument("--calib-images", type=int, default=64, help="calibration crops")
     args = p.parse_args(argv)
@@ -115,21 +142,31 @@ def main(argv=None) -> int:
     h = harness(images, args.calib_images, args.test_images)
     q = through_api(images, calib_images)
     same_fp32 = float((q["fp32_logits"] - h["fp32_logits"]).abs().max())
-    print(f"EfficientNet-Lite0, {args.test_images} test crops, {args.calib_images} calibration "
-          f"crops, A4 OverQ range c=2 + channel order on the projection inputs (A8 elsewhere, "
-          f"W8); 1 torch thread, load {load}")
-    print(f"{'':18s} {'from scratch: wall s':>20s} {'cpu s':>7s} | {'without FP32 pass: wall s':>25s}"
-          f" {'cpu s':>7s} | {'top-1 agr.':>10s} {'coverage':>8s}")
+    print(
+        f"EfficientNet-Lite0, {args.test_images} test crops, {args.calib_images} calibration "
+        f"crops, A4 OverQ range c=2 + channel order on the projection inputs (A8 elsewhere, "
+        f"W8); 1 torch thread, load {load}"
+    )
+    print(
+        f"{'':18s} {'from scratch: wall s':>20s} {'cpu s':>7s} | {'without FP32 pass: wall s':>25s}"
+        f" {'cpu s':>7s} | {'top-1 agr.':>10s} {'coverage':>8s}"
+    )
     for name, r in (("dedicated harness", h), ("sw_ref.quantize", q)):
-        print(f"{name:18s} {r['wall']:20.1f} {r['cpu']:7.1f} | {r['run_wall']:25.1f} "
-              f"{r['run_cpu']:7.1f} | {r['top1_agreement']:10.4f} {r['coverage']:8.3f}")
-    print("from scratch: the harness builds its FP32 activation samples and logits (a fresh "
-          "cache), quantize runs the FP32 reference; 'without': the harness's samples cached, "
-          f"quantize's reference given. FP32 logits of the two agree to {same_fp32:.2g}; "
-          f"quantize ordered {q['ordered']} layers.")
-    print(f"ratio sw_ref.quantize / harness, from scratch: wall {q['wall'] / h['wall']:.2f}, "
-          f"cpu {q['cpu'] / h['cpu']:.2f}; without the FP32 passes: wall "
-          f"{q['run_wall'] / h['run_wall']:.2f}, cpu {q['run_cpu'] / h['run_cpu']:.2f}")
+        print(
+            f"{name:18s} {r['wall']:20.1f} {r['cpu']:7.1f} | {r['run_wall']:25.1f} "
+            f"{r['run_cpu']:7.1f} | {r['top1_agreement']:10.4f} {r['coverage']:8.3f}"
+        )
+    print(
+        "from scratch: the harness builds its FP32 activation samples and logits (a fresh "
+        "cache), quantize runs the FP32 reference; 'without': the harness's samples cached, "
+        f"quantize's reference given. FP32 logits of the two agree to {same_fp32:.2g}; "
+        f"quantize ordered {q['ordered']} layers."
+    )
+    print(
+        f"ratio sw_ref.quantize / harness, from scratch: wall {q['wall'] / h['wall']:.2f}, "
+        f"cpu {q['cpu'] / h['cpu']:.2f}; without the FP32 passes: wall "
+        f"{q['run_wall'] / h['run_wall']:.2f}, cpu {q['run_cpu'] / h['run_cpu']:.2f}"
+    )
     return 0
 
 

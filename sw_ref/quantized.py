@@ -122,7 +122,8 @@ class _LeafTracer(torch.fx.Tracer):
 
     def is_leaf_module(self, m, qualname):
         return isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)) or super().is_leaf_module(
-            m, qualname)
+            m, qualname
+        )
 
 
 def _bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
@@ -147,8 +148,15 @@ def _bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
-_BOUNDED_FUNCTIONS = {F.gelu: "gelu", F.silu: "silu", F.mish: "mish", F.hardswish: "hardswish",
-                      F.elu: "elu", F.celu: "celu", F.selu: "selu"}
+_BOUNDED_FUNCTIONS = {
+    F.gelu: "gelu",
+    F.silu: "silu",
+    F.mish: "mish",
+    F.hardswish: "hardswish",
+    F.elu: "elu",
+    F.celu: "celu",
+    F.selu: "selu",
+}
 
 
 def functional_floors(model: nn.Module) -> dict[str, tuple[str, float]]:
@@ -170,8 +178,12 @@ def functional_floors(model: nn.Module) -> dict[str, tuple[str, float]]:
         if node.op != "call_module" or not isinstance(modules[node.target], (nn.Conv2d, nn.Linear)):
             continue
         src = node.args[0] if node.args else None
-        if not (isinstance(src, torch.fx.Node) and src.op == "call_function"
-                and src.target in _BOUNDED_FUNCTIONS and calls[node.target] == 1):
+        if not (
+            isinstance(src, torch.fx.Node)
+            and src.op == "call_function"
+            and src.target in _BOUNDED_FUNCTIONS
+            and calls[node.target] == 1
+        ):
             continue
         rest = list(src.args[1:]) + list(src.kwargs.values())
         if any(isinstance(a, torch.fx.Node) for a in rest):
@@ -262,8 +274,10 @@ class _Calibration:
     def __init__(self, layers: list[QuantizedLayer], bounded: dict, ordered: set[str]):
         self.ordered = ordered
         self.seen = {layer.name: _Observed() for layer in layers}
-        self.gens = {layer.name: torch.Generator().manual_seed(zlib.crc32(layer.name.encode()))
-                     for layer in layers}
+        self.gens = {
+            layer.name: torch.Generator().manual_seed(zlib.crc32(layer.name.encode()))
+            for layer in layers
+        }
         self.bounded = bounded
         self.produced: dict[int, tuple[torch.Tensor, str, float]] = {}
 
@@ -271,6 +285,7 @@ class _Calibration:
         def hook(module, args, out):
             if isinstance(out, torch.Tensor):
                 self.produced[id(out)] = (out, name, floor)
+
         return hook
 
     def __call__(self, layer: QuantizedLayer, x: torch.Tensor) -> None:
@@ -363,8 +378,9 @@ def _split(layer: QuantizedLayer, s: Scheme, plan: LayerPlan) -> tuple[torch.Ten
     alpha = None
     if s.ocs_ratio > 0 and layer.groups == 1:
         if grid:  # the grid of the split weights (OCS shrinks the range first)
-            w, index, alpha = weights.ocs_int_split(w, s.ocs_ratio, s.weight_bits,
-                                                    s.weight_clip, s.per_channel)
+            w, index, alpha = weights.ocs_int_split(
+                w, s.ocs_ratio, s.weight_bits, s.weight_clip, s.per_channel
+            )
         else:
             w, index = ocs.split_weights(w, s.ocs_ratio)
         layer.weight = w.contiguous()
@@ -383,10 +399,13 @@ def _plan_weights(layer: QuantizedLayer, s: Scheme, plan: LayerPlan) -> None:
     if alpha is not None:  # OCS: quantize on the grid the split was made for
         axis = 0 if s.per_channel else None
         plan.weight_alpha = alpha
-        layer.qweight = quant.fake_quant(w, alpha, s.weight_bits, signed=True, axis=axis).to(w.dtype)
+        layer.qweight = quant.fake_quant(w, alpha, s.weight_bits, signed=True, axis=axis).to(
+            w.dtype
+        )
     else:
-        layer.qweight = weights.quantize_weights(w, s.weight_bits, s.weight_format,
-                                                 s.weight_clip, s.per_channel)
+        layer.qweight = weights.quantize_weights(
+            w, s.weight_bits, s.weight_format, s.weight_clip, s.per_channel
+        )
     plan.weight = f"{s.weight_format}{s.weight_bits} {gran} {s.weight_clip}"
 
 
@@ -400,8 +419,9 @@ def _array_vectors(layer: QuantizedLayer, obs: _Observed, floor: float) -> np.nd
     return np.ascontiguousarray((v - floor).clamp_min(0.0).numpy())
 
 
-def _plan_input(layer: QuantizedLayer, s: Scheme, obs: _Observed, plan: LayerPlan,
-                function: tuple | None) -> None:
+def _plan_input(
+    layer: QuantizedLayer, s: Scheme, obs: _Observed, plan: LayerPlan, function: tuple | None
+) -> None:
     floor, source = _floor(obs, function)
     signed = obs.low < 0 and source is None
     plan.signed, plan.floor, plan.floor_source = signed, floor, source
@@ -426,13 +446,15 @@ def _plan_input(layer: QuantizedLayer, s: Scheme, obs: _Observed, plan: LayerPla
     if s.act_bits is None:
         return
     kind = "overq" if use_overq else "uniform"
-    layer.act = InputQuantizer(kind=kind, bits=s.act_bits, signed=signed, floor=floor,
-                               alpha=alpha, step=step, cfg=cfg)
+    layer.act = InputQuantizer(
+        kind=kind, bits=s.act_bits, signed=signed, floor=floor, alpha=alpha, step=step, cfg=cfg
+    )
     plan.input = kind
 
 
-def _plan(layer: QuantizedLayer, s: Scheme, obs: _Observed, bn: str | None,
-          function: tuple | None = None) -> LayerPlan:
+def _plan(
+    layer: QuantizedLayer, s: Scheme, obs: _Observed, bn: str | None, function: tuple | None = None
+) -> LayerPlan:
     plan = LayerPlan(layer.name, _describe(layer), s, bn_folded=bn)
     _plan_weights(layer, s, plan)
     if obs.batches == 0:
@@ -500,6 +522,7 @@ class QuantizedModel(nn.Module):
         out_sig = out_err = 0.0
         self.reset_stats()
         for batch in _batches(batches):
+
             def keep(m, y):
                 ref[m.name] = y.detach().double()
 
@@ -537,19 +560,34 @@ class QuantizedModel(nn.Module):
         for name, m in self.layers().items():
             p = self.plans[name]
             row = {
-                "layer": name, "type": p.layer, "input": p.input,
-                "act_bits": p.scheme.act_bits, "signed": p.signed, "floor": p.floor,
-                "floor_source": p.floor_source, "step": p.step, "weight": p.weight,
-                "bn_folded": p.bn_folded, "ocs_splits": p.ocs_splits, "order": p.order,
+                "layer": name,
+                "type": p.layer,
+                "input": p.input,
+                "act_bits": p.scheme.act_bits,
+                "signed": p.signed,
+                "floor": p.floor,
+                "floor_source": p.floor_source,
+                "step": p.step,
+                "weight": p.weight,
+                "bn_folded": p.bn_folded,
+                "ocs_splits": p.ocs_splits,
+                "order": p.order,
             }
             if p.input == "overq":
-                row.update(overq=m.act.cfg.overq_text, rows=m.act.cfg.rows,
-                           cascade=m.act.cfg.cascade, outliers=m.act.outliers,
-                           handled=m.act.handled, coverage=m.act.coverage)
+                row.update(
+                    overq=m.act.cfg.overq_text,
+                    rows=m.act.cfg.rows,
+                    cascade=m.act.cfg.cascade,
+                    outliers=m.act.outliers,
+                    handled=m.act.handled,
+                    coverage=m.act.coverage,
+                )
             if p.calib_outliers is not None:
-                row.update(calib_outliers=p.calib_outliers,
-                           calib_handled_natural=p.calib_handled_natural,
-                           calib_handled=p.calib_handled)
+                row.update(
+                    calib_outliers=p.calib_outliers,
+                    calib_handled_natural=p.calib_handled_natural,
+                    calib_handled=p.calib_handled,
+                )
             if name in sqnr:
                 row["sqnr_db"] = sqnr[name]
             if p.note:
@@ -568,19 +606,44 @@ class Report:
     notes: list
 
     def __str__(self) -> str:
-        head = ["layer", "type", "input", "signed", "zero point", "step", "weight", "OCS",
-                "order", "outliers", "coverage", "SQNR dB"]
+        head = [
+            "layer",
+            "type",
+            "input",
+            "signed",
+            "zero point",
+            "step",
+            "weight",
+            "OCS",
+            "order",
+            "outliers",
+            "coverage",
+            "SQNR dB",
+        ]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
-            inp = r["input"] if r["input"] != "overq" else f"overq {r['overq']} R={r['rows']} c={r['cascade']}"
+            inp = (
+                r["input"]
+                if r["input"] != "overq"
+                else f"overq {r['overq']} R={r['rows']} c={r['cascade']}"
+            )
             if r["input"] != "float":
                 inp = f"{inp} A{r['act_bits']}"
             zp = "" if not r["floor"] else f"{r['floor']:.4g} ({r['floor_source']})"
-            cells = [r["layer"], r["type"], inp, "yes" if r["signed"] else "no", zp,
-                     "" if r["step"] is None else f"{r['step']:.4g}", r["weight"],
-                     str(r["ocs_splits"] or ""), r["order"], str(r.get("outliers", "")),
-                     f"{r['coverage']:.3f}" if "coverage" in r else "",
-                     f"{r['sqnr_db']:.1f}" if "sqnr_db" in r else ""]
+            cells = [
+                r["layer"],
+                r["type"],
+                inp,
+                "yes" if r["signed"] else "no",
+                zp,
+                "" if r["step"] is None else f"{r['step']:.4g}",
+                r["weight"],
+                str(r["ocs_splits"] or ""),
+                r["order"],
+                str(r.get("outliers", "")),
+                f"{r['coverage']:.3f}" if "coverage" in r else "",
+                f"{r['sqnr_db']:.1f}" if "sqnr_db" in r else "",
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         if self.output_sqnr_db is not None:
             lines.append(f"\nmodel output SQNR: {self.output_sqnr_db:.1f} dB")
@@ -594,15 +657,21 @@ class Report:
 def _targets(model: nn.Module) -> tuple[list, list[str]]:
     """(name, module) of every Conv2d/Linear to replace, and notes on those left alone."""
     out, notes = [], []
-    inside_mha = {f"{n}.{c}" if n else c for n, m in model.named_modules()
-                  if isinstance(m, nn.MultiheadAttention) for c, _ in m.named_children()}
+    inside_mha = {
+        f"{n}.{c}" if n else c
+        for n, m in model.named_modules()
+        if isinstance(m, nn.MultiheadAttention)
+        for c, _ in m.named_children()
+    }
     for name, m in model.named_modules():
         if not isinstance(m, (nn.Conv2d, nn.Linear)):
             continue
         base = nn.Conv2d if isinstance(m, nn.Conv2d) else nn.Linear
         if name in inside_mha:
-            notes.append(f"{name}: inside nn.MultiheadAttention (which reads its weight "
-                         "directly), left float")
+            notes.append(
+                f"{name}: inside nn.MultiheadAttention (which reads its weight "
+                "directly), left float"
+            )
         elif type(m).forward is not base.forward and not hasattr(m, "input_padding"):
             notes.append(f"{name}: {type(m).__name__} overrides forward, left float")
         else:
@@ -627,8 +696,9 @@ def quantize(model: nn.Module, calib, scheme: Scheme = Scheme()) -> QuantizedMod
     targets, notes = _targets(qm)
     unmatched = {p for p, _ in scheme.overrides} - scheme.matched([n for n, _ in targets])
     if unmatched:
-        raise ValueError(f"override patterns match no Conv2d/Linear layer: "
-                         f"{', '.join(sorted(unmatched))}")
+        raise ValueError(
+            f"override patterns match no Conv2d/Linear layer: {', '.join(sorted(unmatched))}"
+        )
     layers = []
     for name, m in targets:
         layer = (QuantizedConv2d if isinstance(m, nn.Conv2d) else QuantizedLinear)(m, name)
@@ -636,8 +706,11 @@ def quantize(model: nn.Module, calib, scheme: Scheme = Scheme()) -> QuantizedMod
         layers.append(layer)
     bounded = _bounded_modules(qm)
     schemes = {layer.name: scheme.for_layer(layer.name) for layer in layers}
-    ordered = {n for n, s in schemes.items()
-               if s.channel_order and s.overq_enabled and s.array_config().range_enabled}
+    ordered = {
+        n
+        for n, s in schemes.items()
+        if s.channel_order and s.overq_enabled and s.array_config().range_enabled
+    }
     cal = _Calibration(layers, bounded, ordered)
     handles = [m.register_forward_hook(cal.activation_hook(n, z)) for n, (m, z) in bounded.items()]
     for layer in layers:
@@ -655,8 +728,15 @@ def quantize(model: nn.Module, calib, scheme: Scheme = Scheme()) -> QuantizedMod
             layer.observer = None
     if n_batches == 0:
         raise ValueError("calib holds no batch: quantize needs at least one input batch")
-    plans = {layer.name: _plan(layer, schemes[layer.name], cal.seen[layer.name],
-                               folded.get(layer.name), functions.get(layer.name))
-             for layer in layers}
+    plans = {
+        layer.name: _plan(
+            layer,
+            schemes[layer.name],
+            cal.seen[layer.name],
+            folded.get(layer.name),
+            functions.get(layer.name),
+        )
+        for layer in layers
+    }
     notes = [fold_note, f"calibrated on {n_batches} batch(es), FP32 layer inputs"] + notes
     return QuantizedModel(qm, plans, scheme, notes)

@@ -102,9 +102,17 @@ def _call(fn: Callable, task):
     return fn(_CONTEXT, task)
 
 
-def run_tasks(fn: Callable, tasks, *, context=None, jobs: int = 1, progress: bool = True,
-              desc: str = "tasks", on_result: Callable | None = None,
-              ordered: bool = False) -> list:
+def run_tasks(
+    fn: Callable,
+    tasks,
+    *,
+    context=None,
+    jobs: int = 1,
+    progress: bool = True,
+    desc: str = "tasks",
+    on_result: Callable | None = None,
+    ordered: bool = False,
+) -> list:
     """``[fn(context, task) for task in tasks]``, on ``jobs`` forked processes.
 
     ``fn`` must be a module-level function (workers find it by name). Results come back
@@ -131,8 +139,9 @@ def run_tasks(fn: Callable, tasks, *, context=None, jobs: int = 1, progress: boo
         _CONTEXT = context
         done, nxt = set(), 0
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=ctx,
-                                 initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(
+            min(jobs, len(tasks)), mp_context=ctx, initializer=_init_worker
+        ) as pool:
             futures = {pool.submit(_call, fn, t): i for i, t in enumerate(tasks)}
             for f in as_completed(futures):
                 i = futures[f]

@@ -98,8 +98,9 @@ class Scheme:
     def array_config(self, act_bits: int | None = None) -> ArrayConfig:
         """The OverQ array the input vectors are encoded for (``act_bits`` or the plan bits)."""
         bits = act_bits or self.act_bits or PLAN_ACT_BITS
-        return ArrayConfig(rows=self.rows, act_bits=bits, overq=self.overq or (),
-                           cascade=self.cascade)
+        return ArrayConfig(
+            rows=self.rows, act_bits=bits, overq=self.overq or (), cascade=self.cascade
+        )
 
     @property
     def overq_enabled(self) -> bool:

@@ -59,8 +59,7 @@ def int_threshold(w: torch.Tensor, bits: int, method: str, per_channel: bool):
 
 def int_step(w: torch.Tensor, bits: int, method: str, per_channel: bool):
     """The grid step(s) of symmetric int weights: threshold / (2^(b-1) - 1)."""
-    return quant.step_from_threshold(int_threshold(w, bits, method, per_channel), bits,
-                                     signed=True)
+    return quant.step_from_threshold(int_threshold(w, bits, method, per_channel), bits, signed=True)
 
 
 def int_weights(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> torch.Tensor:
@@ -70,8 +69,9 @@ def int_weights(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> t
     return quant.fake_quant(w, alpha, bits, signed=True, axis=axis).to(w.dtype)
 
 
-def ocs_int_split(w: torch.Tensor, ratio: float, bits: int, method: str = "max",
-                  per_channel: bool = False):
+def ocs_int_split(
+    w: torch.Tensor, ratio: float, bits: int, method: str = "max", per_channel: bool = False
+):
     """Grid-aware weight OCS for int weights: (w_split, index, alpha).
 
     The grid is that of the split weights (OCS shrinks the range first): a plain split
@@ -127,8 +127,13 @@ def apot_weights(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> 
     return best.reshape(w.shape).to(w.dtype)
 
 
-def quantize_weights(w: torch.Tensor, bits: int | None, fmt: str = "int", method: str = "max",
-                     per_channel: bool = True) -> torch.Tensor:
+def quantize_weights(
+    w: torch.Tensor,
+    bits: int | None,
+    fmt: str = "int",
+    method: str = "max",
+    per_channel: bool = True,
+) -> torch.Tensor:
     """Fake-quantized weights in ``fmt`` (``int`` or ``apot``); ``bits=None``: ``w`` itself."""
     if bits is None:
         return w

@@ -28,8 +28,18 @@ from torch.nn import functional as F
 from sw_ref.quantized import call, quantize
 from sw_ref.scheme import Scheme
 
-__all__ = ["BUILTIN", "Workload", "classifier_metric", "digits", "efficientnet_lite0",
-           "embedding_metric", "evaluate", "labelled_metric", "load", "minilm_l6"]
+__all__ = [
+    "BUILTIN",
+    "Workload",
+    "classifier_metric",
+    "digits",
+    "efficientnet_lite0",
+    "embedding_metric",
+    "evaluate",
+    "labelled_metric",
+    "load",
+    "minilm_l6",
+]
 
 
 @dataclass
@@ -55,9 +65,14 @@ def classifier_metric(reference: list, outputs: list) -> dict:
     k = min(5, ref.shape[1])
     return {
         "top1_agreement": float((out.argmax(1) == top1).double().mean()),
-        "top5_agreement": float((out.topk(k, dim=1).indices == top1[:, None]).any(1).double().mean()),
-        "kl": float(F.kl_div(F.log_softmax(out, 1), F.log_softmax(ref, 1), reduction="batchmean",
-                             log_target=True)),
+        "top5_agreement": float(
+            (out.topk(k, dim=1).indices == top1[:, None]).any(1).double().mean()
+        ),
+        "kl": float(
+            F.kl_div(
+                F.log_softmax(out, 1), F.log_softmax(ref, 1), reduction="batchmean", log_target=True
+            )
+        ),
     }
 
 
@@ -69,10 +84,14 @@ def embedding_metric(reference: list, outputs: list) -> dict:
 
 def labelled_metric(labels: torch.Tensor) -> Callable[[list, list], dict]:
     """Accuracy against ``labels`` (the test batches' labels, in order) and agreement."""
+
     def metric(reference: list, outputs: list) -> dict:
         out = _cat(outputs)
-        return {"accuracy": float((out.argmax(1) == labels).double().mean()),
-                "top1_agreement": classifier_metric(reference, outputs)["top1_agreement"]}
+        return {
+            "accuracy": float((out.argmax(1) == labels).double().mean()),
+            "top1_agreement": classifier_metric(reference, outputs)["top1_agreement"],
+        }
+
     return metric
 
 
@@ -90,8 +109,10 @@ def digits(n_calib: int = 256) -> Workload:
     return Workload("digits", network(settings), [x_tr[:n_calib]], [x_te], labelled_metric(y_te))
 
 
-EFFNET_FIXED_8BIT = {"_conv_stem": dict(act_bits=8, weight_bits=8, overq=None, clip="max"),
-                     "_fc": dict(act_bits=8, weight_bits=8, overq=None, clip="max")}
+EFFNET_FIXED_8BIT = {
+    "_conv_stem": dict(act_bits=8, weight_bits=8, overq=None, clip="max"),
+    "_fc": dict(act_bits=8, weight_bits=8, overq=None, clip="max"),
+}
 
 
 def efficientnet_lite0(n_calib: int = 64, n_test: int = 256, batch: int = 8) -> Workload:
@@ -102,9 +123,14 @@ def efficientnet_lite0(n_calib: int = 64, n_test: int = 256, batch: int = 8) -> 
 
     calib = photos.images("calib", n_calib)
     test = photos.images("test", n_test)
-    return Workload("efficientnet_lite0", efficientnet.efficientnet_lite0(),
-                    list(calib.split(batch)), list(test.split(batch)), classifier_metric,
-                    dict(EFFNET_FIXED_8BIT))
+    return Workload(
+        "efficientnet_lite0",
+        efficientnet.efficientnet_lite0(),
+        list(calib.split(batch)),
+        list(test.split(batch)),
+        classifier_metric,
+        dict(EFFNET_FIXED_8BIT),
+    )
 
 
 def minilm_l6(n_calib: int = 128, n_test: int = 256, batch: int = 64) -> Workload:
@@ -117,15 +143,18 @@ def minilm_l6(n_calib: int = 128, n_test: int = 256, batch: int = 64) -> Workloa
 
     def batches(texts):
         texts = sorted(texts, key=len)
-        return [model.tokenize(texts[i:i + batch]) for i in range(0, len(texts), batch)]
+        return [model.tokenize(texts[i : i + batch]) for i in range(0, len(texts), batch)]
 
-    return Workload("minilm_l6", model, batches(split.calibration), batches(split.test),
-                    embedding_metric)
+    return Workload(
+        "minilm_l6", model, batches(split.calibration), batches(split.test), embedding_metric
+    )
 
 
-BUILTIN = {"digits": "sw_ref.workloads:digits",
-           "efficientnet_lite0": "sw_ref.workloads:efficientnet_lite0",
-           "minilm_l6": "sw_ref.workloads:minilm_l6"}
+BUILTIN = {
+    "digits": "sw_ref.workloads:digits",
+    "efficientnet_lite0": "sw_ref.workloads:efficientnet_lite0",
+    "minilm_l6": "sw_ref.workloads:minilm_l6",
+}
 
 
 def load(spec: str, **options) -> Workload:
@@ -133,8 +162,9 @@ def load(spec: str, **options) -> Workload:
     target = BUILTIN.get(spec, spec)
     module, sep, func = target.partition(":")
     if not sep or not module or not func:
-        raise ValueError(f"unknown network {spec!r}: give one of {', '.join(BUILTIN)} or "
-                         "package.module:function")
+        raise ValueError(
+            f"unknown network {spec!r}: give one of {', '.join(BUILTIN)} or package.module:function"
+        )
     try:
         fn = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as exc:
@@ -144,8 +174,9 @@ def load(spec: str, **options) -> Workload:
         return wl
     if isinstance(wl, tuple) and len(wl) == 4:
         return Workload(spec, *wl)
-    raise ValueError(f"{spec} must return a Workload or (model, calib, test, metric), "
-                     f"got {type(wl).__name__}")
+    raise ValueError(
+        f"{spec} must return a Workload or (model, calib, test, metric), got {type(wl).__name__}"
+    )
 
 
 @torch.no_grad()
@@ -166,8 +197,14 @@ def evaluate(wl: Workload, scheme: Scheme, reference: list | None = None) -> dic
             row["sqnr_db"] = sqnr[row["layer"]]
     seen = sum(r.get("outliers", 0) for r in report.rows)
     handled = sum(r.get("handled", 0) for r in report.rows)
-    return {"net": wl.name, "scheme": scheme.to_dict(), **wl.metric(reference, outputs),
-            "outliers": seen, "coverage": handled / seen if seen else 1.0,
-            "layers": report.rows, "notes": report.notes,
-            "calibration_seconds": round(t_cal, 2),
-            "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "net": wl.name,
+        "scheme": scheme.to_dict(),
+        **wl.metric(reference, outputs),
+        "outliers": seen,
+        "coverage": handled / seen if seen else 1.0,
+        "layers": report.rows,
+        "notes": report.notes,
+        "calibration_seconds": round(t_cal, 2),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }

@@ -37,8 +37,15 @@ CASCADE = 2
 
 
 def _cfg(rows: int, overq: str, encoder: bool, cols: int | None = None) -> ArrayConfig:
-    return ArrayConfig(rows=rows, cols=rows if cols is None else cols, act_bits=4,
-                       weight_bits=4, overq=overq, cascade=CASCADE, encoder=encoder)
+    return ArrayConfig(
+        rows=rows,
+        cols=rows if cols is None else cols,
+        act_bits=4,
+        weight_bits=4,
+        overq=overq,
+        cascade=CASCADE,
+        encoder=encoder,
+    )
 
 
 def area_parts() -> list[Part]:
@@ -46,9 +53,14 @@ def area_parts() -> list[Part]:
     for rows in SIZES:
         for pair in MODES:
             plain = _cfg(rows, pair[0], False)
-            parts += [Part(plain, "pe_row0"), Part(plain, "pe"), Part(plain, "skew"),
-                      Part(plain, "deskew"), Part(plain, "valid_pipe"),
-                      Part(_cfg(rows, pair[0], True), "valid_pipe")]
+            parts += [
+                Part(plain, "pe_row0"),
+                Part(plain, "pe"),
+                Part(plain, "skew"),
+                Part(plain, "deskew"),
+                Part(plain, "valid_pipe"),
+                Part(_cfg(rows, pair[0], True), "valid_pipe"),
+            ]
             parts += [Part(_cfg(rows, mode, True), "encoder") for mode in pair]
     return list(dict.fromkeys(parts))
 
@@ -60,19 +72,36 @@ def build_area(results: dict) -> list[dict]:
         for pair in MODES:
             plain = _cfg(rows, pair[0], False)
             a = {m: area[Part(plain, m)] for m in ("pe_row0", "pe", "skew", "deskew", "valid_pipe")}
-            array = (rows * a["pe_row0"] + (rows - 1) * rows * a["pe"] + a["skew"]
-                     + a["deskew"] + a["valid_pipe"])
-            rest = array - a["skew"] - a["valid_pipe"] + area[Part(_cfg(rows, pair[0], True), "valid_pipe")]
+            array = (
+                rows * a["pe_row0"]
+                + (rows - 1) * rows * a["pe"]
+                + a["skew"]
+                + a["deskew"]
+                + a["valid_pipe"]
+            )
+            rest = (
+                array
+                - a["skew"]
+                - a["valid_pipe"]
+                + area[Part(_cfg(rows, pair[0], True), "valid_pipe")]
+            )
             enc = {m: results[Part(_cfg(rows, m, True), "encoder")] for m in pair}
             base, vic = (enc[m] for m in pair)
-            rows_out.append({
-                "array": f"{rows}x{rows}", "overq": pair[1], "cascade": CASCADE,
-                "plain_encoder": _record(base), "victim_encoder": _record(vic),
-                "encoder_added_pct": round(100.0 * (vic.area / base.area - 1.0), 2),
-                "array_with_plain_um2": round(rest + base.area, 1),
-                "array_with_victim_um2": round(rest + vic.area, 1),
-                "array_added_pct": round(100.0 * ((rest + vic.area) / (rest + base.area) - 1.0), 2),
-            })
+            rows_out.append(
+                {
+                    "array": f"{rows}x{rows}",
+                    "overq": pair[1],
+                    "cascade": CASCADE,
+                    "plain_encoder": _record(base),
+                    "victim_encoder": _record(vic),
+                    "encoder_added_pct": round(100.0 * (vic.area / base.area - 1.0), 2),
+                    "array_with_plain_um2": round(rest + base.area, 1),
+                    "array_with_victim_um2": round(rest + vic.area, 1),
+                    "array_added_pct": round(
+                        100.0 * ((rest + vic.area) / (rest + base.area) - 1.0), 2
+                    ),
+                }
+            )
     return rows_out
 
 
@@ -82,12 +111,22 @@ def build_fpga(seeds, cache: Path) -> list[dict]:
         for overq in MODES[0]:
             cfg = _cfg(8, overq, True, cols=8)
             s = run_flow(cfg, nodsp=nodsp, seeds=seeds, cache_dir=cache)
-            print(f"fpga {overq} {'LUT' if nodsp else 'DSP'}: {s.get('fmax_mhz')} MHz",
-                  file=sys.stderr)
-            out.append({"overq": overq, "map": "LUT" if nodsp else "DSP", "seeds": list(seeds),
-                        "fmax_mhz": s.get("fmax_mhz"), "fmax_per_seed": s.get("fmax_per_seed"),
-                        "placed": s.get("placed"), "critical_path": s.get("critical_path"),
-                        "error": s.get("error")})
+            print(
+                f"fpga {overq} {'LUT' if nodsp else 'DSP'}: {s.get('fmax_mhz')} MHz",
+                file=sys.stderr,
+            )
+            out.append(
+                {
+                    "overq": overq,
+                    "map": "LUT" if nodsp else "DSP",
+                    "seeds": list(seeds),
+                    "fmax_mhz": s.get("fmax_mhz"),
+                    "fmax_per_seed": s.get("fmax_per_seed"),
+                    "placed": s.get("placed"),
+                    "critical_path": s.get("critical_path"),
+                    "error": s.get("error"),
+                }
+            )
     return out
 
 
@@ -112,28 +151,42 @@ def render(data: dict) -> str:
         lines.append(
             f"| {r['array']} | {r['overq']} | {p['area_um2']:.1f} | {v['area_um2']:.1f} | "
             f"+{r['encoder_added_pct']:.2f}% | {p['flip_flops']} / {v['flip_flops']} | "
-            f"{p['depth']} / {v['depth']} | +{r['array_added_pct']:.2f}% |")
+            f"{p['depth']} / {v['depth']} | +{r['array_added_pct']:.2f}% |"
+        )
     if data["fpga"]:
-        lines += ["", "## Fmax (ECP5, 8x8 A4W4 `top` with the encoder)", "",
-                  "| OverQ | map | seeds | Fmax MHz | per seed | LUT4 | FF | critical path |",
-                  "|---|---|---|---:|---|---:|---:|---|"]
+        lines += [
+            "",
+            "## Fmax (ECP5, 8x8 A4W4 `top` with the encoder)",
+            "",
+            "| OverQ | map | seeds | Fmax MHz | per seed | LUT4 | FF | critical path |",
+            "|---|---|---|---:|---|---:|---:|---|",
+        ]
         for f in data["fpga"]:
             placed = f["placed"] or {}
             per = ", ".join(f"{v:.1f}" for v in (f["fmax_per_seed"] or {}).values())
             path = f["critical_path"] or {}
-            where = (f"`{path.get('from')}` -> `{path.get('to')}`"
-                     if isinstance(path, dict) and path.get("from") else str(f.get("error") or "—"))
+            where = (
+                f"`{path.get('from')}` -> `{path.get('to')}`"
+                if isinstance(path, dict) and path.get("from")
+                else str(f.get("error") or "—")
+            )
             fmax = "—" if f["fmax_mhz"] is None else f"{f['fmax_mhz']:.1f}"
-            lines.append(f"| {f['overq']} | {f['map']} | {len(f['seeds'])} | {fmax} | {per} | "
-                         f"{placed.get('lut4', '—')} | {placed.get('ff', '—')} | {where} |")
+            lines.append(
+                f"| {f['overq']} | {f['map']} | {len(f['seeds'])} | {fmax} | {per} | "
+                f"{placed.get('lut4', '—')} | {placed.get('ff', '—')} | {where} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m synth.encoder_victim",
-                                description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--jobs", "-j", type=int, default=default_workers(), help="synthesis runs at a time")
+    p = argparse.ArgumentParser(
+        prog="python -m synth.encoder_victim",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--jobs", "-j", type=int, default=default_workers(), help="synthesis runs at a time"
+    )
     p.add_argument("--out-dir", type=Path, default=REPORTS, help="where the report goes")
     p.add_argument("--no-fpga", action="store_true", help="area only (no ECP5 place and route)")
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="nextpnr seeds")
@@ -152,17 +205,24 @@ def main(argv=None) -> int:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for i, (part, res, secs) in enumerate(pool.map(_run, parts, [CACHE_DIR] * len(parts)), 1):
             results[part] = res
-            print(f"[{i}/{len(parts)}] {part.label}: {res.area:.1f} um² ({secs:.0f} s)", file=sys.stderr)
-    data = {"meta": {"command": "python -m synth.encoder_victim", "cascade": CASCADE},
-            "area": build_area(results),
-            "fpga": [] if args.no_fpga else build_fpga(seeds, fpga_cache.DEFAULT_DIR)}
+            print(
+                f"[{i}/{len(parts)}] {part.label}: {res.area:.1f} um² ({secs:.0f} s)",
+                file=sys.stderr,
+            )
+    data = {
+        "meta": {"command": "python -m synth.encoder_victim", "cascade": CASCADE},
+        "area": build_area(results),
+        "fpga": [] if args.no_fpga else build_fpga(seeds, fpga_cache.DEFAULT_DIR),
+    }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "encoder_victim.json").write_text(json.dumps(data, indent=1) + "\n")
     text = render(data)
     (args.out_dir / "encoder_victim.md").write_text(text)
     sys.stdout.write(text)
-    print(f"wrote {args.out_dir / 'encoder_victim.md'} in {time.monotonic() - start:.0f} s",
-          file=sys.stderr)
+    print(
+        f"wrote {args.out_dir / 'encoder_victim.md'} in {time.monotonic() - start:.0f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

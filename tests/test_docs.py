@@ -47,8 +47,11 @@ def test_every_relative_link_resolves(page):
 def _quick_start_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    return [line.strip() for line in section.splitlines()
-            if line.startswith("    ") and line.split()[0] in ("make", "python")]
+    return [
+        line.strip()
+        for line in section.splitlines()
+        if line.startswith("    ") and line.split()[0] in ("make", "python")
+    ]
 
 
 def test_quick_start_commands_exist():

@@ -18,6 +18,13 @@ def test_engine_mutant_is_killed(mutant, tmp_path):
     if not available("icarus"):
         pytest.skip("icarus is not installed (make setup installs it)")
     text = mutant.apply(generate_engine_verilog(CFG))
-    result = run_engine(CFG, "icarus", seed=3, commands=4, build_dir=tmp_path,
-                        rtl_text=text, testcase="random_commands")
+    result = run_engine(
+        CFG,
+        "icarus",
+        seed=3,
+        commands=4,
+        build_dir=tmp_path,
+        rtl_text=text,
+        testcase="random_commands",
+    )
     assert result.failed == ["random_commands"], f"{mutant.name} survived: {result.summary()}"

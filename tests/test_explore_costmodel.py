@@ -68,8 +68,10 @@ def test_accumulator_width_grows_with_k_tiles():
 
 def _two_layers():
     # a: 10 x 20 -> 12 (input OverQ-encoded), b: 10 x 12 -> 7 (input plain)
-    return (Layer("a", "gemm", 10, 20, 12, 200, 120, "overq", 240),
-            Layer("b", "gemm", 10, 12, 7, 120, 70, "act", 84))
+    return (
+        Layer("a", "gemm", 10, 20, 12, 200, 120, "overq", 240),
+        Layer("b", "gemm", 10, 12, 7, 120, 70, "act", 84),
+    )
 
 
 # R = 8, A4: a plain tile 32 bits, an OverQ tile (b + 2, slot 0 without state) 46 bits.
@@ -78,8 +80,7 @@ STORAGE = memory.Storage(8, 32, 46)
 
 def test_count_layer_by_hand():
     a, _ = _two_layers()
-    c = energy.count_layer(a, cols=8, storage=STORAGE, weight_bits=8, acc_bits=20,
-                           latency=15)
+    c = energy.count_layer(a, cols=8, storage=STORAGE, weight_bits=8, acc_bits=20, latency=15)
     # KT = 3, NT = 2: 6 passes of 10 cycles + latency 15
     assert c.cycles == 75
     assert STORAGE.x_bits(a) == 10 * 3 * 46  # M x KT stored tiles
@@ -177,23 +178,27 @@ def _drop_after(states: np.ndarray, events: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("overq,cascade,events", [
-    ("range", 2, 4), ("range,precision", 2, 4), ("range", 3, 1), ("range,precision", 2, 2)])
+@pytest.mark.parametrize(
+    "overq,cascade,events",
+    [("range", 2, 4), ("range,precision", 2, 4), ("range", 3, 1), ("range,precision", 2, 2)],
+)
 def test_header_codec_matches_encoder(overq, cascade, events):
     from hw.params import ArrayConfig
     from sw_ref import overq as oq
     from synth.explore.codec import HeaderPack, HeaderUnpack
 
     rows = 8
-    cfg = ArrayConfig(rows=rows, cols=1, act_bits=2, weight_bits=2, overq=overq,
-                      cascade=cascade)
+    cfg = ArrayConfig(rows=rows, cols=1, act_bits=2, weight_bits=2, overq=overq, cascade=cascade)
     rng = np.random.default_rng(1)
     x = rng.exponential(1.0, size=(120, rows)) * (rng.random((120, rows)) > 0.5)
     states = np.asarray(oq.encode(x, 0.6, cfg).states)
     assert (states == 2).sum() > 20
     precision = "precision" in overq
-    got = _simulate(HeaderPack(rows, events, cascade, precision),
-                    HeaderUnpack(rows, events, cascade, precision), states)
+    got = _simulate(
+        HeaderPack(rows, events, cascade, precision),
+        HeaderUnpack(rows, events, cascade, precision),
+        states,
+    )
     np.testing.assert_array_equal(got, _drop_after(states, events))
 
 

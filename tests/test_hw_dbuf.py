@@ -23,8 +23,9 @@ CONFIGS = [
     ArrayConfig(rows=3, cols=3, weight_format="apot", cascade=1, double_buffer=True),
     ArrayConfig(rows=1, cols=3, cascade=1, double_buffer=True),
     ArrayConfig(rows=4, cols=3, cascade=2, double_buffer=True, input_register=True),
-    ArrayConfig(rows=3, cols=2, overq="none", double_buffer=True, input_register=True,
-                product_register=True),
+    ArrayConfig(
+        rows=3, cols=2, overq="none", double_buffer=True, input_register=True, product_register=True
+    ),
 ]
 
 
@@ -57,8 +58,14 @@ def random_cycles(cfg, rng, count, p_vec=0.7, p_shift=0.5, p_swap=0.15, p_reset=
             ops.append(("reset", int(rng.integers(1, 3))))
             continue
         row = weight_codes(cfg, rng)[0] if rng.random() < p_shift else None
-        ops.append(("cycle", vec(cfg, rng) if rng.random() < p_vec else None, row,
-                    bool(rng.random() < p_swap)))
+        ops.append(
+            (
+                "cycle",
+                vec(cfg, rng) if rng.random() < p_vec else None,
+                row,
+                bool(rng.random() < p_swap),
+            )
+        )
     return ops
 
 

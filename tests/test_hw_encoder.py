@@ -32,7 +32,9 @@ def _check(cfg, codes, gaps=None, slots_per_stage=None):
     codes = np.asarray(codes, dtype=np.int64)
     out = simulate_encoder(cfg, codes, gaps, slots_per_stage=slots_per_stage)
     values, states = _expected(codes, cfg)
-    bad = np.flatnonzero((out["values"] != values).any(axis=1) | (out["states"] != states).any(axis=1))
+    bad = np.flatnonzero(
+        (out["values"] != values).any(axis=1) | (out["states"] != states).any(axis=1)
+    )
     if bad.size:
         i = bad[0]
         raise AssertionError(
@@ -60,8 +62,10 @@ def test_every_code_vector_range_r4_b2(cascade):
     _check(cfg, codes)
 
 
-@pytest.mark.parametrize("overq,cascade", [("range,precision", 1), ("range,precision", 2),
-                                           ("range,precision", 3), ("precision", 2)])
+@pytest.mark.parametrize(
+    "overq,cascade",
+    [("range,precision", 1), ("range,precision", 2), ("range,precision", 3), ("precision", 2)],
+)
 def test_every_code_vector_precision_r4_b2(overq, cascade):
     """Every vector over 12 fine codes u per slot that reach every rounding case
     (12^4 vectors); every one of the 64 u values is also tried in every slot. (The
@@ -107,7 +111,9 @@ def _random_codes(cfg, rng, n):
     ],
 )
 def test_random_vectors(rows, act_bits, overq, cascade):
-    cfg = ArrayConfig(rows=rows, cols=1, act_bits=act_bits, overq=overq, cascade=cascade, encoder=True)
+    cfg = ArrayConfig(
+        rows=rows, cols=1, act_bits=act_bits, overq=overq, cascade=cascade, encoder=True
+    )
     rng = np.random.default_rng(rows * 100 + cascade)
     n = 600 if rows <= 16 else 300
     codes = _random_codes(cfg, rng, n)
@@ -136,7 +142,9 @@ def test_reset_clears_valid():
     assert out["valid_out"] == expected
     values, states = _expected(codes, cfg)
     late = [i for i, t in enumerate(presented) if t > 12]
-    assert (out["values"][late] == values[late]).all() and (out["states"][late] == states[late]).all()
+    assert (out["values"][late] == values[late]).all() and (
+        out["states"][late] == states[late]
+    ).all()
 
 
 @pytest.mark.parametrize(
@@ -180,8 +188,6 @@ def test_latency_and_ports():
         ArrayConfig(overq="none", encoder=True)
 
 
-
-
 # --- the generator: --encoder ---------------------------------------------------------
 
 
@@ -212,7 +218,9 @@ def test_encoder_without_overq_is_a_one_line_error(capsys):
 
     assert main(["--overq", "none", "--encoder"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.count("\n") == 1 and err.startswith("error: encoder needs an OverQ mode")
+    assert (
+        out == "" and err.count("\n") == 1 and err.startswith("error: encoder needs an OverQ mode")
+    )
 
 
 def test_default_output_does_not_change():
@@ -238,8 +246,9 @@ def test_every_code_vector_victim_r4_b2(cascade):
     """Victim mode: all 2^16 vectors of four 4-bit codes back to back at c = 2 (every c
     with OVERQ_EXHAUSTIVE=1, 12 s each), every vector over the deciding q values at
     every c, with gaps between the vectors."""
-    cfg = ArrayConfig(rows=4, cols=1, act_bits=2, overq="range,victim", cascade=cascade,
-                      encoder=True)
+    cfg = ArrayConfig(
+        rows=4, cols=1, act_bits=2, overq="range,victim", cascade=cascade, encoder=True
+    )
     if cascade == 2 or os.environ.get("OVERQ_EXHAUSTIVE") == "1":
         codes = np.array(list(itertools.product(range(16), repeat=4)), dtype=np.int64)
         _check(cfg, codes)
@@ -253,19 +262,24 @@ def test_every_code_vector_victim_r4_b2(cascade):
 def test_every_code_vector_victim_precision_r3_b2(cascade):
     """Victim mode with precision: every vector over the fine codes of every rounding
     case (12^3), and every u in every slot."""
-    cfg = ArrayConfig(rows=3, cols=1, act_bits=2, overq="range,precision,victim",
-                      cascade=cascade, encoder=True)
+    cfg = ArrayConfig(
+        rows=3, cols=1, act_bits=2, overq="range,precision,victim", cascade=cascade, encoder=True
+    )
     _check_every_fine_code(cfg, cascade)
 
 
-@pytest.mark.parametrize("rows,act_bits,overq,cascade", [
-    (8, 4, "range,victim", 2),
-    (8, 4, "range,precision,victim", 3),
-    (16, 3, "range,victim", 4),
-])
+@pytest.mark.parametrize(
+    "rows,act_bits,overq,cascade",
+    [
+        (8, 4, "range,victim", 2),
+        (8, 4, "range,precision,victim", 3),
+        (16, 3, "range,victim", 4),
+    ],
+)
 def test_random_vectors_victim(rows, act_bits, overq, cascade):
-    cfg = ArrayConfig(rows=rows, cols=1, act_bits=act_bits, overq=overq, cascade=cascade,
-                      encoder=True)
+    cfg = ArrayConfig(
+        rows=rows, cols=1, act_bits=act_bits, overq=overq, cascade=cascade, encoder=True
+    )
     rng = np.random.default_rng(rows * 100 + cascade + 7)
     codes = _random_codes(cfg, rng, 400)
     gaps = np.where(rng.random(400) < 0.3, rng.integers(1, 4, size=400), 0)

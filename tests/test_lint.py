@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize("command", [["ruff", "check", "."], ["ruff", "format", "--check", "."]],
-                         ids=" ".join)
+@pytest.mark.parametrize(
+    "command", [["ruff", "check", "."], ["ruff", "format", "--check", "."]], ids=" ".join
+)
 def test_ruff_is_clean(command):
     exe = BIN / command[0]
     assert exe.exists() or shutil.which(command[0]), "ruff is a test dependency (make setup)"

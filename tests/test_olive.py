@@ -11,26 +11,28 @@ from sw_ref import olive
 def test_levels_at_four_bits():
     normal, outlier = olive.levels(4)
     assert normal.tolist() == list(range(0, 32, 2))
-    assert outlier.tolist() == [40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-                                384, 448]
+    assert outlier.tolist() == [40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448]
 
 
-@pytest.mark.parametrize("x, expected, outliers, placed, victims", [
-    # pair (0, 1): the outlier 100 -> 96 in the first slot, its neighbour 5 is lost
-    ([100.0, 5.0, 7.2, 3.2], [96.0, 0.0, 8.0, 4.0], 1, 1, 1),
-    # the outlier in the second slot takes the first as its victim
-    ([5.0, 100.0, 7.2, 3.2], [0.0, 96.0, 8.0, 4.0], 1, 1, 1),
-    # two outliers in one pair: the first wins, the second is the victim (lost)
-    ([100.0, 60.0, 7.2, 3.2], [96.0, 0.0, 8.0, 4.0], 2, 1, 1),
-    # pairs are aligned: an outlier in slot 2 pairs with slot 3, never with slot 1
-    ([1.0, 5.0, 100.0, 3.0], [0.0, 4.0, 96.0, 0.0], 1, 1, 1),
-    # 34 is nearer 30 than 40: a clipped normal value, no victim
-    ([34.0, 5.0], [30.0, 4.0], 0, 0, 0),
-    # an odd length: the last slot has no partner, its outlier is clipped to 30
-    ([1.0, 3.0, 100.0], [0.0, 2.0, 30.0], 1, 0, 0),
-    # beyond the largest outlier level: saturates at 448
-    ([1000.0, 0.0], [448.0, 0.0], 1, 1, 1),
-])
+@pytest.mark.parametrize(
+    "x, expected, outliers, placed, victims",
+    [
+        # pair (0, 1): the outlier 100 -> 96 in the first slot, its neighbour 5 is lost
+        ([100.0, 5.0, 7.2, 3.2], [96.0, 0.0, 8.0, 4.0], 1, 1, 1),
+        # the outlier in the second slot takes the first as its victim
+        ([5.0, 100.0, 7.2, 3.2], [0.0, 96.0, 8.0, 4.0], 1, 1, 1),
+        # two outliers in one pair: the first wins, the second is the victim (lost)
+        ([100.0, 60.0, 7.2, 3.2], [96.0, 0.0, 8.0, 4.0], 2, 1, 1),
+        # pairs are aligned: an outlier in slot 2 pairs with slot 3, never with slot 1
+        ([1.0, 5.0, 100.0, 3.0], [0.0, 4.0, 96.0, 0.0], 1, 1, 1),
+        # 34 is nearer 30 than 40: a clipped normal value, no victim
+        ([34.0, 5.0], [30.0, 4.0], 0, 0, 0),
+        # an odd length: the last slot has no partner, its outlier is clipped to 30
+        ([1.0, 3.0, 100.0], [0.0, 2.0, 30.0], 1, 0, 0),
+        # beyond the largest outlier level: saturates at 448
+        ([1000.0, 0.0], [448.0, 0.0], 1, 1, 1),
+    ],
+)
 def test_hand_worked_pairs(x, expected, outliers, placed, victims):
     y, st = olive.fake_quantize(np.array([x]), 30.0, 4)
     assert y[0].tolist() == expected

@@ -44,10 +44,20 @@ def outlier_rich_codes(rng, shape, cfg):
     return np.where(zero, 0, np.where(rng.random(shape) < 0.35, big, small))
 
 
-EVERY_VECTOR = [(4, 2, c, "range,victim") for c in (1, 2, 3)] + [
-    pytest.param(3, 2, c, "range,precision,victim", marks=pytest.mark.skipif(
-        not EXHAUSTIVE, reason="2^18 vectors: OVERQ_EXHAUSTIVE=1")) for c in (1, 2)
-] + [(2, 2, 1, "range,precision,victim")]
+EVERY_VECTOR = (
+    [(4, 2, c, "range,victim") for c in (1, 2, 3)]
+    + [
+        pytest.param(
+            3,
+            2,
+            c,
+            "range,precision,victim",
+            marks=pytest.mark.skipif(not EXHAUSTIVE, reason="2^18 vectors: OVERQ_EXHAUSTIVE=1"),
+        )
+        for c in (1, 2)
+    ]
+    + [(2, 2, 1, "range,precision,victim")]
+)
 
 
 @pytest.mark.parametrize("rows,b,c,modes", EVERY_VECTOR)
@@ -120,8 +130,9 @@ def test_victims_only_lower_the_error_slot_pair_by_slot_pair():
         assert vic.stats.mse < rng_only.stats.mse
         assert vic.stats.coverage > rng_only.stats.coverage
         same = (np.asarray(vic.states) == np.asarray(rng_only.states)).all(axis=1)
-        np.testing.assert_array_equal(np.asarray(vic.values)[same],
-                                      np.asarray(rng_only.values)[same])
+        np.testing.assert_array_equal(
+            np.asarray(vic.values)[same], np.asarray(rng_only.values)[same]
+        )
 
 
 def test_without_victims_the_encoding_is_range_only():
@@ -148,4 +159,8 @@ def test_mode_text_and_key():
     # the array is range's: same widths, states and latency
     base = ArrayConfig(overq="range")
     assert (cfg.min_acc_bits, cfg.state_shifts, cfg.latency, cfg.code_bits) == (
-        base.min_acc_bits, base.state_shifts, base.latency, base.code_bits)
+        base.min_acc_bits,
+        base.state_shifts,
+        base.latency,
+        base.code_bits,
+    )

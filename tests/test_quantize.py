@@ -38,8 +38,11 @@ def same_function(a: torch.Tensor, b: torch.Tensor) -> None:
 
 
 def snapshot(model: nn.Module):
-    return ({k: v.clone() for k, v in model.state_dict().items()},
-            [(n, type(m)) for n, m in model.named_modules()], model.training)
+    return (
+        {k: v.clone() for k, v in model.state_dict().items()},
+        [(n, type(m)) for n, m in model.named_modules()],
+        model.training,
+    )
 
 
 def unchanged(model: nn.Module, snap) -> None:
@@ -75,8 +78,11 @@ def check_coverage(qmodel, batch) -> int:
     vectors built from its captured input; returns the outliers seen."""
     captured, hooks = {}, []
     for name, layer in qmodel.layers().items():
-        hooks.append(layer.register_forward_pre_hook(
-            lambda m, args, name=name: captured.__setitem__(name, args[0].detach().clone())))
+        hooks.append(
+            layer.register_forward_pre_hook(
+                lambda m, args, name=name: captured.__setitem__(name, args[0].detach().clone())
+            )
+        )
     qmodel.reset_stats()
     with torch.no_grad():
         sw_ref.quantized.call(qmodel, batch)
@@ -135,7 +141,10 @@ class Depthwise(nn.Module):
     def __init__(self, c: int, mid: int):
         super().__init__()
         self.expand, self.bn0 = nn.Conv2d(c, mid, 1, bias=False), nn.BatchNorm2d(mid)
-        self.dw, self.bn1 = nn.Conv2d(mid, mid, 3, padding=1, groups=mid, bias=False), nn.BatchNorm2d(mid)
+        self.dw, self.bn1 = (
+            nn.Conv2d(mid, mid, 3, padding=1, groups=mid, bias=False),
+            nn.BatchNorm2d(mid),
+        )
         self.project, self.bn2 = nn.Conv2d(mid, c, 1, bias=False), nn.BatchNorm2d(c)
 
     def forward(self, x):
@@ -147,7 +156,10 @@ class Depthwise(nn.Module):
 class ResNetLike(nn.Module):
     def __init__(self):
         super().__init__()
-        self.stem, self.bn = nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16)
+        self.stem, self.bn = (
+            nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(16),
+        )
         self.res = Residual(16)
         self.block = Depthwise(16, 48)
         self.head = nn.Linear(16, 10)
@@ -180,8 +192,16 @@ def cnn():
     return model, calib, test
 
 
-SCHEME = sw_ref.Scheme(act_bits=4, weight_bits=8, overq="range", rows=8, cascade=2,
-                       channel_order=True, ocs_ratio=0.1, clip="mse")
+SCHEME = sw_ref.Scheme(
+    act_bits=4,
+    weight_bits=8,
+    overq="range",
+    rows=8,
+    cascade=2,
+    channel_order=True,
+    ocs_ratio=0.1,
+    clip="mse",
+)
 
 
 def test_cnn_decisions_reparametrization_and_coverage(cnn):
@@ -190,7 +210,9 @@ def test_cnn_decisions_reparametrization_and_coverage(cnn):
     qmodel = sw_ref.quantize(model, calib, SCHEME)
     unchanged(model, snap)
     plans = qmodel.plans
-    assert set(plans) == {n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    assert set(plans) == {
+        n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+    }
     # batch norm folded into every conv; the image is signed, everything after a ReLU not
     assert all(plans[n].bn_folded for n in plans if n != "head")
     assert plans["stem"].signed and plans["stem"].input == "uniform"
@@ -219,8 +241,11 @@ def test_cnn_decisions_reparametrization_and_coverage(cnn):
 
 def test_float_scheme_keeps_the_function_and_the_reparametrizations(cnn):
     model, calib, test = cnn
-    qmodel = sw_ref.quantize(model, calib, sw_ref.Scheme(act_bits=None, weight_bits=None,
-                                                         channel_order=True, ocs_ratio=0.1))
+    qmodel = sw_ref.quantize(
+        model,
+        calib,
+        sw_ref.Scheme(act_bits=None, weight_bits=None, channel_order=True, ocs_ratio=0.1),
+    )
     plans = qmodel.plans.values()
     assert all(p.input == "float" and p.weight == "float" for p in plans)
     assert any(p.order == "channel" for p in plans) and any(p.ocs_splits for p in plans)
@@ -230,8 +255,12 @@ def test_float_scheme_keeps_the_function_and_the_reparametrizations(cnn):
 
 def test_overrides_by_pattern(cnn):
     model, calib, _ = cnn
-    scheme = sw_ref.Scheme(overrides={"head": dict(act_bits=8, overq=None),
-                                      "block.*": dict(weight_bits=6, per_channel=False)})
+    scheme = sw_ref.Scheme(
+        overrides={
+            "head": dict(act_bits=8, overq=None),
+            "block.*": dict(weight_bits=6, per_channel=False),
+        }
+    )
     plans = sw_ref.quantize(model, calib[:1], scheme).plans
     assert plans["head"].input == "uniform" and plans["head"].scheme.act_bits == 8
     assert plans["block.dw"].weight.startswith("int6 per-tensor")
@@ -248,9 +277,15 @@ def test_overrides_by_pattern(cnn):
 @pytest.fixture(scope="module")
 def bert():
     transformers = pytest.importorskip("transformers")
-    cfg = transformers.BertConfig(vocab_size=200, hidden_size=64, num_hidden_layers=2,
-                                  num_attention_heads=2, intermediate_size=128,
-                                  max_position_embeddings=64, hidden_act="gelu")
+    cfg = transformers.BertConfig(
+        vocab_size=200,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=64,
+        hidden_act="gelu",
+    )
     torch.manual_seed(1)
     model = transformers.BertModel(cfg, add_pooling_layer=False).eval()
     gen = torch.Generator().manual_seed(1)
@@ -265,8 +300,9 @@ def bert():
 def test_bert_gelu_zero_point_reparametrization_and_coverage(bert):
     model, calib, test = bert
     snap = snapshot(model)
-    scheme = sw_ref.Scheme(act_bits=4, weight_bits=8, channel_order=True, ocs_ratio=0.05,
-                           clip="p99")
+    scheme = sw_ref.Scheme(
+        act_bits=4, weight_bits=8, channel_order=True, ocs_ratio=0.05, clip="p99"
+    )
     qmodel = sw_ref.quantize(model, calib, scheme)
     unchanged(model, snap)
     gelu_min = float(F.gelu(torch.linspace(-3, 0, 300001, dtype=torch.float64)).min())
@@ -275,8 +311,12 @@ def test_bert_gelu_zero_point_reparametrization_and_coverage(bert):
         assert p.input == "overq" and not p.signed
         assert p.floor_source == f"encoder.layer.{i}.intermediate.intermediate_act_fn"
         assert p.floor == pytest.approx(gelu_min, abs=1e-6)
-        for name in ("attention.self.query", "attention.self.key", "attention.self.value",
-                     "intermediate.dense"):  # LayerNorm outputs: signed
+        for name in (
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "intermediate.dense",
+        ):  # LayerNorm outputs: signed
             q = qmodel.plans[f"encoder.layer.{i}.{name}"]
             assert q.signed and q.input == "uniform" and q.floor == 0.0
     assert any(qmodel.plans[f"encoder.layer.{i}.output.dense"].ocs_splits for i in range(2))
@@ -314,8 +354,10 @@ def test_dict_input_model(cnn):
     gen = torch.Generator().manual_seed(2)
 
     def batch():
-        return {"image": torch.randn(8, 3, 8, 8, generator=gen),
-                "features": 2 * torch.randn(8, 12, generator=gen)}
+        return {
+            "image": torch.randn(8, 3, 8, 8, generator=gen),
+            "features": 2 * torch.randn(8, 12, generator=gen),
+        }
 
     calib, test = [batch() for _ in range(2)], batch()
     snap = snapshot(model)
@@ -335,7 +377,7 @@ def test_dict_input_model(cnn):
 
 # --- workloads by import path, the runner's cache and pool -----------------------------
 
-WORKLOAD = '''
+WORKLOAD = """
 import torch
 from torch import nn
 
@@ -351,7 +393,7 @@ def make():
         return {"agreement": float((ref.argmax(1) == out.argmax(1)).double().mean())}
 
     return model, calib, test, metric
-'''
+"""
 
 
 def test_workload_by_import_path(tmp_path, monkeypatch):
@@ -361,9 +403,23 @@ def test_workload_by_import_path(tmp_path, monkeypatch):
 
     (tmp_path / "user_workload.py").write_text(WORKLOAD)
     monkeypatch.syspath_prepend(str(tmp_path))
-    argv = ["--net", "user_workload:make", "--act-bits", "4,8", "--channel-order", "on",
-            "--override", "2:act_bits=6", "--jobs", "2", "--no-progress",
-            "--json", str(tmp_path / "out.json"), "--results-cache", str(tmp_path / "cache")]
+    argv = [
+        "--net",
+        "user_workload:make",
+        "--act-bits",
+        "4,8",
+        "--channel-order",
+        "on",
+        "--override",
+        "2:act_bits=6",
+        "--jobs",
+        "2",
+        "--no-progress",
+        "--json",
+        str(tmp_path / "out.json"),
+        "--results-cache",
+        str(tmp_path / "cache"),
+    ]
     assert evaluate.main(argv) == 0
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["computed"] == 2 and [r["scheme"]["act_bits"] for r in out["results"]] == [4, 8]

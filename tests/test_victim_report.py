@@ -12,9 +12,13 @@ def _net(shift):
     rows = {}
     for i, key in enumerate(vr.KEYS):
         cos = base + shift * i  # every row a little better than the one before
-        rows[key] = {"label": key, "coverage": None if key in ("uniform", "A5") else 0.5,
-                     "fidelity": {"cosine": float(cos.mean())}, "per_input": {"cosine": cos},
-                     "mse_step2": 1.0 / (i + 1)}
+        rows[key] = {
+            "label": key,
+            "coverage": None if key in ("uniform", "A5") else 0.5,
+            "fidelity": {"cosine": float(cos.mean())},
+            "per_input": {"cosine": cos},
+            "mse_step2": 1.0 / (i + 1),
+        }
     return {"meta": {"layers": ["a", "b"]}, "rows": rows, "metrics": [("cosine", True)]}
 
 

@@ -139,7 +139,9 @@ class Coverage:
         self._hit("weight_min loaded", np.count_nonzero(values == cfg.weight_min))
         self._hit("weight_max loaded", np.count_nonzero(values == cfg.weight_max))
         if cfg.weight_format == "apot":
-            self._hit("APoT negative zero code", np.count_nonzero(codes == 1 << (cfg.weight_bits - 1)))
+            self._hit(
+                "APoT negative zero code", np.count_nonzero(codes == 1 << (cfg.weight_bits - 1))
+            )
 
     def sample_vectors(self, values, states, weights: np.ndarray, raw=None) -> None:
         """A batch [N, R] driven against the weight values [R, C] then loaded.
@@ -164,10 +166,14 @@ class Coverage:
             self._sample_cascades(f)
         if cfg.range_enabled and cfg.precision_enabled and cfg.rows >= 4:
             a, n, b = f[:, :-2], f[:, 1:-1], f[:, 2:]
-            self._hit("RANGE pair then PRECISION pair",
-                      np.count_nonzero((a == STATE_RANGE) & (n == STATE_NORMAL) & (b == STATE_PRECISION)))
-            self._hit("PRECISION pair then RANGE pair",
-                      np.count_nonzero((a == STATE_PRECISION) & (n == STATE_NORMAL) & (b == STATE_RANGE)))
+            self._hit(
+                "RANGE pair then PRECISION pair",
+                np.count_nonzero((a == STATE_RANGE) & (n == STATE_NORMAL) & (b == STATE_PRECISION)),
+            )
+            self._hit(
+                "PRECISION pair then RANGE pair",
+                np.count_nonzero((a == STATE_PRECISION) & (n == STATE_NORMAL) & (b == STATE_RANGE)),
+            )
         self._hit("all-zero vector", np.count_nonzero(~busy.any(axis=1)))
         self._hit("all-max vector", np.count_nonzero((v == cfg.act_max).all(axis=1)))
         full = (v == cfg.act_max) & (f == STATE_NORMAL)
@@ -205,14 +211,18 @@ class Coverage:
         self._hit("encoder: outlier clipped in the last slot", np.count_nonzero(outlier[:, -1]))
         if cfg.rows < 2:
             return
-        self._hit("encoder: outliers in adjacent slots",
-                  np.count_nonzero((q[:, 1:] > cfg.act_max) & (q[:, :-1] > cfg.act_max)))
+        self._hit(
+            "encoder: outliers in adjacent slots",
+            np.count_nonzero((q[:, 1:] > cfg.act_max) & (q[:, :-1] > cfg.act_max)),
+        )
         self._hit("encoder: precision pair", np.count_nonzero(f == STATE_PRECISION))
         if not cfg.range_enabled:
             return
         handled = outlier[:, :-1] & (f[:, 1:] == STATE_RANGE)
-        self._hit("encoder: outlier clipped, no zero in reach",
-                  np.count_nonzero(outlier[:, :-1] & ~handled))
+        self._hit(
+            "encoder: outlier clipped, no zero in reach",
+            np.count_nonzero(outlier[:, :-1] & ~handled),
+        )
         n, r = f.shape
         run = np.zeros((n, r + 1), dtype=np.int64)  # SHIFTED run length starting at i
         for i in range(r - 1, -1, -1):
@@ -291,4 +301,6 @@ class Coverage:
         """Raise CoverageError for a missed required bin (or a missed bin in ``also``)."""
         missing = self.missing() + [name for name in also if self._hits.get(name, 0) == 0]
         if missing:
-            raise CoverageError(f"{len(missing)} required coverage bin(s) missed: " + "; ".join(missing))
+            raise CoverageError(
+                f"{len(missing)} required coverage bin(s) missed: " + "; ".join(missing)
+            )

@@ -128,7 +128,9 @@ class CycleDriver:
                 placed.append(self._cycle())
             dut.w_shift.value = int(cyc.row is not None)
             if cyc.row is not None:
-                dut.w_data.value = pack_fields(np.asarray(cyc.row).reshape(1, -1), cfg.weight_bits)[0]
+                dut.w_data.value = pack_fields(np.asarray(cyc.row).reshape(1, -1), cfg.weight_bits)[
+                    0
+                ]
             dut.w_swap.value = int(cyc.swap)
             await RisingEdge(dut.clk)
         dut.a_valid.value = 0

@@ -128,8 +128,11 @@ class RunResult:
         return not self.failed and bool(self.passed)
 
     def summary(self) -> str:
-        return (f"{self.sim}: {len(self.passed)} passed, {len(self.failed)} failed, "
-                f"{len(self.skipped)} skipped" + (f" (failed: {', '.join(self.failed)})" if self.failed else ""))
+        return (
+            f"{self.sim}: {len(self.passed)} passed, {len(self.failed)} failed, "
+            f"{len(self.skipped)} skipped"
+            + (f" (failed: {', '.join(self.failed)})" if self.failed else "")
+        )
 
 
 def _parse_results(xml_path: Path) -> tuple[list[str], list[str], list[str]]:

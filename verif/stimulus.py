@@ -127,7 +127,9 @@ def encoded_vectors(x: np.ndarray, cfg: ArrayConfig, step: float = STEP) -> Vect
     else:
         c = None
         enc = encode(x, step, cfg)
-    raw = np.rint(x / step).astype(np.int64)  # docs/overq-encoding.md "OverQ encoding": q = round half to even
+    raw = np.rint(x / step).astype(
+        np.int64
+    )  # docs/overq-encoding.md "OverQ encoding": q = round half to even
     return Vectors(np.asarray(enc.values, np.int64), np.asarray(enc.states, np.int64), raw, c)
 
 
@@ -181,8 +183,9 @@ def _motif(cfg: ArrayConfig, rng: np.random.Generator, name: str) -> np.ndarray:
         q = int(rng.integers(cfg.act_max + 1, cfg.wide_max + 1))
         x[k] = float(q)
         x[k + 1] = float(q - cfg.act_max - int(rng.integers(0, 2)))
-        x[k + 2 : k + cfg.cascade + 1] = np.where(x[k + 2 : k + cfg.cascade + 1] == 0.0, 1.0,
-                                                  x[k + 2 : k + cfg.cascade + 1])
+        x[k + 2 : k + cfg.cascade + 1] = np.where(
+            x[k + 2 : k + cfg.cascade + 1] == 0.0, 1.0, x[k + 2 : k + cfg.cascade + 1]
+        )
     return x
 
 
@@ -262,7 +265,11 @@ def directed_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
             x = base.copy()
             x[k] = huge if length % 2 else big
             x[k + length] = 0.0
-            add(f"cascade of {length} from row {k}" + (" (beyond c: clipped)" if length > c else ""), x)
+            add(
+                f"cascade of {length} from row {k}"
+                + (" (beyond c: clipped)" if length > c else ""),
+                x,
+            )
     if c >= 2:
         for k in range(r - c):
             x = base.copy()
@@ -337,13 +344,24 @@ def directed_port_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
     widest = STATE_RANGE if cfg.overq_enabled else STATE_NORMAL
     cases = [
         ("largest scale in every row", [m] * r, [STATE_NORMAL] + [widest] * (r - 1)),
-        ("every allowed state side by side", [m] * r, [allowed[k % len(allowed)] for k in range(r)]),
+        (
+            "every allowed state side by side",
+            [m] * r,
+            [allowed[k % len(allowed)] for k in range(r)],
+        ),
     ]
     for shift in range(1, len(allowed)):  # every state in every row, rotated
-        cases.append((f"every state side by side, rotated by {shift}", [m] * r,
-                      [allowed[(k + shift) % len(allowed)] for k in range(r)]))
+        cases.append(
+            (
+                f"every state side by side, rotated by {shift}",
+                [m] * r,
+                [allowed[(k + shift) % len(allowed)] for k in range(r)],
+            )
+        )
     for state in allowed[1:]:
-        cases.append((f"row 0 given state {state} (ignored)", [m] * r, [state] + [STATE_NORMAL] * (r - 1)))
+        cases.append(
+            (f"row 0 given state {state} (ignored)", [m] * r, [state] + [STATE_NORMAL] * (r - 1))
+        )
     names = [name for name, _, _ in cases]
     values = np.array([v for _, v, _ in cases], dtype=np.int64)
     states = np.array([f for _, _, f in cases], dtype=np.int64)
@@ -353,7 +371,9 @@ def directed_port_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
 # --- timing ----------------------------------------------------------------------
 
 
-def random_gaps(rng: np.random.Generator, n: int, back_to_back: float = 0.5, max_gap: int = 4) -> np.ndarray:
+def random_gaps(
+    rng: np.random.Generator, n: int, back_to_back: float = 0.5, max_gap: int = 4
+) -> np.ndarray:
     """Idle cycles before each of n vectors: 0 with probability ``back_to_back``,
     else 1..max_gap; runs of back-to-back vectors and gaps alternate."""
     gaps = rng.integers(1, max_gap + 1, size=n)

@@ -16,15 +16,28 @@ from .grid import Point
 from .layers import network_layers
 from .memory import GEMMINI_BYTES, Storage, size_memories
 
-__all__ = ["MODES", "point_from_row", "pj_per_um2", "accelerator", "cost_row",
-           "best_lossless_format"]
+__all__ = [
+    "MODES",
+    "point_from_row",
+    "pj_per_um2",
+    "accelerator",
+    "cost_row",
+    "best_lossless_format",
+]
 
 MODES = ("sized", "budget")
 
 
 def point_from_row(row: dict) -> Point:
-    return Point(row["rows"], row["act_bits"], row["weight_bits"], row["weight_format"],
-                 row["overq"], row["cascade"], row["order"])
+    return Point(
+        row["rows"],
+        row["act_bits"],
+        row["weight_bits"],
+        row["weight_format"],
+        row["overq"],
+        row["cascade"],
+        row["order"],
+    )
 
 
 def pj_per_um2(ref_row: dict) -> float:
@@ -37,39 +50,63 @@ def pj_per_um2(ref_row: dict) -> float:
     return mac_reference_pj(cfg.min_acc_bits) / pe_area
 
 
-def accelerator(row: dict, net: str, fmt: str, density: float, codec_um2: float = 0.0,
-                mode: str = "sized", budget_bytes: int = GEMMINI_BYTES) -> dict:
+def accelerator(
+    row: dict,
+    net: str,
+    fmt: str,
+    density: float,
+    codec_um2: float = 0.0,
+    mode: str = "sized",
+    budget_bytes: int = GEMMINI_BYTES,
+) -> dict:
     """Area (um^2) and energy per inference (pJ) of ``row``'s accelerator on ``net``."""
     p = point_from_row(row)
     cfg: ArrayConfig = p.config()
     layers = network_layers(net)
     stored = bits_per_slot(fmt, p.act_bits, p.rows, p.overq, cfg.cascade)
     storage = Storage(cfg.rows, p.act_bits * cfg.rows, stored.tile_bits)
-    mems = size_memories(layers, cfg.cols, storage, p.weight_bits, cfg.output_range, mode,
-                         budget_bytes)
+    mems = size_memories(
+        layers, cfg.cols, storage, p.weight_bits, cfg.output_range, mode, budget_bytes
+    )
     latency = cfg.latency + (1 if p.encoder else 0)
-    counts = count_network(layers, cfg.cols, storage, p.weight_bits, cfg.output_range,
-                           latency, mems)
+    counts = count_network(
+        layers, cfg.cols, storage, p.weight_bits, cfg.output_range, latency, mems
+    )
     array_logic = row["area_um2"] + codec_um2
-    energy = energy_pj(counts, mems, density * array_logic,
-                       density * row["pe_um2"] / (cfg.rows * cfg.cols))
-    area = {"array": row["area_um2"] - row.get("encoder_um2", 0.0),
-            "encoder": row.get("encoder_um2", 0.0) + codec_um2,
-            "memories": mems.area_um2}
+    energy = energy_pj(
+        counts, mems, density * array_logic, density * row["pe_um2"] / (cfg.rows * cfg.cols)
+    )
+    area = {
+        "array": row["area_um2"] - row.get("encoder_um2", 0.0),
+        "encoder": row.get("encoder_um2", 0.0) + codec_um2,
+        "memories": mems.area_um2,
+    }
     area["total"] = sum(area.values())
-    return {"format": fmt, "bits_per_slot": stored.bits_per_slot,
-            "lossless": lossless(fmt, p.rows), "mode": mode,
-            "area_um2": {k: round(v, 1) for k, v in area.items()},
-            "energy_pj": {k: round(v, 1) for k, v in energy.items()},
-            "memories": mems.to_json(), "counts": counts.to_json()}
+    return {
+        "format": fmt,
+        "bits_per_slot": stored.bits_per_slot,
+        "lossless": lossless(fmt, p.rows),
+        "mode": mode,
+        "area_um2": {k: round(v, 1) for k, v in area.items()},
+        "energy_pj": {k: round(v, 1) for k, v in energy.items()},
+        "memories": mems.to_json(),
+        "counts": counts.to_json(),
+    }
 
 
 def best_lossless_format(row: dict) -> str:
     """The fewest stored bits that hold every encoding: flag1 where it exists, else b+2."""
-    fmts = [f for f in formats_for(row["overq"], row["cascade"])
-            if lossless(f, row["rows"]) and f != "codes"]
-    return min(fmts, key=lambda f: bits_per_slot(f, row["act_bits"], row["rows"],
-                                                 row["overq"], row["cascade"]).tile_bits)
+    fmts = [
+        f
+        for f in formats_for(row["overq"], row["cascade"])
+        if lossless(f, row["rows"]) and f != "codes"
+    ]
+    return min(
+        fmts,
+        key=lambda f: (
+            bits_per_slot(f, row["act_bits"], row["rows"], row["overq"], row["cascade"]).tile_bits
+        ),
+    )
 
 
 def cost_row(row: dict, net: str, density: float, codecs: dict) -> dict:

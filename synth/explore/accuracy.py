@@ -44,9 +44,17 @@ from sw_ref.qnet import (
 from .grid import Point
 from .nets import Workload
 
-__all__ = ["AccuracySettings", "Reference", "OrderedOverQAct", "accuracy_key",
-           "evaluate_point", "cached_accuracy", "CACHE_DIR", "order_available",
-           "LazyReference"]
+__all__ = [
+    "AccuracySettings",
+    "Reference",
+    "OrderedOverQAct",
+    "accuracy_key",
+    "evaluate_point",
+    "cached_accuracy",
+    "CACHE_DIR",
+    "order_available",
+    "LazyReference",
+]
 
 CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "explore"
 _ROOT = Path(__file__).resolve().parents[2]
@@ -88,8 +96,12 @@ def _source_digest(sources) -> str:
 
 def accuracy_key(point: Point) -> dict:
     """The fields of a point that can change its fidelity (R only with OverQ)."""
-    key = {"act_bits": point.act_bits, "weight_bits": point.weight_bits,
-           "weight_format": point.weight_format, "overq": point.overq}
+    key = {
+        "act_bits": point.act_bits,
+        "weight_bits": point.weight_bits,
+        "weight_format": point.weight_format,
+        "overq": point.overq,
+    }
     if point.overq_on:
         key.update(rows=point.rows, cascade=point.config().cascade, order=point.order)
     return key
@@ -174,8 +186,10 @@ def _capture(wl: Workload, x):
     """FP32 (inputs, outputs) of every quantizable layer and the network output for ``x``."""
     inputs, outputs, handles = {}, {}, []
     for name, mod in quant_layers(wl.model):
+
         def hook(m, inp, out, key=layer_key(name)):
             inputs[key], outputs[key] = inp[0].detach(), out.detach()
+
         handles.append(mod.register_forward_hook(hook))
     try:
         result = wl.run(wl.model, x)
@@ -216,9 +230,15 @@ def evaluate_point(ref: Reference, point: Point, settings: AccuracySettings) -> 
     """Fidelity, per-layer SQNR and OverQ coverage of ``point`` (no cache)."""
     start = time.perf_counter()
     wl = ref.workload
-    scheme = Scheme("explore", point.label, point.weight_bits, point.act_bits,
-                    settings.weight_method, settings.act_method,
-                    w_format=point.weight_format)
+    scheme = Scheme(
+        "explore",
+        point.label,
+        point.weight_bits,
+        point.act_bits,
+        settings.weight_method,
+        settings.act_method,
+        w_format=point.weight_format,
+    )
     record, acts = {}, {}
 
     def make(name, layer):
@@ -242,9 +262,14 @@ def evaluate_point(ref: Reference, point: Point, settings: AccuracySettings) -> 
 
 def _cache_file(cache_dir: Path, wl: Workload, point: Point, settings: AccuracySettings) -> Path:
     sources = wl.sources + (wl.order_sources if point.order else ())
-    ident = {"net": wl.name, "fingerprint": wl.fingerprint, "settings": asdict(settings),
-             "point": accuracy_key(point), "sources": _source_digest(sources),
-             "version": VERSION}
+    ident = {
+        "net": wl.name,
+        "fingerprint": wl.fingerprint,
+        "settings": asdict(settings),
+        "point": accuracy_key(point),
+        "sources": _source_digest(sources),
+        "version": VERSION,
+    }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir / "accuracy" / wl.name / f"{digest}.json"
 
@@ -257,8 +282,9 @@ def _jsonable(obj):
     return obj
 
 
-def cached_accuracy(ref_or_wl, point: Point, settings: AccuracySettings,
-                    cache_dir: Path | None = CACHE_DIR) -> tuple[dict, bool]:
+def cached_accuracy(
+    ref_or_wl, point: Point, settings: AccuracySettings, cache_dir: Path | None = CACHE_DIR
+) -> tuple[dict, bool]:
     """(result, hit): from the cache if there, else computed and stored.
 
     ``ref_or_wl`` is a ``Reference`` or a ``LazyReference`` (then a run whose points

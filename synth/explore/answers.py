@@ -52,12 +52,19 @@ def _codec_specs(rows: list[dict]) -> list:
 def attach_costs(rows: list[dict], net: str, synth_cache=None) -> dict:
     """``row["cost"]`` for every row ({"fmt/mode": accelerator}); returns the codecs."""
     codecs = price_codecs(_codec_specs(rows), cache_dir=synth_cache)
-    refs = {r["rows"]: r for r in rows if r["act_bits"] == 8 and r["weight_bits"] == 8
-            and r["weight_format"] == "int" and r["overq"] == "none"}
+    refs = {
+        r["rows"]: r
+        for r in rows
+        if r["act_bits"] == 8
+        and r["weight_bits"] == 8
+        and r["weight_format"] == "int"
+        and r["overq"] == "none"
+    }
     for r in rows:
         r["cost"] = cost_row(r, net, pj_per_um2(refs[r["rows"]]), codecs)
-    return {f"R{k[0]} {k[1]} c={k[2]}" + (" +precision" if k[3] else ""): v
-            for k, v in codecs.items()}
+    return {
+        f"R{k[0]} {k[1]} c={k[2]}" + (" +precision" if k[3] else ""): v for k, v in codecs.items()
+    }
 
 
 def candidates(row: dict, lossless_only: bool = True) -> list[dict]:
@@ -68,12 +75,19 @@ def candidates(row: dict, lossless_only: bool = True) -> list[dict]:
         if lossless_only and fmt not in LOSSLESS:
             continue
         sized, budget = row["cost"][f"{fmt}/sized"], row["cost"][f"{fmt}/budget"]
-        out.append({"row": row, "format": fmt, "bits_per_slot": sized["bits_per_slot"],
-                    "array": row["area_um2"] + sized["area_um2"]["encoder"]
-                    - row.get("encoder_um2", 0.0),
-                    "accelerator": sized["area_um2"]["total"],
-                    "energy": sized["energy_pj"]["total"],
-                    "energy_budget": budget["energy_pj"]["total"]})
+        out.append(
+            {
+                "row": row,
+                "format": fmt,
+                "bits_per_slot": sized["bits_per_slot"],
+                "array": row["area_um2"]
+                + sized["area_um2"]["encoder"]
+                - row.get("encoder_um2", 0.0),
+                "accelerator": sized["area_um2"]["total"],
+                "energy": sized["energy_pj"]["total"],
+                "energy_budget": budget["energy_pj"]["total"],
+            }
+        )
     return out
 
 
@@ -87,8 +101,12 @@ def _slim(c: dict | None) -> dict | None:
     if c is None:
         return None
     r = c["row"]
-    out = {"label": r["label"], "format": c["format"], "bits_per_slot": c["bits_per_slot"],
-           "fidelity": r["fidelity"]}
+    out = {
+        "label": r["label"],
+        "format": c["format"],
+        "bits_per_slot": c["bits_per_slot"],
+        "fidelity": r["fidelity"],
+    }
     out.update({k: round(c[k], 1) for k in COSTS})
     if "kl" in r:
         out["kl"] = r["kl"]
@@ -100,24 +118,44 @@ def questions(rows: list[dict], per_input: dict, metric: str) -> list[dict]:
     out = []
     for r in sorted({x["rows"] for x in rows}):
         at = [x for x in rows if x["rows"] == r]
-        oq_all = [c for x in at if x["act_bits"] == 4 and x["overq"] != "none"
-                  for c in candidates(x)]
+        oq_all = [
+            c for x in at if x["act_bits"] == 4 and x["overq"] != "none" for c in candidates(x)
+        ]
         for fmt, wb in sorted({(x["weight_format"], x["weight_bits"]) for x in at}):
-            a5 = next((x for x in at if x["act_bits"] == 5 and x["overq"] == "none"
-                       and x["weight_format"] == fmt and x["weight_bits"] == wb), None)
-            same = [c for c in oq_all if c["row"]["weight_format"] == fmt
-                    and c["row"]["weight_bits"] == wb]
+            a5 = next(
+                (
+                    x
+                    for x in at
+                    if x["act_bits"] == 5
+                    and x["overq"] == "none"
+                    and x["weight_format"] == fmt
+                    and x["weight_bits"] == wb
+                ),
+                None,
+            )
+            same = [
+                c
+                for c in oq_all
+                if c["row"]["weight_format"] == fmt and c["row"]["weight_bits"] == wb
+            ]
             if a5 is None or not same:
                 continue
             base = candidates(a5)[0]
             for cost in COSTS:
-                entry = {"rows": r, "weights": f"W{wb}" + (" APoT" if fmt == "apot" else ""),
-                         "cost": cost, "a5": _slim(base)}
+                entry = {
+                    "rows": r,
+                    "weights": f"W{wb}" + (" APoT" if fmt == "apot" else ""),
+                    "cost": cost,
+                    "a5": _slim(base),
+                }
                 for scope, pool in (("same", same), ("any", oq_all)):
                     fits = [c for c in pool if c[cost] <= base[cost]]
                     # most faithful; then the cheapest; then the fewest stored bits
-                    best = max(fits, key=lambda c: (score(c["row"]), -c[cost],
-                                                    -c["bits_per_slot"]), default=None)
+                    best = max(
+                        fits,
+                        key=lambda c: (score(c["row"]), -c[cost], -c["bits_per_slot"]),
+                        default=None,
+                    )
                     entry[scope] = _slim(best)
                     entry[f"{scope}_interval"] = None
                     if best is None:
@@ -130,8 +168,9 @@ def questions(rows: list[dict], per_input: dict, metric: str) -> list[dict]:
                         continue
                     iv = paired_interval(a, b)
                     entry[f"{scope}_interval"] = iv.to_dict()
-                    entry[f"{scope}_answer"] = {1: "A4 + OverQ", -1: "A5",
-                                                0: WITHIN_NOISE}[iv.sign()]
+                    entry[f"{scope}_answer"] = {1: "A4 + OverQ", -1: "A5", 0: WITHIN_NOISE}[
+                        iv.sign()
+                    ]
                 out.append(entry)
     return out
 

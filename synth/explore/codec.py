@@ -21,8 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from .formats import _clog2
 
-__all__ = ["HeaderPack", "HeaderUnpack", "FlagPack", "FlagUnpack", "codec_designs",
-           "price_codecs"]
+__all__ = ["HeaderPack", "HeaderUnpack", "FlagPack", "FlagUnpack", "codec_designs", "price_codecs"]
 
 NORMAL, SHIFTED, RANGE, PRECISION = 0, 1, 2, 3
 
@@ -39,8 +38,7 @@ class HeaderPack(wiring.Component):
         self.rows, self.events, self.cascade, self.precision = rows, events, cascade, precision
         cw, pw, kw = _layout(rows, events, cascade, precision)
         self.widths = (cw, pw, kw)
-        super().__init__({"states": In(2 * rows),
-                          "header": Out(cw + events * (pw + kw))})
+        super().__init__({"states": In(2 * rows), "header": Out(cw + events * (pw + kw))})
 
     def elaborate(self, platform):
         m = Module()
@@ -48,7 +46,7 @@ class HeaderPack(wiring.Component):
         cw, pw, kw = self.widths
         f = [Signal(2, name=f"f{i}") for i in range(r)]
         for i in range(r):
-            m.d.comb += f[i].eq(self.states[2 * i: 2 * i + 2])
+            m.d.comb += f[i].eq(self.states[2 * i : 2 * i + 2])
         # An event at row p: slot p + 1 is RANGE or PRECISION.
         event = Signal(r - 1, name="event")
         kind = [Signal(max(kw, 1), name=f"kind{p}") for p in range(r - 1)]
@@ -94,8 +92,7 @@ class HeaderUnpack(wiring.Component):
         self.rows, self.events, self.cascade, self.precision = rows, events, cascade, precision
         cw, pw, kw = _layout(rows, events, cascade, precision)
         self.widths = (cw, pw, kw)
-        super().__init__({"header": In(cw + events * (pw + kw)),
-                          "states": Out(2 * rows)})
+        super().__init__({"header": In(cw + events * (pw + kw)), "states": Out(2 * rows)})
 
     def elaborate(self, platform):
         m = Module()
@@ -110,9 +107,9 @@ class HeaderUnpack(wiring.Component):
             pos = Signal(max(pw, 1), name=f"pos{e}")
             knd = Signal(max(kw, 1), name=f"knd{e}")
             live = Signal(name=f"live{e}")
-            m.d.comb += [pos.eq(self.header[at: at + pw]), live.eq(count > e)]
+            m.d.comb += [pos.eq(self.header[at : at + pw]), live.eq(count > e)]
             if kw:
-                m.d.comb += knd.eq(self.header[at + pw: at + pw + kw])
+                m.d.comb += knd.eq(self.header[at + pw : at + pw + kw])
             at += pw + kw
             for p in range(r - 1):
                 hit = Signal(name=f"hit{e}_{p}")
@@ -154,8 +151,9 @@ class FlagUnpack(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.states.eq(Cat(*(Cat(Const(0, 1), self.flags[i])
-                                         for i in range(self.rows))))
+        m.d.comb += self.states.eq(
+            Cat(*(Cat(Const(0, 1), self.flags[i]) for i in range(self.rows)))
+        )
         return m
 
 
@@ -163,12 +161,16 @@ def codec_designs(rows: int, fmt: str, cascade: int, precision: bool) -> list:
     """(label, component) of the pack and unpack of format ``fmt`` at R rows."""
     tag = f"r{rows}_c{cascade}" + ("_p" if precision else "")
     if fmt == "flag1":
-        return [(f"xp_flagpack_r{rows}", FlagPack(rows)),
-                (f"xp_flagunpack_r{rows}", FlagUnpack(rows))]
+        return [
+            (f"xp_flagpack_r{rows}", FlagPack(rows)),
+            (f"xp_flagunpack_r{rows}", FlagUnpack(rows)),
+        ]
     if fmt.startswith("header"):
-        h = int(fmt[len("header"):])
-        return [(f"xp_hdrpack_{tag}_h{h}", HeaderPack(rows, h, cascade, precision)),
-                (f"xp_hdrunpack_{tag}_h{h}", HeaderUnpack(rows, h, cascade, precision))]
+        h = int(fmt[len("header") :])
+        return [
+            (f"xp_hdrpack_{tag}_h{h}", HeaderPack(rows, h, cascade, precision)),
+            (f"xp_hdrunpack_{tag}_h{h}", HeaderUnpack(rows, h, cascade, precision)),
+        ]
     return []  # plain, codes and state2 need no codec
 
 

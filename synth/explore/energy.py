@@ -31,8 +31,17 @@ from math import ceil
 from .layers import Layer
 from .memory import GEMMINI_BYTES, Memories, Storage, acc_bits_for, output_bits, sram_pj_per_bit
 
-__all__ = ["MULT8_PJ", "ADD8_PJ", "ADD32_PJ", "DRAM_PJ_PER_BIT", "mac_reference_pj",
-           "Counts", "count_layer", "count_network", "energy_pj"]
+__all__ = [
+    "MULT8_PJ",
+    "ADD8_PJ",
+    "ADD32_PJ",
+    "DRAM_PJ_PER_BIT",
+    "mac_reference_pj",
+    "Counts",
+    "count_layer",
+    "count_network",
+    "energy_pj",
+]
 
 MULT8_PJ = 0.2  # Horowitz ISSCC 2014, 45 nm, 8-bit integer multiply
 ADD8_PJ = 0.03  # 8-bit integer add
@@ -65,8 +74,16 @@ class Counts:
     chunks: dict = field(default_factory=dict)  # layer -> row chunks (budget mode)
 
     def add(self, other: "Counts") -> None:
-        for k in ("cycles", "depthwise_macs", "act_read_bits", "act_write_bits",
-                  "weight_sram_bits", "acc_read_bits", "acc_write_bits", "dram_bits"):
+        for k in (
+            "cycles",
+            "depthwise_macs",
+            "act_read_bits",
+            "act_write_bits",
+            "weight_sram_bits",
+            "acc_read_bits",
+            "acc_write_bits",
+            "dram_bits",
+        ):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         self.chunks.update(other.chunks)
 
@@ -74,8 +91,9 @@ class Counts:
         return {k: v for k, v in self.__dict__.items() if k != "chunks"}
 
 
-def count_layer(layer: Layer, cols: int, storage: Storage, weight_bits: int,
-                acc_bits: int, latency: int) -> Counts:
+def count_layer(
+    layer: Layer, cols: int, storage: Storage, weight_bits: int, acc_bits: int, latency: int
+) -> Counts:
     """The counts of one command as the layer engine runs it (DRAM: its weights only).
 
     (n tile, k tile, m) nesting, one vector per cycle: X is written into the
@@ -103,8 +121,15 @@ def count_layer(layer: Layer, cols: int, storage: Storage, weight_bits: int,
     return c
 
 
-def count_network(layers: tuple[Layer, ...], cols: int, storage: Storage, weight_bits: int,
-                  output_range: tuple[int, int], latency: int, memories: Memories) -> Counts:
+def count_network(
+    layers: tuple[Layer, ...],
+    cols: int,
+    storage: Storage,
+    weight_bits: int,
+    output_range: tuple[int, int],
+    latency: int,
+    memories: Memories,
+) -> Counts:
     """Every command of one inference; in ``budget`` mode the DRAM spills too.
 
     The network's input (the image or the tokens' activations, as stored) is read
@@ -116,8 +141,7 @@ def count_network(layers: tuple[Layer, ...], cols: int, storage: Storage, weight
     total = Counts()
     from_dram = True
     for i, layer in enumerate(layers):
-        acc = (acc_bits_for(output_range, layer.k, storage.rows)
-               if layer.kind == "gemm" else 0)
+        acc = acc_bits_for(output_range, layer.k, storage.rows) if layer.kind == "gemm" else 0
         c = count_layer(layer, cols, storage, weight_bits, acc, latency)
         x, out = storage.x_bits(layer), output_bits(layers, i, storage)
         need = x + out + (layer.m * cols * acc if layer.kind == "gemm" else 0)
@@ -136,8 +160,7 @@ def count_network(layers: tuple[Layer, ...], cols: int, storage: Storage, weight
     return total
 
 
-def energy_pj(counts: Counts, memories: Memories, array_pj_per_cycle: float,
-              mac_pj: float) -> dict:
+def energy_pj(counts: Counts, memories: Memories, array_pj_per_cycle: float, mac_pj: float) -> dict:
     """Energy in pJ by where it is spent; SRAM energy per bit from each memory's size.
 
     In budget mode one SRAM of the whole budget holds activations and accumulators.

@@ -30,8 +30,15 @@ from math import ceil, log2
 
 import numpy as np
 
-__all__ = ["FORMATS", "StoredFormat", "bits_per_slot", "header_bits", "header_loss",
-           "lossless", "formats_for"]
+__all__ = [
+    "FORMATS",
+    "StoredFormat",
+    "bits_per_slot",
+    "header_bits",
+    "header_loss",
+    "lossless",
+    "formats_for",
+]
 
 FORMATS = ("plain", "codes", "state2", "flag1", "header1", "header2")
 
@@ -66,8 +73,9 @@ class StoredFormat:
         return self.tile_bits / self.rows
 
 
-def bits_per_slot(fmt: str, act_bits: int, rows: int, overq: str = "none",
-                  cascade: int = 1) -> StoredFormat:
+def bits_per_slot(
+    fmt: str, act_bits: int, rows: int, overq: str = "none", cascade: int = 1
+) -> StoredFormat:
     """The stored size of one R-slot tile in format ``fmt``.
 
     ``plain`` is the only format of a point without OverQ; ``flag1`` exists for range
@@ -90,7 +98,7 @@ def bits_per_slot(fmt: str, act_bits: int, rows: int, overq: str = "none",
             raise ValueError("flag1 holds NORMAL/RANGE only: range with cascade 1")
         return StoredFormat(fmt, b, r, b * r + (r - 1))
     if fmt.startswith("header"):
-        events = int(fmt[len("header"):])
+        events = int(fmt[len("header") :])
         return StoredFormat(fmt, b, r, b * r + header_bits(r, events, cascade, precision))
     raise ValueError(f"unknown stored format {fmt!r}; allowed: {', '.join(FORMATS)}")
 
@@ -99,7 +107,7 @@ def lossless(fmt: str, rows: int) -> bool:
     """Whether ``fmt`` can hold every encoding of a tile (a header of H >= R/2 can:
     each event takes two slots)."""
     if fmt.startswith("header"):
-        return int(fmt[len("header"):]) >= rows // 2
+        return int(fmt[len("header") :]) >= rows // 2
     return True
 
 
@@ -132,11 +140,15 @@ def header_loss(states: np.ndarray, rows: int, events: int) -> dict:
     order = np.cumsum(is_range | is_prec, axis=1)  # rank of each event in its tile
     kept_range = int((is_range & (order <= events)).sum())
     all_range = int(is_range.sum())
-    return {"tiles": int(n * tiles), "events": int(per_tile.sum()),
-            "range_events": all_range, "range_kept": kept_range,
-            "tiles_over": int((per_tile > events).sum()),
-            "events_lost": int(np.maximum(per_tile - events, 0).sum()),
-            "range_kept_share": kept_range / all_range if all_range else 1.0}
+    return {
+        "tiles": int(n * tiles),
+        "events": int(per_tile.sum()),
+        "range_events": all_range,
+        "range_kept": kept_range,
+        "tiles_over": int((per_tile > events).sum()),
+        "events_lost": int(np.maximum(per_tile - events, 0).sum()),
+        "range_kept_share": kept_range / all_range if all_range else 1.0,
+    }
 
 
 HEADER_EVENTS = (1, 2)  # the header formats priced: H = 1 and 2 events per tile
@@ -169,6 +181,7 @@ def sum_header_stats(parts: list[dict]) -> dict:
             for k in acc:
                 acc[k] += st[k]
     for st in out.values():
-        st["range_kept_share"] = (st["range_kept"] / st["range_events"]
-                                  if st["range_events"] else 1.0)
+        st["range_kept_share"] = (
+            st["range_kept"] / st["range_events"] if st["range_events"] else 1.0
+        )
     return out

@@ -23,8 +23,15 @@ def fpga_front(data: dict, opts) -> list[dict]:
     out = []
     on_front = [x for x in data["points"] if x["on_front"]]
     for i, x in enumerate(on_front, 1):
-        p = Point(x["rows"], x["act_bits"], x["weight_bits"], x["weight_format"],
-                  x["overq"], x["cascade"], x["order"])
+        p = Point(
+            x["rows"],
+            x["act_bits"],
+            x["weight_bits"],
+            x["weight_format"],
+            x["overq"],
+            x["cascade"],
+            x["order"],
+        )
         cfg = p.config()
         if p.encoder and encoder_supported():
             cfg = replace(cfg, encoder=True)

@@ -51,8 +51,11 @@ def _torch_layers(model, x, role) -> list[Layer]:
     def hook(mod, inp, out, name):
         seen.append((name, mod, tuple(inp[0].shape), tuple(out.shape)))
 
-    handles = [m.register_forward_hook(lambda mod, i, o, n=n: hook(mod, i, o, n))
-               for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(lambda mod, i, o, n=n: hook(mod, i, o, n))
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     try:
         with torch.no_grad():
             model.eval()(x)
@@ -64,21 +67,52 @@ def _torch_layers(model, x, role) -> list[Layer]:
         in_elems, out_elems = _prod(ins), _prod(outs)
         if isinstance(mod, nn.Linear):
             m = in_elems // mod.in_features
-            out.append(Layer(name, "gemm", m, mod.in_features, mod.out_features, in_elems,
-                             out_elems, role(name, "linear"), mod.weight.numel()))
+            out.append(
+                Layer(
+                    name,
+                    "gemm",
+                    m,
+                    mod.in_features,
+                    mod.out_features,
+                    in_elems,
+                    out_elems,
+                    role(name, "linear"),
+                    mod.weight.numel(),
+                )
+            )
             continue
         kh, kw = mod.kernel_size
         pixels = outs[2] * outs[3]
         if mod.groups == 1:
-            out.append(Layer(name, "gemm", pixels, mod.in_channels * kh * kw,
-                             mod.out_channels, in_elems, out_elems, role(name, "conv"),
-                             mod.weight.numel()))
+            out.append(
+                Layer(
+                    name,
+                    "gemm",
+                    pixels,
+                    mod.in_channels * kh * kw,
+                    mod.out_channels,
+                    in_elems,
+                    out_elems,
+                    role(name, "conv"),
+                    mod.weight.numel(),
+                )
+            )
         else:
             if mod.groups != mod.in_channels or mod.out_channels != mod.in_channels:
                 raise ValueError(f"{name}: only depthwise grouped convs are modelled")
-            out.append(Layer(name, "depthwise", pixels, kh * kw, mod.out_channels,
-                             in_elems, out_elems, role(name, "depthwise"),
-                             mod.weight.numel()))
+            out.append(
+                Layer(
+                    name,
+                    "depthwise",
+                    pixels,
+                    kh * kw,
+                    mod.out_channels,
+                    in_elems,
+                    out_elems,
+                    role(name, "depthwise"),
+                    mod.weight.numel(),
+                )
+            )
     return out
 
 
@@ -100,8 +134,9 @@ def _efficientnet() -> list[Layer]:
     # 8 bits, projection inputs OverQ-encoded, every other input at A bits.
     roles = {"stem": "wide", "fc": "wide", "project": "overq"}
     torch.manual_seed(0)
-    return _torch_layers(model, torch.zeros(1, 3, 224, 224),
-                         lambda name, _: roles.get(kinds[name], "act"))
+    return _torch_layers(
+        model, torch.zeros(1, 3, 224, 224), lambda name, _: roles.get(kinds[name], "act")
+    )
 
 
 def _digits() -> list[Layer]:
@@ -125,14 +160,30 @@ def _minilm(tokens: int = MINILM_TOKENS) -> list[Layer]:
 
     cfg = MiniLMConfig()
     h, f = cfg.hidden, cfg.intermediate
-    shapes = {"attention.self.query": (h, h), "attention.self.key": (h, h),
-              "attention.self.value": (h, h), "attention.output.dense": (h, h),
-              "intermediate.dense": (h, f), "output.dense": (f, h)}
+    shapes = {
+        "attention.self.query": (h, h),
+        "attention.self.key": (h, h),
+        "attention.self.value": (h, h),
+        "attention.output.dense": (h, h),
+        "intermediate.dense": (h, f),
+        "output.dense": (f, h),
+    }
     out = []
     for name, kind in linear_layer_kinds(cfg).items():
         k, n = shapes[name.split(".", 3)[3]]
-        out.append(Layer(name, "gemm", tokens, k, n, tokens * k, tokens * n,
-                         "overq" if kind == "zero-point" else "wide", k * n))
+        out.append(
+            Layer(
+                name,
+                "gemm",
+                tokens,
+                k,
+                n,
+                tokens * k,
+                tokens * n,
+                "overq" if kind == "zero-point" else "wide",
+                k * n,
+            )
+        )
     return out
 
 

@@ -29,8 +29,17 @@ from hw.params import _signed_bits_for
 
 from .layers import Layer
 
-__all__ = ["SRAM_UM2_PER_BIT", "SRAM_POINTS", "GEMMINI_BYTES", "sram_pj_per_bit",
-           "Memories", "Storage", "size_memories", "acc_bits_for", "output_bits"]
+__all__ = [
+    "SRAM_UM2_PER_BIT",
+    "SRAM_POINTS",
+    "GEMMINI_BYTES",
+    "sram_pj_per_bit",
+    "Memories",
+    "Storage",
+    "size_memories",
+    "acc_bits_for",
+    "output_bits",
+]
 
 SRAM_UM2_PER_BIT = 119e6 / (153 * 2**20)  # Intel 45 nm 153 Mbit test chip, 119 mm^2
 # (capacity in bytes, pJ per 64-bit access): Horowitz, ISSCC 2014.
@@ -63,8 +72,9 @@ class Storage:
     overq_tile_bits: int  # a tile of an OverQ-encoded tensor in its stored format
 
     def tile_bits(self, role: str) -> int:
-        return {"wide": 8 * self.rows, "act": self.act_tile_bits,
-                "overq": self.overq_tile_bits}[role]
+        return {"wide": 8 * self.rows, "act": self.act_tile_bits, "overq": self.overq_tile_bits}[
+            role
+        ]
 
     def x_bits(self, layer: Layer) -> int:
         """The layer's input as the engine holds it: M x ceil(K / R) tiles (a short
@@ -101,14 +111,25 @@ class Memories:
         return self.total_bits * SRAM_UM2_PER_BIT
 
     def to_json(self) -> dict:
-        return {"mode": self.mode, "activation_bits": self.activation_bits,
-                "weight_bits": self.weight_bits, "accumulator_bits": self.accumulator_bits,
-                "total_bits": self.total_bits, "area_um2": round(self.area_um2, 1)}
+        return {
+            "mode": self.mode,
+            "activation_bits": self.activation_bits,
+            "weight_bits": self.weight_bits,
+            "accumulator_bits": self.accumulator_bits,
+            "total_bits": self.total_bits,
+            "area_um2": round(self.area_um2, 1),
+        }
 
 
-def size_memories(layers: tuple[Layer, ...], cols: int, storage: Storage, weight_bits: int,
-                  output_range: tuple[int, int], mode: str = "sized",
-                  budget_bytes: int = GEMMINI_BYTES) -> Memories:
+def size_memories(
+    layers: tuple[Layer, ...],
+    cols: int,
+    storage: Storage,
+    weight_bits: int,
+    output_range: tuple[int, int],
+    mode: str = "sized",
+    budget_bytes: int = GEMMINI_BYTES,
+) -> Memories:
     """The engine's memories for ``layers`` on an R x C array (R = ``storage.rows``).
 
     In ``budget`` mode the weight tile comes out of the budget and activations and

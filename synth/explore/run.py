@@ -117,29 +117,52 @@ def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
     acc: dict = {}
     todo = []
     for k, p in by_key.items():
-        path = accuracy._cache_file(opts.acc_cache, ref.workload, p, opts.settings) \
-            if opts.acc_cache is not None else None
+        path = (
+            accuracy._cache_file(opts.acc_cache, ref.workload, p, opts.settings)
+            if opts.acc_cache is not None
+            else None
+        )
         if path is not None and path.exists():
             acc[k] = cached_accuracy(ref, p, opts.settings, opts.acc_cache)[0]
         else:
             todo.append(p)
-    stats = {"points": len(points), "accuracy_evaluations": len(by_key),
-             "accuracy_computed": len(todo), "parts": len(needed),
-             "parts_synthesized": len(missing)}
+    stats = {
+        "points": len(points),
+        "accuracy_evaluations": len(by_key),
+        "accuracy_computed": len(todo),
+        "parts": len(needed),
+        "parts_synthesized": len(missing),
+    }
 
     # Points that share their activations (R, bits, OverQ, order) and differ in their
     # weights go to one task: the worker computes their channel orders once.
-    todo.sort(key=lambda p: (p.overq_on, p.rows, p.act_bits, p.overq, p.cascade, p.order,
-                             p.weight_format, p.weight_bits))
+    todo.sort(
+        key=lambda p: (
+            p.overq_on,
+            p.rows,
+            p.act_bits,
+            p.overq,
+            p.cascade,
+            p.order,
+            p.weight_format,
+            p.weight_bits,
+        )
+    )
     whole_jobs = [job for job, _, _ in _validation_jobs()] if validate else []
     tasks = [("whole", [job]) for job in whole_jobs]
     tasks += [("parts", b) for b in cost.batches(missing)]
-    tasks += [("acc", todo[i:i + opts.chunk]) for i in range(0, len(todo), opts.chunk)]
+    tasks += [("acc", todo[i : i + opts.chunk]) for i in range(0, len(todo), opts.chunk)]
     total = len(whole_jobs) + len(missing) + len(todo)
     whole: dict = {}
-    bar = tqdm(total=total, desc=f"explore {opts.net}", unit="job", file=sys.stderr,
-               disable=not opts.progress or total == 0, dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 20)
+    bar = tqdm(
+        total=total,
+        desc=f"explore {opts.net}",
+        unit="job",
+        file=sys.stderr,
+        disable=not opts.progress or total == 0,
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 20,
+    )
 
     def take(kind, result):
         if kind == "whole":
@@ -153,8 +176,9 @@ def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
             for p, res, _ in result:
                 acc[repr(sorted(accuracy.accuracy_key(p).items()))] = res
                 if opts.acc_cache is not None:  # a remote worker's result, kept here too
-                    accuracy.store(accuracy._cache_file(opts.acc_cache, ref.workload, p,
-                                                        opts.settings), res)
+                    accuracy.store(
+                        accuracy._cache_file(opts.acc_cache, ref.workload, p, opts.settings), res
+                    )
             bar.update(len(result))
 
     runners = {"whole": _whole_task, "parts": _parts_task, "acc": _accuracy_task}
@@ -165,8 +189,9 @@ def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
                 take(kind, runners[kind](task_opts, items))
         elif tasks:
             with executor(opts.scheduler, opts.workers) as pool:
-                futures = {pool.submit(runners[kind], task_opts, items): kind
-                           for kind, items in tasks}
+                futures = {
+                    pool.submit(runners[kind], task_opts, items): kind for kind, items in tasks
+                }
                 for fut in pool.as_completed(futures):
                     take(futures[fut], fut.result())
 
@@ -179,23 +204,37 @@ def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
         per_input[(p.rows, p.label)] = res.get("per_input")
         if "header" in res:
             headers[(p.rows, p.label)] = res["header"]
-        row = {**p.to_json(), **{k: v for k, v in res.items()
-                                 if k not in ("seconds", "per_input", "header")}, **area}
+        row = {
+            **p.to_json(),
+            **{k: v for k, v in res.items() if k not in ("seconds", "per_input", "header")},
+            **area,
+        }
         row["encoder_priced"] = bool(encoder and p.encoder)
         rows.append(row)
     validation = _validation_rows(opts, whole, parts) if validate else None
     stats["seconds"] = round(time.monotonic() - start, 1)
-    return {"rows": rows, "stats": stats, "workload": ref.workload, "encoder": encoder,
-            "order": accuracy.order_available(), "settings": opts.settings,
-            "validation": validation, "per_input": per_input,
-            "headers": headers}
+    return {
+        "rows": rows,
+        "stats": stats,
+        "workload": ref.workload,
+        "encoder": encoder,
+        "order": accuracy.order_available(),
+        "settings": opts.settings,
+        "validation": validation,
+        "per_input": per_input,
+        "headers": headers,
+    }
 
 
 # Whole-array syntheses the parts are checked against (the area report's 8x8 arrays).
 VALIDATION_CONFIGS = (
-    ("none", "int", False), ("range", "int", False), ("range,precision", "int", False),
-    ("none", "apot", False), ("range", "apot", False),
-    ("range", "int", True), ("range,precision", "int", True),
+    ("none", "int", False),
+    ("range", "int", False),
+    ("range,precision", "int", False),
+    ("none", "apot", False),
+    ("range", "apot", False),
+    ("range", "int", True),
+    ("range,precision", "int", True),
 )
 
 
@@ -210,8 +249,9 @@ def _validation_jobs(rows: int = 8, act_bits: int = 4) -> list:
     for o, f, e in VALIDATION_CONFIGS:
         if e and not encoder:
             continue
-        c = ArrayConfig(rows=rows, cols=rows, act_bits=act_bits, weight_bits=act_bits,
-                        weight_format=f, overq=o)
+        c = ArrayConfig(
+            rows=rows, cols=rows, act_bits=act_bits, weight_bits=act_bits, weight_format=f, overq=o
+        )
         out.append((Job("array", replace(c, encoder=True) if e else c), c, e))
     return out
 
@@ -227,10 +267,17 @@ def _validation_rows(opts: Options, whole: dict, parts: dict) -> list[dict]:
     for j, c, e in jobs:
         parts_area = cost.price(c, found, e)["area_um2"]
         w = whole[j].area
-        out.append({"config": c.key() + ("_enc" if e else ""), "overq": c.overq_text,
-                    "weight_format": c.weight_format, "encoder": e,
-                    "whole_um2": round(w, 3), "parts_um2": parts_area,
-                    "error_pct": round(100 * (parts_area / w - 1), 2)})
+        out.append(
+            {
+                "config": c.key() + ("_enc" if e else ""),
+                "overq": c.overq_text,
+                "weight_format": c.weight_format,
+                "encoder": e,
+                "whole_um2": round(w, 3),
+                "parts_um2": parts_area,
+                "error_pct": round(100 * (parts_area / w - 1), 2),
+            }
+        )
     return out
 
 
@@ -244,8 +291,13 @@ def validate_parts(opts: Options, rows: int = 8, act_bits: int = 4) -> list[dict
     from ..batch import run_jobs
 
     jobs = _validation_jobs(rows, act_bits)
-    whole = run_jobs([j for j, _, _ in jobs], workers=opts.workers,
-                     cache_dir=opts.synth_cache, progress=opts.progress, desc="validate")
+    whole = run_jobs(
+        [j for j, _, _ in jobs],
+        workers=opts.workers,
+        cache_dir=opts.synth_cache,
+        progress=opts.progress,
+        desc="validate",
+    )
     return _validation_rows(opts, whole, {})
 
 
