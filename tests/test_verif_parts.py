@@ -376,3 +376,14 @@ def test_header_mismatches_name_each_differing_field():
     assert header_mismatches(text, ArrayConfig(rows=4, cols=3)) == []
     problems = header_mismatches(text, ArrayConfig(rows=8, cols=3))
     assert any(p.startswith("rows=4") for p in problems) and any("latency" in p for p in problems)
+
+
+def test_every_conditionally_skipped_cocotb_test_says_why():
+    """A skipped cocotb test is reported with its reason (verif.runner.SKIP_REASONS)."""
+    from pathlib import Path
+
+    from verif.runner import SKIP_REASONS
+
+    source = (Path(__file__).resolve().parents[1] / "verif" / "tb_top.py").read_text()
+    skippable = re.findall(r"@cocotb\.test\(skip=[^\n]*\)\s*\nasync def (\w+)", source)
+    assert skippable and set(skippable) <= set(SKIP_REASONS), set(skippable) - set(SKIP_REASONS)
