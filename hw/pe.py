@@ -168,15 +168,13 @@ class ProcessingElement(wiring.Component):
                     use_above.eq(self.state_in != STATE_NORMAL),
                     mul.w.eq(Mux(use_above, above, own)),
                 ]
-        if self.preshift:
-            pass  # the scale is in weight_op
-        elif self.has_mux:
+        if self.has_mux and not self.preshift:  # (with preshift the scale is in weight_op)
             with m.Switch(select):
                 for shift in sorted(set(shifts)):
                     states = [s for s, value in enumerate(shifts) if value == shift]
                     with m.Case(*states):
                         m.d.comb += scaled.eq(mul.p << shift)
-        else:
+        elif not self.has_mux:
             if not cfg.input_register:
                 m.d.comb += mul.w.eq(own)
             m.d.comb += scaled.eq(mul.p << shifts[STATE_NORMAL])

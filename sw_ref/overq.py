@@ -93,7 +93,9 @@ class Encoded:
     floor: float = 0.0
 
 
-code_bits = _engine.code_bits
+def code_bits(cfg: ArrayConfig) -> int:
+    """CB, the width of one slot's code (``ArrayConfig.code_bits``: 2b, or 3b with precision)."""
+    return cfg.code_bits
 
 
 def _check_step(step) -> float:

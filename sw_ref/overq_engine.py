@@ -57,14 +57,9 @@ ROLE_VICTIM = VICTIM | ROLE_HIGH  # the outlier's high half over a pruned neighb
 LUT_MAX_ROWS = 8  # 4^R patterns: 65536 entries at R = 8
 
 
-def code_bits(cfg: ArrayConfig) -> int:
-    """CB, the width of one slot's code: 3b with ``precision`` (u), else 2b (q)."""
-    return (3 if cfg.precision_enabled else 2) * cfg.act_bits
-
-
 def code_dtype(cfg: ArrayConfig):
     """The narrowest unsigned dtype that holds a code (CB bits)."""
-    return np.min_scalar_type((1 << code_bits(cfg)) - 1)
+    return np.min_scalar_type((1 << cfg.code_bits) - 1)
 
 
 def pad_code(cfg: ArrayConfig) -> int:

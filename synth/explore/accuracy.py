@@ -52,7 +52,6 @@ __all__ = [
     "evaluate_point",
     "cached_accuracy",
     "CACHE_DIR",
-    "order_available",
     "LazyReference",
 ]
 
@@ -79,11 +78,6 @@ class AccuracySettings:
 
     def for_workload(self, wl: Workload) -> "AccuracySettings":
         return self if self.act_method else replace(self, act_method=wl.act_method)
-
-
-def order_available() -> bool:
-    """Whether this checkout has ``sw_ref.overq.channel_order``."""
-    return hasattr(overq, "channel_order")
 
 
 def _source_digest(sources) -> str:
@@ -219,8 +213,6 @@ def _activation(ref: Reference, key: str, point: Point, settings: AccuracySettin
     cfg = point.config()
     step = quant.step_from_threshold(alpha, point.act_bits, signed=False)
     if point.order:
-        if not order_available():
-            raise RuntimeError("channel order needs sw_ref.overq.channel_order")
         return OrderedOverQAct(step, cfg, ref.channel_order(key, step, cfg))
     return OverQAct(step, cfg)
 

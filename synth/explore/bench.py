@@ -49,10 +49,7 @@ def main(argv=None) -> int:
                 t = time.perf_counter()
                 cached_accuracy(ref, p, settings, tmp / "acc")
                 t_acc = time.perf_counter() - t
-                parts = [
-                    x
-                    for x, _ in cost.array_parts(p.config(), p.encoder and cost.encoder_supported())
-                ]
+                parts = [x for x, _ in cost.array_parts(p.config(), p.encoder)]
                 t = time.perf_counter()
                 cost.synthesize_parts(parts, synth_cache=tmp / "synth", index_dir=tmp / "idx")
                 t_syn = time.perf_counter() - t
@@ -61,7 +58,7 @@ def main(argv=None) -> int:
                 t_acc2 = time.perf_counter() - t
                 t = time.perf_counter()
                 found, missing = cost.cached_parts(parts, tmp / "idx")
-                cost.price(p.config(), found, p.encoder and cost.encoder_supported())
+                cost.price(p.config(), found, p.encoder)
                 t_area2 = time.perf_counter() - t
                 assert not missing
                 print(

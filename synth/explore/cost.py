@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -55,18 +55,12 @@ __all__ = [
     "array_parts",
     "row_widths",
     "price",
-    "encoder_supported",
     "synthesize_parts",
     "PARTS_DIR",
 ]
 
 _ROOT = Path(__file__).resolve().parents[2]
 PARTS_DIR = _ROOT / "build" / "cache" / "explore" / "parts"
-
-
-def encoder_supported() -> bool:
-    """Whether this checkout's generator has the hardware OverQ encoder."""
-    return any(f.name == "encoder" for f in fields(ArrayConfig))
 
 
 def _cfg(**kw) -> ArrayConfig:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
-from .cost import encoder_supported
 from .grid import Point
 
 __all__ = ["fpga_front"]
@@ -33,7 +32,7 @@ def fpga_front(data: dict, opts) -> list[dict]:
             x["order"],
         )
         cfg = p.config()
-        if p.encoder and encoder_supported():
+        if p.encoder:
             cfg = replace(cfg, encoder=True)
         if opts.progress:
             print(f"fpga {i}/{len(on_front)}: {p.label}", file=sys.stderr)

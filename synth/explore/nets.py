@@ -352,9 +352,8 @@ def available() -> list[str]:
     """Built-in workloads whose network this checkout has (``sw_ref.nets.NAMES``)."""
     reg = _registry()
     registered = set()
-    if reg is not None:  # a NAMES tuple or a names() function, as the registry grows
-        names = getattr(reg, "NAMES", None) or getattr(reg, "names", lambda: ())()
-        registered = set(names)
+    if reg is not None:
+        registered = set(reg.names())
     return sorted(n for n in _BUILTIN if n == "digits" or n in registered)
 
 

@@ -99,12 +99,10 @@ def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
     """
     start = time.monotonic()
     points = grid.points()
-    if not accuracy.order_available():
-        points = [p for p in points if not p.order]
     ref = _reference(opts)
     points = [p for p in points if ref.workload.supports(p)]
     opts = replace(opts, settings=opts.settings.for_workload(ref.workload))
-    encoder = cost.encoder_supported()
+    encoder = True  # the generator has the hardware encoder
     needed = [part for p in points for part in point_parts(p, encoder)]
     if validate:  # the parts of the checked arrays, in the same pool
         needed += [part for _, c, e in _validation_jobs() for part, _ in cost.array_parts(c, e)]
@@ -218,7 +216,7 @@ def explore(grid: Grid, opts: Options, validate: bool = False) -> dict:
         "stats": stats,
         "workload": ref.workload,
         "encoder": encoder,
-        "order": accuracy.order_available(),
+        "order": True,  # the channel order is always available
         "settings": opts.settings,
         "validation": validation,
         "per_input": per_input,
@@ -244,11 +242,8 @@ def _validation_jobs(rows: int = 8, act_bits: int = 4) -> list:
 
     from ..designs import Job
 
-    encoder = cost.encoder_supported()
     out = []
     for o, f, e in VALIDATION_CONFIGS:
-        if e and not encoder:
-            continue
         c = ArrayConfig(
             rows=rows, cols=rows, act_bits=act_bits, weight_bits=act_bits, weight_format=f, overq=o
         )
