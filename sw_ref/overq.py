@@ -705,3 +705,4 @@ def _reference_tile(c: list[int], cfg: ArrayConfig):
 # ``sw_ref.overq.channel_order`` is the one entry point (it imports overq lazily).
 
 __all__.append("channel_order")
+from sw_ref.channel_order import channel_order  # noqa: E402, F401, I001  (the re-export)

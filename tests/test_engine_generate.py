@@ -73,7 +73,7 @@ def test_cli_info_reports_stored_bits_and_limits():
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--engine", "--max-k", "0"], "max_k must be in 1..65535"),
+        (["--engine", "--max-k", "0"], "--max-k must be in 1..65535"),
         (["--max-n", "9"], "need --engine"),
         (["--engine", "--overq", "none"], "needs an OverQ mode"),
     ],

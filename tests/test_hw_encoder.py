@@ -219,7 +219,9 @@ def test_encoder_without_overq_is_a_one_line_error(capsys):
     assert main(["--overq", "none", "--encoder"]) == 2
     out, err = capsys.readouterr()
     assert (
-        out == "" and err.count("\n") == 1 and err.startswith("error: encoder needs an OverQ mode")
+        out == ""
+        and err.count("\n") == 1
+        and err.startswith("error: --encoder needs an OverQ mode")
     )
 
 
