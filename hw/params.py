@@ -8,7 +8,7 @@ disagree about them.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterable
 
 __all__ = [
@@ -502,6 +502,13 @@ class ArrayConfig:
         if self.weight_format == "apot":
             info["apot_exponents"] = [list(e) for e in self.apot_exponents]
         return info
+
+    @classmethod
+    def from_options(cls, options, **overrides) -> "ArrayConfig":
+        """The configuration a command line asked for: every field ``options`` (an
+        ``argparse.Namespace``) has an attribute for, then ``overrides``."""
+        given = {f.name: getattr(options, f.name) for f in fields(cls) if hasattr(options, f.name)}
+        return cls(**{**given, **overrides})
 
     def key(self) -> str:
         """A short stable string naming this configuration (cache keys, build dirs)."""

@@ -158,16 +158,7 @@ def main(argv=None) -> int:
         )
     try:
         cfg = EngineConfig(
-            ArrayConfig(
-                rows=args.rows,
-                cols=args.cols,
-                act_bits=args.act_bits,
-                weight_bits=args.weight_bits,
-                weight_format=args.weight_format,
-                apot_term_bits=args.apot_term_bits,
-                overq=args.overq,
-                cascade=args.cascade,
-            ),
+            ArrayConfig.from_options(args),
             max_m=args.max_m,
             max_k=args.max_k,
             max_n=args.max_n,

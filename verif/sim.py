@@ -186,21 +186,7 @@ def header_mismatches(rtl_text: str, cfg: ArrayConfig) -> list[str]:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        cfg = ArrayConfig(
-            rows=args.rows,
-            cols=args.cols,
-            act_bits=args.act_bits,
-            weight_bits=args.weight_bits,
-            weight_format=args.weight_format,
-            apot_term_bits=args.apot_term_bits,
-            overq=args.overq,
-            cascade=args.cascade,
-            acc_bits=args.acc_bits,
-            product_register=args.product_register,
-            encoder=args.encoder,
-            input_register=args.input_register,
-            double_buffer=args.double_buffer,
-        )
+        cfg = ArrayConfig.from_options(args)
     except ValueError as exc:
         print(f"verif.sim: error: {exc}", file=sys.stderr)
         return 2
