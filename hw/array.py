@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """The generated top: an R x C weight-stationary array with its skew, de-skew and valid pipe.
 
-Ports and timing follow README "The generated top module": a vector presented with ``a_valid`` in cycle t leaves on
+Ports and timing follow docs/top-module.md "The generated top module": a vector presented with ``a_valid`` in cycle t leaves on
 ``y_data`` with ``y_valid`` in cycle t + L, L = ``cfg.latency`` = R + C - 1 (slot k waits
 k cycles in the skew, crosses C PEs of its row, the partial sum goes down R rows, and
 column c waits C-1-c cycles in the de-skew).
@@ -31,7 +31,7 @@ def pe_name(row: int, col: int) -> str:
 
 
 class SystolicArray(wiring.Component):
-    """The ``top`` module of README "The generated top module" for ``cfg``; ``a_state`` exists only with OverQ.
+    """The ``top`` module of docs/top-module.md "The generated top module" for ``cfg``; ``a_state`` exists only with OverQ.
 
     With ``cfg.encoder`` the ``encoder`` (``hw.encoder``) takes the place of the
     ``skew``: ``top`` has ``a_code`` instead of ``a_data``/``a_state``, and the valid
@@ -86,7 +86,9 @@ class SystolicArray(wiring.Component):
         return self._cfg.latency
 
     def pe(self, row: int, col: int) -> ProcessingElement:
-        return self._children[pe_name(row, col)]
+        pe = self._children[pe_name(row, col)]
+        assert isinstance(pe, ProcessingElement)
+        return pe
 
     @property
     def children(self) -> dict:
@@ -123,9 +125,13 @@ class SystolicArray(wiring.Component):
         for k in range(cfg.rows):
             for c in range(cfg.cols):
                 name = pe_name(k, c)
-                has_mux = self._children[name].has_mux
-                if db:  # the shift token comes down the column (README "Double-buffered weights")
-                    above = Ref("wskew", "shift_out", c, c + 1) if k == 0 else Ref(pe_name(k - 1, c), "shift_out")
+                has_mux = self.pe(k, c).has_mux
+                if db:  # the shift token comes down the column (docs/top-module.md "Double-buffered weights")
+                    above = (
+                        Ref("wskew", "shift_out", c, c + 1)
+                        if k == 0
+                        else Ref(pe_name(k - 1, c), "shift_out")
+                    )
                     wire(name, "w_shift", above)
                 else:
                     wire(name, "w_shift", Ref(None, "w_shift"))

@@ -40,9 +40,7 @@ def measure(rows: int, cols: int, **fields) -> dict:
 def cold_cli_seconds() -> float:
     """What a user waits for: ``python -m hw.generate`` (8x8) in a fresh process."""
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "hw.generate"], check=True, stdout=subprocess.DEVNULL
-    )
+    subprocess.run([sys.executable, "-m", "hw.generate"], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 

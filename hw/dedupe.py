@@ -49,7 +49,7 @@ def rename_modules(text: str, mapping: dict[str, str]) -> str:
         if not re.fullmatch(r"[A-Za-z_][\w$]*", new):
             raise ValueError(f"module name {new!r} is not a plain Verilog identifier")
         pattern = re.compile(r"\\" + re.escape(old) + r" ( ?)")
-        text = pattern.sub(lambda m, new=new: new + m.group(1), text)
+        text = pattern.sub(lambda m, name=new: name + m.group(1), text)  # type: ignore[misc]
     return text
 
 

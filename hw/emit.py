@@ -122,9 +122,10 @@ def _expr(ref: Ref | Const) -> str:
     base = ref.port if ref.instance is None else f"{ref.instance}_{ref.port}"
     if ref.whole:
         return base
-    if ref.hi - ref.lo == 1:
-        return f"{base}[{ref.lo}]"
-    return f"{base}[{ref.hi - 1}:{ref.lo}]"
+    lo, hi = ref.bits
+    if hi - lo == 1:
+        return f"{base}[{lo}]"
+    return f"{base}[{hi - 1}:{lo}]"
 
 
 def _drivers(connections: list[Connection]) -> dict[tuple, str]:
@@ -137,8 +138,8 @@ def _drivers(connections: list[Connection]) -> dict[tuple, str]:
         if len(conns) == 1 and conns[0].sink.whole:
             drivers[key] = _expr(conns[0].source)
             continue
-        conns = sorted(conns, key=lambda c: c.sink.lo)
-        edges = [(c.sink.lo, c.sink.hi) for c in conns]
+        conns = sorted(conns, key=lambda c: c.sink.bits[0])
+        edges = [c.sink.bits for c in conns]
         if edges[0][0] != 0 or any(a[1] != b[0] for a, b in zip(edges, edges[1:])):
             raise ValueError(f"sink {key} is not driven by contiguous slices: {edges}")
         drivers[key] = "{" + ", ".join(_expr(c.source) for c in reversed(conns)) + "}"
@@ -155,7 +156,7 @@ def _port_list(array) -> list[str]:
     for i, (port, decl) in enumerate(decls):
         decl += "," if i + 1 < len(decls) else ""
         if port == "a_state":
-            # Row 0 is always NORMAL, so a_state[1:0] is read by nothing (README "OverQ encoding").
+            # Row 0 is always NORMAL, so a_state[1:0] is read by nothing (docs/overq-encoding.md "OverQ encoding").
             decl = _waived("UNUSEDSIGNAL", decl)
         lines.append(decl)
     return lines
@@ -187,7 +188,7 @@ def structural_top(array, name: str, prefix: str, leaf_ports: dict[str, list[str
         if isinstance(c.source, Ref) and c.source.instance is not None
     }
     children = array.children
-    ports = {}  # one port list per definition: its instances share it
+    ports: dict[str, list] = {}  # one port list per definition: its instances share it
     for child in children.values():
         ports.setdefault(prefix + child.module_name, list(_ports(child)))
     lines = [f"module {name} ("] + _port_list(array) + [");", ""]

@@ -1,6 +1,6 @@
 """The OverQ encoder in hardware: integer codes in, (value, state) slots out.
 
-The encoding rule (README "OverQ encoding") is a greedy scan from slot 0 to slot R-1:
+The encoding rule (docs/overq-encoding.md "OverQ encoding") is a greedy scan from slot 0 to slot R-1:
 whether slot k starts a decision or has already been written by an earlier one depends
 on every slot before it. That dependency is the only sequential part; everything a
 decision at slot k looks at (its own code, the zero flags of slots k+1 .. k+c) comes
@@ -51,6 +51,10 @@ Signals per slot k (names in the Verilog):
 ``zero_at_k{k}``       distance to the nearest such zero (0: none in reach)
 ``covered_k{k}``       an earlier decision already wrote slot k (skip > 0)
 ``claim_k{k}``         range overwrite: not covered, outlier, zero_at > 0
+``room_k{k}``,         victim mode: q' - M, q_(k+1) (``q_next_k{k}``, as slot k sees
+``cheap_k{k}``         it) and q_(k+1) < q' - M: pruning the neighbour costs less
+``victim_k{k}``        not covered, outlier, no zero in reach, cheap: slot k+1 is taken
+                       as the zero (its value is lost)
 ``pair_k{k}``          precision pair: not covered, 0 < q <= M, slot k+1 a zero
 ``value_k{k}``,        slot k's result: the partner an earlier decision wrote if
 ``state_k{k}``         covered, else this slot's own decision
@@ -97,7 +101,11 @@ class Encoder(wiring.Component):
             raise TypeError(f"cfg must be an ArrayConfig, got {cfg!r}")
         if not cfg.overq_enabled:
             raise ValueError("the encoder needs an OverQ mode (range and/or precision)")
-        if isinstance(slots_per_stage, bool) or not isinstance(slots_per_stage, int) or slots_per_stage < 1:
+        if (
+            isinstance(slots_per_stage, bool)
+            or not isinstance(slots_per_stage, int)
+            or slots_per_stage < 1
+        ):
             raise ValueError(f"slots_per_stage must be an integer >= 1, got {slots_per_stage!r}")
         self._cfg = cfg
         self._group = slots_per_stage
@@ -162,6 +170,16 @@ class Encoder(wiring.Component):
             return ~code.any()
         return ~code[b:].any() & ~(code[b - 1] & code[: b - 1].any())
 
+    def _wide(self, m: Module, q, k: int):
+        """q' = min(q, 2^(2b) - 1): the value a RANGE pair holds (``saturated_k{k}``)."""
+        cfg = self._cfg
+        b = cfg.act_bits
+        if not cfg.precision_enabled:
+            return q[: 2 * b]
+        saturated = Signal(2 * b, name=f"saturated_k{k}")
+        m.d.comb += saturated.eq(Mux(q[2 * b], cfg.wide_max, q[: 2 * b]))
+        return saturated
+
     # --- the pipeline -------------------------------------------------------------
 
     def elaborate(self, platform):
@@ -206,6 +224,20 @@ class Encoder(wiring.Component):
             claim = Signal(name=f"claim_k{k}")
             m.d.comb += claim.eq(~covered & outlier & zero_at.any())
 
+            # Victim overwrite: no zero in reach, the right neighbour is cheaper to prune
+            # than the outlier is to clip (q_(k+1) < q' - M; ties clip).
+            wide = None
+            victim = None
+            if cfg.victim_enabled and k + 1 < r:
+                wide = self._wide(m, q, k)
+                room = Signal(2 * b, name=f"room_k{k}")
+                m.d.comb += room.eq(wide - big)
+                q_next = self._q(m, codes[k + 1], f"q_next_k{k}")
+                cheap = Signal(name=f"cheap_k{k}")
+                m.d.comb += cheap.eq(q_next < room)
+                victim = Signal(name=f"victim_k{k}")
+                m.d.comb += victim.eq(~covered & outlier & ~zero_at.any() & cheap)
+
             # Precision pair: a non-zero, non-outlier slot followed by a zero.
             pair = Signal(name=f"pair_k{k}")
             if cfg.precision_enabled and k + 1 < r:
@@ -237,12 +269,12 @@ class Encoder(wiring.Component):
             with m.If(covered):
                 decide(partner_value, partner_state, skip - 1)
             with m.Elif(claim):
-                wide = q[: 2 * b]  # q' = min(q, 2^(2b) - 1)
-                if cfg.precision_enabled:
-                    saturated = Signal(2 * b, name=f"saturated_k{k}")
-                    m.d.comb += saturated.eq(Mux(q[2 * b], cfg.wide_max, q[: 2 * b]))
-                    wide = saturated
+                if wide is None:
+                    wide = self._wide(m, q, k)
                 decide(wide[:b], STATE_NORMAL, zero_at, wide[b:], STATE_RANGE)
+            if victim is not None:
+                with m.Elif(victim):  # as if slot k+1 were the zero: its value is lost
+                    decide(wide[:b], STATE_NORMAL, 1, wide[b:], STATE_RANGE)
             with m.Elif(pair):
                 # p = u: a non-outlier's u is at most M * 2^b + 2^(b-1) < 2^(2b), so
                 # the clip min(u, 2^(2b) - 1) never acts (checked exhaustively).

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 from hw import dedupe
 from hw.array import SystolicArray
 from hw.emit import emit_leaves, header, structural_top, waive_leaves
 from hw.names import check_name
-from hw.params import ArrayConfig, EngineConfig, STATE_NAMES
+from hw.params import STATE_NAMES, ArrayConfig, EngineConfig
 from hw.pe import ProcessingElement
 
 __all__ = ["generate_verilog", "generate_pe_verilog", "interface_info", "main"]
@@ -43,8 +44,7 @@ def generate_verilog(cfg: ArrayConfig, name: str = "top") -> str:
     leaf_ports = {leaf: dedupe.module_ports(text) for leaf, text in leaves}
     top = structural_top(array, name, prefix, leaf_ports)
     title = (
-        f"overq: {cfg.rows}x{cfg.cols} weight-stationary array `{name}` "
-        f"({len(leaves) + 1} modules)"
+        f"overq: {cfg.rows}x{cfg.cols} weight-stationary array `{name}` ({len(leaves) + 1} modules)"
     )
     body = top + "\n" + waive_leaves([text for _, text in leaves])
     return header(cfg, title, name) + _FILE_WAIVER + "\n" + body
@@ -57,7 +57,12 @@ def generate_pe_verilog(cfg: ArrayConfig, row: int = 1, name: str = "pe") -> str
     leaves = emit_leaves([(name, pe)])
     title = f"overq: one processing element `{name}` (row {row}) of this array"
     command = f"hw.generate.generate_pe_verilog(cfg, row={row}, name={name!r})"
-    return header(cfg, title, command=command) + _FILE_WAIVER + "\n" + waive_leaves([text for _, text in leaves])
+    return (
+        header(cfg, title, command=command)
+        + _FILE_WAIVER
+        + "\n"
+        + waive_leaves([text for _, text in leaves])
+    )
 
 
 def interface_info(cfg: ArrayConfig, name: str = "top") -> dict:
@@ -81,22 +86,40 @@ def interface_info(cfg: ArrayConfig, name: str = "top") -> dict:
 
 def port_fields(cfg: ArrayConfig) -> dict:
     """Per bus port: how many fields, their width, their encoding, and where field i sits."""
-    weight = ("two's complement" if cfg.weight_format == "int"
-              else "APoT code: sign bit, then the terms, MSB first")
+    weight = (
+        "two's complement"
+        if cfg.weight_format == "int"
+        else "APoT code: sign bit, then the terms, MSB first"
+    )
 
     def bus(count, width, signed, meaning):
-        return {"count": count, "width": width, "signed": signed, "meaning": meaning,
-                "field_i_at": f"[i*{width} +: {width}]"}
+        return {
+            "count": count,
+            "width": width,
+            "signed": signed,
+            "meaning": meaning,
+            "field_i_at": f"[i*{width} +: {width}]",
+        }
 
-    fields = {"w_data": bus(cfg.cols, cfg.weight_bits, cfg.weight_format == "int",
-                            f"weight code of column i ({weight})")}
+    fields = {
+        "w_data": bus(
+            cfg.cols,
+            cfg.weight_bits,
+            cfg.weight_format == "int",
+            f"weight code of column i ({weight})",
+        )
+    }
     if cfg.encoder:
         fields["a_code"] = bus(cfg.rows, cfg.code_bits, False, "code of slot i (unsigned)")
     else:
         fields["a_data"] = bus(cfg.rows, cfg.act_bits, False, "value v_i of slot i (unsigned)")
         if cfg.overq_enabled:
-            fields["a_state"] = bus(cfg.rows, 2, False, "state f_i of slot i: " +
-                                    ", ".join(f"{n}={i}" for i, n in enumerate(STATE_NAMES)))
+            fields["a_state"] = bus(
+                cfg.rows,
+                2,
+                False,
+                "state f_i of slot i: " + ", ".join(f"{n}={i}" for i, n in enumerate(STATE_NAMES)),
+            )
     fields["y_data"] = bus(cfg.cols, cfg.acc_width, True, "output y[i] (two's complement)")
     return fields
 
@@ -115,8 +138,10 @@ def _info_text(cfg: ArrayConfig, name: str) -> str:
             stages[-1:] = ["multiply", "accumulate"]
         lines.append(f"PE pipeline    {cfg.pe_latency} stages: {' -> '.join(stages)}")
     if cfg.double_buffer:
-        lines.append("weights        double-buffered: w_shift fills the shadow copy at any "
-                     "time, w_swap makes it active for the vector of that cycle on")
+        lines.append(
+            "weights        double-buffered: w_shift fills the shadow copy at any "
+            "time, w_swap makes it active for the vector of that cycle on"
+        )
     if cfg.encoder:
         lines.append(
             f"encoder        {cfg.code_bits}-bit codes on a_code; slot k encoded "
@@ -129,7 +154,7 @@ def _info_text(cfg: ArrayConfig, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Show defaults, except for flags and for options whose help says it already."""
 
     def _get_help_string(self, action):
@@ -147,12 +172,54 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(message)
 
 
+EXAMPLES = """examples:
+  python -m hw.generate --rows 8 --cols 8 > rtl_out/top.v          the default array
+  python -m hw.generate --weight-format apot --weight-bits 5 --overq range,precision --cascade 3
+  python -m hw.generate --engine --max-k 1280 --info                the layer engine's limits and memories
+"""
+
+# ArrayConfig's field names, as the command line spells them, for its error messages
+_OPTION_OF = {
+    f: "--" + f.replace("_", "-")
+    for f in (
+        "rows",
+        "cols",
+        "act_bits",
+        "weight_bits",
+        "weight_format",
+        "apot_term_bits",
+        "overq",
+        "cascade",
+        "acc_bits",
+        "allow_overflow",
+        "product_register",
+        "input_register",
+        "double_buffer",
+        "encoder",
+        "max_m",
+        "max_k",
+        "max_n",
+    )
+}
+
+
+def as_options(message: str) -> str:
+    """An ArrayConfig message with each field named as the option a user typed."""
+    text = re.sub(
+        r"(?<![\w-])(" + "|".join(_OPTION_OF) + r")(?![\w])",
+        lambda m: _OPTION_OF[m.group(1)],
+        message,
+    )
+    return re.sub(r"(--[\w-]+) / \1", r"\1", text)  # "field / --option" said once
+
+
 def _parser() -> argparse.ArgumentParser:
     d = ArrayConfig()
     p = _Parser(
         prog="python -m hw.generate",
         description="Write the Verilog-2005 of an overq systolic array to stdout.",
         formatter_class=_HelpFormatter,
+        epilog=EXAMPLES,
     )
     p.add_argument("--rows", type=int, default=d.rows, help="PE rows R (vector length)")
     p.add_argument("--cols", type=int, default=d.cols, help="PE columns C (outputs per vector)")
@@ -168,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
         "--overq",
         default=d.overq_text,
         metavar="MODES",
-        help="OverQ modes: range,precision | range | precision | none",
+        help="OverQ modes: range,precision | range | precision | range,victim | none",
     )
     p.add_argument(
         "--cascade",
@@ -220,7 +287,9 @@ def _parser() -> argparse.ArgumentParser:
         "AXI4-Stream ports (implies --encoder and --double-buffer)",
     )
     e = EngineConfig()
-    p.add_argument("--max-m", type=int, default=e.max_m, help="with --engine: most rows of X per command")
+    p.add_argument(
+        "--max-m", type=int, default=e.max_m, help="with --engine: most rows of X per command"
+    )
     p.add_argument("--max-k", type=int, default=e.max_k, help="with --engine: longest reduction K")
     p.add_argument("--max-n", type=int, default=e.max_n, help="with --engine: most outputs N")
     p.add_argument("--name", default="top", help="name of the top module")
@@ -262,15 +331,18 @@ def main(argv=None) -> int:
         if args.json and not args.info:
             raise ValueError("--json needs --info")
     except (_ArgumentError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {as_options(str(exc))}", file=sys.stderr)
         return 2
     if engine is not None:
         from hw.engine.emit import generate_engine_verilog
         from hw.engine.info import engine_info, engine_info_text
 
         if args.info:
-            text = (json.dumps(engine_info(engine, args.name), indent=2) + "\n" if args.json
-                    else engine_info_text(engine, args.name))
+            text = (
+                json.dumps(engine_info(engine, args.name), indent=2) + "\n"
+                if args.json
+                else engine_info_text(engine, args.name)
+            )
         else:
             text = generate_engine_verilog(engine, args.name)
         return _write(text)
@@ -299,8 +371,7 @@ def _write(text: str) -> int:
         return 1
     except OSError as exc:
         _discard_stdout()
-        print(f"error: cannot write to stdout: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(f"error: cannot write to stdout: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -68,7 +68,7 @@ class IntMultiplier(_Multiplier):
 
 
 class ApotMultiplier(_Multiplier):
-    """APoT weight code times activation with shifts and adds only (README "Weights").
+    """APoT weight code times activation with shifts and adds only (docs/overq-encoding.md "Weights").
 
     Code layout, MSB first: sign, term 0, ..., term n-1. Term i with code t > 0 adds
     ``a << cfg.apot_exponents[i][t-1]``; the sign negates the sum (negative zero is 0).

@@ -29,6 +29,13 @@ class Ref:
     def whole(self) -> bool:
         return self.lo is None
 
+    @property
+    def bits(self) -> tuple[int, int]:
+        """(lo, hi) of a slice; a whole port has none."""
+        if self.lo is None or self.hi is None:
+            raise ValueError(f"{self.instance}.{self.port} is a whole port, not a slice")
+        return self.lo, self.hi
+
 
 @dataclass(frozen=True)
 class Const:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Iterable
 
 __all__ = [
@@ -26,7 +25,10 @@ __all__ = [
     "EngineConfig",
 ]
 
-OVERQ_MODES = ("range", "precision")
+# "victim" (needs "range"): an outlier with no zero in reach prunes its right neighbour
+# when that costs less than clipping (docs/victim.md); listed last, so the
+# names of configurations without it never change.
+OVERQ_MODES = ("range", "precision", "victim")
 WEIGHT_FORMATS = ("int", "apot")
 
 # The 2-bit OverQ state that travels with every activation slot.
@@ -70,9 +72,7 @@ def apot_paper_exponents(term_bits: int, n_terms: int) -> tuple[tuple[int, ...],
     """
     k, n = term_bits, n_terms
     top = (n - 1) + (2**k - 2) * n
-    return tuple(
-        tuple(top - i - (t - 1) * n for t in range(1, 2**k)) for i in range(n)
-    )
+    return tuple(tuple(top - i - (t - 1) * n for t in range(1, 2**k)) for i in range(n))
 
 
 def apot_official_exponents(magnitude_bits: int) -> tuple[tuple[int, ...], ...]:
@@ -119,14 +119,19 @@ def _parse_overq(overq) -> frozenset[str]:
     if "" in items:
         raise ValueError(
             f"overq has an empty mode name in {overq!r}; allowed: range, precision, "
-            "range,precision or none"
+            "range,precision, range,victim, range,precision,victim or none"
         )
     modes = frozenset(items)
     unknown = sorted(modes - set(OVERQ_MODES))
     if unknown:
         raise ValueError(
             f"unknown OverQ mode(s) {', '.join(unknown)}; allowed: range, precision, "
-            "or none"
+            "victim (with range), or none"
+        )
+    if "victim" in modes and "range" not in modes:
+        raise ValueError(
+            f"overq mode victim needs range (a victim takes the outlier's RANGE half), "
+            f"got {overq!r}; allowed: range,victim or range,precision,victim"
         )
     return modes
 
@@ -199,29 +204,21 @@ class ArrayConfig:
             elif isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
         if self.rows < 1 or self.cols < 1:
-            raise ValueError(
-                f"rows and cols must be >= 1, got rows={self.rows} cols={self.cols}"
-            )
+            raise ValueError(f"rows and cols must be >= 1, got rows={self.rows} cols={self.cols}")
         self._validate_size()
         if not 2 <= self.act_bits <= MAX_BITS:
             raise ValueError(f"act_bits must be in 2..{MAX_BITS}, got {self.act_bits}")
         if not 2 <= self.weight_bits <= MAX_BITS:
-            raise ValueError(
-                f"weight_bits must be in 2..{MAX_BITS}, got {self.weight_bits}"
-            )
+            raise ValueError(f"weight_bits must be in 2..{MAX_BITS}, got {self.weight_bits}")
         if not 1 <= self.apot_term_bits < MAX_BITS:
             raise ValueError(
                 f"apot_term_bits must be in 1..{MAX_BITS - 1}, got {self.apot_term_bits}"
             )
         for name in ("product_register", "input_register", "double_buffer"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(
-                    f"{name} must be True or False, got {getattr(self, name)!r}"
-                )
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not isinstance(self.allow_overflow, bool):
-            raise ValueError(
-                f"allow_overflow must be True or False, got {self.allow_overflow!r}"
-            )
+            raise ValueError(f"allow_overflow must be True or False, got {self.allow_overflow!r}")
         if not isinstance(self.encoder, bool):
             raise ValueError(f"encoder must be True or False, got {self.encoder!r}")
         if self.encoder and self.double_buffer:
@@ -235,24 +232,19 @@ class ArrayConfig:
                 "there is nothing to encode"
             )
         if self.weight_format not in WEIGHT_FORMATS:
-            raise ValueError(
-                f"weight_format must be int or apot, got {self.weight_format!r}"
-            )
+            raise ValueError(f"weight_format must be int or apot, got {self.weight_format!r}")
         if self.weight_format == "apot":
             self._validate_apot()
         max_cascade = max(1, self.rows - 1)
         if not 1 <= self.cascade <= max_cascade:
             raise ValueError(
-                f"cascade must be in 1..{max_cascade} for rows={self.rows}, "
-                f"got {self.cascade}"
+                f"cascade must be in 1..{max_cascade} for rows={self.rows}, got {self.cascade}"
             )
         if self.acc_bits is not None:
             if isinstance(self.acc_bits, bool) or not isinstance(self.acc_bits, int):
                 raise ValueError(f"acc_bits must be an integer, got {self.acc_bits!r}")
             if self.acc_bits < 2 or self.acc_bits > MAX_ACC_BITS:
-                raise ValueError(
-                    f"acc_bits must be in 2..{MAX_ACC_BITS}, got {self.acc_bits}"
-                )
+                raise ValueError(f"acc_bits must be in 2..{MAX_ACC_BITS}, got {self.acc_bits}")
         self._validate_widths()
         if self.acc_bits is not None:
             if self.acc_bits < self.min_acc_bits and not self.allow_overflow:
@@ -300,7 +292,8 @@ class ArrayConfig:
         if self.weight_format == "apot":
             fits = [k for k in range(1, MAX_BITS) if self._apot_fits(k)]
             choice = (
-                f"apot_term_bits {', '.join(map(str, fits))} fit" if fits
+                f"apot_term_bits {', '.join(map(str, fits))} fit"
+                if fits
                 else "no apot_term_bits fits"
             )
             raise ValueError(
@@ -340,6 +333,11 @@ class ArrayConfig:
         return "precision" in self.overq
 
     @property
+    def victim_enabled(self) -> bool:
+        """An outlier with no zero in reach may prune its right neighbour (needs range)."""
+        return "victim" in self.overq
+
+    @property
     def act_max(self) -> int:
         """M = 2^b - 1, the largest value one slot holds."""
         return (1 << self.act_bits) - 1
@@ -360,7 +358,7 @@ class ArrayConfig:
 
     @property
     def state_shifts(self) -> tuple[int, int, int, int]:
-        """Left shift applied to the product, indexed by state (the state table in the README)."""
+        """Left shift applied to the product, indexed by state (the state table of docs/overq-encoding.md)."""
         b = self.act_bits
         normal = b if self.precision_enabled else 0
         return (normal, normal, normal + b, 0)
@@ -403,9 +401,7 @@ class ArrayConfig:
     @property
     def product_bits(self) -> int:
         """Two's-complement width of one unscaled product v * W (a PE's multiplier)."""
-        return _signed_bits_for(
-            self.act_max * self.weight_min, self.act_max * self.weight_max
-        )
+        return _signed_bits_for(self.act_max * self.weight_min, self.act_max * self.weight_max)
 
     @property
     def max_scale_sum(self) -> int:
@@ -457,8 +453,14 @@ class ArrayConfig:
         arrive, for the same reason as the product register one more cycle.
         ``double_buffer`` adds none: the swap travels with the vector.
         """
-        return (self.rows + self.cols - 1 + int(self.product_register) + int(self.encoder)
-                + int(self.input_register))
+        return (
+            self.rows
+            + self.cols
+            - 1
+            + int(self.product_register)
+            + int(self.encoder)
+            + int(self.input_register)
+        )
 
     @property
     def pe_latency(self) -> int:

@@ -90,8 +90,12 @@ class ProcessingElement(wiring.Component):
         goes straight into the accumulator's adder, as in the baseline PE. (An APoT
         weight is a code, not a number one can shift: it keeps the shift after the
         multiplier.)"""
-        return (self._cfg.input_register and self.has_mux and self._cfg.weight_format == "int"
-                and max(self._cfg.state_shifts) > 0)
+        return (
+            self._cfg.input_register
+            and self.has_mux
+            and self._cfg.weight_format == "int"
+            and max(self._cfg.state_shifts) > 0
+        )
 
     @property
     def module_name(self) -> str:
@@ -134,8 +138,10 @@ class ProcessingElement(wiring.Component):
                 use_above = Signal(name="use_above")
                 weight_sel = Signal(cfg.weight_bits, name="weight_sel")
                 weight_op = Signal(signed(len(mul.w)), name="weight_op", reset_less=True)
-                m.d.comb += [use_above.eq(self.state_in != STATE_NORMAL),
-                             weight_sel.eq(Mux(use_above, above, own))]
+                m.d.comb += [
+                    use_above.eq(self.state_in != STATE_NORMAL),
+                    weight_sel.eq(Mux(use_above, above, own)),
+                ]
                 with m.Switch(self.state_in):
                     for shift in sorted(set(shifts)):
                         states = [s for s, value in enumerate(shifts) if value == shift]
@@ -162,15 +168,13 @@ class ProcessingElement(wiring.Component):
                     use_above.eq(self.state_in != STATE_NORMAL),
                     mul.w.eq(Mux(use_above, above, own)),
                 ]
-        if self.preshift:
-            pass  # the scale is in weight_op
-        elif self.has_mux:
+        if self.has_mux and not self.preshift:  # (with preshift the scale is in weight_op)
             with m.Switch(select):
                 for shift in sorted(set(shifts)):
                     states = [s for s, value in enumerate(shifts) if value == shift]
                     with m.Case(*states):
                         m.d.comb += scaled.eq(mul.p << shift)
-        else:
+        elif not self.has_mux:
             if not cfg.input_register:
                 m.d.comb += mul.w.eq(own)
             m.d.comb += scaled.eq(mul.p << shifts[STATE_NORMAL])
@@ -220,8 +224,7 @@ class ProcessingElement(wiring.Component):
         with m.If(self.w_shift):
             m.d.sync += shadow.eq(self.w_in)
         m.d.sync += [shadow_prev.eq(shadow), shift.eq(self.w_shift), swap.eq(self.swap_in)]
-        m.d.comb += [self.w_out.eq(shadow_prev), self.shift_out.eq(shift),
-                     self.swap_out.eq(swap)]
+        m.d.comb += [self.w_out.eq(shadow_prev), self.shift_out.eq(shift), self.swap_out.eq(swap)]
         with m.If(self.swap_in):
             m.d.sync += weight.eq(shadow)
         self._active = weight

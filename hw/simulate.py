@@ -12,7 +12,7 @@ A *program* is a list of operations, one cycle each unless stated:
                              shifted in (w_shift) or None, ``swap`` = w_swap
 
 With ``cfg.double_buffer`` a "load" fills the shadow copy (it becomes active at the
-next swap), and the weights recorded for each vector follow README "Double-buffered
+next swap), and the weights recorded for each vector follow docs/top-module.md "Double-buffered
 weights": a swap makes the shadow copy as it was before that cycle's shift active.
 
 ``simulate`` runs it, drains the pipeline, and returns what went in and what came out,

@@ -56,7 +56,7 @@ class Skew(wiring.Component):
             members["a_state"] = In(2 * (cfg.rows - 1))
             members["state_out"] = Out(2 * (cfg.rows - 1))
         if cfg.double_buffer:
-            # The swap token travels with slot k (README "Double-buffered weights").
+            # The swap token travels with slot k (docs/top-module.md "Double-buffered weights").
             members["a_swap"] = In(1)
             members["swap_out"] = Out(cfg.rows)
         super().__init__(members)
@@ -96,10 +96,14 @@ class WeightSkew(wiring.Component):
     def __init__(self, cfg: ArrayConfig):
         self._cfg = cfg
         width = cfg.cols * cfg.weight_bits
-        super().__init__({
-            "w_shift": In(1), "w_data": In(width),
-            "shift_out": Out(cfg.cols), "w_out": Out(width),
-        })
+        super().__init__(
+            {
+                "w_shift": In(1),
+                "w_data": In(width),
+                "shift_out": Out(cfg.cols),
+                "w_out": Out(width),
+            }
+        )
 
     @property
     def children(self) -> dict:
@@ -109,8 +113,9 @@ class WeightSkew(wiring.Component):
         cfg = self._cfg
         wb = cfg.weight_bits
         m = Module()
-        data = [delay_line(m, self.w_data[c * wb : (c + 1) * wb], c, f"w_c{c}")
-                for c in range(cfg.cols)]
+        data = [
+            delay_line(m, self.w_data[c * wb : (c + 1) * wb], c, f"w_c{c}") for c in range(cfg.cols)
+        ]
         shifts = [token_line(m, self.w_shift, c, f"shift_c{c}") for c in range(cfg.cols)]
         m.d.comb += [self.w_out.eq(Cat(*data)), self.shift_out.eq(Cat(*shifts))]
         return m

@@ -17,9 +17,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from hw.params import ArrayConfig
 from sw_ref import checks
 from sw_ref.arrays import to_numpy as _to_numpy
-from hw.params import ArrayConfig
 
 __all__ = ["ApotWeights", "config_for", "levels", "quantize", "encode", "decode"]
 
@@ -32,15 +32,11 @@ def config_for(cfg_or_bits, term_bits: int = 2) -> ArrayConfig:
     """
     if isinstance(cfg_or_bits, ArrayConfig):
         if cfg_or_bits.weight_format != "apot":
-            raise ValueError(
-                f"APoT needs weight_format='apot', got {cfg_or_bits.weight_format!r}"
-            )
+            raise ValueError(f"APoT needs weight_format='apot', got {cfg_or_bits.weight_format!r}")
         return cfg_or_bits
     if isinstance(cfg_or_bits, bool) or not isinstance(cfg_or_bits, (int, np.integer)):
         raise TypeError(f"cfg must be an ArrayConfig or weight_bits, got {cfg_or_bits!r}")
-    return ArrayConfig(
-        weight_bits=int(cfg_or_bits), weight_format="apot", apot_term_bits=term_bits
-    )
+    return ArrayConfig(weight_bits=int(cfg_or_bits), weight_format="apot", apot_term_bits=term_bits)
 
 
 def _tables(cfg: ArrayConfig):

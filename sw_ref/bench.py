@@ -137,15 +137,30 @@ def bench_set(data: DataSet, rows: int, cascade: int, modes: str, repeat: int):
     narrow = wide.astype(code_dtype(cfg))
     x32 = data.x.astype(np.float32)
     n = data.x.size
-    return cfg, [
+    plain = []
+    if not cfg.precision_enabled and data.x.shape[-1] % rows == 0:
+        plain = [
+            (
+                "plain numpy encoder",
+                time_call(lambda: _Stats(_PlainStats(*plain_encode(x32, step, cfg)[2])), n, repeat),
+            ),
+            ("encode float32", time_call(lambda: overq.encode(x32, step, cfg), n, repeat)),
+        ]
+    return cfg, plain + [
         ("encode_codes narrow", time_call(lambda: overq.encode_codes(narrow, cfg), n, repeat)),
         ("encode_codes int64", time_call(lambda: overq.encode_codes(wide, cfg), n, repeat)),
         ("encode float64", time_call(lambda: overq.encode(data.x, step, cfg), n, repeat)),
         # what the network evaluations run: x in, decoded float32 (or the stats) out
-        ("reconstruct float32", time_call(
-            lambda: _Stats(overq.reconstruct(x32, step, cfg, dtype=np.float32)[1]), n, repeat)),
-        ("encode_stats float32", time_call(
-            lambda: _Stats(overq.encode_stats(x32, step, cfg)), n, repeat)),
+        (
+            "reconstruct float32",
+            time_call(
+                lambda: _Stats(overq.reconstruct(x32, step, cfg, dtype=np.float32)[1]), n, repeat
+            ),
+        ),
+        (
+            "encode_stats float32",
+            time_call(lambda: _Stats(overq.encode_stats(x32, step, cfg)), n, repeat),
+        ),
     ]
 
 
@@ -154,6 +169,62 @@ class _Stats:
     """A result with ``.stats``, as ``time_call`` expects."""
 
     stats: object
+
+
+def plain_encode(x: np.ndarray, step: float, cfg: ArrayConfig):
+    """A plain numpy OverQ range encoder, the baseline ``encode`` is measured against:
+    quantize, then one loop over the R slots of a tile, vectorised over the vectors
+    (the rule of ``sw_ref.overq``'s range mode). Returns (values, states, stats).
+    """
+    if cfg.precision_enabled:
+        raise ValueError("the plain encoder does the range mode only")
+    r, m, c, b = cfg.rows, cfg.act_max, cfg.cascade, cfg.act_bits
+    flat = x.reshape(-1, x.shape[-1])
+    if flat.shape[1] % r:
+        raise ValueError("the plain encoder takes whole tiles (K a multiple of R)")
+    q = np.minimum(np.rint(flat.reshape(-1, r) / np.float64(step)), (1 << 2 * b) - 1)
+    q = q.astype(np.int64)
+    n = q.shape[0]
+    values, states = np.zeros_like(q), np.zeros_like(q)
+    nxt = np.zeros(n, dtype=np.int64)  # the next slot each vector's scan looks at
+    outliers, handled = int((q > m).sum()), 0  # moved outliers count too (never expanded)
+    every = np.arange(n)
+    for k in range(r):
+        at = every[nxt == k]
+        qk = q[at, k]
+        out = qk > m
+        values[at, k] = np.minimum(qk, m)
+        nxt[at] = k + 1
+        if not cfg.range_enabled or k == r - 1:
+            continue
+        cand = at[out]
+        zero_at = np.full(cand.size, -1)
+        for j in range(min(k + c, r - 1), k, -1):  # the nearest zero wins
+            zero_at = np.where(q[cand, j] == 0, j, zero_at)
+        ok = zero_at >= 0
+        cand, zero_at = cand[ok], zero_at[ok]
+        handled += cand.size
+        wide = q[cand, k]
+        values[cand, k] = wide % (1 << b)
+        values[cand, k + 1] = wide >> b
+        states[cand, k + 1] = 2  # RANGE
+        for j in range(k + 2, min(k + c, r - 1) + 1):  # the moved values, SHIFTED
+            moved = cand[zero_at >= j]
+            values[moved, j] = np.minimum(q[moved, j - 1], m)
+            states[moved, j] = 1
+        nxt[cand] = zero_at + 1
+    shape = x.shape
+    return values.reshape(shape), states.reshape(shape), (outliers, handled)
+
+
+@dataclass
+class _PlainStats:
+    outliers: int
+    handled: int
+
+    @property
+    def coverage(self) -> float:
+        return self.handled / self.outliers if self.outliers else 1.0
 
 
 # The encoder with its int64 ports, and the evaluations' inner loop (float in, decoded out).
@@ -197,9 +268,14 @@ def main(argv=None) -> int:
     parser.add_argument("--target", type=float, default=2e8, help="slots/s goal at R=8")
     parser.add_argument("--no-real", action="store_true", help="skip the digits activations")
     parser.add_argument("--no-qdiff", action="store_true", help="skip the precision rule's q")
-    parser.add_argument("--effnet", type=int, default=16, metavar="N",
-                        help="EfficientNet-Lite0 projection inputs of N calibration crops "
-                             "(computed once, then cached; 0 skips them)")
+    parser.add_argument(
+        "--effnet",
+        type=int,
+        default=16,
+        metavar="N",
+        help="EfficientNet-Lite0 projection inputs of N calibration crops "
+        "(computed once, then cached; 0 skips them)",
+    )
     args = parser.parse_args(argv)
     if args.slots < 1 or args.repeat < 1:
         print("error: --slots and --repeat must be >= 1", file=sys.stderr)
@@ -215,11 +291,15 @@ def main(argv=None) -> int:
             load = f.read().split()[0]
     except OSError:
         load = "?"
-    print(f"OverQ encoder throughput, {args.overq}, c = {args.cascade}; "
-          f"1-minute load average {load} on {len_cpus()} CPUs")
-    print(f"{'data':13s} {'R':>3s} {'call':20s} {'slots':>9s} | slots/s wall: "
-          f"{'cold':>8s} {'best':>8s} {'median':>8s} | cpu: {'best':>8s} {'median':>8s} | coverage")
-    verdict = []
+    print(
+        f"OverQ encoder throughput, {args.overq}, c = {args.cascade}; "
+        f"1-minute load average {load} on {len_cpus()} CPUs"
+    )
+    print(
+        f"{'data':13s} {'R':>3s} {'call':20s} {'slots':>9s} | slots/s wall: "
+        f"{'cold':>8s} {'best':>8s} {'median':>8s} | cpu: {'best':>8s} {'median':>8s} | coverage"
+    )
+    verdict, ratios = [], {}
     for data in sets:
         for rows in args.rows:
             if data.rows and rows not in data.rows:
@@ -236,23 +316,38 @@ def main(argv=None) -> int:
                     f"{t.rate('median', 'wall'):8.3g} | {t.rate('best', 'cpu'):13.3g} "
                     f"{t.rate('median', 'cpu'):8.3g} | {t.stats.coverage:8.3f}"
                 )
+                if rows == 8:
+                    ratios.setdefault(data.name, {})[name] = t.rate("best", "cpu")
                 if rows == 8 and name in TARGET_CALLS:
-                    verdict.append((data.name, name, t.rate("best", "wall"),
-                                    t.rate("best", "cpu")))
+                    verdict.append((data.name, name, t.rate("best", "wall"), t.rate("best", "cpu")))
+    for data_name, rates in ratios.items():
+        if "plain numpy encoder" in rates:
+            base = rates["plain numpy encoder"]
+            for call in ("encode float32", "reconstruct float32"):
+                print(
+                    f"{data_name} R=8: {call} / plain numpy encoder = "
+                    f"{rates[call] / base:.2f}x (cpu, best; target >= 2.5x)"
+                )
     for data_name, call, wall, cpu in verdict:
-        print(f"target {args.target:.3g} slots/s at R=8 ({call}) on {data_name}: "
-              f"wall {'met' if wall >= args.target else 'missed'} ({wall:.3g}), "
-              f"cpu {'met' if cpu >= args.target else 'missed'} ({cpu:.3g})")
+        print(
+            f"target {args.target:.3g} slots/s at R=8 ({call}) on {data_name}: "
+            f"wall {'met' if wall >= args.target else 'missed'} ({wall:.3g}), "
+            f"cpu {'met' if cpu >= args.target else 'missed'} ({cpu:.3g})"
+        )
 
     if not args.no_qdiff:
         print("\nprecision rule: q = round(round(x 2^b / s) / 2^b) vs round(x / s)")
-        print(f"{'data':13s} {'b':>2s} {'slots':>9s} {'differ':>8s} {'of nonzero':>10s} "
-              f"{'class changes':>13s}")
+        print(
+            f"{'data':13s} {'b':>2s} {'slots':>9s} {'differ':>8s} {'of nonzero':>10s} "
+            f"{'class changes':>13s}"
+        )
         for data in sets:
             for bits in (2, 3, 4, 6, 8):
                 d = q_difference(data.x, data.step_of(bits), bits)
-                print(f"{data.name:13s} {bits:2d} {d['slots']:9d} {d['differ']:8.4f} "
-                      f"{d['differ_nonzero']:10.4f} {d['class_changes']:13.4f}")
+                print(
+                    f"{data.name:13s} {bits:2d} {d['slots']:9d} {d['differ']:8.4f} "
+                    f"{d['differ_nonzero']:10.4f} {d['class_changes']:13.4f}"
+                )
     return 0
 
 

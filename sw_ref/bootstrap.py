@@ -41,16 +41,22 @@ class PairedInterval:
         return 0
 
     def to_dict(self) -> dict:
-        return {"diff": self.diff, "low": self.low, "high": self.high,
-                "level": self.level, "resamples": self.resamples}
+        return {
+            "diff": self.diff,
+            "low": self.low,
+            "high": self.high,
+            "level": self.level,
+            "resamples": self.resamples,
+        }
 
     def __str__(self) -> str:
         pct = round(100 * self.level)
         return f"{self.diff:+.4g} [{self.low:+.4g}, {self.high:+.4g}] ({pct} %)"
 
 
-def paired_interval(a, b, *, resamples: int = DEFAULT_RESAMPLES,
-                    level: float = DEFAULT_LEVEL, seed: int = 0) -> PairedInterval:
+def paired_interval(
+    a, b, *, resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL, seed: int = 0
+) -> PairedInterval:
     """The paired bootstrap of mean(a) - mean(b) for per-input metrics a, b.
 
     ``a`` and ``b`` are 1-d, of equal length, one entry per test input, in the same
@@ -74,14 +80,15 @@ def paired_interval(a, b, *, resamples: int = DEFAULT_RESAMPLES,
     for start in range(0, resamples, chunk):
         n = min(chunk, resamples - start)
         idx = rng.integers(0, d.size, size=(n, d.size))
-        means[start:start + n] = d[idx].mean(axis=1)
+        means[start : start + n] = d[idx].mean(axis=1)
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return PairedInterval(float(d.mean()), float(low), float(high), level, resamples)
 
 
-def ratio_interval(num, den, *, resamples: int = DEFAULT_RESAMPLES,
-                   level: float = DEFAULT_LEVEL, seed: int = 0) -> PairedInterval:
+def ratio_interval(
+    num, den, *, resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL, seed: int = 0
+) -> PairedInterval:
     """sum(num) / sum(den) over the inputs (e.g. handled / seen outliers per vector),
     and its bootstrap interval from resampling the inputs."""
     num = np.asarray(num, dtype=np.float64).reshape(-1)
@@ -97,7 +104,7 @@ def ratio_interval(num, den, *, resamples: int = DEFAULT_RESAMPLES,
         n = min(chunk, resamples - start)
         idx = rng.integers(0, num.size, size=(n, num.size))
         d = den[idx].sum(axis=1)
-        ratios[start:start + n] = np.divide(num[idx].sum(axis=1), d, out=np.zeros(n), where=d > 0)
+        ratios[start : start + n] = np.divide(num[idx].sum(axis=1), d, out=np.zeros(n), where=d > 0)
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(ratios, [tail, 1.0 - tail])
     return PairedInterval(float(num.sum() / den.sum()), float(low), float(high), level, resamples)

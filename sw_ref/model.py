@@ -26,8 +26,16 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DigitsCNN", "TrainSettings", "load_digits_split", "load_model", "load_shipped",
-           "test_accuracy", "DEFAULT_CACHE", "SHIPPED_WEIGHTS"]
+__all__ = [
+    "DigitsCNN",
+    "TrainSettings",
+    "load_digits_split",
+    "load_model",
+    "load_shipped",
+    "test_accuracy",
+    "DEFAULT_CACHE",
+    "SHIPPED_WEIGHTS",
+]
 
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / "build" / "cache"
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "nets" / "digits_cnn.npz"
@@ -155,16 +163,21 @@ def load_shipped() -> DigitsCNN:
     meta = shipped_meta()
     digest = weights_sha256(SHIPPED_WEIGHTS)
     if digest != meta["sha256"]:
-        raise RuntimeError(f"{SHIPPED_WEIGHTS} has SHA-256 {digest}, expected {meta['sha256']}"
-                           " (a changed file: restore it or re-ship it with --ship)")
+        raise RuntimeError(
+            f"{SHIPPED_WEIGHTS} has SHA-256 {digest}, expected {meta['sha256']}"
+            " (a changed file: restore it or re-ship it with --ship)"
+        )
     model = DigitsCNN(shipped_settings().channels)
     with np.load(SHIPPED_WEIGHTS) as arrays:
         model.load_state_dict({k: torch.from_numpy(arrays[k]) for k in arrays.files})
     return model.eval()
 
 
-def load_model(settings: TrainSettings = TrainSettings(), cache_dir: Path | str | None = None,
-               retrain: bool = False) -> DigitsCNN:
+def load_model(
+    settings: TrainSettings = TrainSettings(),
+    cache_dir: Path | str | None = None,
+    retrain: bool = False,
+) -> DigitsCNN:
     """The digits network: the shipped weights for the default settings, else trained.
 
     Settings other than the shipped ones (or ``retrain=True``) train a network on this
@@ -198,39 +211,52 @@ def ship(settings: TrainSettings = TrainSettings()) -> dict:
         "settings": asdict(settings),
         "test_accuracy": test_accuracy(model, settings),
         "sha256": weights_sha256(SHIPPED_WEIGHTS),
-        "trained_with": {"torch": torch.__version__,
-                         "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY", "(unset)"),
-                         "threads": 1},
+        "trained_with": {
+            "torch": torch.__version__,
+            "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY", "(unset)"),
+            "threads": 1,
+        },
     }
     SHIPPED_META.write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sw_ref.model",
-                                description="The digits CNN: test accuracy of the shipped "
-                                            "weights, or train a new network.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--train", action="store_true",
-                   help="train on this machine (cached under build/cache) and compare its "
-                        "test accuracy with the shipped network's")
-    p.add_argument("--ship", action="store_true",
-                   help="train and overwrite the shipped weights and their record (maintainers)")
+    p = argparse.ArgumentParser(
+        prog="python -m sw_ref.model",
+        description="The digits CNN: test accuracy of the shipped weights, or train a new network.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="train on this machine (cached under build/cache) and compare its "
+        "test accuracy with the shipped network's",
+    )
+    p.add_argument(
+        "--ship",
+        action="store_true",
+        help="train and overwrite the shipped weights and their record (maintainers)",
+    )
     p.add_argument("--seed", type=int, default=TrainSettings().seed)
     p.add_argument("--epochs", type=int, default=TrainSettings().epochs)
     args = p.parse_args(argv)
     settings = TrainSettings(seed=args.seed, epochs=args.epochs)
     if args.ship:
         meta = ship(settings)
-        print(f"wrote {SHIPPED_WEIGHTS.name}: test accuracy {meta['test_accuracy']:.4f}, "
-              f"sha256 {meta['sha256'][:16]}...")
+        print(
+            f"wrote {SHIPPED_WEIGHTS.name}: test accuracy {meta['test_accuracy']:.4f}, "
+            f"sha256 {meta['sha256'][:16]}..."
+        )
         return 0
     shipped = test_accuracy(load_shipped())
     print(f"shipped network ({SHIPPED_WEIGHTS.name}): test accuracy {shipped:.4f}")
     if args.train:
         model = load_model(settings, retrain=True)
-        print(f"trained here (seed {settings.seed}, {settings.epochs} epochs): "
-              f"test accuracy {test_accuracy(model, settings):.4f}")
+        print(
+            f"trained here (seed {settings.seed}, {settings.epochs} epochs): "
+            f"test accuracy {test_accuracy(model, settings):.4f}"
+        )
     return 0
 
 

@@ -60,14 +60,22 @@ def grid_split(w: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor
     """Split w into w1 + w2 == w with round(w1/step) + round(w2/step) == round(w/step).
 
     ``w`` is a floating-point tensor (integer weights are refused: their halves would
-    be truncated), ``step`` a finite number > 0.
+    be truncated), ``step`` a finite number > 0, or a tensor of them that broadcasts
+    against ``w`` (one step per weight: per-channel grids).
     """
-    step = checks.positive(step, "step")
+    step = _check_step(step)
     w = _check_weights(w)
     wd = w.to(torch.float64)  # the grid as sw_ref.quant.quantize computes it
     odd = torch.remainder(torch.round(wd / step), 2)  # 0 or 1, also for negative codes
     offset = odd * (step / 2)
     return (wd / 2 + offset).to(w.dtype), (wd / 2 - offset).to(w.dtype)
+
+
+def _check_step(step):
+    """A finite step > 0, or a float64 tensor of them (per-channel grids)."""
+    if isinstance(step, torch.Tensor) and step.ndim > 0:
+        return checks.positive_values(step, "step").to(torch.float64)
+    return checks.positive(step, "step")
 
 
 def split_weights(w, expand_ratio: float, step: float | None = None):
@@ -77,18 +85,26 @@ def split_weights(w, expand_ratio: float, step: float | None = None):
     holding the largest |w| is halved and its copy appended. Returns ``(w_split,
     index)``: ``index[j]`` is the original input channel that feeds added channel
     I + j, so ``x_ext = concat(x, x[:, index])``. With ``step`` the halves are split
-    on that grid (see module docstring); otherwise they are exact halves.
+    on that grid (see module docstring); otherwise they are exact halves. ``step`` may
+    also be one step per output channel (a tensor of O entries, per-channel weights).
 
     ``w`` must be a non-empty floating-point tensor: integer weights are refused
     (TypeError) rather than converted, since their halves would not be integers.
     """
     _check_ratio(expand_ratio)
     if step is not None:
-        step = checks.positive(step, "step")
+        step = _check_step(step)
     w = _check_weights(w)
     if w.ndim < 2:
         raise ValueError(f"w needs shape [O, I, ...], got {tuple(w.shape)}")
     checks.real_data(w, "w", empty=False)
+    if isinstance(step, torch.Tensor):  # per output channel -> per entry of a row
+        if step.shape != (w.shape[0],):
+            raise ValueError(
+                f"a per-channel step needs {w.shape[0]} entries (one per output "
+                f"channel), got shape {tuple(step.shape)}"
+            )
+        step = step.repeat_interleave(math.prod(w.shape[2:]))
     n_in = w.shape[1]
     n_split = math.ceil(expand_ratio * n_in)
     # channel-major view [I + n, O * k...] so one row is one input channel
@@ -154,8 +170,9 @@ def split_layer(layer: nn.Module, expand_ratio: float, step: float | None = None
     return OCSInput(_widened(layer, w_split), index)
 
 
-def split_model(model: nn.Module, expand_ratio: float, steps: dict | None = None,
-                names=None) -> nn.Module:
+def split_model(
+    model: nn.Module, expand_ratio: float, steps: dict | None = None, names=None
+) -> nn.Module:
     """A copy of ``model`` with every (or each named) Conv2d/Linear weight-split.
 
     ``steps`` optionally maps a layer name to its grid step for a
@@ -163,7 +180,8 @@ def split_model(model: nn.Module, expand_ratio: float, steps: dict | None = None
     """
     model = copy.deepcopy(model)
     targets = [
-        (name, mod) for name, mod in model.named_modules()
+        (name, mod)
+        for name, mod in model.named_modules()
         if isinstance(mod, (nn.Conv2d, nn.Linear)) and (names is None or name in names)
     ]
     found = {name for name, _ in targets}
@@ -184,8 +202,9 @@ def split_model(model: nn.Module, expand_ratio: float, steps: dict | None = None
     return model
 
 
-def split_activations(producer: nn.Module, consumer: nn.Module, channel_peak,
-                      expand_ratio: float) -> tuple[nn.Module, nn.Module, torch.Tensor]:
+def split_activations(
+    producer: nn.Module, consumer: nn.Module, channel_peak, expand_ratio: float
+) -> tuple[nn.Module, nn.Module, torch.Tensor]:
     """Activation OCS between a producer and its consumer layer.
 
     ``channel_peak[c]`` is the largest activation seen on the producer's output
@@ -218,13 +237,13 @@ def split_activations(producer: nn.Module, consumer: nn.Module, channel_peak,
     for _ in range(math.ceil(expand_ratio * n_ch)):  # sequential greedy choice
         c = int(torch.argmax(peak))
         peak[c] /= 2
-        peak = torch.cat([peak, peak[c:c + 1]])
+        peak = torch.cat([peak, peak[c : c + 1]])
         w_p[c] /= 2
-        w_p = torch.cat([w_p, w_p[c:c + 1]])
+        w_p = torch.cat([w_p, w_p[c : c + 1]])
         if b_p is not None:
             b_p[c] /= 2
-            b_p = torch.cat([b_p, b_p[c:c + 1]])
-        w_c = torch.cat([w_c, w_c[:, c:c + 1]], dim=1)
+            b_p = torch.cat([b_p, b_p[c : c + 1]])
+        w_c = torch.cat([w_c, w_c[:, c : c + 1]], dim=1)
         index.append(c if c < n_ch else index[c - n_ch])
     new_p = copy.deepcopy(producer)
     new_p.weight = nn.Parameter(w_p)
@@ -238,8 +257,9 @@ def split_activations(producer: nn.Module, consumer: nn.Module, channel_peak,
     return new_p, new_c, torch.tensor(index, dtype=torch.long)
 
 
-def split_model_activations(model: nn.Module, pairs, channel_peaks: dict,
-                            expand_ratio: float) -> tuple[nn.Module, dict]:
+def split_model_activations(
+    model: nn.Module, pairs, channel_peaks: dict, expand_ratio: float
+) -> tuple[nn.Module, dict]:
     """A copy of ``model`` with activation OCS on each (producer, consumer) name pair.
 
     Pairs are applied in order, so a layer may be a consumer and then a producer

@@ -24,9 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sw_ref import checks
-from sw_ref import overq_engine as _engine
-from sw_ref.arrays import to_numpy as _to_numpy
 from hw.params import (
     STATE_NORMAL,
     STATE_PRECISION,
@@ -34,6 +31,9 @@ from hw.params import (
     STATE_SHIFTED,
     ArrayConfig,
 )
+from sw_ref import checks
+from sw_ref import overq_engine as _engine
+from sw_ref.arrays import to_numpy as _to_numpy
 
 __all__ = [
     "EncodeStats",
@@ -63,6 +63,10 @@ class EncodeStats:
     From ``encode`` the error is against x - floor, in the units of x; from
     ``encode_codes`` (x unknown) it is the error the encoder adds to the codes, in
     units of step^2: decoded - q, or decoded - u / 2^b with ``precision``.
+    ``victims`` (``victim`` mode): the handled outliers that took a pruned neighbour's
+    slot; ``victim_mse``: the part of ``mse`` at the pruned slots (each decodes to 0,
+    i.e. the floor), in the same units: what the pruning cost, against the clipping
+    error it removed.
     """
 
     outliers: int
@@ -70,6 +74,8 @@ class EncodeStats:
     coverage: float
     precise: int
     mse: float
+    victims: int = 0
+    victim_mse: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,9 @@ class Encoded:
     floor: float = 0.0
 
 
-code_bits = _engine.code_bits
+def code_bits(cfg: ArrayConfig) -> int:
+    """CB, the width of one slot's code (``ArrayConfig.code_bits``: 2b, or 3b with precision)."""
+    return cfg.code_bits
 
 
 def _check_step(step) -> float:
@@ -140,7 +148,7 @@ def _untile_major(a: np.ndarray, shape: tuple) -> np.ndarray:
     return flat.reshape(shape)
 
 
-# --- x -> codes (README "OverQ encoding": q, or u with precision) ---------------------
+# --- x -> codes (docs/overq-encoding.md "OverQ encoding": q, or u with precision) ---------------------
 
 _BLOCK = 1 << 14  # float temporaries of 128 KiB stay in the cache between passes
 
@@ -187,7 +195,7 @@ def _reject(x: np.ndarray):
     raise ValueError("activations contain inf (or overflow when divided by step)")
 
 
-def _scaled_at(x: np.ndarray, index: np.ndarray, step: float, floor: float) -> np.ndarray:
+def _scaled_at(x: np.ndarray, index: np.ndarray | slice, step: float, floor: float) -> np.ndarray:
     """(x - floor) / step at flat positions ``index``, with ``_quantize``'s arithmetic."""
     xs = x.reshape(-1)[index].astype(np.float64)
     if floor:
@@ -228,6 +236,14 @@ class _Encoding:
     handled: int
     precise: int
     clipped: np.ndarray  # flat positions (in the input) of the clipped outliers
+    victims: np.ndarray  # flat positions (in the input) of the pruned slots
+
+    @property
+    def role_bytes(self) -> np.ndarray:
+        """The roles, for a run that kept them (precision decoding needs them)."""
+        if self.roles is None:
+            raise ValueError("this encoder run kept no roles")
+        return self.roles
 
 
 def _run(c: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> _Encoding:
@@ -237,12 +253,14 @@ def _run(c: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> _Encoding:
     """
     rows, shape = cfg.rows, c.shape
     tiles = _tile_major(c, rows, _engine.pad_code(cfg))
-    e = _engine.encode_tiles(tiles, cfg, ports)
-    clipped = e.clipped
     k = shape[-1]
+    tail = (-(-k // rows), k % rows) if k % rows else None
+    e = _engine.encode_tiles(tiles, cfg, ports, tail)
+    clipped, victims = e.clipped, e.victims
     if k % rows:  # positions in the padded layout -> positions in the input
         width = tiles.size // max(1, c.size // k)
         clipped = clipped // width * k + clipped % width
+        victims = victims // width * k + victims % width
     return _Encoding(
         values=None if e.values is None else _untile_major(e.values, shape),
         states=None if e.states is None else _untile_major(e.states, shape),
@@ -251,10 +269,13 @@ def _run(c: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> _Encoding:
         handled=e.handled,
         precise=e.precise,
         clipped=clipped,
+        victims=victims,
     )
 
 
-def _stats(run: _Encoding, sse: float, slots: int, unit2: float) -> EncodeStats:
+def _stats(
+    run: _Encoding, sse: float, slots: int, unit2: float, victim_sse: float = 0.0
+) -> EncodeStats:
     seen = run.outliers
     return EncodeStats(
         outliers=seen,
@@ -262,6 +283,8 @@ def _stats(run: _Encoding, sse: float, slots: int, unit2: float) -> EncodeStats:
         coverage=run.handled / seen if seen else 1.0,
         precise=run.precise,
         mse=sse / slots * unit2,
+        victims=int(run.victims.size),
+        victim_mse=victim_sse / slots * unit2,
     )
 
 
@@ -311,28 +334,37 @@ def encode_codes(codes, cfg: ArrayConfig) -> Encoded:
     run = _run(c, cfg)
     if cfg.precision_enabled:
         target = c.astype(np.float64) / float(1 << cfg.act_bits)
-        sse = _sum_sq(_engine.decoded_units(c, run.roles, cfg) - target)
+        sse = _sum_sq(_engine.decoded_units(c, run.role_bytes, cfg) - target)
+        pruned = target.reshape(-1)[run.victims]
     else:
         sse = _sum_sq(c.reshape(-1)[run.clipped].astype(np.float64) - cfg.act_max)
-    return Encoded(back(run.values), back(run.states), _stats(run, sse, c.size, 1.0), 1.0)
+        pruned = c.reshape(-1)[run.victims].astype(np.float64)
+        sse += _sum_sq(pruned)
+    stats = _stats(run, sse, c.size, 1.0, _sum_sq(pruned))
+    return Encoded(back(run.values), back(run.states), stats, 1.0)
 
 
 def _encode_run(arr: np.ndarray, step: float, floor: float, cfg: ArrayConfig, ports: bool):
-    """Codes, encoder run and the squared error of the decoded values (units of x^2 / step^2)."""
+    """Codes, encoder run, the squared error of the decoded values and its part at the
+    pruned slots (both in units of x^2 / step^2)."""
     fine = cfg.precision_enabled
     c, sse = _quantize(arr, step, floor, cfg, sse=not fine)
     run = _run(c, cfg, ports)
     units = None
+    pruned = _scaled_at(arr, run.victims, step, floor)  # a victim decodes to 0
     if fine:  # every slot outside a pair loses its fraction bits: a full pass
-        units = _engine.decoded_units(c, run.roles, cfg)
+        units = _engine.decoded_units(c, run.role_bytes, cfg)
         y = _scaled_at(arr, slice(None), step, floor)
         sse = _sum_sq(units.reshape(-1) - y)
-    else:  # only the clipped outliers differ from their codes
+    else:  # only the clipped outliers (and the victims) differ from their codes
         index = run.clipped
         y = _scaled_at(arr, index, step, floor)
         code = c.reshape(-1)[index].astype(np.float64)
         sse += _sum_sq(cfg.act_max - y) - _sum_sq(code - y)
-    return c, run, units, sse
+        if run.victims.size:
+            code = c.reshape(-1)[run.victims].astype(np.float64)
+            sse += _sum_sq(pruned) - _sum_sq(code - pruned)
+    return c, run, units, sse, _sum_sq(pruned)
 
 
 def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
@@ -350,10 +382,9 @@ def encode(x, step, cfg: ArrayConfig, floor=0.0) -> Encoded:
     arr, back, step, floor = _activation_input(x, step, floor, cfg)
     if arr.size == 0:
         return _empty(arr.shape, back, step, floor)
-    _, run, _, sse = _encode_run(arr, step, floor, cfg, ports=True)
-    return Encoded(
-        back(run.values), back(run.states), _stats(run, sse, arr.size, step * step), step, floor
-    )
+    _, run, _, sse, vsse = _encode_run(arr, step, floor, cfg, ports=True)
+    stats = _stats(run, sse, arr.size, step * step, vsse)
+    return Encoded(back(run.values), back(run.states), stats, step, floor)
 
 
 def encode_stats(x, step, cfg: ArrayConfig, floor=0.0) -> EncodeStats:
@@ -361,8 +392,8 @@ def encode_stats(x, step, cfg: ArrayConfig, floor=0.0) -> EncodeStats:
     arr, _, step, floor = _activation_input(x, step, floor, cfg)
     if arr.size == 0:
         return EncodeStats(0, 0, 1.0, 0, 0.0)
-    _, run, _, sse = _encode_run(arr, step, floor, cfg, ports=False)
-    return _stats(run, sse, arr.size, step * step)
+    _, run, _, sse, vsse = _encode_run(arr, step, floor, cfg, ports=False)
+    return _stats(run, sse, arr.size, step * step, vsse)
 
 
 def reconstruct(x, step, cfg: ArrayConfig, floor=0.0, dtype=np.float64):
@@ -379,8 +410,8 @@ def reconstruct(x, step, cfg: ArrayConfig, floor=0.0, dtype=np.float64):
     dtype = _float_dtype(dtype)
     if arr.size == 0:
         return back(np.zeros(arr.shape, dtype)), EncodeStats(0, 0, 1.0, 0, 0.0)
-    c, run, units, sse = _encode_run(arr, step, floor, cfg, ports=False)
-    stats = _stats(run, sse, arr.size, step * step)
+    c, run, units, sse, vsse = _encode_run(arr, step, floor, cfg, ports=False)
+    stats = _stats(run, sse, arr.size, step * step, vsse)
     if units is not None:  # precision: fine units per slot
         out = units * step
         if floor:
@@ -394,6 +425,7 @@ def reconstruct(x, step, cfg: ArrayConfig, floor=0.0, dtype=np.float64):
     table = table.astype(dtype)
     out = table[c]
     out.reshape(-1)[run.clipped] = table[cfg.act_max]
+    out.reshape(-1)[run.victims] = table[0]  # a pruned victim decodes to the floor
     return back(out), stats
 
 
@@ -402,15 +434,20 @@ def _float_dtype(dtype) -> np.dtype:
     TypeError that names what was given."""
     torch = sys.modules.get("torch")  # a torch dtype implies torch is imported
     if torch is not None and isinstance(dtype, torch.dtype):
-        as_numpy = {torch.float16: np.float16, torch.float32: np.float32,
-                    torch.float64: np.float64}.get(dtype)
+        as_numpy = {
+            torch.float16: np.float16,
+            torch.float32: np.float32,
+            torch.float64: np.float64,
+        }.get(dtype)
         if as_numpy is None:
             raise TypeError(f"dtype must be torch.float16, float32 or float64, got {dtype}")
         return np.dtype(as_numpy)
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be a floating-point numpy or torch dtype, got {dtype!r}") from None
+        raise TypeError(
+            f"dtype must be a floating-point numpy or torch dtype, got {dtype!r}"
+        ) from None
     if dt.kind != "f":
         raise TypeError(f"dtype must be a floating-point dtype, got {dt}")
     return dt
@@ -486,7 +523,7 @@ def decode(values, states, step, cfg: ArrayConfig, floor=0.0):
 
 
 def golden(values, states, weights, cfg: ArrayConfig):
-    """The array's exact output y [..., C], README "The array".
+    """The array's exact output y [..., C], docs/overq-encoding.md "The array".
 
     y[c] = sum_k v_k * W[sel(k)][c] << cfg.state_shifts[f_k], sel(k) = k for NORMAL
     and k-1 otherwise; every tile's row 0 is NORMAL. ``weights`` is [K, C] in integer
@@ -588,7 +625,7 @@ def _exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def encode_reference(x, step, cfg: ArrayConfig, floor=0.0) -> tuple[list[int], list[int]]:
-    """README "OverQ encoding" for one 1-D vector of activations, one slot at a time.
+    """docs/overq-encoding.md "OverQ encoding" for one 1-D vector of activations, one slot at a time.
 
     The codes are computed here with Python floats (independently of ``codes``), then
     encoded by ``encode_codes_reference``. Returns (values, states) as lists.
@@ -603,7 +640,7 @@ def encode_reference(x, step, cfg: ArrayConfig, floor=0.0) -> tuple[list[int], l
 
 
 def encode_codes_reference(codes, cfg: ArrayConfig) -> tuple[list[int], list[int]]:
-    """README "OverQ encoding" on the integer codes of one 1-D vector, slot by slot (slow).
+    """docs/overq-encoding.md "OverQ encoding" on the integer codes of one 1-D vector, slot by slot (slow).
 
     Vectors longer than ``cfg.rows`` are cut into tiles; a last partial tile is a
     shorter vector. Returns (values, states) as lists.
@@ -629,10 +666,12 @@ def _reference_tile(c: list[int], cfg: ArrayConfig):
         q = list(c)
     v = [0] * n
     f = [STATE_NORMAL] * n
+    assert cfg.cascade is not None  # ArrayConfig resolves the default
+    reach = cfg.cascade
     k = 0
     while k < n:
         if q[k] > big and cfg.range_enabled:
-            j = next((j for j in range(k + 1, min(k + cfg.cascade, n - 1) + 1) if q[j] == 0), None)
+            j = next((j for j in range(k + 1, min(k + reach, n - 1) + 1) if q[j] == 0), None)
             if j is not None:
                 for m in range(j - 1, k, -1):  # q_{k+1}..q_{j-1} move one slot right
                     v[m + 1], f[m + 1] = min(q[m], big), STATE_SHIFTED
@@ -640,6 +679,13 @@ def _reference_tile(c: list[int], cfg: ArrayConfig):
                 v[k], f[k] = wq % (1 << b), STATE_NORMAL
                 v[k + 1], f[k + 1] = wq >> b, STATE_RANGE
                 k = j + 1
+                continue
+            wq = min(q[k], wide)
+            if cfg.victim_enabled and k + 1 <= n - 1 and q[k + 1] < wq - big:
+                # no zero in reach: prune the neighbour when that costs less than the clip
+                v[k], f[k] = wq % (1 << b), STATE_NORMAL
+                v[k + 1], f[k + 1] = wq >> b, STATE_RANGE
+                k += 2
                 continue
             v[k], f[k] = big, STATE_NORMAL
             k += 1
@@ -657,6 +703,6 @@ def _reference_tile(c: list[int], cfg: ArrayConfig):
 
 # The OverQ-aware channel order lives in its own module; re-exported here so that
 # ``sw_ref.overq.channel_order`` is the one entry point (it imports overq lazily).
-from sw_ref.channel_order import channel_order  # noqa: E402
 
 __all__.append("channel_order")
+from sw_ref.channel_order import channel_order  # noqa: E402, F401, I001  (the re-export)

@@ -1,6 +1,6 @@
 """The vectorised OverQ encoder behind ``sw_ref.overq``: integer codes in, slots out.
 
-The greedy scan (README "OverQ encoding") decides, for every slot, one *role*: what
+The greedy scan (docs/overq-encoding.md "OverQ encoding") decides, for every slot, one *role*: what
 the slot's value is made of and which state it carries. The role depends only on
 which slots are zeros and which are outliers, never on the values themselves, so:
 
@@ -18,9 +18,16 @@ so a vector of K = n R slots is used in place, without a transpose, block by blo
 through reused temporaries. At R = 8 with one-byte codes a tile is one 64-bit word
 and steps 1-3 are bitwise operations on words (``_encode_words``).
 
-A role byte is ``state << 4 | FINE << 3 | HIGH << 2 | LOW << 1 | PREV``:
+A role byte is ``VICTIM << 6 | state << 4 | FINE << 3 | HIGH << 2 | LOW << 1 | PREV``:
 PREV takes the left neighbour's code; with FINE the raw code t = u (precision), else
 t = min(q, 2^(2b) - 1); HIGH gives t >> b, LOW gives t & M, neither gives min(t, M).
+VICTIM marks a RANGE slot whose own value was pruned (``victim`` mode).
+
+Victim mode adds one value comparison, q_(k+1) < min(q_k, 2^(2b) - 1) - M: it is
+folded into the classes, so the roles stay a function of a 2-bit class per slot and
+the tables keep their size. A zero is never a victim candidate's class: the unused
+class (not non-zero, outlier) becomes "an outlier whose right neighbour is cheap to
+prune" (``victim_ok``), and the table decodes it back into (non-zero, outlier, cheap).
 """
 
 from __future__ import annotations
@@ -38,25 +45,21 @@ from hw.params import (
     ArrayConfig,
 )
 
-PREV, LOW, HIGH, FINE = 1, 2, 4, 8
+PREV, LOW, HIGH, FINE, VICTIM = 1, 2, 4, 8, 64
 ROLE_PLAIN = STATE_NORMAL << 4  # min(q, M): zeros, normal values, clipped outliers
 ROLE_LOW = STATE_NORMAL << 4 | LOW  # a handled outlier's low half
 ROLE_PAIR = STATE_NORMAL << 4 | FINE | HIGH  # precision pair: p >> b
 ROLE_SHIFTED = STATE_SHIFTED << 4 | PREV  # the left neighbour, clipped to M
 ROLE_HIGH = STATE_RANGE << 4 | PREV | HIGH  # the outlier's high half
 ROLE_FINE = STATE_PRECISION << 4 | PREV | FINE | LOW  # the pair's fraction bits
+ROLE_VICTIM = VICTIM | ROLE_HIGH  # the outlier's high half over a pruned neighbour
 
 LUT_MAX_ROWS = 8  # 4^R patterns: 65536 entries at R = 8
 
 
-def code_bits(cfg: ArrayConfig) -> int:
-    """CB, the width of one slot's code: 3b with ``precision`` (u), else 2b (q)."""
-    return (3 if cfg.precision_enabled else 2) * cfg.act_bits
-
-
 def code_dtype(cfg: ArrayConfig):
     """The narrowest unsigned dtype that holds a code (CB bits)."""
-    return np.min_scalar_type((1 << code_bits(cfg)) - 1)
+    return np.min_scalar_type((1 << cfg.code_bits) - 1)
 
 
 def pad_code(cfg: ArrayConfig) -> int:
@@ -92,11 +95,37 @@ def coarse(c: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
     return (c + dt((1 << (b - 1)) - 1) + odd) >> dt(b)
 
 
+def victim_ok(
+    c: np.ndarray, out: np.ndarray, cfg: ArrayConfig, no_right: np.ndarray | None = None
+) -> np.ndarray:
+    """Tile-major [T, R] bool: slot k is an outlier whose right neighbour in the tile
+    costs less to prune than the outlier costs to clip, q_(k+1) < min(q_k, 2^(2b)-1) - M.
+
+    ``no_right`` [T] (optional): per tile, the column whose right neighbour is padding
+    (the last real slot of a partial tile, see ``encode_tiles``), -1 where none is.
+    """
+    q = coarse(c, cfg)
+    dt = q.dtype.type
+    ok = np.zeros(c.shape, dtype=bool)
+    wide = np.minimum(q[:, :-1], dt(cfg.wide_max)) if cfg.precision_enabled else q[:, :-1]
+    room = wide - dt(cfg.act_max)  # wraps for non-outliers, which ``out`` masks
+    np.greater(room, q[:, 1:], out=ok[:, :-1])
+    ok &= out
+    if no_right is not None:
+        tiles = np.flatnonzero(no_right >= 0)
+        ok[tiles, no_right[tiles]] = False
+    return ok
+
+
 # --- roles -------------------------------------------------------------------------
 
 
-def scan_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
+def scan_roles(
+    nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig, cheap: np.ndarray | None = None
+) -> np.ndarray:
     """The greedy scan on slot-major classes [R, V] -> role bytes [R, V] (uint8).
+
+    ``cheap`` [R, V] (victim mode): the outlier's right neighbour may be pruned.
 
     Per vector it keeps the scan pointer and the role that the next slot takes if
     the pointer passes over it (RANGE or PRECISION right after the claiming slot,
@@ -130,6 +159,11 @@ def scan_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
             role |= h8 * np.uint8(ROLE_LOW)
             pend += h8 * np.uint8(ROLE_HIGH - ROLE_SHIFTED)
             ptr += h8 * (near[k] - idx(k))  # to the zero's right neighbour
+            if cfg.victim_enabled and k + 1 < rows and cheap is not None:
+                v8 = a8 & out8[k] & (h8 ^ np.uint8(1)) & cheap[k].view(np.uint8)
+                role |= v8 * np.uint8(ROLE_LOW)
+                pend += v8 * np.uint8(ROLE_VICTIM - ROLE_SHIFTED)
+                ptr += v8  # k + 2: the victim is passed over
         if cfg.precision_enabled and k + 1 < rows:
             p8 = a8 & nz8[k] & (out8[k] ^ np.uint8(1)) & (nz8[k + 1] ^ np.uint8(1))
             role |= p8 * np.uint8(ROLE_PAIR)
@@ -146,6 +180,7 @@ class _Table:
     roles: np.ndarray  # [4^R, R] uint8 (viewed as [4^R] uint64 when R = 8)
     handled: np.ndarray  # [4^R] int64: ROLE_LOW slots
     precise: np.ndarray  # [4^R] int64: ROLE_PAIR slots
+    victims: np.ndarray  # [4^R] int64: ROLE_VICTIM slots
 
 
 @lru_cache(maxsize=64)
@@ -155,11 +190,14 @@ def _table(rows: int, cascade: int, overq: frozenset) -> _Table:
     pattern = np.arange(4**rows, dtype=np.int64)
     bit = np.arange(rows, dtype=np.int64)[:, None]
     out = ((pattern >> (rows + bit)) & 1).astype(bool)
-    nz = ((pattern >> bit) & 1).astype(bool) | out
-    roles = np.ascontiguousarray(scan_roles(nz, out, cfg).T)
+    nz_bit = ((pattern >> bit) & 1).astype(bool)
+    nz = nz_bit | out
+    cheap = out & ~nz_bit if cfg.victim_enabled else None  # the otherwise unused class
+    roles = np.ascontiguousarray(scan_roles(nz, out, cfg, cheap).T)
     handled = np.count_nonzero(roles == ROLE_LOW, axis=1).astype(np.int64)
     precise = np.count_nonzero(roles == ROLE_PAIR, axis=1).astype(np.int64)
-    return _Table(roles, handled, precise)
+    victims = np.count_nonzero(roles == ROLE_VICTIM, axis=1).astype(np.int64)
+    return _Table(roles, handled, precise, victims)
 
 
 _GATHER8 = np.uint64(0x0102040810204080)  # byte k's bit 0 -> bit 56 + k
@@ -180,14 +218,17 @@ def _pattern_index(nz: np.ndarray, out: np.ndarray) -> np.ndarray:
     return index
 
 
-def tile_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig):
-    """Tile-major classes [T, R] -> (roles [T, R] uint8, handled, precise)."""
+def tile_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig, cheap: np.ndarray | None = None):
+    """Tile-major classes [T, R] -> (roles [T, R] uint8, handled, precise).
+
+    ``cheap`` (victim mode, ``victim_ok``) marks the outliers that may prune.
+    """
     t, rows = nz.shape
     if not cfg.overq_enabled:
         return np.full((t, rows), ROLE_PLAIN, dtype=np.uint8), 0, 0
     if rows <= LUT_MAX_ROWS:
         table = _table(rows, cfg.cascade, frozenset(cfg.overq))
-        index = _pattern_index(nz, out)
+        index = _pattern_index(nz if cheap is None else nz & ~cheap, out)
         if rows == 8:
             roles = table.roles.view(np.uint64).reshape(-1)[index].view(np.uint8)
             roles = roles.reshape(t, rows)
@@ -204,7 +245,12 @@ def tile_roles(nz: np.ndarray, out: np.ndarray, cfg: ArrayConfig):
     busy = np.flatnonzero(busy)
     roles = np.full((t, rows), ROLE_PLAIN, dtype=np.uint8)
     if busy.size:
-        sub = scan_roles(np.ascontiguousarray(nz[busy].T), np.ascontiguousarray(out[busy].T), cfg)
+        sub = scan_roles(
+            np.ascontiguousarray(nz[busy].T),
+            np.ascontiguousarray(out[busy].T),
+            cfg,
+            None if cheap is None else np.ascontiguousarray(cheap[busy].T),
+        )
         roles[busy] = sub.T
     handled = int(np.count_nonzero(roles == ROLE_LOW))
     precise = int(np.count_nonzero(roles == ROLE_PAIR))
@@ -252,8 +298,13 @@ class _Scratch:
         return np.negative(out, out=out)
 
 
-def values_from_roles(c: np.ndarray, roles: np.ndarray, cfg: ArrayConfig, out: np.ndarray,
-                      scratch: _Scratch | None = None):
+def values_from_roles(
+    c: np.ndarray,
+    roles: np.ndarray,
+    cfg: ArrayConfig,
+    out: np.ndarray,
+    scratch: _Scratch | None = None,
+):
     """Slot values of tile-major codes c (any shape) into ``out`` (int64, c's size).
 
     x = own code, or the left neighbour's (PREV); t = x, or min(q(x), 2^(2b) - 1)
@@ -303,11 +354,15 @@ def values_from_roles(c: np.ndarray, roles: np.ndarray, cfg: ArrayConfig, out: n
     return out
 
 
-def states_from_roles(roles: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """The 2-bit states (int64) are the role's top bits."""
+def states_from_roles(
+    roles: np.ndarray, out: np.ndarray | None = None, victim: bool = False
+) -> np.ndarray:
+    """The 2-bit states (int64) are the role's bits 4-5 (above them only VICTIM)."""
     if out is None:
         out = np.empty(roles.shape, dtype=np.int64)
     np.right_shift(roles, np.uint8(4), out=out)
+    if victim:
+        out &= 3
     return out
 
 
@@ -324,55 +379,80 @@ class Encoding:
     outliers: int  # slots with q > M
     handled: int  # ROLE_LOW slots
     precise: int  # ROLE_PAIR slots
-    clipped: np.ndarray  # flat positions of the outliers that were not handled
+    clipped: np.ndarray  # flat positions of the outliers neither handled nor pruned
+    victims: np.ndarray  # flat positions of the pruned slots (victim mode; else empty)
 
 
-def encode_tiles(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> Encoding:
+def _no_right(start: int, count: int, tail) -> np.ndarray | None:
+    """Per tile of a block, the column whose right neighbour is padding (-1: none)."""
+    if tail is None:
+        return None
+    per_vector, last_len = tail
+    index = np.arange(start, start + count)
+    return np.where(index % per_vector == per_vector - 1, last_len - 1, -1)
+
+
+def _positions(flags: np.ndarray, start_slot: int) -> np.ndarray:
+    return np.flatnonzero(flags) + start_slot
+
+
+def encode_tiles(
+    tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True, tail: tuple[int, int] | None = None
+) -> Encoding:
     """Encode tile-major codes [T, R] (``code_dtype``), block by block of tiles.
 
     A block is a few hundred KiB of narrow temporaries, reused from block to block,
     so the passes run in the cache and touch no fresh memory; only the outputs are
     written to memory. ``ports=False`` skips the values and states (None): what the
     decoded activations need is the roles and the clipped outliers, and writing two
-    int64 arrays is most of the encoder's time.
+    int64 arrays is most of the encoder's time. ``tail`` = (tiles per vector, slots in
+    a vector's last tile) when the vectors were padded to whole tiles: a victim is never
+    taken in the padding (the last real slot has no right neighbour).
     """
     t, rows = tiles.shape
     if rows == 8 and tiles.dtype == np.uint8 and not cfg.precision_enabled:
-        return _encode_words(tiles, cfg, ports)
+        return _encode_words(tiles, cfg, ports, tail)
     values = np.empty((t, rows), dtype=np.int64) if ports else None
     states = np.empty((t, rows), dtype=np.int64) if ports else None
     roles = np.empty((t, rows), dtype=np.uint8)
     step = max(1, BLOCK_SLOTS // rows)
     scratch = _Scratch(min(t, step) * rows, tiles.dtype)
     outliers = handled = precise = 0
-    clipped = []
+    clipped, victims = [], []
     for start in range(0, t, step):
         block = tiles[start : start + step]
         nz, out = classes(block, cfg)
-        r, h, p = tile_roles(nz, out, cfg)
+        cheap = None
+        if cfg.victim_enabled:
+            cheap = victim_ok(block, out, cfg, _no_right(start, block.shape[0], tail))
+        r, h, p = tile_roles(nz, out, cfg, cheap)
         roles[start : start + step] = r
+        if cfg.victim_enabled:
+            victims.append(_positions(r.reshape(-1) == ROLE_VICTIM, start * rows))
         if ports:
             values_from_roles(block, r, cfg, values[start : start + step], scratch)
-            states_from_roles(r, states[start : start + step])
+            states_from_roles(r, states[start : start + step], cfg.victim_enabled)
         flat_out = out.reshape(-1)
         index = np.flatnonzero(flat_out)
         outliers += index.size
         handled += h
         precise += p
         if index.size:
-            index = index[r.reshape(-1)[index] != ROLE_LOW]
+            placed = r.reshape(-1)[index]  # a pruned outlier is lost, not clipped
+            index = index[(placed != ROLE_LOW) & (placed != ROLE_VICTIM)]
             clipped.append(index + start * rows)
     clipped = np.concatenate(clipped) if clipped else np.zeros(0, dtype=np.intp)
-    return Encoding(values, states, roles, outliers, handled, precise, clipped)
+    victims = np.concatenate(victims) if victims else np.zeros(0, dtype=np.intp)
+    return Encoding(values, states, roles, outliers, handled, precise, clipped, victims)
 
 
 def decoded_units(c: np.ndarray, roles: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
     """What ``decode`` gives back for each original slot, in units of step (float64).
 
-    min(q, M), except a handled outlier (ROLE_LOW: min(q, 2^(2b) - 1)) and the first
-    slot of a precision pair (ROLE_PAIR: min(u, 2^(2b) - 1) / 2^b). A slot a claim
-    passed over decodes to its own min(q, M): it moved one right clipped, or it was
-    the consumed zero.
+    min(q, M), except a handled outlier (ROLE_LOW: min(q, 2^(2b) - 1)), the first
+    slot of a precision pair (ROLE_PAIR: min(u, 2^(2b) - 1) / 2^b) and a pruned
+    victim (ROLE_VICTIM: 0). A slot a claim passed over decodes to its own min(q, M):
+    it moved one right clipped, or it was the consumed zero.
     """
     q = coarse(c, cfg).astype(np.int64)
     d = np.minimum(q, cfg.act_max).astype(np.float64)
@@ -381,6 +461,8 @@ def decoded_units(c: np.ndarray, roles: np.ndarray, cfg: ArrayConfig) -> np.ndar
     if cfg.precision_enabled:
         pair = roles == ROLE_PAIR
         d[pair] = np.minimum(c[pair], cfg.wide_max) / float(1 << cfg.act_bits)
+    if cfg.victim_enabled:
+        d[roles == ROLE_VICTIM] = 0.0
     return d
 
 
@@ -401,6 +483,7 @@ class _WordTable:
     states: np.ndarray  # the state bytes
     clipped: np.ndarray  # uint8 bits: the pattern's outliers that are not handled
     counts: np.ndarray  # int64: outliers + handled << 32 (summed over tiles at once)
+    victims: np.ndarray  # uint8 bits: the pattern's pruned slots (victim mode)
 
 
 @lru_cache(maxsize=64)
@@ -415,14 +498,27 @@ def _word_table(cascade: int, overq: frozenset, act_bits: int) -> _WordTable:
     pattern = np.arange(roles.shape[0])
     out_bits = (pattern >> 8) & 0xFF
     low_bits = np.packbits(roles == ROLE_LOW, axis=1, bitorder="little")[:, 0]
+    victim_bits = np.packbits(roles == ROLE_VICTIM, axis=1, bitorder="little")[:, 0]
+    victim_bits = victim_bits.astype(np.int64)
     return _WordTable(
         prev=word(np.where(roles & PREV, 0xFF, 0)),
         keep_sat=word(np.where(roles & LOW, 0, top)),
         high=word(np.where(roles & HIGH, 0xFF, 0)),
-        states=word(roles >> 4),
-        clipped=(out_bits & ~low_bits.astype(np.int64)).astype(np.uint8),
+        states=word((roles >> 4) & 3),
+        clipped=(out_bits & ~low_bits.astype(np.int64) & ~victim_bits).astype(np.uint8),
         counts=np.bitwise_count(out_bits).astype(np.int64) + (table.handled << 32),
+        victims=victim_bits.astype(np.uint8),
     )
+
+
+def _set_bits(bits: np.ndarray, start: int) -> np.ndarray:
+    """Flat slot positions of the set bits of per-tile bytes (tile ``start`` first)."""
+    some = np.flatnonzero(bits)
+    if not some.size:
+        return np.zeros(0, dtype=np.intp)
+    slot_bits = np.unpackbits(bits[some][:, None], axis=1, bitorder="little")
+    tile, slot = np.nonzero(slot_bits)
+    return (some[tile] + start) * 8 + slot
 
 
 def _nonzero_bytes(w: np.ndarray, scratch: np.ndarray) -> np.ndarray:
@@ -434,13 +530,16 @@ def _nonzero_bytes(w: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     return scratch
 
 
-def _encode_words(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> Encoding:
+def _encode_words(
+    tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True, tail: tuple[int, int] | None = None
+) -> Encoding:
     """``encode_tiles`` for R = 8 and codes of one byte: SWAR on one word per tile.
 
     Classes, the pattern index and the values are bitwise operations on the 64-bit
     words (a value's left neighbour is the word shifted by a byte); the masks of each
     pattern come from ``_WordTable``. The roles are not materialised (no caller
-    needs them without precision).
+    needs them without precision). Victim mode computes ``victim_ok`` per block and
+    clears those outliers' non-zero bit: that is their class in the table.
     """
     t = tiles.shape[0]
     b, top = cfg.act_bits, cfg.act_max
@@ -453,7 +552,7 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> En
     s1, s2, s3, s4 = (np.empty(n, dtype=np.uint64) for _ in range(4))
     bytes_m = np.uint64(top) * _BYTES
     outliers = handled = 0
-    clipped = []
+    clipped, victims = [], []
     for start in range(0, t, step):
         w = words[start : start + step]
         m = w.size
@@ -469,12 +568,23 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> En
         out *= _GATHER8
         out >>= np.uint64(56)  # (the product's lower bytes hold cross terms)
         out <<= np.uint64(8)
+        if cfg.victim_enabled:  # cheap outliers take the unused class (not non-zero)
+            nz &= ~_cheap_bits(w, top, _no_right(start, m, tail), c, d)
         out |= nz
         index = out.view(np.int64)
         if wt is None:  # no OverQ: every slot is min(q, M), NORMAL
             if ports:
-                _plain_words(w, values[start : start + m], states[start : start + m], b,
-                             top, bytes_m, a, c, d)
+                _plain_words(
+                    w,
+                    values[start : start + m],
+                    states[start : start + m],
+                    b,
+                    top,
+                    bytes_m,
+                    a,
+                    c,
+                    d,
+                )
             seen = np.flatnonzero(index >> 8)
             outliers += int(np.bitwise_count(index[seen] >> 8).sum())
             if seen.size:
@@ -486,19 +596,49 @@ def _encode_words(tiles: np.ndarray, cfg: ArrayConfig, ports: bool = True) -> En
             continue
         idx = index
         if ports:
-            _overq_words(w, idx, wt, values[start : start + m], states[start : start + m],
-                         b, top, bytes_m, a, c, d)
+            _overq_words(
+                w,
+                idx,
+                wt,
+                values[start : start + m],
+                states[start : start + m],
+                b,
+                top,
+                bytes_m,
+                a,
+                c,
+                d,
+            )
         counts = int(wt.counts[idx].sum())
         outliers += counts & 0xFFFFFFFF
         handled += counts >> 32
-        bits = wt.clipped[idx]
-        some = np.flatnonzero(bits)
-        if some.size:
-            slot_bits = np.unpackbits(bits[some][:, None], axis=1, bitorder="little")
-            tile, slot = np.nonzero(slot_bits)
-            clipped.append((some[tile] + start) * 8 + slot)
+        clipped.append(_set_bits(wt.clipped[idx], start))
+        if cfg.victim_enabled:
+            victims.append(_set_bits(wt.victims[idx], start))
     clipped = np.concatenate(clipped) if clipped else np.zeros(0, dtype=np.intp)
-    return Encoding(values, states, None, outliers, handled, 0, clipped)
+    victims = np.concatenate(victims) if victims else np.zeros(0, dtype=np.intp)
+    return Encoding(values, states, None, outliers, handled, 0, clipped, victims)
+
+
+_NOT_LAST = np.uint64(0x00FFFFFFFFFFFFFF)
+
+
+def _cheap_bits(w, top, no_right, c, d) -> np.ndarray:
+    """``victim_ok`` on words: bit k set where byte k is an outlier and its right
+    neighbour (byte k + 1, the word shifted down a byte) is below q_k - M (into c)."""
+    np.right_shift(w, np.uint64(8), out=d)  # byte k: q_(k+1); byte 7: 0 (masked below)
+    wb, nb, cb = w.view(np.uint8), d.view(np.uint8), c.view(np.uint8)
+    np.subtract(wb, np.uint8(top), out=cb)  # q_k - M, wrapping where q_k <= M
+    np.greater(cb, nb, out=cb.view(bool))
+    np.greater(wb, np.uint8(top), out=nb.view(bool))
+    cb &= nb  # 0 / 1 per byte
+    c &= _NOT_LAST
+    c *= _GATHER8
+    c >>= np.uint64(56)
+    if no_right is not None:
+        tiles = np.flatnonzero(no_right >= 0)
+        c[tiles] &= ~(np.uint64(1) << no_right[tiles].astype(np.uint64))
+    return c
 
 
 def _plain_words(w, values, states, b, top, bytes_m, a, c, d) -> None:

@@ -56,8 +56,10 @@ def capture(model: nn.Module, x: torch.Tensor) -> tuple[dict, dict, torch.Tensor
     """FP32 (inputs, outputs) of every quantizable layer, keyed by layer name, and logits."""
     inputs, outputs, handles = {}, {}, []
     for name, mod in quant_layers(model):
+
         def hook(m, inp, out, key=layer_key(name)):
             inputs[key], outputs[key] = inp[0].detach(), out.detach()
+
         handles.append(mod.register_forward_hook(hook))
     try:
         logits = model(x)
@@ -121,8 +123,15 @@ class QuantLayer(nn.Module):
     weights are permuted the same way. Any other ``act`` is applied elementwise.
     """
 
-    def __init__(self, layer: nn.Module, weight: torch.Tensor, act: Callable | None,
-                 name: str, record: dict, channel_minor: bool = True):
+    def __init__(
+        self,
+        layer: nn.Module,
+        weight: torch.Tensor,
+        act: Callable | None,
+        name: str,
+        record: dict,
+        channel_minor: bool = True,
+    ):
         super().__init__()
         self.layer, self.act, self.name, self.record = layer, act, name, record
         self.channel_minor = channel_minor
@@ -145,8 +154,9 @@ class QuantLayer(nn.Module):
             out = out + conv.bias
         size = [
             (dim + 2 * p - d * (k - 1) - 1) // st + 1
-            for dim, p, d, k, st in zip((h, w), conv.padding, conv.dilation, conv.kernel_size,
-                                        conv.stride)
+            for dim, p, d, k, st in zip(
+                (h, w), conv.padding, conv.dilation, conv.kernel_size, conv.stride
+            )
         ]
         return out.transpose(1, 2).reshape(n, -1, *size)
 
@@ -161,8 +171,15 @@ class QuantLayer(nn.Module):
             if self.act is not None:
                 x = self.act(x)
             if isinstance(layer, nn.Conv2d):
-                out = F.conv2d(x, self.weight, layer.bias, layer.stride, layer.padding,
-                               layer.dilation, layer.groups)
+                out = F.conv2d(
+                    x,
+                    self.weight,
+                    layer.bias,
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    layer.groups,
+                )
             else:
                 out = F.linear(x, self.weight, layer.bias)
         self.record[self.name] = out.detach()

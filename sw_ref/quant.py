@@ -124,8 +124,15 @@ def _check_floor(floor, signed: bool) -> float | None:
     return checks.finite(floor, "floor")
 
 
-def quantize(x, step, bits: int, signed: bool = False, axis: int | None = None,
-             narrow: bool = True, floor: float | None = None) -> torch.Tensor:
+def quantize(
+    x,
+    step,
+    bits: int,
+    signed: bool = False,
+    axis: int | None = None,
+    narrow: bool = True,
+    floor: float | None = None,
+) -> torch.Tensor:
     """Integer codes ``clamp(round_half_even(x / step), qmin, qmax)`` as int64.
 
     ``step`` is a scalar (per-tensor) or has one entry per index of ``axis``
@@ -143,8 +150,9 @@ def quantize(x, step, bits: int, signed: bool = False, axis: int | None = None,
     return torch.clamp(torch.round(t / s), lo, hi).to(torch.int64)
 
 
-def dequantize(q, step, axis: int | None = None, dtype=torch.float32,
-               floor: float | None = None) -> torch.Tensor:
+def dequantize(
+    q, step, axis: int | None = None, dtype=torch.float32, floor: float | None = None
+) -> torch.Tensor:
     """Codes back to real values: ``q * step`` (``+ floor`` with a zero point).
 
     ``step`` is finite and > 0, ``dtype`` a floating-point dtype.
@@ -170,8 +178,15 @@ def step_from_threshold(alpha, bits: int, signed: bool = False) -> torch.Tensor 
     return a / hi if a > 0 else 1.0
 
 
-def fake_quant(x, alpha, bits: int, signed: bool = False, axis: int | None = None,
-               narrow: bool = True, floor: float | None = None) -> torch.Tensor:
+def fake_quant(
+    x,
+    alpha,
+    bits: int,
+    signed: bool = False,
+    axis: int | None = None,
+    narrow: bool = True,
+    floor: float | None = None,
+) -> torch.Tensor:
     """Quantize to ``bits`` with clipping threshold ``alpha`` and map back to reals.
 
     With ``floor`` z the grid covers [z, z + alpha]: ``alpha`` is a threshold of x - z.
@@ -182,9 +197,10 @@ def fake_quant(x, alpha, bits: int, signed: bool = False, axis: int | None = Non
     dtype = t.dtype if t.is_floating_point() else torch.float32
     step = step_from_threshold(alpha, bits, signed)
     if axis is None and not isinstance(step, torch.Tensor) and dtype in _BLOCKED_DTYPES:
-        kept = checks.nonnegative(alpha, "alpha") > 0
-        return _fake_quant_per_tensor(t, step if kept else 0.0, bits, signed, narrow, floor,
-                                      dtype)
+        nonzero = checks.nonnegative(alpha, "alpha") > 0
+        return _fake_quant_per_tensor(
+            t, step if nonzero else 0.0, bits, signed, narrow, floor, dtype
+        )
     q = quantize(t, step, bits, signed, axis, narrow, floor)
     kept = torch.as_tensor(alpha) > 0
     if not bool(kept.all()):
@@ -196,8 +212,9 @@ _BLOCKED_DTYPES = (torch.float32, torch.float64)  # numpy has no bfloat16
 _BLOCK = 1 << 14  # float64 temporaries of 128 KiB: every pass of a block stays in the cache
 
 
-def _fake_quant_per_tensor(t: torch.Tensor, step: float, bits: int, signed: bool,
-                           narrow: bool, floor, dtype) -> torch.Tensor:
+def _fake_quant_per_tensor(
+    t: torch.Tensor, step: float, bits: int, signed: bool, narrow: bool, floor, dtype
+) -> torch.Tensor:
     """``dequantize(quantize(t, step, ...), step, dtype=dtype)``, block by block.
 
     The same arithmetic (x - z and x / step in float64, round half to even, clamp,
@@ -272,8 +289,9 @@ def max_threshold(x: np.ndarray, bits: int, signed: bool) -> float:
     return float(_magnitudes(x, signed).max(initial=0.0))
 
 
-def percentile_threshold(x: np.ndarray, bits: int, signed: bool,
-                         percentile: float = 99.99) -> float:
+def percentile_threshold(
+    x: np.ndarray, bits: int, signed: bool, percentile: float = 99.99
+) -> float:
     """The given percentile of the magnitudes (clips the top 100 - p percent)."""
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {percentile}")
@@ -285,8 +303,9 @@ def _histogram(mag: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     return hist.astype(np.float64), edges
 
 
-def mse_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048,
-                  n_candidates: int = 256) -> float:
+def mse_threshold(
+    x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048, n_candidates: int = 256
+) -> float:
     """Threshold minimising the expected squared error over a histogram of |x|.
 
     Candidates are ``max * k / n_candidates``; each bin is represented by its
@@ -345,8 +364,9 @@ def _smooth(d: np.ndarray, eps: float = 1e-4) -> np.ndarray:
     return d + eps * zero - eps * n_zero / n_nonzero * (~zero)
 
 
-def kl_threshold(x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048,
-                 start_bin: int | None = None) -> float:
+def kl_threshold(
+    x: np.ndarray, bits: int, signed: bool, n_bins: int = 2048, start_bin: int | None = None
+) -> float:
     """TensorRT-style entropy calibration on a histogram of |x|.
 
     For every candidate cut i, the reference P is the first i bins with the clipped
@@ -412,8 +432,9 @@ def _kl_at_cut(hist: np.ndarray, levels: int, i: int) -> float:
     return _kl(_smooth(p), _smooth(q))
 
 
-def _kl_by_cut(hist: np.ndarray, levels: int, cuts: np.ndarray, chunk: int = 128,
-               eps: float = 1e-4) -> np.ndarray:
+def _kl_by_cut(
+    hist: np.ndarray, levels: int, cuts: np.ndarray, chunk: int = 128, eps: float = 1e-4
+) -> np.ndarray:
     """``_kl_at_cut`` for every cut in ``cuts`` (>= levels), ``chunk`` cuts per array pass.
 
     Row r of each pass is cut i = cuts[r] over the first i bins. Bin j < i belongs to
@@ -471,9 +492,15 @@ METHODS: dict[str, Callable[..., float]] = {
 }
 
 
-def threshold(x, bits: int, method: str = "max", signed: bool | None = None,
-              axis: int | None = None, floor: float | None = None,
-              **options) -> float | torch.Tensor:
+def threshold(
+    x,
+    bits: int,
+    method: str = "max",
+    signed: bool | None = None,
+    axis: int | None = None,
+    floor: float | None = None,
+    **options,
+) -> float | torch.Tensor:
     """Clipping threshold of ``x`` by ``method`` (see ``METHODS``).
 
     ``signed=None`` infers it (signed if any value is negative). With ``axis`` the

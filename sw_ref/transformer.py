@@ -1,7 +1,7 @@
 """Quantized inference of MiniLM-L6 (``sw_ref.nets.minilm``) and its metrics.
 
-Which activations are quantized how (the zero-point rule of the array, README
-"Activations with a floor"):
+Which activations are quantized how (the zero-point rule of the array, docs/overq-encoding.md
+"Zero point"):
 
 | layer inputs | values | quantizer |
 |---|---|---|
@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from hw.params import ArrayConfig
 
-from . import ocs, overq, quant
+from . import overq, quant, weights
 from .nets import minilm as mini
 from .nets import sentences as text
 
@@ -166,8 +166,14 @@ class QLinear(nn.Module):
     for the SQNR against FP32.
     """
 
-    def __init__(self, layer: nn.Linear, weight: torch.Tensor, act: Callable | None,
-                 tokens: _Tokens, index: torch.Tensor | None = None):
+    def __init__(
+        self,
+        layer: nn.Linear,
+        weight: torch.Tensor,
+        act: Callable | None,
+        tokens: _Tokens,
+        index: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.bias = layer.bias
         self.register_buffer("weight", weight.detach().to(torch.float32))
@@ -223,9 +229,11 @@ def _capture(model, batches, names) -> tuple[dict, dict, torch.Tensor]:
     tokens = _Tokens()
     handles = []
     for n in names:
+
         def hook(mod, inp, out, n=n):
             ins[n].append(inp[0][tokens.mask].detach())
             outs[n].append(out[tokens.mask].detach())
+
         handles.append(model.get_submodule(n).register_forward_hook(hook))
     n_sent = sum(len(b[0]) for b in batches)
     emb = torch.empty(n_sent, model.cfg.hidden)
@@ -236,7 +244,11 @@ def _capture(model, batches, names) -> tuple[dict, dict, torch.Tensor]:
     finally:
         for h in handles:
             h.remove()
-    return {n: torch.cat(v) for n, v in ins.items()}, {n: torch.cat(v) for n, v in outs.items()}, emb
+    return (
+        {n: torch.cat(v) for n, v in ins.items()},
+        {n: torch.cat(v) for n, v in outs.items()},
+        emb,
+    )
 
 
 def nearest(emb: torch.Tensor) -> torch.Tensor:
@@ -263,8 +275,12 @@ def _cache_key(split: text.Split, batch_size: int) -> str:
     return h.hexdigest()[:16]
 
 
-def make_context(n_calib: int = 128, n_test: int = 256, batch_size: int = 64,
-                 cache_dir: Path | None = DEFAULT_CACHE) -> Context:
+def make_context(
+    n_calib: int = 128,
+    n_test: int = 256,
+    batch_size: int = 64,
+    cache_dir: Path | None = DEFAULT_CACHE,
+) -> Context:
     """The model, the sentence split, FP32 references and calibration activations of
     every linear layer's input (cached under ``cache_dir``, keyed by the sentences,
     the model and torch's version)."""
@@ -277,8 +293,9 @@ def make_context(n_calib: int = 128, n_test: int = 256, batch_size: int = 64,
         path = Path(cache_dir) / f"minilm_{_cache_key(sp, batch_size)}_{n_calib}_{n_test}.pt"
         if path.exists():
             data = torch.load(path)
-            return Context(model, sp, batches, data["emb"], nearest(data["emb"]),
-                           data["out"], data["calib"])
+            return Context(
+                model, sp, batches, data["emb"], nearest(data["emb"]), data["out"], data["calib"]
+            )
     calib, _, _ = _capture(model, _batches(model, sp.calibration, batch_size), names)
     _, out, emb = _capture(model, batches, names)
     if path is not None:
@@ -329,10 +346,16 @@ def quantized_forward(ctx: Context, plans: dict[str, LayerPlan]) -> dict:
         ref = ctx.fp32_out[name].double()
         err = float(((torch.cat(layer.outputs).double() - ref) ** 2).sum())
         sqnr[name] = float("inf") if err == 0 else 10 * np.log10(float((ref**2).sum()) / err)
-    row = {"cosine": cos, "cosine_min": cos_min, "nn_agreement": agree, "sqnr_db": sqnr,
-           # per test sentence, for the paired bootstrap of the claims (not in the report)
-           "per_input": {"cosine": F.cosine_similarity(emb.double(), ctx.fp32_emb.double(),
-                                                       dim=1).tolist()}}
+    row = {
+        "cosine": cos,
+        "cosine_min": cos_min,
+        "nn_agreement": agree,
+        "sqnr_db": sqnr,
+        # per test sentence, for the paired bootstrap of the claims (not in the report)
+        "per_input": {
+            "cosine": F.cosine_similarity(emb.double(), ctx.fp32_emb.double(), dim=1).tolist()
+        },
+    }
     stats = [p.act.stats for p in plans.values() if isinstance(p.act, FloorOverQAct)]
     if stats:
         seen = sum(s.outliers for s in stats)
@@ -347,8 +370,5 @@ def ocs_split(w: torch.Tensor, ratio: float, bits: int) -> tuple[torch.Tensor, t
     """Weight OCS on the grid of the split weights (as ``sw_ref.evaluate`` does): a plain
     split finds the threshold, the grid-aware split uses its step.
     Returns (w_split, index, step)."""
-    plain, _ = ocs.split_weights(w, ratio)
-    alpha = quant.threshold(plain, bits, "max", signed=True)
-    step = float(quant.step_from_threshold(alpha, bits, signed=True))
-    w_split, index = ocs.split_weights(w, ratio, step)
-    return w_split, index, step
+    w_split, index, alpha = weights.ocs_int_split(w, ratio, bits, "max")
+    return w_split, index, float(quant.step_from_threshold(alpha, bits, signed=True))

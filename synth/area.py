@@ -61,16 +61,20 @@ def _parser() -> argparse.ArgumentParser:
         description="Synthesize the overq PEs and arrays with Yosys and write the area report.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--jobs", "-j", type=int, default=default_workers(),
-                   help="synthesis runs at a time")
+    p.add_argument(
+        "--jobs", "-j", type=int, default=default_workers(), help="synthesis runs at a time"
+    )
     p.add_argument("--out-dir", type=Path, default=REPORTS, help="where the report goes")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write synth/cache/")
     p.add_argument("--no-arrays", action="store_true", help="skip the whole-array runs")
     p.add_argument("--no-sweep", action="store_true", help="skip the bit-width sweep")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.add_argument("--no-netlist-check", action="store_true",
-                   help="skip proving each priced PE netlist equal to its RTL and the "
-                        "gate-level simulation of the 4x4 arrays")
+    p.add_argument(
+        "--no-netlist-check",
+        action="store_true",
+        help="skip proving each priced PE netlist equal to its RTL and the "
+        "gate-level simulation of the 4x4 arrays",
+    )
     return p
 
 
@@ -82,11 +86,17 @@ def check_netlists(results: dict, args) -> bool:
     proofs = check_pes(results, workers=args.jobs, cache_dir=cache, progress=not args.quiet)
     failed = [job for job, r in proofs.items() if not r.equivalent]
     for job in failed:
-        print(f"error: {job.label}: the mapped netlist is not equivalent to the RTL\n"
-              f"{proofs[job].detail}", file=sys.stderr)
+        print(
+            f"error: {job.label}: the mapped netlist is not equivalent to the RTL\n"
+            f"{proofs[job].detail}",
+            file=sys.stderr,
+        )
     cached = sum(r.detail == "cached" for r in proofs.values())
-    print(f"netlist: {len(proofs) - len(failed)} of {len(proofs)} priced PE netlists proven "
-          f"equivalent to their RTL ({cached} proofs cached)", file=sys.stderr)
+    print(
+        f"netlist: {len(proofs) - len(failed)} of {len(proofs)} priced PE netlists proven "
+        f"equivalent to their RTL ({cached} proofs cached)",
+        file=sys.stderr,
+    )
     ok = not failed
     for sim in check_gate_arrays(cache_dir=cache):
         print(("netlist: " if sim.ok else "error: ") + sim.summary(), file=sys.stderr)
@@ -102,8 +112,12 @@ def main(argv=None) -> int:
     plan = Plan(arrays=not args.no_arrays, sweep_bits=() if args.no_sweep else Plan.sweep_bits)
     start = time.monotonic()
     try:
-        results = run_jobs(plan.jobs(), workers=args.jobs, progress=not args.quiet,
-                           cache_dir=None if args.no_cache else CACHE_DIR)
+        results = run_jobs(
+            plan.jobs(),
+            workers=args.jobs,
+            progress=not args.quiet,
+            cache_dir=None if args.no_cache else CACHE_DIR,
+        )
     except SynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -119,8 +133,11 @@ def main(argv=None) -> int:
     if args.out_dir.resolve() == REPORTS.resolve() and update_docs(data):
         written.append(DOCS)
     sys.stdout.write(pe_summary(data))
-    print(f"wrote {', '.join(str(p) for p in written)} in {time.monotonic() - start:.0f} s "
-          f"({len(results)} designs)", file=sys.stderr)
+    print(
+        f"wrote {', '.join(str(p) for p in written)} in {time.monotonic() - start:.0f} s "
+        f"({len(results)} designs)",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -29,17 +29,26 @@ def run_job(job: Job, cache_dir: Path | None = CACHE_DIR) -> SynthResult:
 
 
 def run_jobs(
-    jobs, workers: int | None = None, cache_dir: Path | None = CACHE_DIR,
-    progress: bool = True, desc: str = "synth",
+    jobs,
+    workers: int | None = None,
+    cache_dir: Path | None = CACHE_DIR,
+    progress: bool = True,
+    desc: str = "synth",
 ) -> dict[Job, SynthResult]:
     """Synthesize every distinct job; the results keyed by job, in the order given."""
     unique = list(dict.fromkeys(jobs))
     workers = workers or default_workers()
     results: dict[Job, SynthResult] = {}
     # In a log (not a terminal) one line every 20 s instead of a redrawn bar.
-    bar = tqdm(total=len(unique), desc=desc, unit="design", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 20)
+    bar = tqdm(
+        total=len(unique),
+        desc=desc,
+        unit="design",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 20,
+    )
     # Arrays first: they take longest, so the small PEs fill in around them.
     order = sorted(unique, key=lambda j: j.kind != "array")
     with bar:

@@ -25,8 +25,14 @@ class Variant:
     overq: str = "none"
     weight_format: str = "int"
 
-    def config(self, act_bits: int = 4, acc=MIN_ACC, rows: int = 8, cols: int = 8,
-               weight_bits: int | None = None) -> ArrayConfig:
+    def config(
+        self,
+        act_bits: int = 4,
+        acc=MIN_ACC,
+        rows: int = 8,
+        cols: int = 8,
+        weight_bits: int | None = None,
+    ) -> ArrayConfig:
         """The configuration at ``act_bits`` (weights as wide unless ``weight_bits``)
         with ``acc`` = ``"min"`` or a fixed accumulator width.
 
@@ -34,8 +40,14 @@ class Variant:
         is being measured); ``ArrayConfig`` records it with ``allow_overflow``.
         """
         wb = weight_bits or act_bits
-        base = ArrayConfig(rows=rows, cols=cols, act_bits=act_bits, weight_bits=wb,
-                           weight_format=self.weight_format, overq=self.overq)
+        base = ArrayConfig(
+            rows=rows,
+            cols=cols,
+            act_bits=act_bits,
+            weight_bits=wb,
+            weight_format=self.weight_format,
+            overq=self.overq,
+        )
         if acc == MIN_ACC or acc == base.min_acc_bits:
             return base  # one canonical config (and cache entry) per design
         return replace(base, acc_bits=int(acc), allow_overflow=acc < base.min_acc_bits)

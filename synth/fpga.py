@@ -22,7 +22,12 @@ from synth import fpga_cache
 from synth.fpga_flow import pnr_seed, summarize, synth_variant
 from synth.fpga_report import build_report, render_markdown, update_doc_block
 from synth.fpga_variants import (
-    SEEDS, Variant, all_variants, default_variants, encoder_variants, product_register_variants,
+    SEEDS,
+    Variant,
+    all_variants,
+    default_variants,
+    encoder_variants,
+    product_register_variants,
 )
 
 __all__ = ["run_variants", "main"]
@@ -31,8 +36,9 @@ REPORT_DIR = Path(__file__).resolve().parent / "reports"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "fpga.md"
 
 
-def run_variants(variants: list[Variant], jobs: int = 2,
-                 cache_dir: Path = fpga_cache.DEFAULT_DIR) -> list[tuple[Variant, dict]]:
+def run_variants(
+    variants: list[Variant], jobs: int = 2, cache_dir: Path = fpga_cache.DEFAULT_DIR
+) -> list[tuple[Variant, dict]]:
     """Run every variant on ``jobs`` workers and summarize each one.
 
     Largest first, so that the run does not end waiting on one big job: ready
@@ -57,8 +63,9 @@ def run_variants(variants: list[Variant], jobs: int = 2,
                     running[future] = ("pnr", i, (digest, seed))
                 else:
                     i = synth_queue.pop(0)
-                    future = pool.submit(synth_variant, variants[i].cfg, variants[i].nodsp,
-                                         cache_dir)
+                    future = pool.submit(
+                        synth_variant, variants[i].cfg, variants[i].nodsp, cache_dir
+                    )
                     running[future] = ("synth", i, None)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -97,20 +104,34 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.splitlines()[0].split(": ", 1)[1],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--full", action="store_true",
-                   help="the whole sweep: every group and mapping at every seed "
-                        "(default: the subset that fits 20 minutes, see docs/fpga.md)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="the whole sweep: every group and mapping at every seed "
+        "(default: the subset that fits 20 minutes, see docs/fpga.md)",
+    )
     p.add_argument("--jobs", type=int, default=2, help="parallel tool runs")
-    p.add_argument("--group", action="append", default=None,
-                   help="only these groups, e.g. '8x8 A4W4' (repeatable)")
-    p.add_argument("--seeds", type=int, default=len(SEEDS),
-                   help="with --full: how many of the seeds 1,2,3 to use")
+    p.add_argument(
+        "--group",
+        action="append",
+        default=None,
+        help="only these groups, e.g. '8x8 A4W4' (repeatable)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=len(SEEDS),
+        help="with --full: how many of the seeds 1,2,3 to use",
+    )
     p.add_argument("--out", type=Path, default=REPORT_DIR, help="report directory")
     p.add_argument("--cache", type=Path, default=fpga_cache.DEFAULT_DIR, help="cache directory")
-    p.add_argument("--update", action="store_true",
-                   help="place only the variants that have no row in the existing fpga.json "
-                        "of --out; the stored rows are kept as they are (a new flavour "
-                        "without re-running an hour of unchanged ones)")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="place only the variants that have no row in the existing fpga.json "
+        "of --out; the stored rows are kept as they are (a new flavour "
+        "without re-running an hour of unchanged ones)",
+    )
     return p
 
 
@@ -132,10 +153,15 @@ def stored_summary(entry: dict) -> dict:
 def _update(variants: list[Variant], out: Path, jobs: int, cache: Path):
     """Stored rows for the variants fpga.json has, fresh runs for the others."""
     path = out / "fpga.json"
-    stored = {e["name"]: e for e in json.loads(path.read_text())["variants"]} if path.exists() else {}
+    stored = (
+        {e["name"]: e for e in json.loads(path.read_text())["variants"]} if path.exists() else {}
+    )
     todo = [v for v in variants if v.name not in stored]
-    print(f"--update: {len(variants) - len(todo)} stored rows kept, {len(todo)} to run: "
-          + ", ".join(v.name for v in todo), file=sys.stderr)
+    print(
+        f"--update: {len(variants) - len(todo)} stored rows kept, {len(todo)} to run: "
+        + ", ".join(v.name for v in todo),
+        file=sys.stderr,
+    )
     fresh = dict(run_variants(todo, jobs, cache)) if todo else {}
     return [(v, fresh[v] if v in fresh else stored_summary(stored[v.name])) for v in variants]
 
@@ -154,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         known = sorted({v.group for v in variants})
         unknown = [g for g in args.group if g not in known]
         if unknown:
-            print(f"error: unknown group {unknown[0]!r}; allowed: {', '.join(known)}",
-                  file=sys.stderr)
+            print(
+                f"error: unknown group {unknown[0]!r}; allowed: {', '.join(known)}", file=sys.stderr
+            )
             return 2
         variants = [v for v in variants if v.group in args.group]
     start = time.monotonic()
@@ -171,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.resolve() == REPORT_DIR and DOC.exists():  # only the real report
         body = text.split("\n", 1)[1].replace("\n## ", "\n### ")
         DOC.write_text(update_doc_block(DOC.read_text(), body))
-    print(f"wrote {args.out / 'fpga.md'} and fpga.json in {time.monotonic() - start:.0f} s",
-          file=sys.stderr)
+    print(
+        f"wrote {args.out / 'fpga.md'} and fpga.json in {time.monotonic() - start:.0f} s",
+        file=sys.stderr,
+    )
     print(text)
     return 0
 

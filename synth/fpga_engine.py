@@ -30,7 +30,9 @@ def _block_rams(netlist_digest: str, seed: int) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m synth.fpga_engine", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m synth.fpga_engine", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--max-m", type=int, default=64)
     p.add_argument("--max-k", type=int, default=512)
     p.add_argument("--max-n", type=int, default=512)
@@ -45,30 +47,38 @@ def main(argv=None) -> int:
     if "error" in summary:
         print(f"error: {summary['error']}", file=sys.stderr)
         return 1
-    brams = _block_rams(synth["netlist_digest"], int(next(
-        s for s, f in summary["fmax_per_seed"].items() if f == summary["fmax_mhz"])))
+    brams = _block_rams(
+        synth["netlist_digest"],
+        int(next(s for s, f in summary["fmax_per_seed"].items() if f == summary["fmax_mhz"])),
+    )
     placed = summary["placed"]
-    bits = cfg.act_depth * cfg.vector_bits + cfg.max_m * cfg.array.cols * cfg.acc_bits \
+    bits = (
+        cfg.act_depth * cfg.vector_bits
+        + cfg.max_m * cfg.array.cols * cfg.acc_bits
         + cfg.max_n_tiles * cfg.array.cols * cfg.param_bits
-    text = "\n".join([
-        "# Layer engine on the ECP5 (LFE5U-85F)",
-        "",
-        f"Written by `python -m synth.fpga_engine` (`python -m hw.generate "
-        f"{engine_cli_arguments(cfg)}`), the flow of `synth/reports/fpga.md` (register "
-        f"wrapper, DSP mapping, seeds {', '.join(map(str, SEEDS))}, median Fmax).",
-        "",
-        "| design | LUT4 | FF | DSP | DP16KD | Fmax MHz (median) | per seed |",
-        "|---|--:|--:|--:|--:|--:|---|",
-        f"| 8x8 A4W4 range engine | {placed['lut4']} | {placed['ff']} | {placed['dsp']} | "
-        f"{brams} | {summary['fmax_mhz']} | "
-        + ", ".join(f"{s}: {f}" for s, f in summary["fmax_per_seed"].items()) + " |",
-        "",
-        f"Memory bits: {bits} (activations {cfg.act_depth} x {cfg.vector_bits}, "
-        f"accumulators {cfg.max_m} x {cfg.array.cols * cfg.acc_bits}, parameters "
-        f"{cfg.max_n_tiles} x {cfg.array.cols * cfg.param_bits}); the output FIFO is LUT RAM.",
-        f"Critical path: {summary.get('critical_path')}",
-        "",
-    ])
+    )
+    text = "\n".join(
+        [
+            "# Layer engine on the ECP5 (LFE5U-85F)",
+            "",
+            f"Written by `python -m synth.fpga_engine` (`python -m hw.generate "
+            f"{engine_cli_arguments(cfg)}`), the flow of `synth/reports/fpga.md` (register "
+            f"wrapper, DSP mapping, seeds {', '.join(map(str, SEEDS))}, median Fmax).",
+            "",
+            "| design | LUT4 | FF | DSP | DP16KD | Fmax MHz (median) | per seed |",
+            "|---|--:|--:|--:|--:|--:|---|",
+            f"| 8x8 A4W4 range engine | {placed['lut4']} | {placed['ff']} | {placed['dsp']} | "
+            f"{brams} | {summary['fmax_mhz']} | "
+            + ", ".join(f"{s}: {f}" for s, f in summary["fmax_per_seed"].items())
+            + " |",
+            "",
+            f"Memory bits: {bits} (activations {cfg.act_depth} x {cfg.vector_bits}, "
+            f"accumulators {cfg.max_m} x {cfg.array.cols * cfg.acc_bits}, parameters "
+            f"{cfg.max_n_tiles} x {cfg.array.cols * cfg.param_bits}); the output FIFO is LUT RAM.",
+            f"Critical path: {summary.get('critical_path')}",
+            "",
+        ]
+    )
     REPORT.write_text(text)
     print(text)
     return 0

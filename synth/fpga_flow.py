@@ -45,7 +45,9 @@ def _synth_entry(cfg: ArrayConfig, nodsp: bool, cache_dir: Path, verilog: str) -
 
 
 def synth_variant(
-    cfg: ArrayConfig, nodsp: bool, cache_dir: Path = fpga_cache.DEFAULT_DIR,
+    cfg: ArrayConfig,
+    nodsp: bool,
+    cache_dir: Path = fpga_cache.DEFAULT_DIR,
     verilog: str | None = None,
 ) -> tuple[dict, Path]:
     """Yosys result of ``cfg`` (or of the given ``verilog``) and its cache directory."""
@@ -63,7 +65,9 @@ def synth_variant(
     return fpga_cache.cached(_synth_entry(cfg, nodsp, cache_dir, verilog), build)
 
 
-def cached_synth(cfg: ArrayConfig, nodsp: bool, cache_dir: Path = fpga_cache.DEFAULT_DIR) -> dict | None:
+def cached_synth(
+    cfg: ArrayConfig, nodsp: bool, cache_dir: Path = fpga_cache.DEFAULT_DIR
+) -> dict | None:
     """The cached Yosys result of ``cfg``, or None if it was never synthesized."""
     done = _synth_entry(cfg, nodsp, cache_dir, _generate(cfg)) / "result.json"
     return json.loads(done.read_text()) if done.exists() else None
@@ -82,13 +86,15 @@ def _pnr_entry(netlist_digest: str, seed: int, cache_dir: Path) -> Path:
     return cache_dir / "pnr" / f"{netlist_digest}_s{seed}_{key}"
 
 
-def pnr_seed(synth_dir: Path, netlist_digest: str, seed: int,
-             cache_dir: Path = fpga_cache.DEFAULT_DIR) -> dict:
+def pnr_seed(
+    synth_dir: Path, netlist_digest: str, seed: int, cache_dir: Path = fpga_cache.DEFAULT_DIR
+) -> dict:
     """nextpnr result for one seed of a synthesized netlist; failures are recorded.
 
     The cache keeps nextpnr's own report; it is parsed again on every call, so the
     numbers always come from the tool's file.
     """
+
     def build(tmp: Path) -> dict:
         netlist = tmp / "netlist.json"
         try:
@@ -137,8 +143,13 @@ def summarize(synth: dict, runs: list[dict]) -> dict:
     return out
 
 
-def run_flow(cfg: ArrayConfig, nodsp: bool = False, seeds=(1,),
-             cache_dir: Path = fpga_cache.DEFAULT_DIR, verilog: str | None = None) -> dict:
+def run_flow(
+    cfg: ArrayConfig,
+    nodsp: bool = False,
+    seeds=(1,),
+    cache_dir: Path = fpga_cache.DEFAULT_DIR,
+    verilog: str | None = None,
+) -> dict:
     """The whole flow for one configuration, sequentially: the summary of ``summarize``."""
     synth, synth_dir = synth_variant(cfg, nodsp, cache_dir, verilog)
     runs = [pnr_seed(synth_dir, synth["netlist_digest"], s, cache_dir) for s in seeds]

@@ -53,17 +53,26 @@ def _reference_entries(path: Path) -> list[dict]:
         raise FileNotFoundError(f"{path} is missing: run `python -m synth.fpga` first")
     report = json.loads(path.read_text())
     wanted = {"baseline", "range", "baseline, product reg", "range, product reg"}
-    return [dict(e, source="fpga.json") for e in report["variants"]
-            if e["group"] == GROUP and e["flavour"] in wanted]
+    return [
+        dict(e, source="fpga.json")
+        for e in report["variants"]
+        if e["group"] == GROUP and e["flavour"] in wanted
+    ]
 
 
 def _config(entry: dict) -> ArrayConfig:
     c = entry["config"]
     return ArrayConfig(
-        rows=c["rows"], cols=c["cols"], act_bits=c["act_bits"], weight_bits=c["weight_bits"],
-        weight_format=c["weight_format"], overq=c["overq"], cascade=c["cascade"],
+        rows=c["rows"],
+        cols=c["cols"],
+        act_bits=c["act_bits"],
+        weight_bits=c["weight_bits"],
+        weight_format=c["weight_format"],
+        overq=c["overq"],
+        cascade=c["cascade"],
         product_register=bool(c.get("product_register")),
-        input_register=bool(c.get("input_register")), double_buffer=bool(c.get("double_buffer")),
+        input_register=bool(c.get("input_register")),
+        double_buffer=bool(c.get("double_buffer")),
     )
 
 
@@ -77,8 +86,14 @@ def _asic_areas(entries: list[dict]) -> dict[str, dict]:
         cfg = _config(e)
         jobs.setdefault(cfg.key(), Job("pe", cfg, row=1))
     results = run_jobs(list(jobs.values()), desc="asic pe")
-    return {key: {"area_um2": round(results[job].area, 1), "ff": results[job].flip_flops,
-                  "depth": results[job].depth} for key, job in jobs.items()}
+    return {
+        key: {
+            "area_um2": round(results[job].area, 1),
+            "ff": results[job].flip_flops,
+            "depth": results[job].depth,
+        }
+        for key, job in jobs.items()
+    }
 
 
 def _layers(entries: list[dict]) -> list[dict]:
@@ -86,15 +101,22 @@ def _layers(entries: list[dict]) -> list[dict]:
 
     out = []
     for shape in layer_shapes():
-        row = {"name": shape.name, "vectors": shape.vectors, "k": shape.k, "o": shape.o,
-               "source": shape.source, "utilisation": {}}
+        row = {
+            "name": shape.name,
+            "vectors": shape.vectors,
+            "k": shape.k,
+            "o": shape.o,
+            "source": shape.source,
+            "utilisation": {},
+        }
         for e in entries:
             cfg = _config(e)
             t = shape.tiles(cfg)
             row["tiles"] = t
             used = cycles_used(cfg, shape.vectors, t)
             row["utilisation"][e["name"]] = {
-                "ideal": ideal_cycles(cfg, shape.vectors, t), "cycles": used,
+                "ideal": ideal_cycles(cfg, shape.vectors, t),
+                "cycles": used,
                 "utilisation": round(ideal_cycles(cfg, shape.vectors, t) / used, 4),
             }
         out.append(row)
@@ -132,14 +154,20 @@ def build(entries: list[dict], areas: dict[str, dict], fpga: dict) -> dict:
             rng = by_name.get(("range" + suffix, mapping))
             if not base or not rng:
                 continue
-            pairs.append({
-                "option": option, "mapping": mapping,
-                "baseline": base["name"], "range": rng["name"],
-                "baseline_fmax": base.get("fmax_mhz"), "range_fmax": rng.get("fmax_mhz"),
-                "baseline_seeds": base.get("fmax_per_seed"), "range_seeds": rng.get("fmax_per_seed"),
-                "ratio_pct": _pct(rng.get("fmax_mhz"), base.get("fmax_mhz")),
-                "source": rng["source"],
-            })
+            pairs.append(
+                {
+                    "option": option,
+                    "mapping": mapping,
+                    "baseline": base["name"],
+                    "range": rng["name"],
+                    "baseline_fmax": base.get("fmax_mhz"),
+                    "range_fmax": rng.get("fmax_mhz"),
+                    "baseline_seeds": base.get("fmax_per_seed"),
+                    "range_seeds": rng.get("fmax_per_seed"),
+                    "ratio_pct": _pct(rng.get("fmax_mhz"), base.get("fmax_mhz")),
+                    "source": rng["source"],
+                }
+            )
     for e in entries:
         e["asic_pe"] = areas[_config(e).key()]
         e["latency"] = _config(e).latency
@@ -150,8 +178,14 @@ def build(entries: list[dict], areas: dict[str, dict], fpga: dict) -> dict:
             continue
         db = by_name.get((e["flavour"] + ", double buffer", e["mapping"]))
         db_fmax = db.get("fmax_mhz") if db else None
-        row = {"name": e["name"], "flavour": e["flavour"], "mapping": e["mapping"],
-               "fmax_mhz": e.get("fmax_mhz"), "utilisation": {}, "gmacs": {}}
+        row = {
+            "name": e["name"],
+            "flavour": e["flavour"],
+            "mapping": e["mapping"],
+            "fmax_mhz": e.get("fmax_mhz"),
+            "utilisation": {},
+            "gmacs": {},
+        }
         cfg = _config(e)
         for layer in layers:
             from verif.utilisation import utilisation
@@ -162,13 +196,22 @@ def build(entries: list[dict], areas: dict[str, dict], fpga: dict) -> dict:
             f2 = db_fmax or e.get("fmax_mhz")
             row["utilisation"][layer["name"]] = {"single": round(u1, 4), "double": round(u2, 4)}
             row["gmacs"][layer["name"]] = {
-                "single": None if e.get("fmax_mhz") is None else round(e["fmax_mhz"] * 1e6 * u1 * 64 / 1e9, 2),
+                "single": None
+                if e.get("fmax_mhz") is None
+                else round(e["fmax_mhz"] * 1e6 * u1 * 64 / 1e9, 2),
                 "double": None if f2 is None else round(f2 * 1e6 * u2 * 64 / 1e9, 2),
             }
         throughput.append((row, db_fmax))
-    return {"part": fpga["part"], "nextpnr_args": fpga["nextpnr_args"], "tools": fpga["tools"],
-            "target_mhz": fpga["target_mhz"], "pairs": pairs, "variants": entries, "layers": layers,
-            "throughput": throughput}
+    return {
+        "part": fpga["part"],
+        "nextpnr_args": fpga["nextpnr_args"],
+        "tools": fpga["tools"],
+        "target_mhz": fpga["target_mhz"],
+        "pairs": pairs,
+        "variants": entries,
+        "layers": layers,
+        "throughput": throughput,
+    }
 
 
 def _f(value, spec=".1f", suffix=""):
@@ -232,47 +275,83 @@ def render(report: dict) -> str:
         "array where it was placed, else the single-copy Fmax (marked *: an estimate).",
         "",
         "| variant | map | Fmax MHz | "
-        + " | ".join(f"{n}: single copy util | GMAC/s | double buffer util | GMAC/s" for n in names) + " |",
+        + " | ".join(f"{n}: single copy util | GMAC/s | double buffer util | GMAC/s" for n in names)
+        + " |",
         "|---|---|--:|" + "--:|--:|--:|--:|" * len(names),
     ]
     for e, db in report["throughput"]:
         cells = []
         for layer in report["layers"]:
             n = layer["name"]
-            cells += [f"{100 * e['utilisation'][n]['single']:.1f}%", _f(e["gmacs"][n]["single"], ".2f"),
-                      f"{100 * e['utilisation'][n]['double']:.1f}%",
-                      _f(e["gmacs"][n]["double"], ".2f") + ("" if db else "*")]
+            cells += [
+                f"{100 * e['utilisation'][n]['single']:.1f}%",
+                _f(e["gmacs"][n]["single"], ".2f"),
+                f"{100 * e['utilisation'][n]['double']:.1f}%",
+                _f(e["gmacs"][n]["double"], ".2f") + ("" if db else "*"),
+            ]
         fmax = _f(e.get("fmax_mhz")) + (f" / {db:.1f} (double buffer)" if db else "")
         lines.append(f"| {e['flavour']} | {e['mapping']} | {fmax} | " + " | ".join(cells) + " |")
     lines += [""]
     for layer in report["layers"]:
-        lines.append(f"- {layer['name']}: N = {layer['vectors']} vectors, K = {layer['k']}, "
-                     f"O = {layer['o']}, {layer['tiles']} tiles; {layer['source']}.")
-    notes = [f"- {e['name']}: critical path `{e['critical_path']['from']}` -> `{e['critical_path']['to']}`, "
-             f"{e['critical_path']['logic_ns']} ns logic + {e['critical_path']['routing_ns']} ns routing"
-             for e in report["variants"] if e.get("critical_path") and e["source"] == "this run"]
+        lines.append(
+            f"- {layer['name']}: N = {layer['vectors']} vectors, K = {layer['k']}, "
+            f"O = {layer['o']}, {layer['tiles']} tiles; {layer['source']}."
+        )
+    notes = [
+        f"- {e['name']}: critical path `{e['critical_path']['from']}` -> `{e['critical_path']['to']}`, "
+        f"{e['critical_path']['logic_ns']} ns logic + {e['critical_path']['routing_ns']} ns routing"
+        for e in report["variants"]
+        if e.get("critical_path") and e["source"] == "this run"
+    ]
     if notes:
-        lines += ["", "<details><summary>critical paths (this run)</summary>", "", *notes, "", "</details>"]
+        lines += [
+            "",
+            "<details><summary>critical paths (this run)</summary>",
+            "",
+            *notes,
+            "",
+            "</details>",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m synth.fpga_pipeline", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m synth.fpga_pipeline",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--jobs", type=int, default=2, help="parallel tool runs")
-    p.add_argument("--seeds", type=int, default=len(SEEDS),
-                   help="seeds (1,2,3...) for the operand-register rows; the others use seed 1")
-    p.add_argument("--both-registers", action="store_true",
-                   help="also place operand + product registers (seed 1)")
-    p.add_argument("--double-buffer", action="store_true",
-                   help="also place operand registers with double-buffered weights (seed 1); "
-                        "without it the double-buffered throughput uses the single-copy Fmax")
-    p.add_argument("--available", action="store_true",
-                   help="report each variant on the seeds already placed (in the cache) "
-                        "instead of placing the missing ones; the report lists the seeds")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=len(SEEDS),
+        help="seeds (1,2,3...) for the operand-register rows; the others use seed 1",
+    )
+    p.add_argument(
+        "--both-registers",
+        action="store_true",
+        help="also place operand + product registers (seed 1)",
+    )
+    p.add_argument(
+        "--double-buffer",
+        action="store_true",
+        help="also place operand registers with double-buffered weights (seed 1); "
+        "without it the double-buffered throughput uses the single-copy Fmax",
+    )
+    p.add_argument(
+        "--available",
+        action="store_true",
+        help="report each variant on the seeds already placed (in the cache) "
+        "instead of placing the missing ones; the report lists the seeds",
+    )
     p.add_argument("--out", type=Path, default=REPORT_DIR, help="report directory")
-    p.add_argument("--fpga-json", type=Path, default=REPORT_DIR / "fpga.json",
-                   help="the synth.fpga report to read the unpipelined rows from")
+    p.add_argument(
+        "--fpga-json",
+        type=Path,
+        default=REPORT_DIR / "fpga.json",
+        help="the synth.fpga report to read the unpipelined rows from",
+    )
     p.add_argument("--cache", type=Path, default=fpga_cache.DEFAULT_DIR, help="cache directory")
     args = p.parse_args(argv)
     if args.jobs < 1 or not 1 <= args.seeds <= len(SEEDS):
@@ -285,16 +364,24 @@ def main(argv=None) -> int:
         return 2
     fpga = json.loads(args.fpga_json.read_text())
     start = time.monotonic()
-    variants = pipeline_variants(SEEDS[: args.seeds], both_registers=args.both_registers,
-                                 double_buffer=args.double_buffer)
+    variants = pipeline_variants(
+        SEEDS[: args.seeds], both_registers=args.both_registers, double_buffer=args.double_buffer
+    )
     if args.available:
         variants = _available(variants, args.cache)
     results = run_variants(variants, args.jobs, args.cache)
     placed = [dict(e, source="this run") for e in build_report(results)["variants"]]
     entries = reference + placed
     report = build(entries, _asic_areas(entries), fpga)
-    flags = [f for f, on in (("--available", args.available), ("--double-buffer", args.double_buffer),
-                             ("--both-registers", args.both_registers)) if on]
+    flags = [
+        f
+        for f, on in (
+            ("--available", args.available),
+            ("--double-buffer", args.double_buffer),
+            ("--both-registers", args.both_registers),
+        )
+        if on
+    ]
     report["command"] = " ".join(["python -m synth.fpga_pipeline", *flags])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fpga_pipeline.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -303,7 +390,10 @@ def main(argv=None) -> int:
     if args.out.resolve() == REPORT_DIR and DOC.exists():  # only the real report
         body = text.split("\n", 1)[1].replace("\n## ", "\n### ")
         DOC.write_text(update_doc_block(DOC.read_text(), body, tag="fpga_pipeline:results"))
-    print(f"wrote {args.out / 'fpga_pipeline.md'} in {time.monotonic() - start:.0f} s", file=sys.stderr)
+    print(
+        f"wrote {args.out / 'fpga_pipeline.md'} in {time.monotonic() - start:.0f} s",
+        file=sys.stderr,
+    )
     print(text)
     return 0
 

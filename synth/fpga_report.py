@@ -162,7 +162,14 @@ def render_markdown(report: dict) -> str:
                     f"{cp['logic_ns']} ns logic + {cp['routing_ns']} ns routing"
                 )
         if notes:
-            lines += ["", "<details><summary>critical paths</summary>", "", *notes, "", "</details>"]
+            lines += [
+                "",
+                "<details><summary>critical paths</summary>",
+                "",
+                *notes,
+                "",
+                "</details>",
+            ]
     summary = headline(report)
     if summary:
         lines += ["", "## What OverQ and APoT cost at 8x8 A4W4", "", *(f"- {x}" for x in summary)]

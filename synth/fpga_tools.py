@@ -156,7 +156,9 @@ def parse_nextpnr_report(report: dict) -> dict:
 def _critical_path(paths: list[dict]) -> dict | None:
     """Where the clock-to-clock critical path starts and ends and how its delay splits."""
     for path in paths:
-        if not (path.get("from", "").startswith("posedge") and path.get("to", "").startswith("posedge")):
+        if not (
+            path.get("from", "").startswith("posedge") and path.get("to", "").startswith("posedge")
+        ):
             continue
         steps = path.get("path", [])
         if not steps:

@@ -20,9 +20,17 @@ from dataclasses import dataclass
 from hw.params import ArrayConfig
 
 __all__ = [
-    "Variant", "FLAVOURS", "PRODUCT_REG_FLAVOURS", "all_variants", "product_register_variants",
-    "default_variants", "SEEDS", "ENCODER_FLAVOURS", "encoder_variants",
-    "PIPELINE_FLAVOURS", "pipeline_variants",
+    "Variant",
+    "FLAVOURS",
+    "PRODUCT_REG_FLAVOURS",
+    "all_variants",
+    "product_register_variants",
+    "default_variants",
+    "SEEDS",
+    "ENCODER_FLAVOURS",
+    "encoder_variants",
+    "PIPELINE_FLAVOURS",
+    "pipeline_variants",
 ]
 
 SEEDS = (1, 2, 3)
@@ -51,7 +59,9 @@ PIPELINE_FLAVOURS = {
     "range, input reg": dict(overq="range", input_register=True),
     "baseline, input+product reg": dict(overq="none", input_register=True, product_register=True),
     "range, input+product reg": dict(overq="range", input_register=True, product_register=True),
-    "baseline, input reg, double buffer": dict(overq="none", input_register=True, double_buffer=True),
+    "baseline, input reg, double buffer": dict(
+        overq="none", input_register=True, double_buffer=True
+    ),
     "range, input reg, double buffer": dict(overq="range", input_register=True, double_buffer=True),
 }
 _ALL_FLAVOURS = {**FLAVOURS, **PRODUCT_REG_FLAVOURS, **ENCODER_FLAVOURS, **PIPELINE_FLAVOURS}
@@ -143,8 +153,9 @@ def default_variants() -> list[Variant]:
     return chosen + product_register_variants() + encoder_variants()
 
 
-def pipeline_variants(seeds=SEEDS, extra_seeds=SEEDS[:1], both_registers: bool = False,
-                      double_buffer: bool = False) -> list[Variant]:
+def pipeline_variants(
+    seeds=SEEDS, extra_seeds=SEEDS[:1], both_registers: bool = False, double_buffer: bool = False
+) -> list[Variant]:
     """8x8 A4W4 baseline and OverQ range with operand registers, both mappings, at
     ``seeds`` (three by default: the Fmax target is on their median); with
     ``double_buffer`` also with double-buffered weights, and with ``both_registers``

@@ -129,7 +129,9 @@ def wrapper_verilog(ports: list[Port], top_name: str = "top") -> str:
         lo, _ = slices[p.name]
         q_bits.append(f"out_r[{lo}]")
     if wide:
-        lines.append(f"  wire [{n_wide - 1}:0] wide_r = {{{', '.join(reversed([_slice(slices[p.name]) for p in wide]))}}};")
+        lines.append(
+            f"  wire [{n_wide - 1}:0] wide_r = {{{', '.join(reversed([_slice(slices[p.name]) for p in wide]))}}};"
+        )
         tree = _xor_tree(lines, "wide_r", n_wide, OUT_PINS)
         q_bits.append(tree if n_wide > OUT_PINS else "wide_r")
     lines.append(f"  assign q = {{{', '.join(reversed(q_bits))}}};")

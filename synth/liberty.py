@@ -26,7 +26,7 @@ def _cells(text: str) -> dict[str, str]:
     bodies = {}
     for here, after in zip(starts, starts[1:] + [None]):
         end = after.start() if after else len(text)
-        bodies[here.group(1)] = text[here.end():end]
+        bodies[here.group(1)] = text[here.end() : end]
     return bodies
 
 
@@ -46,6 +46,7 @@ def cell_areas(path: Path = LIBERTY) -> dict[str, float]:
 def sequential_cells(path: Path = LIBERTY) -> frozenset[str]:
     """Names of the cells that hold state (those with an ``ff`` group)."""
     return frozenset(
-        name for name, body in _cells(Path(path).read_text()).items()
+        name
+        for name, body in _cells(Path(path).read_text()).items()
         if re.search(r"\bff\s*\(", body)
     )

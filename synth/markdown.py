@@ -19,8 +19,10 @@ def fmt_pct(value: float | None) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines + [""]
 
@@ -38,22 +40,29 @@ def _pe_section(rows: list[dict], accs: list[str]) -> list[str]:
     for acc in accs:
         label = _acc_label(acc)
         header += ([f"{label}: bits"] if acc == "min" else []) + [
-            f"{label}: area um²", f"{label}: vs baseline", f"{label}: depth"]
+            f"{label}: area um²",
+            f"{label}: vs baseline",
+            f"{label}: depth",
+        ]
     body = []
     for row in rows:
-        line = [row["name"] + (f" (W{row['weight_bits']})" if row["weight_format"] == "apot" else "")]
+        line = [
+            row["name"] + (f" (W{row['weight_bits']})" if row["weight_format"] == "apot" else "")
+        ]
         for acc in accs:
             cell = row["by_acc"][acc]
             line += ([_bits(cell)] if acc == "min" else []) + [
-                fmt_area(cell["area_um2"]) + ("" if acc == "min" or cell["overflow_free"] else WRAPS),
-                fmt_pct(cell.get("overhead_pct")), str(cell["depth"])]
+                fmt_area(cell["area_um2"])
+                + ("" if acc == "min" or cell["overflow_free"] else WRAPS),
+                fmt_pct(cell.get("overhead_pct")),
+                str(cell["depth"]),
+            ]
         body.append(line)
     return _table(header, body)
 
 
 def _pe_details(rows: list[dict], accs: list[str]) -> list[str]:
-    header = ["PE", "accumulator", "area um²", "cells", "flip-flops", "sequential share",
-              "depth"]
+    header = ["PE", "accumulator", "area um²", "cells", "flip-flops", "sequential share", "depth"]
     body, seen = [], set()
     for row in rows:
         for acc in accs:
@@ -61,42 +70,76 @@ def _pe_details(rows: list[dict], accs: list[str]) -> list[str]:
             if cell["label"] in seen:  # the minimal width can equal a fixed one
                 continue
             seen.add(cell["label"])
-            body.append([row["name"], _bits(cell), fmt_area(cell["area_um2"]),
-                         str(cell["num_cells"]), str(cell["flip_flops"]),
-                         f"{100 * cell['sequential_share']:.1f}%",
-                         str(cell["depth"])])
+            body.append(
+                [
+                    row["name"],
+                    _bits(cell),
+                    fmt_area(cell["area_um2"]),
+                    str(cell["num_cells"]),
+                    str(cell["flip_flops"]),
+                    f"{100 * cell['sequential_share']:.1f}%",
+                    str(cell["depth"]),
+                ]
+            )
     return _table(header, body)
 
 
 def _decomposition(rows: list[dict]) -> list[str]:
-    header = ["PE (A/W bits)", "accumulator bits", "counterpart area um²",
-              "+ wider accumulator", "+ mux, shift, state FFs", "total overhead",
-              "theoretical minimum of mux, shift, state FFs"]
+    header = [
+        "PE (A/W bits)",
+        "accumulator bits",
+        "counterpart area um²",
+        "+ wider accumulator",
+        "+ mux, shift, state FFs",
+        "total overhead",
+        "theoretical minimum of mux, shift, state FFs",
+    ]
     body = []
     for r in rows:
-        body.append([
-            f"{r['name']} (A{r['act_bits']}W{r['weight_bits']}) vs {r['counterpart']}",
-            f"{r['counterpart_acc_bits']} → {r['acc_bits']}",
-            fmt_area(r["counterpart_area_um2"]),
-            f"{fmt_area(r['accumulator_um2'])} ({fmt_pct(r['accumulator_pct'])})",
-            f"{fmt_area(r['logic_um2'])} ({fmt_pct(r['logic_pct'])})",
-            f"{fmt_area(r['total_um2'])} ({fmt_pct(r['total_pct'])})",
-            f"{fmt_area(r['minimum_um2'])} ({fmt_pct(r['minimum_pct'])}): {r['minimum_cells']}",
-        ])
+        body.append(
+            [
+                f"{r['name']} (A{r['act_bits']}W{r['weight_bits']}) vs {r['counterpart']}",
+                f"{r['counterpart_acc_bits']} → {r['acc_bits']}",
+                fmt_area(r["counterpart_area_um2"]),
+                f"{fmt_area(r['accumulator_um2'])} ({fmt_pct(r['accumulator_pct'])})",
+                f"{fmt_area(r['logic_um2'])} ({fmt_pct(r['logic_pct'])})",
+                f"{fmt_area(r['total_um2'])} ({fmt_pct(r['total_pct'])})",
+                f"{fmt_area(r['minimum_um2'])} ({fmt_pct(r['minimum_pct'])}): {r['minimum_cells']}",
+            ]
+        )
     return _table(header, body)
 
 
 def _same_acc(rows: list[dict]) -> list[str]:
-    header = ["PE", "acc bits", "counterpart um²", "PE um²", "OverQ logic um²",
-              "overhead", "theoretical minimum", "target"]
+    header = [
+        "PE",
+        "acc bits",
+        "counterpart um²",
+        "PE um²",
+        "OverQ logic um²",
+        "overhead",
+        "theoretical minimum",
+        "target",
+    ]
     body = []
     for r in rows:
-        target = "—" if r["target_pct"] is None else (
-            f"< {r['target_pct']:.0f}%: {'met' if r['meets_target'] else 'missed'}")
-        body.append([f"{r['name']} vs {r['counterpart']}", str(r["acc_bits"]),
-                     fmt_area(r["counterpart_area_um2"]), fmt_area(r["area_um2"]),
-                     fmt_area(r["logic_um2"]), fmt_pct(r["overhead_pct"]),
-                     f"{fmt_area(r['minimum_um2'])} ({fmt_pct(r['minimum_pct'])})", target])
+        target = (
+            "—"
+            if r["target_pct"] is None
+            else (f"< {r['target_pct']:.0f}%: {'met' if r['meets_target'] else 'missed'}")
+        )
+        body.append(
+            [
+                f"{r['name']} vs {r['counterpart']}",
+                str(r["acc_bits"]),
+                fmt_area(r["counterpart_area_um2"]),
+                fmt_area(r["area_um2"]),
+                fmt_area(r["logic_um2"]),
+                fmt_pct(r["overhead_pct"]),
+                f"{fmt_area(r['minimum_um2'])} ({fmt_pct(r['minimum_pct'])})",
+                target,
+            ]
+        )
     return _table(header, body)
 
 
@@ -111,9 +154,11 @@ def _sweep(rows: list[dict], accs: list[str]) -> list[str]:
         line = [str(r["bits"])]
         for acc in accs:
             c = r[acc]
-            line += [f"{fmt_area(c['baseline_area_um2'])} ({c['baseline_acc_bits']} b)",
-                     f"{fmt_area(c['overq_area_um2'])} ({c['overq_acc_bits']} b)",
-                     fmt_pct(c["overhead_pct"])]
+            line += [
+                f"{fmt_area(c['baseline_area_um2'])} ({c['baseline_acc_bits']} b)",
+                f"{fmt_area(c['overq_area_um2'])} ({c['overq_acc_bits']} b)",
+                fmt_pct(c["overhead_pct"]),
+            ]
         last = r[accs[-1]]
         line += [fmt_pct(r["accumulator_pct"]), fmt_pct(last["minimum_pct"])]
         body.append(line)
@@ -121,16 +166,32 @@ def _sweep(rows: list[dict], accs: list[str]) -> list[str]:
 
 
 def _arrays(rows: list[dict], accs: list[str]) -> list[str]:
-    header = ["array", "accumulator", "area um²", "vs baseline", "cells", "flip-flops",
-              "sequential share", "depth"]
+    header = [
+        "array",
+        "accumulator",
+        "area um²",
+        "vs baseline",
+        "cells",
+        "flip-flops",
+        "sequential share",
+        "depth",
+    ]
     body = []
     for row in rows:
         for acc in accs:
             c = row["by_acc"][acc]
-            body.append([row["name"], _bits(c), fmt_area(c["area_um2"]),
-                         fmt_pct(c.get("overhead_pct")), str(c["num_cells"]),
-                         str(c["flip_flops"]), f"{100 * c['sequential_share']:.1f}%",
-                         str(c["depth"])])
+            body.append(
+                [
+                    row["name"],
+                    _bits(c),
+                    fmt_area(c["area_um2"]),
+                    fmt_pct(c.get("overhead_pct")),
+                    str(c["num_cells"]),
+                    str(c["flip_flops"]),
+                    f"{100 * c['sequential_share']:.1f}%",
+                    str(c["depth"]),
+                ]
+            )
     return _table(header, body)
 
 
@@ -206,16 +267,24 @@ def render(data: dict, plot_name: str | None = "area_sweep.png") -> str:
         "",
     ]
     out += _pe_section(data["pe"], accs)
-    out += ["## Where the OverQ overhead goes (minimal accumulators)", "",
-            "Each OverQ PE against its OverQ-free counterpart at the counterpart's own minimal "
-            "accumulator. The counterpart re-synthesized at the OverQ accumulator width "
-            "separates the wider accumulator from the mux, shift and state flip-flops. "
-            "Percentages are of the counterpart's area. The theoretical minimum counts those "
-            "additions as standalone library cells (`synth/minimum.py`); it is an estimate, "
-            "not a bound: synthesis can merge the shift into the adder and land below it.", ""]
+    out += [
+        "## Where the OverQ overhead goes (minimal accumulators)",
+        "",
+        "Each OverQ PE against its OverQ-free counterpart at the counterpart's own minimal "
+        "accumulator. The counterpart re-synthesized at the OverQ accumulator width "
+        "separates the wider accumulator from the mux, shift and state flip-flops. "
+        "Percentages are of the counterpart's area. The theoretical minimum counts those "
+        "additions as standalone library cells (`synth/minimum.py`); it is an estimate, "
+        "not a bound: synthesis can merge the shift into the adder and land below it.",
+        "",
+    ]
     out += _decomposition(data["decomposition"])
-    out += ["## Same accumulator: the OverQ logic alone", "",
-            "Targets from issue 5 (OverQ range PE at A4W4).", ""]
+    out += [
+        "## Same accumulator: the OverQ logic alone",
+        "",
+        "Targets from issue 5 (OverQ range PE at A4W4).",
+        "",
+    ]
     out += _same_acc(data["same_accumulator"])
     if "pe_w5" in data:
         out += ["## One PE at A4W5 (APoT with two 2-bit terms, the paper's even split)", ""]
@@ -226,13 +295,16 @@ def render(data: dict, plot_name: str | None = "area_sweep.png") -> str:
         if plot_name:
             out += [f"![OverQ range PE overhead vs bit width]({plot_name})", ""]
     if "array" in data:
-        out += [f"## The whole {plan['rows']}x{plan['cols']} array", "",
-                "Including the input skew and output de-skew registers and the valid pipeline. "
-                "The array is flattened, so Yosys removes or merges flip-flops it can prove "
-                "constant or equal to another (such as sign-extension bits of the narrow partial "
-                "sums in the top rows). How many it can drop depends on the value ranges, so an "
-                "array's overhead need not be its PE's: compare the flip-flop counts.",
-                ""]
+        out += [
+            f"## The whole {plan['rows']}x{plan['cols']} array",
+            "",
+            "Including the input skew and output de-skew registers and the valid pipeline. "
+            "The array is flattened, so Yosys removes or merges flip-flops it can prove "
+            "constant or equal to another (such as sign-extension bits of the narrow partial "
+            "sums in the top rows). How many it can drop depends on the value ranges, so an "
+            "array's overhead need not be its PE's: compare the flip-flop counts.",
+            "",
+        ]
         out += _arrays(data["array"], plan["array_accs"])
     out += ["## PE details", ""]
     out += _pe_details(data["pe"], accs)

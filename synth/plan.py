@@ -36,16 +36,18 @@ class Plan:
     def w5_variants(self) -> tuple:
         return tuple(v for v in W5_VARIANTS if v in self.variants)
 
-    def pe(self, v: Variant, act_bits: int | None = None, acc=MIN_ACC,
-           weight_bits: int | None = None) -> Job:
+    def pe(
+        self, v: Variant, act_bits: int | None = None, acc=MIN_ACC, weight_bits: int | None = None
+    ) -> Job:
         cfg = v.config(act_bits or self.act_bits, acc, self.rows, self.cols, weight_bits)
         return Job("pe", cfg)
 
     def array(self, v: Variant, acc=MIN_ACC) -> Job:
         return Job("array", v.config(self.act_bits, acc, self.rows, self.cols))
 
-    def widened(self, v: Variant, act_bits: int | None = None,
-                weight_bits: int | None = None) -> Job:
+    def widened(
+        self, v: Variant, act_bits: int | None = None, weight_bits: int | None = None
+    ) -> Job:
         """v's OverQ-free counterpart built at v's minimal accumulator width."""
         width = self.pe(v, act_bits, MIN_ACC, weight_bits).cfg.acc_width
         return self.pe(counterpart(v), act_bits, width, weight_bits)
@@ -54,10 +56,10 @@ class Plan:
         jobs = [self.pe(v, acc=acc) for v in self.variants for acc in self.accs]
         jobs += [self.widened(v) for v in self.variants if v.overq != "none"]
         if self.w5:
-            jobs += [self.pe(v, acc=acc, weight_bits=5) for v in self.w5_variants
-                     for acc in self.accs]
-            jobs += [self.widened(v, weight_bits=5) for v in self.w5_variants
-                     if v.overq != "none"]
+            jobs += [
+                self.pe(v, acc=acc, weight_bits=5) for v in self.w5_variants for acc in self.accs
+            ]
+            jobs += [self.widened(v, weight_bits=5) for v in self.w5_variants if v.overq != "none"]
         for bits in self.sweep_bits:
             for acc in self.sweep_accs:
                 jobs += [self.pe(v, bits, acc, weight_bits=bits) for v in (BASELINE, OVERQ_RANGE)]

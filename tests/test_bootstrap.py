@@ -37,7 +37,7 @@ def test_interval_covers_the_true_mean_at_about_the_level():
     covered = 0
     trials = 200
     for t in range(trials):
-        a = rng.random(200) < 0.8        # agreement indicators, true mean 0.8
+        a = rng.random(200) < 0.8  # agreement indicators, true mean 0.8
         b = np.zeros(200)
         iv = paired_interval(a, b, resamples=400, seed=t)
         covered += iv.low <= 0.8 <= iv.high

@@ -109,3 +109,19 @@ def test_values_a_hair_below_the_floor_are_at_the_floor():
 def test_tile_lengths():
     assert tile_lengths(20, 8) == [8, 8, 4]
     assert tile_lengths(16, 8) == [8, 8]
+
+
+@pytest.mark.parametrize("rows,cascade", [(8, 2), (8, 1)])
+def test_victim_order_cuts_the_error_on_held_out_vectors(rows, cascade):
+    """With victims the order pairs outlier-prone channels with small ones and is kept
+    only if it lowers the calibration MSE; on held-out vectors it lowers it too, and
+    it stays a permutation that the range-only rule would not pick."""
+    x = _acts(n=6000)
+    calib, test = x[:3000], x[3000:]
+    cfg = ArrayConfig(rows=rows, cascade=cascade, overq="range,victim")
+    step = _step(calib)
+    perm = overq.channel_order(calib, step, cfg)
+    assert sorted(perm.tolist()) == list(range(x.shape[1]))
+    mse = lambda a, p=None: overq.encode_stats(a if p is None else a[:, p], step, cfg).mse  # noqa: E731
+    assert mse(calib, perm) < mse(calib)
+    assert mse(test, perm) < mse(test)

@@ -83,8 +83,7 @@ def test_effnet_layer_through_the_rtl(tmp_path):
     if not available("icarus"):
         pytest.skip("icarus is not installed (make setup installs it)")
     settings = RunSettings(ArrayConfig(), seed=1, sim="icarus")
-    result, report = run_layer(settings, 1, tmp_path, "effnet_pw", "channel",
-                               test_filter="layer")
+    result, report = run_layer(settings, 1, tmp_path, "effnet_pw", "channel", test_filter="layer")
     assert not result.failed, result.summary()
     assert report is not None and report["bit_exact"], report
     assert report["outliers"] > 0 and report["sqnr_db"] > 6, report
@@ -99,8 +98,11 @@ def test_verdict_needs_both_numbers_intervals_clear_of_zero_and_a_working_networ
     base_top1 = (rng.random(n) < 0.7).astype(int)
 
     def r(top1, kl):
-        return {"top1_agreement": float(np.mean(top1)), "kl": float(np.mean(kl)),
-                "per_input": {"top1": list(top1), "kl": list(kl)}}
+        return {
+            "top1_agreement": float(np.mean(top1)),
+            "kl": float(np.mean(kl)),
+            "per_input": {"top1": list(top1), "kl": list(kl)},
+        }
 
     base = r(base_top1, base_kl)
     fixed = base_top1.copy()
@@ -127,8 +129,12 @@ def test_threshold_verdict_needs_the_interval_clear_of_the_target():
     from sw_ref.claims import threshold_verdict
 
     outliers = np.full(2000, 2)
-    assert threshold_verdict(ratio_interval(np.full(2000, 2) * (np.arange(2000) % 20 > 0),
-                                            outliers), 0.9) == "yes"  # 0.95
+    assert (
+        threshold_verdict(
+            ratio_interval(np.full(2000, 2) * (np.arange(2000) % 20 > 0), outliers), 0.9
+        )
+        == "yes"
+    )  # 0.95
     assert threshold_verdict(ratio_interval(2 * (np.arange(2000) % 5 > 0), outliers), 0.9) == "no"
     near = 2 * (np.arange(2000) % 10 > 0)  # exactly 0.90
     assert threshold_verdict(ratio_interval(near, outliers), 0.9) == "within noise"
@@ -149,4 +155,7 @@ def test_depthwise_rows_encode_the_windows_too():
     both, pointwise = ev.run(dw), ev.run(replace(dw, depthwise=False))
     assert both["outliers"] > pointwise["outliers"] > 0
     assert 0 < both["coverage"] < 1
-    assert both["sqnr_db"]["_blocks.1._depthwise_conv"] != pointwise["sqnr_db"]["_blocks.1._depthwise_conv"]
+    assert (
+        both["sqnr_db"]["_blocks.1._depthwise_conv"]
+        != pointwise["sqnr_db"]["_blocks.1._depthwise_conv"]
+    )

@@ -42,14 +42,21 @@ OPTIONS = {
     "--weight-bits": ([2, 3, 4, 5, 7, 9, 16], [1, 17]),
     "--weight-format": (["int", "apot", "APoT"], ["float", ""]),
     "--apot-term-bits": ([1, 2, 3, 4, 8, 15], [0, -1, 16]),
-    "--overq": (["none", "range", "precision", "range,precision", "precision, range"],
-                ["", ",", "range,", "turbo"]),
+    "--overq": (
+        ["none", "range", "precision", "range,precision", "precision, range"],
+        ["", ",", "range,", "turbo"],
+    ),
     "--cascade": ([1, 2], [0, -1, 9]),
     "--acc-bits": ([12, 40, 64], [0, 1, 65, 67]),
     "--name": (["top", "arr", "x_1", "_t"], ["bufif0", "logic", "module", "9lives", "a-b", ""]),
 }
-FLAGS = ["--allow-overflow", "--product-register", "--input-register", "--double-buffer",
-         "--encoder"]
+FLAGS = [
+    "--allow-overflow",
+    "--product-register",
+    "--input-register",
+    "--double-buffer",
+    "--encoder",
+]
 OUTPUTS = ([[], [], [], ["--info"], ["--info", "--json"]], [["--json"]])  # mostly Verilog
 
 
@@ -91,8 +98,12 @@ def _compiles(text: str, workdir: Path) -> str:
     """Icarus' complaints about ``text`` ('' when it compiles cleanly)."""
     path = workdir / "design.v"
     path.write_text(text)
-    done = subprocess.run(["iverilog", "-g2005", "-o", os.devnull, str(path)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["iverilog", "-g2005", "-o", os.devnull, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return "" if done.returncode == 0 else (done.stdout + done.stderr or "failed")
 
 
@@ -103,18 +114,27 @@ def test_every_configuration_builds_or_is_refused_in_one_line():
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
 
-        @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-                  suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+        @settings(
+            max_examples=EXAMPLES,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+            print_blob=True,
+        )
         @given(command_lines())
         def check(argv):
             tally["tried"] += 1
             code, out, err = _run(argv)
-            shown = "python -m hw.generate " + " ".join(repr(a) if not a or " " in a else a
-                                                         for a in argv)
+            shown = "python -m hw.generate " + " ".join(
+                repr(a) if not a or " " in a else a for a in argv
+            )
             if code == 2:
                 assert out == "", shown
                 assert err.startswith("error: ") and err.count("\n") == 1 and err.endswith("\n"), (
-                    shown, err)
+                    shown,
+                    err,
+                )
                 assert "Traceback" not in err, shown
                 tally["refused"] += 1
                 reasons[" ".join(err.split()[1:3])] += 1
@@ -160,8 +180,7 @@ FIELD_VALUES = {
     "weight_format": st.sampled_from(["int", "apot", " APOT ", "float", "", None, 3]),
     "apot_term_bits": st.one_of(st.integers(-3, 20), st.sampled_from([2.0, None])),
     "overq": st.one_of(
-        st.sampled_from(["none", "range", "precision", "range,precision", "", ",", "x",
-                         None, 5]),
+        st.sampled_from(["none", "range", "precision", "range,precision", "", ",", "x", None, 5]),
         st.sets(st.sampled_from(["range", "precision", "", "RANGE", "turbo"]), max_size=3),
     ),
     "cascade": st.one_of(st.none(), st.integers(-1, 600), st.just(1.5)),

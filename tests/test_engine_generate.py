@@ -21,24 +21,41 @@ def _run(*args):
     return subprocess.run(GENERATE + list(args), capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("cfg", [
-    EngineConfig(ArrayConfig(rows=3, cols=2, cascade=1), max_m=5, max_k=7, max_n=3),
-    EngineConfig(ArrayConfig(rows=2, cols=3, weight_format="apot", weight_bits=5,
-                             overq="range,precision"), max_m=4, max_k=9, max_n=5),
-], ids=["range-c1", "apot-range-precision"])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        EngineConfig(ArrayConfig(rows=3, cols=2, cascade=1), max_m=5, max_k=7, max_n=3),
+        EngineConfig(
+            ArrayConfig(
+                rows=2, cols=3, weight_format="apot", weight_bits=5, overq="range,precision"
+            ),
+            max_m=4,
+            max_k=9,
+            max_n=5,
+        ),
+    ],
+    ids=["range-c1", "apot-range-precision"],
+)
 def test_engine_verilog_compiles_and_lints(cfg, tmp_path):
     path = tmp_path / "top.v"
     path.write_text(generate_engine_verilog(cfg))
     if shutil.which("iverilog"):
-        done = subprocess.run(["iverilog", "-g2005", "-o", str(tmp_path / "a.vvp"), str(path)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["iverilog", "-g2005", "-o", str(tmp_path / "a.vvp"), str(path)],
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
     env = simulator_env()
     verilator = shutil.which("verilator", path=env.get("PATH"))
     if verilator is None:
         pytest.skip("verilator is not installed")
-    lint = subprocess.run([verilator, "--lint-only", "-Wall", "--top-module", "top", str(path)],
-                          capture_output=True, text=True, env={**__import__("os").environ, **env})
+    lint = subprocess.run(
+        [verilator, "--lint-only", "-Wall", "--top-module", "top", str(path)],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, **env},
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
@@ -53,11 +70,14 @@ def test_cli_info_reports_stored_bits_and_limits():
     assert info["errors"]["bad_shift"] == 16
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--engine", "--max-k", "0"], "max_k must be in 1..65535"),
-    (["--max-n", "9"], "need --engine"),
-    (["--engine", "--overq", "none"], "needs an OverQ mode"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--engine", "--max-k", "0"], "--max-k must be in 1..65535"),
+        (["--max-n", "9"], "need --engine"),
+        (["--engine", "--overq", "none"], "needs an OverQ mode"),
+    ],
+)
 def test_cli_errors_are_one_line(args, message):
     done = _run(*args)
     assert done.returncode == 2 and done.stdout == ""

@@ -42,7 +42,9 @@ def _requant_hw(cfg, acc, bias, mult, shift, code_max, raw=False, mask=None):
             if vec is not None:
                 ctx.set(dut.valid_in, 1)
                 ctx.set(dut.last_in, int(i == len(acc) - 1))
-                ctx.set(dut.acc, sum((int(v) & ((1 << A) - 1)) << (c * A) for c, v in enumerate(vec)))
+                ctx.set(
+                    dut.acc, sum((int(v) & ((1 << A) - 1)) << (c * A) for c, v in enumerate(vec))
+                )
             else:
                 ctx.set(dut.valid_in, 0)
             await ctx.tick()
@@ -129,11 +131,20 @@ CONFIGS = {
     # one row: every tile is one weight beat, so K tiles of M = 1 follow in consecutive
     # cycles and the accumulator is read in the cycle it is written (transparent port)
     "1x2-range": EngineConfig(ArrayConfig(rows=1, cols=2), max_m=3, max_k=5, max_n=3),
-    "3x5-range-c1-registers": EngineConfig(ArrayConfig(rows=3, cols=5, cascade=1, product_register=True,
-                                                    input_register=True), max_m=6, max_k=10, max_n=11),
+    "3x5-range-c1-registers": EngineConfig(
+        ArrayConfig(rows=3, cols=5, cascade=1, product_register=True, input_register=True),
+        max_m=6,
+        max_k=10,
+        max_n=11,
+    ),
     "4x3-precision-apot": EngineConfig(
-        ArrayConfig(rows=4, cols=3, act_bits=3, weight_bits=5, weight_format="apot",
-                    overq="range,precision"), max_m=5, max_k=13, max_n=7),
+        ArrayConfig(
+            rows=4, cols=3, act_bits=3, weight_bits=5, weight_format="apot", overq="range,precision"
+        ),
+        max_m=5,
+        max_k=13,
+        max_n=7,
+    ),
 }
 
 
@@ -141,11 +152,18 @@ CONFIGS = {
 def test_commands_bit_exact_with_random_gaps_and_stalls(name):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(len(name))
-    cmds = [_layer(rng, cfg.max_m, cfg.max_k, cfg.max_n, cfg, requant=False),
-            _layer(rng, 1, 1, 1, cfg),
-            _layer(rng, 1, cfg.max_k, cfg.max_n, cfg),  # M = 1: K tiles back to back
-            _layer(rng, int(rng.integers(2, cfg.max_m)), int(rng.integers(2, cfg.max_k)),
-                   int(rng.integers(2, cfg.max_n)), cfg)]
+    cmds = [
+        _layer(rng, cfg.max_m, cfg.max_k, cfg.max_n, cfg, requant=False),
+        _layer(rng, 1, 1, 1, cfg),
+        _layer(rng, 1, cfg.max_k, cfg.max_n, cfg),  # M = 1: K tiles back to back
+        _layer(
+            rng,
+            int(rng.integers(2, cfg.max_m)),
+            int(rng.integers(2, cfg.max_k)),
+            int(rng.integers(2, cfg.max_n)),
+            cfg,
+        ),
+    ]
     results = simulate(cfg, cmds, seed=len(name), valid_prob=0.6, ready_prob=0.4)
     for cmd, res in zip(cmds, results):
         assert res.error == 0
@@ -164,8 +182,10 @@ def test_k_tiles_accumulate_on_chip():
     assert res.y[:, 0].tolist() == [15, 30, 45]
 
 
-@pytest.mark.parametrize("shape,requant", [((8, 20, 12), True), ((3, 9, 5), False),
-                                            ((4, 4, 4), True), ((1, 1, 1), False)])
+@pytest.mark.parametrize(
+    "shape,requant",
+    [((8, 20, 12), True), ((3, 9, 5), False), ((4, 4, 4), True), ((1, 1, 1), False)],
+)
 def test_cycle_count_is_the_documented_one(shape, requant):
     """No stalls: one vector per cycle; the count is verif.engine_utilisation's exactly
     (minus the header and parameter beats, which come before the first data beat)."""
@@ -180,15 +200,29 @@ def test_cycle_count_is_the_documented_one(shape, requant):
     assert res.cycles == data_cycles(cfg, m, tiles)
 
 
-@pytest.mark.parametrize("fields,flag", [
-    ((0, 4, 4, 3), "bad_m"), ((9, 4, 4, 3), "bad_m"), ((2, 0, 4, 3), "bad_k"),
-    ((2, 21, 4, 3), "bad_k"), ((2, 4, 0, 3), "bad_n"), ((2, 4, 13, 3), "bad_n"),
-    ((2, 4, 4, 256), "bad_code_max"),
-])
+@pytest.mark.parametrize(
+    "fields,flag",
+    [
+        ((0, 4, 4, 3), "bad_m"),
+        ((9, 4, 4, 3), "bad_m"),
+        ((2, 0, 4, 3), "bad_k"),
+        ((2, 21, 4, 3), "bad_k"),
+        ((2, 4, 0, 3), "bad_n"),
+        ((2, 4, 13, 3), "bad_n"),
+        ((2, 4, 4, 256), "bad_code_max"),
+    ],
+)
 def test_bad_header_is_refused_and_consumes_no_data(fields, flag):
     m, k, n, code_max = fields
-    bad = Command(np.zeros((m, k), int), np.zeros((k, n), int), np.zeros(n, int),
-                  np.ones(n, int), np.zeros(n, int), code_max, send_data=False)
+    bad = Command(
+        np.zeros((m, k), int),
+        np.zeros((k, n), int),
+        np.zeros(n, int),
+        np.ones(n, int),
+        np.zeros(n, int),
+        code_max,
+        send_data=False,
+    )
     good = _layer(np.random.default_rng(0), 3, 6, 5, SMALL)
     res = simulate(SMALL, [bad, good], valid_prob=0.7, ready_prob=0.7)
     assert res[0].error == 1 << ENGINE_ERRORS.index(flag)
@@ -225,7 +259,11 @@ def test_worked_example_of_the_docs():
     bias, mult, shift = np.array([10, -40, 0]), np.array([1, 1, 1 << 15]), np.array([3, 0, 16])
     assert engine.run(x, w, None, None, None, None, cfg).tolist() == [[90, 43, 6], [1, 1, 1]]
     assert [b for b, _ in fmt.command_beats(2, 5, 3, bias, mult, shift, 15)] == [
-        0x000F000300050002, 0x000300010000000A, 0x00000001FFFFFFD8, 0x0010800000000000]
+        0x000F000300050002,
+        0x000300010000000A,
+        0x00000001FFFFFFD8,
+        0x0010800000000000,
+    ]
     assert fmt.weight_beats(w, cfg) == [0x1E0, 0x75D, 0x12, 0xF01, 0, 0, 0, 0x111]
     assert fmt.x_beats(x, cfg) == [0x2002803, 0, 7, 1]
     (res,) = simulate(cfg, [Command(x, w, bias, mult, shift, 15)], valid_prob=0.5, ready_prob=0.5)

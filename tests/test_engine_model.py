@@ -6,8 +6,9 @@ import pytest
 from hw.params import ArrayConfig, EngineConfig
 from sw_ref import engine
 
-CFG = EngineConfig(ArrayConfig(rows=2, cols=2, act_bits=2, weight_bits=4, cascade=1),
-                   max_m=4, max_k=6, max_n=3)
+CFG = EngineConfig(
+    ArrayConfig(rows=2, cols=2, act_bits=2, weight_bits=4, cascade=1), max_m=4, max_k=6, max_n=3
+)
 
 
 def rq(value, mult, shift, code_max=15, bias=0):
@@ -72,25 +73,31 @@ def test_run_requantizes_per_column():
     assert y.tolist() == [[7, 0]]  # 9 clamped to code_max
 
 
-@pytest.mark.parametrize("x,w,message", [
-    (np.zeros((5, 2), int), np.zeros((2, 2), int), "M=5"),
-    (np.zeros((1, 7), int), np.zeros((7, 2), int), "K=7"),
-    (np.zeros((1, 2), int), np.zeros((2, 4), int), "N=4"),
-    (np.full((1, 2), 16), np.zeros((2, 2), int), "x_codes must be in 0..15"),
-    (np.zeros((1, 2), int), np.full((2, 2), 8), "w_codes must be in -8..7"),
-])
+@pytest.mark.parametrize(
+    "x,w,message",
+    [
+        (np.zeros((5, 2), int), np.zeros((2, 2), int), "M=5"),
+        (np.zeros((1, 7), int), np.zeros((7, 2), int), "K=7"),
+        (np.zeros((1, 2), int), np.zeros((2, 4), int), "N=4"),
+        (np.full((1, 2), 16), np.zeros((2, 2), int), "x_codes must be in 0..15"),
+        (np.zeros((1, 2), int), np.full((2, 2), 8), "w_codes must be in -8..7"),
+    ],
+)
 def test_limits_are_one_line_errors(x, w, message):
     with pytest.raises(ValueError, match=message) as info:
         engine.run(x, w, None, None, None, None, CFG)
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(shift=[48]), "shift must be in 0..47"),
-    (dict(mult=[1 << 16]), "mult must be in 0..65535"),
-    (dict(bias=[1 << 31]), "bias must be in"),
-    (dict(code_max=16), "code_max must be in 0..15"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(shift=[48]), "shift must be in 0..47"),
+        (dict(mult=[1 << 16]), "mult must be in 0..65535"),
+        (dict(bias=[1 << 31]), "bias must be in"),
+        (dict(code_max=16), "code_max must be in 0..15"),
+    ],
+)
 def test_parameter_limits(kwargs, message):
     args = dict(bias=[0], mult=[1], shift=[0], code_max=15) | kwargs
     with pytest.raises(ValueError, match=message):

@@ -23,5 +23,8 @@ def test_engine_on_both_simulators(sim, tmp_path):
         pytest.skip(f"{sim} is not installed (make setup installs it)")
     result = run_engine(CFG, sim, seed=3, commands=4, build_dir=tmp_path / sim)
     assert result.ok, result.summary()
-    assert set(result.passed) == {"random_commands", "refused_command_then_good_one",
-                                  "reset_mid_command"}, result.passed
+    assert set(result.passed) == {
+        "random_commands",
+        "refused_command_then_good_one",
+        "reset_mid_command",
+    }, result.passed

@@ -24,15 +24,28 @@ def quick(tmp_path_factory):
     path = tmp_path_factory.mktemp("evaluate") / "out.json"
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = evaluate.main(["--quick", "--json", str(path), "--no-progress",
-                            "--test-images", "300", "--calib", "128"])
+        rc = evaluate.main(
+            [
+                "--quick",
+                "--json",
+                str(path),
+                "--no-progress",
+                "--test-images",
+                "300",
+                "--calib",
+                "128",
+            ]
+        )
     assert rc == 0, err.getvalue()
     return json.loads(path.read_text()), out.getvalue()
 
 
 def _rows(report, section, **match):
-    return [r for r in report["results"]
-            if r["section"] == section and all(r[k] == v for k, v in match.items())]
+    return [
+        r
+        for r in report["results"]
+        if r["section"] == section and all(r[k] == v for k, v in match.items())
+    ]
 
 
 # --- the model ----------------------------------------------------------------------
@@ -127,7 +140,7 @@ def test_overq_without_modes_is_the_uniform_quantizer(ctx):
 
     for bits in (2, 4):
         x = torch.rand(64, 72) * 3
-        step = 3.0 / (2 ** bits - 1) / 2
+        step = 3.0 / (2**bits - 1) / 2
         cfg = ArrayConfig(rows=8, act_bits=bits, overq="none")
         enc = overq.encode(x.numpy(), step, cfg)
         dec = overq.decode(enc.values, enc.states, step, cfg)

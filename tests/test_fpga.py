@@ -12,7 +12,13 @@ from synth import fpga_tools
 from synth.fpga_flow import pnr_seed, run_flow, summarize, synth_variant
 from synth.fpga_report import build_report, render_markdown, top_luts
 from synth.fpga_variants import (
-    ENCODER_FLAVOURS, FLAVOURS, PRODUCT_REG_FLAVOURS, SEEDS, Variant, all_variants, default_variants,
+    ENCODER_FLAVOURS,
+    FLAVOURS,
+    PRODUCT_REG_FLAVOURS,
+    SEEDS,
+    Variant,
+    all_variants,
+    default_variants,
 )
 from synth.fpga_wrapper import OUT_PINS, parse_ports, wrapper_verilog
 
@@ -145,7 +151,9 @@ def test_variant_matrix():
     assert {v.cfg.overq_text for v in piped} == {"none", "range"}
     assert all(v.cfg.product_register and v.cfg.latency == 16 for v in piped)
     encoded = [v for v in headline if v.flavour in ENCODER_FLAVOURS]
-    assert all(v.cfg.encoder and v.cfg.overq_text == "range" and v.cfg.latency == 16 for v in encoded)
+    assert all(
+        v.cfg.encoder and v.cfg.overq_text == "range" and v.cfg.latency == 16 for v in encoded
+    )
     apot8 = Variant(8, 8, "apot", False).cfg
     assert apot8.weight_bits == 7 and len(apot8.apot_exponents) == 3
 
@@ -195,12 +203,17 @@ def test_pipeline_report_pairs_and_throughput_come_from_the_entries():
     ref = [e for e in _reference_entries(path) if "product" not in e["flavour"]]
     placed = []
     for e in ref:
-        for suffix, extra, fmax in ((", input reg", {"input_register": True}, 100.0),
-                                    (", input reg, double buffer",
-                                     {"input_register": True, "double_buffer": True}, 80.0)):
+        for suffix, extra, fmax in (
+            (", input reg", {"input_register": True}, 100.0),
+            (", input reg, double buffer", {"input_register": True, "double_buffer": True}, 80.0),
+        ):
             f = copy.deepcopy(e)
-            f.update(flavour=e["flavour"] + suffix, name=e["name"] + suffix, source="this run",
-                     fmax_mhz=fmax if e["flavour"] == "baseline" else fmax * 0.9)
+            f.update(
+                flavour=e["flavour"] + suffix,
+                name=e["name"] + suffix,
+                source="this run",
+                fmax_mhz=fmax if e["flavour"] == "baseline" else fmax * 0.9,
+            )
             f["config"].update(extra)
             placed.append(f)
     entries = ref + placed

@@ -17,7 +17,7 @@ from sw_ref.overq import encode, golden
 
 
 def expected_trace(cfg, trace):
-    """(cycle, y) README "The generated top module" promises for the vectors of ``trace``."""
+    """(cycle, y) docs/top-module.md "The generated top module" promises for the vectors of ``trace``."""
     L = cfg.latency
     resets = set(trace.resets)
     out = []
@@ -69,7 +69,7 @@ def random_vector(cfg, rng):
 
 
 def directed_vectors(cfg, rng):
-    """The slot patterns README "OverQ encoding" produces, written out (v, f) per case."""
+    """The slot patterns docs/overq-encoding.md "OverQ encoding" produces, written out (v, f) per case."""
     R, M, c = cfg.rows, cfg.act_max, cfg.cascade
     N, S, RG, P = STATE_NORMAL, STATE_SHIFTED, STATE_RANGE, STATE_PRECISION
     cases = [
@@ -212,8 +212,11 @@ def test_16x16_few_vectors(fmt):
     L = cfg.latency
     weights = weight_codes(cfg, rng)
     assert len({tuple(col) for col in weights.T}) == cfg.cols  # columns differ
-    vectors = directed_vectors(cfg, rng)[:4] + encoded_vectors(cfg, rng, 6) + \
-        stream(cfg, rng, 6, gaps=True)
+    vectors = (
+        directed_vectors(cfg, rng)[:4]
+        + encoded_vectors(cfg, rng, 6)
+        + stream(cfg, rng, 6, gaps=True)
+    )
     program = [("load", weights)] + vectors + [("idle", L), ("reset", 1)]
     program += [("load", weight_codes(cfg, rng, "min"))] + directed_vectors(cfg, rng)[1:3]
     program += [("idle", L)]
@@ -252,8 +255,9 @@ def test_overflowing_accumulator_wraps_like_a_register():
     rng = np.random.default_rng(8)
     program = [("load", weight_codes(cfg, rng, "min"))] + directed_vectors(cfg, rng)[1:3]
     trace = check(cfg, program)
-    exact = golden(np.array(trace.sent[1].values), np.array(trace.sent[1].states),
-                   trace.sent[1].weights, cfg)
+    exact = golden(
+        np.array(trace.sent[1].values), np.array(trace.sent[1].states), trace.sent[1].weights, cfg
+    )
     assert np.any(exact != _wrap(exact, cfg))  # this test really overflows
 
 
@@ -374,18 +378,22 @@ def test_input_register_adds_exactly_one_cycle():
 
 from acc_bounds import extreme_outputs, extreme_vector, extreme_weight_code, signed_width  # noqa: E402
 
-OVERFLOW_FREE = [
-    ArrayConfig(rows=5, cols=2, weight_format=fmt, weight_bits=wb, overq=modes, cascade=2)
-    for fmt, wb in (("int", 4), ("apot", 5))
-    for modes in ("none", "range", "precision", "range,precision")
-] + [
-    ArrayConfig(rows=8, cols=3, act_bits=b, weight_bits=w, overq="range")
-    for b, w in [(2, 2), (3, 8), (8, 3)]
-] + [
-    ArrayConfig(rows=1, cols=2, cascade=1, overq="range,precision"),
-    ArrayConfig(rows=4, cols=2, overq="range", acc_bits=16),
-    ArrayConfig(rows=4, cols=2, overq="range,precision", acc_bits=32, weight_format="apot"),
-]
+OVERFLOW_FREE = (
+    [
+        ArrayConfig(rows=5, cols=2, weight_format=fmt, weight_bits=wb, overq=modes, cascade=2)
+        for fmt, wb in (("int", 4), ("apot", 5))
+        for modes in ("none", "range", "precision", "range,precision")
+    ]
+    + [
+        ArrayConfig(rows=8, cols=3, act_bits=b, weight_bits=w, overq="range")
+        for b, w in [(2, 2), (3, 8), (8, 3)]
+    ]
+    + [
+        ArrayConfig(rows=1, cols=2, cascade=1, overq="range,precision"),
+        ArrayConfig(rows=4, cols=2, overq="range", acc_bits=16),
+        ArrayConfig(rows=4, cols=2, overq="range,precision", acc_bits=32, weight_format="apot"),
+    ]
+)
 
 
 @pytest.mark.parametrize("cfg", OVERFLOW_FREE, ids=lambda c: c.key())

@@ -2,7 +2,7 @@
 """Double-buffered weights (``cfg.double_buffer``) in Amaranth's simulator.
 
 Each program mixes vectors, shadow shifts and swaps cycle by cycle; ``hw.simulate``
-records for every vector the weights README "Double-buffered weights" says it must
+records for every vector the weights docs/top-module.md "Double-buffered weights" says it must
 use (a swap makes the shadow copy, as it was before that cycle's shift, active for
 the vector of that cycle on), and the whole output trace is compared with
 ``sw_ref.overq.golden``: values, each exactly L cycles after its vector, nothing else.
@@ -12,9 +12,9 @@ sides of every swap.
 
 import numpy as np
 import pytest
+from test_hw_array import check, random_vector, weight_codes
 
 from hw.params import ArrayConfig
-from test_hw_array import check, random_vector, weight_codes
 
 CONFIGS = [
     ArrayConfig(rows=4, cols=3, cascade=2, double_buffer=True),
@@ -23,8 +23,9 @@ CONFIGS = [
     ArrayConfig(rows=3, cols=3, weight_format="apot", cascade=1, double_buffer=True),
     ArrayConfig(rows=1, cols=3, cascade=1, double_buffer=True),
     ArrayConfig(rows=4, cols=3, cascade=2, double_buffer=True, input_register=True),
-    ArrayConfig(rows=3, cols=2, overq="none", double_buffer=True, input_register=True,
-                product_register=True),
+    ArrayConfig(
+        rows=3, cols=2, overq="none", double_buffer=True, input_register=True, product_register=True
+    ),
 ]
 
 
@@ -57,8 +58,14 @@ def random_cycles(cfg, rng, count, p_vec=0.7, p_shift=0.5, p_swap=0.15, p_reset=
             ops.append(("reset", int(rng.integers(1, 3))))
             continue
         row = weight_codes(cfg, rng)[0] if rng.random() < p_shift else None
-        ops.append(("cycle", vec(cfg, rng) if rng.random() < p_vec else None, row,
-                    bool(rng.random() < p_swap)))
+        ops.append(
+            (
+                "cycle",
+                vec(cfg, rng) if rng.random() < p_vec else None,
+                row,
+                bool(rng.random() < p_swap),
+            )
+        )
     return ops
 
 

@@ -8,6 +8,7 @@ and gapped streams, reset, and the whole array behind it (``top`` with ``a_code`
 from __future__ import annotations
 
 import itertools
+import os
 import re
 
 import numpy as np
@@ -31,7 +32,9 @@ def _check(cfg, codes, gaps=None, slots_per_stage=None):
     codes = np.asarray(codes, dtype=np.int64)
     out = simulate_encoder(cfg, codes, gaps, slots_per_stage=slots_per_stage)
     values, states = _expected(codes, cfg)
-    bad = np.flatnonzero((out["values"] != values).any(axis=1) | (out["states"] != states).any(axis=1))
+    bad = np.flatnonzero(
+        (out["values"] != values).any(axis=1) | (out["states"] != states).any(axis=1)
+    )
     if bad.size:
         i = bad[0]
         raise AssertionError(
@@ -59,18 +62,26 @@ def test_every_code_vector_range_r4_b2(cascade):
     _check(cfg, codes)
 
 
-@pytest.mark.parametrize("overq,cascade", [("range,precision", 1), ("range,precision", 2),
-                                           ("range,precision", 3), ("precision", 2)])
+@pytest.mark.parametrize(
+    "overq,cascade",
+    [("range,precision", 1), ("range,precision", 2), ("range,precision", 3), ("precision", 2)],
+)
 def test_every_code_vector_precision_r4_b2(overq, cascade):
     """Every vector over 12 fine codes u per slot that reach every rounding case
     (12^4 vectors); every one of the 64 u values is also tried in every slot. (The
     cascade only matters with range: precision alone runs once.)"""
     cfg = ArrayConfig(rows=4, cols=1, act_bits=2, overq=overq, cascade=cascade, encoder=True)
-    codes = np.array(list(itertools.product(PRECISION_U_B2, repeat=4)), dtype=np.int64)
+    _check_every_fine_code(cfg, cascade)
+
+
+def _check_every_fine_code(cfg, seed):
+    """Every vector over PRECISION_U_B2, then each of the 64 u values in every slot."""
+    r = cfg.rows
+    codes = np.array(list(itertools.product(PRECISION_U_B2, repeat=r)), dtype=np.int64)
     _check(cfg, codes)
-    rng = np.random.default_rng(cascade)
-    single = rng.choice(PRECISION_U_B2, size=(64 * 4, 4))
-    for k in range(4):
+    rng = np.random.default_rng(seed)
+    single = rng.choice(PRECISION_U_B2, size=(64 * r, r))
+    for k in range(r):
         single[k * 64 : (k + 1) * 64, k] = np.arange(64)
     _check(cfg, single)
 
@@ -100,7 +111,9 @@ def _random_codes(cfg, rng, n):
     ],
 )
 def test_random_vectors(rows, act_bits, overq, cascade):
-    cfg = ArrayConfig(rows=rows, cols=1, act_bits=act_bits, overq=overq, cascade=cascade, encoder=True)
+    cfg = ArrayConfig(
+        rows=rows, cols=1, act_bits=act_bits, overq=overq, cascade=cascade, encoder=True
+    )
     rng = np.random.default_rng(rows * 100 + cascade)
     n = 600 if rows <= 16 else 300
     codes = _random_codes(cfg, rng, n)
@@ -129,7 +142,9 @@ def test_reset_clears_valid():
     assert out["valid_out"] == expected
     values, states = _expected(codes, cfg)
     late = [i for i, t in enumerate(presented) if t > 12]
-    assert (out["values"][late] == values[late]).all() and (out["states"][late] == states[late]).all()
+    assert (out["values"][late] == values[late]).all() and (
+        out["states"][late] == states[late]
+    ).all()
 
 
 @pytest.mark.parametrize(
@@ -173,8 +188,6 @@ def test_latency_and_ports():
         ArrayConfig(overq="none", encoder=True)
 
 
-
-
 # --- the generator: --encoder ---------------------------------------------------------
 
 
@@ -205,7 +218,11 @@ def test_encoder_without_overq_is_a_one_line_error(capsys):
 
     assert main(["--overq", "none", "--encoder"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.count("\n") == 1 and err.startswith("error: encoder needs an OverQ mode")
+    assert (
+        out == ""
+        and err.count("\n") == 1
+        and err.startswith("error: --encoder needs an OverQ mode")
+    )
 
 
 def test_default_output_does_not_change():
@@ -216,3 +233,57 @@ def test_default_output_does_not_change():
     committed = Path(__file__).resolve().parents[1] / "rtl_out" / "top.v"
     assert generate_verilog(ArrayConfig()) == committed.read_text()
     assert ArrayConfig().latency == 15 and "encoder" not in ArrayConfig().describe()
+
+
+# --- victim overwrite (docs/victim.md) ---------------------------------
+
+# q values for b = 2 that reach every victim decision with a neighbour: zero, each
+# normal value, the first outliers (4: q' - M = 1, no neighbour is cheaper than 1 but
+# the zero), the tie-makers (5, 6: q' - M = 2, 3 against neighbours 1..3), and the top.
+VICTIM_Q_B2 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 15)
+
+
+@pytest.mark.parametrize("cascade", [1, 2, 3])
+def test_every_code_vector_victim_r4_b2(cascade):
+    """Victim mode: all 2^16 vectors of four 4-bit codes back to back at c = 2 (every c
+    with OVERQ_EXHAUSTIVE=1, 12 s each), every vector over the deciding q values at
+    every c, with gaps between the vectors."""
+    cfg = ArrayConfig(
+        rows=4, cols=1, act_bits=2, overq="range,victim", cascade=cascade, encoder=True
+    )
+    if cascade == 2 or os.environ.get("OVERQ_EXHAUSTIVE") == "1":
+        codes = np.array(list(itertools.product(range(16), repeat=4)), dtype=np.int64)
+        _check(cfg, codes)
+    few = np.array(list(itertools.product(VICTIM_Q_B2, repeat=4)), dtype=np.int64)
+    rng = np.random.default_rng(cascade)
+    _check(cfg, few, np.where(rng.random(len(few)) < 0.3, 1, 0))
+    assert encode_codes(few, cfg).stats.victims > 0
+
+
+@pytest.mark.parametrize("cascade", [1, 2])
+def test_every_code_vector_victim_precision_r3_b2(cascade):
+    """Victim mode with precision: every vector over the fine codes of every rounding
+    case (12^3), and every u in every slot."""
+    cfg = ArrayConfig(
+        rows=3, cols=1, act_bits=2, overq="range,precision,victim", cascade=cascade, encoder=True
+    )
+    _check_every_fine_code(cfg, cascade)
+
+
+@pytest.mark.parametrize(
+    "rows,act_bits,overq,cascade",
+    [
+        (8, 4, "range,victim", 2),
+        (8, 4, "range,precision,victim", 3),
+        (16, 3, "range,victim", 4),
+    ],
+)
+def test_random_vectors_victim(rows, act_bits, overq, cascade):
+    cfg = ArrayConfig(
+        rows=rows, cols=1, act_bits=act_bits, overq=overq, cascade=cascade, encoder=True
+    )
+    rng = np.random.default_rng(rows * 100 + cascade + 7)
+    codes = _random_codes(cfg, rng, 400)
+    gaps = np.where(rng.random(400) < 0.3, rng.integers(1, 4, size=400), 0)
+    _check(cfg, codes, gaps)
+    assert encode_codes(codes, cfg).stats.victims > 0

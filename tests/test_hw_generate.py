@@ -21,7 +21,9 @@ from verif.runner import simulator_env
 
 ROOT = Path(__file__).resolve().parents[1]
 # The configuration of `make generate` / `make demo` (Makefile defaults).
-MAKE_ARGS = "--rows 8 --cols 8 --act-bits 4 --weight-bits 4 --weight-format int --overq range --cascade 2"
+MAKE_ARGS = (
+    "--rows 8 --cols 8 --act-bits 4 --weight-bits 4 --weight-format int --overq range --cascade 2"
+)
 
 
 def modules(text):
@@ -51,7 +53,11 @@ def test_cli_writes_the_same_bytes_in_a_fresh_process(default_verilog):
     env = dict(os.environ, PYTHONHASHSEED="123")
     done = subprocess.run(
         [sys.executable, "-m", "hw.generate", *MAKE_ARGS.split()],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == default_verilog
@@ -92,10 +98,15 @@ def test_ports_follow_the_spec(default_verilog):
     cfg = ArrayConfig()
     ports = re.search(r"^module top \((.*?)\);", default_verilog, re.S | re.M).group(1)
     expect = [
-        ("input", 1, "clk"), ("input", 1, "rst"), ("input", 1, "w_shift"),
-        ("input", cfg.cols * cfg.weight_bits, "w_data"), ("input", 1, "a_valid"),
-        ("input", cfg.rows * cfg.act_bits, "a_data"), ("input", 2 * cfg.rows, "a_state"),
-        ("output", 1, "y_valid"), ("output", cfg.cols * cfg.acc_width, "y_data"),
+        ("input", 1, "clk"),
+        ("input", 1, "rst"),
+        ("input", 1, "w_shift"),
+        ("input", cfg.cols * cfg.weight_bits, "w_data"),
+        ("input", 1, "a_valid"),
+        ("input", cfg.rows * cfg.act_bits, "a_data"),
+        ("input", 2 * cfg.rows, "a_state"),
+        ("output", 1, "y_valid"),
+        ("output", cfg.cols * cfg.acc_width, "y_data"),
     ]
     found = [
         (d, int(w) + 1 if w else 1, n)
@@ -201,8 +212,16 @@ LINT_CONFIGS = {
         "top",
     ),
     "int8-overflow": (
-        ArrayConfig(rows=3, cols=5, act_bits=8, weight_bits=8, acc_bits=12, allow_overflow=True,
-                    overq="precision", cascade=1),
+        ArrayConfig(
+            rows=3,
+            cols=5,
+            act_bits=8,
+            weight_bits=8,
+            acc_bits=12,
+            allow_overflow=True,
+            overq="precision",
+            cascade=1,
+        ),
         "arr",
     ),
     "product-register": (
@@ -218,20 +237,44 @@ LINT_CONFIGS = {
         "top",
     ),
     "double-buffer-input-register-baseline": (
-        ArrayConfig(rows=2, cols=3, overq="none", double_buffer=True, input_register=True,
-                    product_register=True, cascade=1),
+        ArrayConfig(
+            rows=2,
+            cols=3,
+            overq="none",
+            double_buffer=True,
+            input_register=True,
+            product_register=True,
+            cascade=1,
+        ),
         "db",
     ),
     "encoder-range": (ArrayConfig(rows=5, cols=3, cascade=3, encoder=True), "top"),
-    "encoder-precision-1row": (ArrayConfig(rows=1, cols=2, cascade=1, overq="precision", encoder=True), "top"),
+    "encoder-precision-1row": (
+        ArrayConfig(rows=1, cols=2, cascade=1, overq="precision", encoder=True),
+        "top",
+    ),
     "encoder-range-precision-preg": (
-        ArrayConfig(rows=6, cols=2, act_bits=3, overq="range,precision", cascade=2, encoder=True,
-                    product_register=True),
+        ArrayConfig(
+            rows=6,
+            cols=2,
+            act_bits=3,
+            overq="range,precision",
+            cascade=2,
+            encoder=True,
+            product_register=True,
+        ),
         "top",
     ),
     "product-register-apot-baseline": (
-        ArrayConfig(rows=2, cols=3, weight_format="apot", weight_bits=5, overq="none",
-                    cascade=1, product_register=True),
+        ArrayConfig(
+            rows=2,
+            cols=3,
+            weight_format="apot",
+            weight_bits=5,
+            overq="none",
+            cascade=1,
+            product_register=True,
+        ),
         "top",
     ),
 }
@@ -243,11 +286,17 @@ def test_verilog_parses_with_iverilog_and_lints_clean_with_verilator(case, tmp_p
     path = tmp_path / f"{name}.v"
     path.write_text(generate_verilog(cfg, name=name))
     env = _tool_env()
-    iv = subprocess.run(["iverilog", "-g2005", "-o", os.devnull, str(path)],
-                        capture_output=True, text=True, env=env)
+    iv = subprocess.run(
+        ["iverilog", "-g2005", "-o", os.devnull, str(path)], capture_output=True, text=True, env=env
+    )
     assert iv.returncode == 0 and iv.stdout + iv.stderr == "", iv.stdout + iv.stderr
-    lint = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", name, str(path)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    lint = subprocess.run(
+        ["verilator", "--lint-only", "-Wall", "--top-module", name, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "%Warning" not in lint.stderr
 
@@ -255,8 +304,13 @@ def test_verilog_parses_with_iverilog_and_lints_clean_with_verilator(case, tmp_p
 def test_single_pe_lints_clean(tmp_path):
     path = tmp_path / "pe.v"
     path.write_text(generate_pe_verilog(ArrayConfig(overq="range,precision"), row=1))
-    lint = subprocess.run(["verilator", "--lint-only", "-Wall", str(path)],
-                          capture_output=True, text=True, env=_tool_env(), cwd=tmp_path)
+    lint = subprocess.run(
+        ["verilator", "--lint-only", "-Wall", str(path)],
+        capture_output=True,
+        text=True,
+        env=_tool_env(),
+        cwd=tmp_path,
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
@@ -266,29 +320,29 @@ def test_single_pe_lints_clean(tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        ("--rows 0", "rows and cols must be >= 1"),
+        ("--rows 0", "--rows and --cols must be >= 1"),
         ("--acc-bits 6", "can overflow"),
         ("--overq turbo", "unknown OverQ mode"),
-        ("--weight-format float", "weight_format must be int or apot"),
-        ("--weight-format apot --weight-bits 8", "multiple of apot_term_bits"),
+        ("--weight-format float", "--weight-format must be int or apot"),
+        ("--weight-format apot --weight-bits 8", "multiple of --apot-term-bits"),
         ("--rows 4 --cascade 4", "cascade must be in 1..3"),
-        ("--act-bits 1", "act_bits must be in 2.."),
+        ("--act-bits 1", "--act-bits must be in 2.."),
         ("--name 9lives", "plain Verilog identifier"),
         ("--name module", "Verilog keyword"),
         ("--json", "--json needs --info"),
         ("--rows eight", "invalid int value"),
         ("--frobnicate", "unrecognized arguments"),
         # issue 14: each used to pass, wrap or end in a traceback
-        ("--weight-format apot --weight-bits 9 --apot-term-bits 8", "apot_term_bits 1, 2, 4 fit"),
-        ("--weight-format apot --weight-bits 7 --apot-term-bits 6", "apot_term_bits 1, 2, 3 fit"),
+        ("--weight-format apot --weight-bits 9 --apot-term-bits 8", "--apot-term-bits 1, 2, 4 fit"),
+        ("--weight-format apot --weight-bits 7 --apot-term-bits 6", "--apot-term-bits 1, 2, 3 fit"),
         ("--weight-format apot --weight-bits 16 --apot-term-bits 15 --info", "32778-bit outputs"),
         ("--act-bits 16 --weight-bits 16 --overq range,precision", "need 67-bit outputs"),
-        ("--acc-bits 67", "acc_bits must be in 2..64, got 67"),
+        ("--acc-bits 67", "--acc-bits must be in 2..64, got 67"),
         ("--rows 100000", "800000 PEs"),
         ("--name bufif0", "Verilog keyword"),
         ("--name logic", "Verilog keyword"),
-        ("--overq ,", "overq has an empty mode name"),
-        ("--apot-term-bits -1", "apot_term_bits must be in 1..15, got -1"),
+        ("--overq ,", "--overq has an empty mode name"),
+        ("--apot-term-bits -1", "--apot-term-bits must be in 1..15, got -1"),
     ],
 )
 def test_bad_parameters_give_one_line_and_exit_2(args, fragment, capsys):
@@ -300,26 +354,37 @@ def test_bad_parameters_give_one_line_and_exit_2(args, fragment, capsys):
 
 
 def test_bad_parameters_from_the_shell_have_no_traceback():
-    done = subprocess.run([sys.executable, "-m", "hw.generate", "--rows", "0"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "hw.generate", "--rows", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert done.stdout == ""
-    assert done.stderr == "error: rows and cols must be >= 1, got rows=0 cols=8\n"
+    assert done.stderr == "error: --rows and --cols must be >= 1, got --rows=0 --cols=8\n"
 
 
 def test_an_empty_overq_is_refused_not_taken_for_none(capsys):
     assert main(["--overq", ""]) == 2
     assert capsys.readouterr().err == (
-        "error: overq has an empty mode name in ''; allowed: range, precision, "
-        "range,precision or none\n"
+        "error: --overq has an empty mode name in ''; allowed: range, precision, "
+        "range,precision, range,victim, range,precision,victim or none\n"
     )
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_full_disk_is_one_line_and_a_nonzero_exit():
     with open("/dev/full", "w") as full:
-        done = subprocess.run([sys.executable, "-m", "hw.generate", "--rows", "1", "--cols", "1"],
-                              cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "hw.generate", "--rows", "1", "--cols", "1"],
+            cwd=ROOT,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 1
     assert done.stderr == "error: cannot write to stdout: No space left on device\n"
 
@@ -330,16 +395,23 @@ def test_refused_names_are_keywords_of_a_tool_that_reads_the_file(tmp_path):
     for word in ("bufif0", "pulsestyle_onevent", "logic", "interconnect", "wone", "bool"):
         assert word in VERILOG_KEYWORDS
         path = tmp_path / "named.v"
-        path.write_text(f"module {word}(input wire a, output wire y);\n  assign y = a;\nendmodule\n")
-        runs = [["iverilog", "-g2005", "-o", os.devnull, str(path)],
-                ["iverilog", "-g2012", "-o", os.devnull, str(path)],
-                ["verilator", "--lint-only", str(path)]]
-        codes = [subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path).returncode
-                 for cmd in runs]
+        path.write_text(
+            f"module {word}(input wire a, output wire y);\n  assign y = a;\nendmodule\n"
+        )
+        runs = [
+            ["iverilog", "-g2005", "-o", os.devnull, str(path)],
+            ["iverilog", "-g2012", "-o", os.devnull, str(path)],
+            ["verilator", "--lint-only", str(path)],
+        ]
+        codes = [
+            subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path).returncode
+            for cmd in runs
+        ]
         assert any(codes), word
     path.write_text("module plain_name(input wire a, output wire y);\n  assign y = a;\nendmodule\n")
-    assert not any(subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path).returncode
-                   for cmd in runs)
+    assert not any(
+        subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path).returncode for cmd in runs
+    )
 
 
 def test_info_prints_latency_acc_bits_and_configuration(capsys):
@@ -362,10 +434,22 @@ def test_info_json_is_a_sidecar_with_the_interface(capsys):
     assert members["y_data"]["width"] == 5 * cfg.acc_width
 
 
-@pytest.mark.parametrize("cfg", [ArrayConfig(), ArrayConfig(rows=3, cols=5, overq="none"),
-                                 ArrayConfig(rows=4, cols=2, weight_format="apot", weight_bits=5,
-                                             overq="range,precision", encoder=True)],
-                         ids=lambda c: c.key())
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ArrayConfig(),
+        ArrayConfig(rows=3, cols=5, overq="none"),
+        ArrayConfig(
+            rows=4,
+            cols=2,
+            weight_format="apot",
+            weight_bits=5,
+            overq="range,precision",
+            encoder=True,
+        ),
+    ],
+    ids=lambda c: c.key(),
+)
 def test_info_json_fields_say_what_the_verilog_ports_carry(cfg):
     """The sidecar's fields match the Verilog's port declarations, and y_data's fields are
     two's complement: the golden model's negative outputs come out of the bus that way."""
@@ -376,13 +460,19 @@ def test_info_json_fields_say_what_the_verilog_ports_carry(cfg):
 
     info = interface_info(cfg)
     verilog = generate_verilog(cfg)
-    top_ports = verilog[verilog.index("module top ("):]
-    top_ports = top_ports[:top_ports.index(");")]
-    declared = {m.group(3): int(m.group(2) or 0) + 1 for m in re.finditer(
-        r"^\s*(input|output)\s+wire\s+(?:\[(\d+):0\]\s+)?(\w+)", top_ports, re.M)}
+    top_ports = verilog[verilog.index("module top (") :]
+    top_ports = top_ports[: top_ports.index(");")]
+    declared = {
+        m.group(3): int(m.group(2) or 0) + 1
+        for m in re.finditer(
+            r"^\s*(input|output)\s+wire\s+(?:\[(\d+):0\]\s+)?(\w+)", top_ports, re.M
+        )
+    }
     assert {"clk", "rst", "y_valid", "y_data"} <= declared.keys()
     for port, f in info["fields"].items():
-        assert declared[port] == f["count"] * f["width"] == info["interface"]["members"][port]["width"]
+        assert (
+            declared[port] == f["count"] * f["width"] == info["interface"]["members"][port]["width"]
+        )
     assert info["fields"]["y_data"]["signed"] is True
     assert info["fields"]["w_data"]["signed"] is (cfg.weight_format == "int")
     if cfg.weight_format == "int":  # a negative output, packed and read back by the fields
@@ -403,10 +493,24 @@ def test_help_shows_every_option_and_defaults(capsys):
         main(["--help"])
     assert stop.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--rows", "--cols", "--act-bits", "--weight-bits", "--weight-format",
-                   "--apot-term-bits", "--overq", "--cascade", "--acc-bits",
-                   "--allow-overflow", "--product-register", "--input-register",
-                   "--double-buffer", "--name", "--info", "--json"):
+    for option in (
+        "--rows",
+        "--cols",
+        "--act-bits",
+        "--weight-bits",
+        "--weight-format",
+        "--apot-term-bits",
+        "--overq",
+        "--cascade",
+        "--acc-bits",
+        "--allow-overflow",
+        "--product-register",
+        "--input-register",
+        "--double-buffer",
+        "--name",
+        "--info",
+        "--json",
+    ):
         assert option in text
     assert "(default: 8)" in text and "(default: range)" in text
 

@@ -10,14 +10,13 @@ import itertools
 
 import numpy as np
 import pytest
+from acc_bounds import scale_table
 from amaranth.sim import Simulator
 
 from hw.mul import ApotMultiplier, IntMultiplier, multiplier_for
 from hw.params import STATE_NORMAL, ArrayConfig
 from hw.pe import ProcessingElement
 from hw.simulate import weight_values
-
-from acc_bounds import scale_table
 
 
 def _run(dut, bench):
@@ -153,7 +152,7 @@ def test_pe_rejects_rows_outside_the_array(kwargs):
 
 # --- overflow, against a width worked out in the test (tests/acc_bounds.py) ---------
 
-from acc_bounds import extreme_outputs, extreme_weight_code, scale_table  # noqa: E402
+from acc_bounds import extreme_outputs, extreme_weight_code  # noqa: E402
 
 PE_EXTREMES = [
     ArrayConfig(rows=8, act_bits=4, weight_bits=4, overq=modes)

@@ -163,8 +163,18 @@ def test_evaluate_transformer_quick(tmp_path):
 
     start = time.perf_counter()
     out = tmp_path / "q.json"
-    rc = et.main(["--quick", "--json", str(out), "--report", str(tmp_path), "--no-progress",
-                  "--cache-dir", str(tmp_path / "cache")])
+    rc = et.main(
+        [
+            "--quick",
+            "--json",
+            str(out),
+            "--report",
+            str(tmp_path),
+            "--no-progress",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     seconds = time.perf_counter() - start
     assert rc == 0
     data = json.loads(out.read_text())

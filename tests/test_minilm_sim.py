@@ -24,15 +24,26 @@ def test_case_shapes_and_reference(case):
     assert case.values.shape == (192 * 48, 3, 8)
     assert case.reference.shape == (3, 384)
     # the reference is golden over the whole K, and the tiles add up to it
-    tiles = np.stack([golden(v, s, case.weights[ti * 8:(ti + 1) * 8, tj * 8:(tj + 1) * 8], CFG)
-                      for v, s, (ti, tj) in zip(case.values, case.states, case.tile_index)])
+    tiles = np.stack(
+        [
+            golden(v, s, case.weights[ti * 8 : (ti + 1) * 8, tj * 8 : (tj + 1) * 8], CFG)
+            for v, s, (ti, tj) in zip(case.values, case.states, case.tile_index)
+        ]
+    )
     np.testing.assert_array_equal(case.assemble(tiles), case.reference)
 
 
 def test_zero_point_correction_is_golden_real(case):
     o = case.reference.shape[1]
-    real = golden_real(case.slots, case.slot_states, case.weights[:, :o], CFG, case.act_step,
-                       case.w_unit, floor=GELU_MIN)
+    real = golden_real(
+        case.slots,
+        case.slot_states,
+        case.weights[:, :o],
+        CFG,
+        case.act_step,
+        case.w_unit,
+        floor=GELU_MIN,
+    )
     corr = zero_point_correction(case.weights[:, :o], GELU_MIN, case.w_unit)
     folded = case.reference * case.unit + case.bias  # the bias holds the correction
     np.testing.assert_allclose(real + (case.bias - corr), folded, rtol=1e-12, atol=1e-9)
@@ -62,5 +73,5 @@ def test_minilm_tiles_through_rtl(case, tmp_path):
     y = np.load(tmp_path / "layer_outputs.npz")["y"]
     for t, out in zip(pick, y):
         ti, tj = case.tile_index[t]
-        w = case.weights[ti * 8:(ti + 1) * 8, tj * 8:(tj + 1) * 8]
+        w = case.weights[ti * 8 : (ti + 1) * 8, tj * 8 : (tj + 1) * 8]
         np.testing.assert_array_equal(out, golden(case.values[t], case.states[t], w, CFG))

@@ -48,8 +48,12 @@ def test_split_weights_contract():
 
 @settings(max_examples=40, deadline=None)
 @given(
-    out_ch=st.integers(1, 6), in_ch=st.integers(1, 12), k=st.sampled_from([1, 3]),
-    ratio=st.floats(0.0, 1.0), seed=st.integers(0, 2**31 - 1), grid=st.booleans(),
+    out_ch=st.integers(1, 6),
+    in_ch=st.integers(1, 12),
+    k=st.sampled_from([1, 3]),
+    ratio=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31 - 1),
+    grid=st.booleans(),
 )
 def test_conv2d_split_computes_the_same_function(out_ch, in_ch, k, ratio, seed, grid):
     torch.manual_seed(seed)
@@ -64,7 +68,9 @@ def test_conv2d_split_computes_the_same_function(out_ch, in_ch, k, ratio, seed, 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    out_f=st.integers(1, 8), in_f=st.integers(1, 40), ratio=st.floats(0.01, 0.5),
+    out_f=st.integers(1, 8),
+    in_f=st.integers(1, 40),
+    ratio=st.floats(0.01, 0.5),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_linear_split_computes_the_same_function_and_shrinks_the_range(out_f, in_f, ratio, seed):
@@ -176,8 +182,10 @@ def test_split_model_activations_and_merge(digits):
     model, x = digits
     with torch.no_grad():
         a1 = torch.relu(model.conv1(x))
-        peaks = {"conv1": a1.amax(dim=(0, 2, 3)),
-                 "conv2": torch.relu(model.conv2(a1)).amax(dim=(0, 2, 3))}
+        peaks = {
+            "conv1": a1.amax(dim=(0, 2, 3)),
+            "conv2": torch.relu(model.conv2(a1)).amax(dim=(0, 2, 3)),
+        }
         split, added = ocs.split_model_activations(model, DigitsCNN.ocs_pairs, peaks, 0.1)
         assert [len(added[k]) for k in ("conv1", "conv2")] == [2, 4]
         assert split.conv2.in_channels == 18 and split.conv2.out_channels == 36

@@ -1,4 +1,4 @@
-"""OverQ encoder, decoder and golden model (sw_ref.overq) against README "OverQ encoding"; README "The array"."""
+"""OverQ encoder, decoder and golden model (sw_ref.overq) against docs/overq-encoding.md "OverQ encoding"; docs/overq-encoding.md "The array"."""
 
 import re
 
@@ -10,9 +10,17 @@ from hypothesis import strategies as st
 
 from hw.params import (
     STATE_NORMAL as N,
+)
+from hw.params import (
     STATE_PRECISION as P,
+)
+from hw.params import (
     STATE_RANGE as RG,
+)
+from hw.params import (
     STATE_SHIFTED as S,
+)
+from hw.params import (
     ArrayConfig,
 )
 from sw_ref import apot, overq
@@ -28,13 +36,13 @@ def cfg_(rows=8, b=4, c=2, modes=("range",), **kw):
 def activations(rng, shape, b):
     """Post-ReLU-like data on step 1: many zeros, some outliers, exact .5 ties."""
     x = rng.exponential(2.0 ** (b - 2), shape) * (rng.random(shape) > 0.45)
-    x *= rng.choice([1.0, 1.0, 4.0, 2.0 ** b], shape)
+    x *= rng.choice([1.0, 1.0, 4.0, 2.0**b], shape)
     ties = rng.random(shape) < 0.1
     return np.where(ties, np.floor(x) + 0.5, x)
 
 
 def coarse(x, step, cfg):
-    """q of README "OverQ encoding" before saturation, from the formulas (float64)."""
+    """q of docs/overq-encoding.md "OverQ encoding" before saturation, from the formulas (float64)."""
     if not cfg.precision_enabled:
         return np.rint(x / step)
     fine = 2.0**cfg.act_bits
@@ -179,8 +187,7 @@ def test_coverage_never_drops_when_cascade_grows():
     for rows in (4, 8, 12):
         x = activations(rng, (300, rows), 3)
         for modes in (("range",), ("range", "precision")):
-            stats = [overq.encode(x, 1.0, cfg_(rows, 3, c, modes)).stats
-                     for c in range(1, rows)]
+            stats = [overq.encode(x, 1.0, cfg_(rows, 3, c, modes)).stats for c in range(1, rows)]
             assert len({s.outliers for s in stats}) == 1
             handled = [s.handled for s in stats]
             assert handled == sorted(handled), handled
@@ -304,7 +311,7 @@ def test_torch_in_torch_out():
 
 
 def golden_loop(v, f, w, cfg):
-    """README "The array" literally, one vector, one slot at a time."""
+    """docs/overq-encoding.md "The array" literally, one vector, one slot at a time."""
     b = cfg.act_bits
     normal = b if cfg.precision_enabled else 0
     scale = {N: normal, S: normal, RG: normal + b, P: 0}
@@ -532,7 +539,8 @@ EXHAUSTIVE = (
 @pytest.mark.parametrize(
     "rows,b,c,modes",
     EXHAUSTIVE,
-    ids=["R4-b2-c1-none"] + [f"R4-b2-c{c}-range" for c in (1, 2, 3)]
+    ids=["R4-b2-c1-none"]
+    + [f"R4-b2-c{c}-range" for c in (1, 2, 3)]
     + ["R2-b2-c1-precision", "R2-b2-c1-range+precision", "R3-b2-c2-range+precision"],
 )
 def test_encode_codes_every_vector(rows, b, c, modes):
@@ -625,8 +633,9 @@ def test_below_the_floor_is_at_the_floor(modes):
         x[::3, ::5] = floor - rng.random((10, 4)) * (1e-6, 1e-3, 0.05, 1.0)
         clamped = np.maximum(x, floor)
         assert (x < floor).any()
-        np.testing.assert_array_equal(overq.codes(x, 0.1, cfg, floor),
-                                      overq.codes(clamped, 0.1, cfg, floor))
+        np.testing.assert_array_equal(
+            overq.codes(x, 0.1, cfg, floor), overq.codes(clamped, 0.1, cfg, floor)
+        )
         e, ec = overq.encode(x, 0.1, cfg, floor), overq.encode(clamped, 0.1, cfg, floor)
         np.testing.assert_array_equal(e.values, ec.values)
         np.testing.assert_array_equal(e.states, ec.states)
@@ -752,11 +761,16 @@ def test_narrow_and_wide_codes_agree():
 from acc_bounds import extreme_outputs, extreme_vector, extreme_weight_code, signed_width  # noqa: E402
 
 BOUND_CONFIGS = [
-    ArrayConfig(rows=rows, act_bits=b, weight_bits=wb, weight_format=fmt, overq=modes,
-                cascade=1)
+    ArrayConfig(rows=rows, act_bits=b, weight_bits=wb, weight_format=fmt, overq=modes, cascade=1)
     for rows in (1, 2, 8, 16)
-    for b, wb, fmt in [(2, 2, "int"), (4, 4, "int"), (8, 8, "int"), (4, 5, "apot"),
-                       (3, 4, "apot"), (6, 7, "apot")]
+    for b, wb, fmt in [
+        (2, 2, "int"),
+        (4, 4, "int"),
+        (8, 8, "int"),
+        (4, 5, "apot"),
+        (3, 4, "apot"),
+        (6, 7, "apot"),
+    ]
     for modes in ("none", "range", "precision", "range,precision")
 ]
 

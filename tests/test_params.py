@@ -80,10 +80,11 @@ def test_overq_modes_parse_from_text_or_sets(text, modes):
         (dict(allow_overflow="yes"), "allow_overflow must be True or False"),
         (dict(acc_bits=65), "acc_bits must be in 2..64, got 65"),
         (dict(act_bits=16, weight_bits=16, overq="range,precision"), "need 67-bit outputs"),
-        (dict(weight_format="apot", weight_bits=9, apot_term_bits=8),
-         "reach 2^254 (256-bit values, 266-bit outputs); every width must fit in 2..64 bits"),
-        (dict(weight_format="apot", weight_bits=16, apot_term_bits=15),
-         "apot_term_bits 1, 3 fit"),
+        (
+            dict(weight_format="apot", weight_bits=9, apot_term_bits=8),
+            "reach 2^254 (256-bit values, 266-bit outputs); every width must fit in 2..64 bits",
+        ),
+        (dict(weight_format="apot", weight_bits=16, apot_term_bits=15), "apot_term_bits 1, 3 fit"),
         (dict(rows=100000), "800000 PEs and 4999950028 skew registers (estimated"),
         (dict(rows=257, cols=257), "<= 131072 (256x256 fits)"),
     ],
@@ -112,7 +113,9 @@ def test_acc_bits_and_the_derived_width_share_one_bound():
 def test_every_apot_width_the_message_offers_is_accepted():
     with pytest.raises(ValueError) as err:
         ArrayConfig(weight_format="apot", weight_bits=9, apot_term_bits=8)
-    offered = [int(k) for k in re.search(r"apot_term_bits ([\d, ]+) fit", str(err.value))[1].split(",")]
+    offered = [
+        int(k) for k in re.search(r"apot_term_bits ([\d, ]+) fit", str(err.value))[1].split(",")
+    ]
     assert offered == [1, 2, 4]
     for k in offered:
         assert ArrayConfig(weight_format="apot", weight_bits=9, apot_term_bits=k).acc_width <= 64
@@ -151,10 +154,13 @@ def brute_force_output_range(cfg):
 
 
 @pytest.mark.parametrize("overq", ["none", "range", "precision", "range,precision"])
-@pytest.mark.parametrize("rows, bits, fmt", [(1, 2, "int"), (8, 4, "int"), (5, 8, "int"), (8, 4, "apot"), (3, 5, "apot")])
+@pytest.mark.parametrize(
+    "rows, bits, fmt", [(1, 2, "int"), (8, 4, "int"), (5, 8, "int"), (8, 4, "apot"), (3, 5, "apot")]
+)
 def test_accumulator_width_is_minimal_and_overflow_free(overq, rows, bits, fmt):
-    cfg = ArrayConfig(rows=rows, act_bits=bits, weight_bits=bits, weight_format=fmt,
-                      overq=overq, cascade=1)
+    cfg = ArrayConfig(
+        rows=rows, act_bits=bits, weight_bits=bits, weight_format=fmt, overq=overq, cascade=1
+    )
     lo, hi = brute_force_output_range(cfg)
     assert cfg.output_range == (lo, hi)
     width = cfg.min_acc_bits

@@ -123,10 +123,12 @@ def test_max_and_percentile():
     x = laplace()
     assert quant.threshold(x, 4, "max") == pytest.approx(np.abs(x).max())
     assert quant.threshold(x, 4, "percentile", percentile=99.0) == pytest.approx(
-        np.percentile(np.abs(x), 99.0))
+        np.percentile(np.abs(x), 99.0)
+    )
     # |Laplace(b)| is Exponential(b): its 99th percentile is b ln 100
     assert quant.threshold(x, 4, "percentile", percentile=99.0) == pytest.approx(
-        math.log(100), rel=0.03)
+        math.log(100), rel=0.03
+    )
     u = np.abs(x)
     assert quant.threshold(u, 4, "max", signed=False) == pytest.approx(u.max())
 
@@ -136,20 +138,23 @@ def test_max_and_percentile():
 def test_aciq_laplace_near_its_analytic_value(bits, b):
     x = laplace(b)
     assert quant.threshold(x, bits, "aciq_laplace") == pytest.approx(
-        quant.ACIQ_LAPLACE[bits] * b, rel=0.02)
+        quant.ACIQ_LAPLACE[bits] * b, rel=0.02
+    )
     # unsigned b bits have the positive levels of signed b + 1 bits (2^b - 1 steps
     # above 0): the same clipping problem, so the same threshold and the same step
     alpha_u = quant.aciq_threshold(x, bits, signed=False)
     assert alpha_u == quant.aciq_threshold(x, bits + 1, signed=True)
     assert quant.step_from_threshold(alpha_u, bits, signed=False) == pytest.approx(
-        quant.step_from_threshold(alpha_u, bits + 1, signed=True))
+        quant.step_from_threshold(alpha_u, bits + 1, signed=True)
+    )
 
 
 def test_aciq_gauss_near_its_analytic_value():
     x = np.random.default_rng(1).normal(0.0, 3.0, 200_000)
     for bits in (2, 3, 4):
         assert quant.threshold(x, bits, "aciq_gauss") == pytest.approx(
-            quant.ACIQ_GAUSS[bits] * 3.0, rel=0.02)
+            quant.ACIQ_GAUSS[bits] * 3.0, rel=0.02
+        )
 
 
 def test_aciq_constants_minimise_the_papers_error_model():
@@ -159,8 +164,9 @@ def test_aciq_constants_minimise_the_papers_error_model():
     3.287, 4.2 for 4.216), hence a tolerance of 0.02.
     """
     for m in quant.ACIQ_LAPLACE:
-        lap = minimize_scalar(lambda a: 2 * np.exp(-a) + a * a / (3 * 4.0**m),
-                              bounds=(0.1, 30), method="bounded").x
+        lap = minimize_scalar(
+            lambda a: 2 * np.exp(-a) + a * a / (3 * 4.0**m), bounds=(0.1, 30), method="bounded"
+        ).x
         assert quant.ACIQ_LAPLACE[m] == pytest.approx(lap, abs=0.02)
 
         def gauss(a, m=m):
@@ -212,7 +218,8 @@ def test_methods_accept_numpy_and_torch_alike():
     x = laplace(n=5000)
     for method in quant.METHODS:
         assert quant.threshold(x, 4, method) == pytest.approx(
-            quant.threshold(torch.from_numpy(x), 4, method))
+            quant.threshold(torch.from_numpy(x), 4, method)
+        )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -270,9 +277,11 @@ def test_kl_cuts_at_once_equal_the_definition():
     from sw_ref.quant import _kl_at_cut, _kl_by_cut
 
     rng = np.random.default_rng(9)
-    hists = [np.histogram(np.abs(laplace(n=20_000)), bins=512)[0],
-             np.histogram(np.minimum(rng.gamma(0.8, 1.5, 30_000), 6.0), bins=512)[0],
-             np.bincount(rng.integers(0, 17, 5000) * 32, minlength=512)]  # 17 levels
+    hists = [
+        np.histogram(np.abs(laplace(n=20_000)), bins=512)[0],
+        np.histogram(np.minimum(rng.gamma(0.8, 1.5, 30_000), 6.0), bins=512)[0],
+        np.bincount(rng.integers(0, 17, 5000) * 32, minlength=512),
+    ]  # 17 levels
     for hist in hists:
         hist = hist.astype(np.float64)
         for levels in (4, 16, 128):

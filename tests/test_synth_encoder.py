@@ -4,9 +4,6 @@ committed report is what its own data renders to."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from synth.encoder import REPORTS, SIZES, VARIANTS, plan, render
 
@@ -17,12 +14,22 @@ def test_plan_has_every_part_once():
     parts = plan(whole=(8,))
     labels = [p.label for p in parts]
     assert len(labels) == len(set(labels))
-    encoders = {(p.cfg.rows, p.cfg.overq_text, p.cfg.cascade) for p in parts
-                if p.module == "encoder" and p.slots_per_stage is None}
+    encoders = {
+        (p.cfg.rows, p.cfg.overq_text, p.cfg.cascade)
+        for p in parts
+        if p.module == "encoder" and p.slots_per_stage is None
+    }
     assert encoders == {(r, o, c) for r in SIZES for o, c in VARIANTS}
     assert all(p.cfg.encoder for p in parts if p.module == "encoder")
-    assert {p.module for p in parts} == {"pe_row0", "pe", "skew", "deskew", "valid_pipe",
-                                         "encoder", "top"}
+    assert {p.module for p in parts} == {
+        "pe_row0",
+        "pe",
+        "skew",
+        "deskew",
+        "valid_pipe",
+        "encoder",
+        "top",
+    }
 
 
 def test_committed_report_renders_from_its_data_and_adds_up():

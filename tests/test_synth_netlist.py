@@ -48,9 +48,11 @@ def test_cell_models_cover_the_library_and_read_its_functions():
 
 def test_cell_models_refuse_what_they_cannot_read(tmp_path):
     lib = tmp_path / "odd.lib"
-    lib.write_text('library (x) { cell (ODD_X1) { area : 1.0;\n'
-                   'pin (A) { direction : input; }\n'
-                   'pin (Z) { direction : output; function : "A + B\'"; } } }\n')
+    lib.write_text(
+        "library (x) { cell (ODD_X1) { area : 1.0;\n"
+        "pin (A) { direction : input; }\n"
+        'pin (Z) { direction : output; function : "A + B\'"; } } }\n'
+    )
     with pytest.raises(CellModelError):
         cell_models(lib)
 
@@ -98,8 +100,11 @@ def test_gate_level_run_fails_on_a_netlist_with_one_gate_changed():
     text, _ = gate_level_text(GATE_CFG)
     netlist, models = text.split("// Verilog models", 1)
     broken = _break_one_gate(netlist) + "// Verilog models" + models
-    result = run(RunSettings(GATE_CFG, seed=1, sim="icarus"),
-                 default_build_dir(GATE_CFG, "icarus", "gates-broken"), rtl_text=broken,
-                 test_filter="test_directed")
+    result = run(
+        RunSettings(GATE_CFG, seed=1, sim="icarus"),
+        default_build_dir(GATE_CFG, "icarus", "gates-broken"),
+        rtl_text=broken,
+        test_filter="test_directed",
+    )
     assert result.passed or result.failed, "no results"
     assert result.failed, "the gate-level run did not notice a changed gate"

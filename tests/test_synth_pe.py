@@ -11,8 +11,14 @@ from synth.minimum import overq_minimum
 
 # Small enough to synthesize in about a second each; APoT codes only at 4 bits.
 OVERQ = {v.slug: v for v in VARIANTS if v.overq != "none"}
-CASES = [("oq-r", 4, MIN_ACC), ("oq-r", 4, 16), ("oq-r", 2, MIN_ACC),
-         ("oq-rp", 4, MIN_ACC), ("oq-rp", 4, 16), ("apot-oq-r", 4, MIN_ACC)]
+CASES = [
+    ("oq-r", 4, MIN_ACC),
+    ("oq-r", 4, 16),
+    ("oq-r", 2, MIN_ACC),
+    ("oq-rp", 4, MIN_ACC),
+    ("oq-rp", 4, 16),
+    ("apot-oq-r", 4, MIN_ACC),
+]
 
 
 @lru_cache(maxsize=None)  # counterparts are shared by several cases
@@ -44,5 +50,7 @@ def test_theoretical_minimum_counts_the_overq_cells():
     assert (m.shift_and, m.shift_mux) == (cfg.act_bits, cfg.product_bits - 1)
     areas = cell_areas()
     assert m.area == pytest.approx(
-        2 * areas["DFF_X1"] + (m.weight_mux + m.shift_mux) * areas["MUX2_X1"]
-        + m.shift_and * areas["AND2_X1"])
+        2 * areas["DFF_X1"]
+        + (m.weight_mux + m.shift_mux) * areas["MUX2_X1"]
+        + m.shift_and * areas["AND2_X1"]
+    )

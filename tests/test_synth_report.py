@@ -13,9 +13,18 @@ from synth.markdown import docs_block, fmt_area, fmt_pct, render
 from synth.plan import Plan
 from synth.report import build, overhead_pct
 
-MINI = Plan(act_bits=2, variants=(BASELINE, OVERQ_RANGE), accs=(MIN_ACC, 12), w5=False,
-            sweep_bits=(2,), sweep_accs=(MIN_ACC,), arrays=True, array_accs=(MIN_ACC,),
-            rows=3, cols=2)
+MINI = Plan(
+    act_bits=2,
+    variants=(BASELINE, OVERQ_RANGE),
+    accs=(MIN_ACC, 12),
+    w5=False,
+    sweep_bits=(2,),
+    sweep_accs=(MIN_ACC,),
+    arrays=True,
+    array_accs=(MIN_ACC,),
+    rows=3,
+    cols=2,
+)
 REPORTS = Path(__file__).resolve().parents[1] / "synth" / "reports"
 
 
@@ -59,7 +68,9 @@ def test_mini_report_shows_what_the_flow_returns(tmp_path):
 
     # The split of the minimal-accumulator overhead adds up.
     (split,) = data["decomposition"]
-    assert split["accumulator_um2"] + split["logic_um2"] == pytest.approx(split["total_um2"], abs=2e-3)
+    assert split["accumulator_um2"] + split["logic_um2"] == pytest.approx(
+        split["total_um2"], abs=2e-3
+    )
 
     # The markdown is a function of the JSON; the plot is a PNG.
     assert render(data, "area_sweep.png") == md
@@ -79,7 +90,11 @@ def test_committed_report_matches_the_flow():
     record = data["designs"][job.label]
     verilog = job.verilog()
     assert digest(verilog, job.top) == record["digest"], (
-        "the RTL changed since the committed area report: rerun make synth")
+        "the RTL changed since the committed area report: rerun make synth"
+    )
     res = run_job(job, cache_dir=None)
     assert (round(res.area, 3), res.cells, res.depth) == (
-        record["area_um2"], record["cells"], record["depth"])
+        record["area_um2"],
+        record["cells"],
+        record["depth"],
+    )

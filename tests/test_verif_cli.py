@@ -17,8 +17,13 @@ SMALL = ["--rows", "3", "--cols", "2", "--overq", "range", "--cascade", "2", "--
 
 
 def _sim(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "verif.sim", "--sim", "icarus", *args],
-                          capture_output=True, text=True, timeout=600, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "verif.sim", "--sim", "icarus", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )
 
 
 def test_generated_design_passes_and_waves_are_written(tmp_path):
@@ -35,7 +40,9 @@ def test_a_broken_rtl_file_fails_with_a_replay_command(tmp_path):
     from hw.generate import generate_verilog
 
     rtl = tmp_path / "broken top.v"
-    rtl.write_text(mutate(generate_verilog(ArrayConfig(rows=3, cols=2, cascade=2)), "mux_inputs_swapped"))
+    rtl.write_text(
+        mutate(generate_verilog(ArrayConfig(rows=3, cols=2, cascade=2)), "mux_inputs_swapped")
+    )
     proc = _sim(*SMALL, "--rtl", str(rtl), "--build-dir", str(tmp_path / "b"))
     assert proc.returncode == 1, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr

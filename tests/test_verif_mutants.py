@@ -11,7 +11,14 @@ import pytest
 
 from hw.params import ArrayConfig
 from verif.config import RunSettings
-from verif.mutants import DATAPATH_MUTANTS, DB_MUTANTS, ENCODER_MUTANTS, MUTANTS, mutate
+from verif.mutants import (
+    DATAPATH_MUTANTS,
+    DB_MUTANTS,
+    ENCODER_MUTANTS,
+    MUTANTS,
+    VICTIM_MUTANTS,
+    mutate,
+)
 from verif.runner import available, default_build_dir, run
 
 CFG = ArrayConfig(rows=4, cols=3, overq="range", cascade=2)
@@ -28,8 +35,12 @@ def generated():
 
 
 def _run(text: str, tag: str):
-    return run(RunSettings(CFG, seed=1, sim="icarus"), default_build_dir(CFG, "icarus", tag),
-               rtl_text=text, test_filter=TESTS)
+    return run(
+        RunSettings(CFG, seed=1, sim="icarus"),
+        default_build_dir(CFG, "icarus", tag),
+        rtl_text=text,
+        test_filter=TESTS,
+    )
 
 
 def test_unmutated_design_passes(generated):
@@ -59,8 +70,12 @@ def generated_db():
 
 
 def _run_db(text: str, tag: str):
-    return run(RunSettings(DB_CFG, seed=1, sim="icarus"), default_build_dir(DB_CFG, "icarus", tag),
-               rtl_text=text, test_filter=DB_TESTS)
+    return run(
+        RunSettings(DB_CFG, seed=1, sim="icarus"),
+        default_build_dir(DB_CFG, "icarus", tag),
+        rtl_text=text,
+        test_filter=DB_TESTS,
+    )
 
 
 def test_unmutated_double_buffer_design_passes(generated_db):
@@ -73,7 +88,9 @@ def test_unmutated_double_buffer_design_passes(generated_db):
 def test_double_buffer_mutant_fails(generated_db, name):
     result = _run_db(mutate(generated_db, name), f"mutant-{name}")
     assert "(simulator crashed: no results file)" not in result.failed, result.summary()
-    assert result.failed, f"the testbench did not notice mutant {name}: {DB_MUTANTS[name].description}"
+    assert result.failed, (
+        f"the testbench did not notice mutant {name}: {DB_MUTANTS[name].description}"
+    )
 
 
 # --- the hardware encoder (--encoder): its mutants against a design that has it ------
@@ -90,8 +107,12 @@ def generated_encoder():
 
 
 def _run_encoder(text: str, tag: str):
-    return run(RunSettings(ENC_CFG, seed=1, sim="icarus"), default_build_dir(ENC_CFG, "icarus", tag),
-               rtl_text=text, test_filter=ENC_TESTS)
+    return run(
+        RunSettings(ENC_CFG, seed=1, sim="icarus"),
+        default_build_dir(ENC_CFG, "icarus", tag),
+        rtl_text=text,
+        test_filter=ENC_TESTS,
+    )
 
 
 def test_unmutated_encoder_design_passes(generated_encoder):
@@ -104,13 +125,50 @@ def test_encoder_mutant_fails(generated_encoder, name):
     result = _run_encoder(mutate(generated_encoder, name), f"mutant-{name}")
     assert result.passed or result.failed, "no results"
     assert "(simulator crashed: no results file)" not in result.failed, result.summary()
-    assert result.failed, f"the testbench did not notice mutant {name}: {ENCODER_MUTANTS[name].description}"
+    assert result.failed, (
+        f"the testbench did not notice mutant {name}: {ENCODER_MUTANTS[name].description}"
+    )
+
+
+VIC_CFG = ArrayConfig(rows=4, cols=3, overq="range,victim", cascade=2, encoder=True)
+
+
+@pytest.fixture(scope="module")
+def generated_victim():
+    from hw.generate import generate_verilog
+
+    return generate_verilog(VIC_CFG)
+
+
+def _run_victim(text: str, tag: str):
+    return run(
+        RunSettings(VIC_CFG, seed=1, sim="icarus"),
+        default_build_dir(VIC_CFG, "icarus", tag),
+        rtl_text=text,
+        test_filter=ENC_TESTS,
+    )
+
+
+def test_unmutated_victim_design_passes(generated_victim):
+    result = _run_victim(generated_victim, "mutant-none")
+    assert result.ok and not result.failed, result.summary()
+
+
+@pytest.mark.parametrize("name", list(VICTIM_MUTANTS))
+def test_victim_mutant_fails(generated_victim, name):
+    result = _run_victim(mutate(generated_victim, name), f"mutant-{name}")
+    assert result.passed or result.failed, "no results"
+    assert "(simulator crashed: no results file)" not in result.failed, result.summary()
+    assert result.failed, (
+        f"the testbench did not notice mutant {name}: {VICTIM_MUTANTS[name].description}"
+    )
 
 
 # --- the datapath: APoT multiplier, PRECISION scale, de-skew, weight chain, accumulator
 
-DP_CFG = ArrayConfig(rows=4, cols=3, overq="range,precision", cascade=2,
-                     weight_format="apot", weight_bits=5)
+DP_CFG = ArrayConfig(
+    rows=4, cols=3, overq="range,precision", cascade=2, weight_format="apot", weight_bits=5
+)
 DP_TESTS = "test_random|test_port_level|test_directed|test_reset_midstream"
 
 
@@ -122,8 +180,12 @@ def generated_datapath():
 
 
 def _run_datapath(text: str, tag: str):
-    return run(RunSettings(DP_CFG, seed=1, sim="icarus"), default_build_dir(DP_CFG, "icarus", tag),
-               rtl_text=text, test_filter=DP_TESTS)
+    return run(
+        RunSettings(DP_CFG, seed=1, sim="icarus"),
+        default_build_dir(DP_CFG, "icarus", tag),
+        rtl_text=text,
+        test_filter=DP_TESTS,
+    )
 
 
 def test_unmutated_datapath_design_passes(generated_datapath):
@@ -136,4 +198,6 @@ def test_datapath_mutant_fails(generated_datapath, name):
     result = _run_datapath(mutate(generated_datapath, name), f"mutant-{name}")
     assert result.passed or result.failed, "no results"
     assert "(simulator crashed: no results file)" not in result.failed, result.summary()
-    assert result.failed, f"the testbench did not notice mutant {name}: {DATAPATH_MUTANTS[name].description}"
+    assert result.failed, (
+        f"the testbench did not notice mutant {name}: {DATAPATH_MUTANTS[name].description}"
+    )

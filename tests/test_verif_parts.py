@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 
 from hw.params import STATE_NORMAL as N
 from hw.params import STATE_PRECISION as P
@@ -21,7 +22,6 @@ from verif.model import ArrayModel
 from verif.monitor import Output
 from verif.ports import pack_fields, unpack_signed, weight_codes, weight_values
 from verif.scoreboard import InOrderScoreboard, ScoreboardError
-from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 from verif.stimulus import (
     directed_vectors,
     extreme_weight_codes,
@@ -31,7 +31,6 @@ from verif.stimulus import (
     random_weight_codes,
     rng_for,
 )
-
 
 # --- ports ---------------------------------------------------------------------------
 
@@ -51,7 +50,9 @@ def test_unpack_signed_round_trip():
     assert unpack_signed(word, 12, 21).tolist() == vals.tolist()
 
 
-@pytest.mark.parametrize("fmt,bits", [("int", 2), ("int", 4), ("int", 8), ("apot", 4), ("apot", 5), ("apot", 7)])
+@pytest.mark.parametrize(
+    "fmt,bits", [("int", 2), ("int", 4), ("int", 8), ("apot", 4), ("apot", 5), ("apot", 7)]
+)
 def test_weight_codes_round_trip_every_code(fmt, bits):
     cfg = ArrayConfig(weight_format=fmt, weight_bits=bits)
     codes = np.arange(1 << bits)
@@ -87,9 +88,13 @@ def test_replay_command_names_every_make_variable(cfg):
     assert line.startswith("make sim ")
     words = dict(re.findall(r"(\w+)=('[^']*'|\S+)", line))
     back = ArrayConfig(
-        rows=int(words["ROWS"]), cols=int(words["COLS"]), act_bits=int(words["ACT_BITS"]),
-        weight_bits=int(words["WEIGHT_BITS"]), weight_format=words["WEIGHT_FORMAT"],
-        overq=words["OVERQ"], cascade=int(words["CASCADE"]),
+        rows=int(words["ROWS"]),
+        cols=int(words["COLS"]),
+        act_bits=int(words["ACT_BITS"]),
+        weight_bits=int(words["WEIGHT_BITS"]),
+        weight_format=words["WEIGHT_FORMAT"],
+        overq=words["OVERQ"],
+        cascade=int(words["CASCADE"]),
         acc_bits=int(words["ACC_BITS"]) if "ACC_BITS" in words else None,
         product_register=words.get("PRODUCT_REGISTER") == "1",
         input_register=words.get("INPUT_REGISTER") == "1",
@@ -111,11 +116,13 @@ def test_encoder_coverage_bins_follow_the_decisions():
     cfg = ArrayConfig(rows=6, cols=1, act_bits=2, overq="range,precision", cascade=2, encoder=True)
     cov = Coverage(cfg)
     # u codes (b = 2): 0 zero, 8 -> q 2 normal, 40 -> q 10 outlier
-    codes = np.array([
-        [40, 0, 8, 8, 8, 40],   # handled at distance 1, then a non-pair, last-slot outlier
-        [40, 8, 0, 8, 0, 8],    # handled at distance 2, then a precision pair
-        [40, 40, 8, 8, 8, 8],   # adjacent outliers, both clipped (no zero in reach)
-    ])
+    codes = np.array(
+        [
+            [40, 0, 8, 8, 8, 40],  # handled at distance 1, then a non-pair, last-slot outlier
+            [40, 8, 0, 8, 0, 8],  # handled at distance 2, then a precision pair
+            [40, 40, 8, 8, 8, 8],  # adjacent outliers, both clipped (no zero in reach)
+        ]
+    )
     enc = encode_codes(codes, cfg)
     cov.sample_codes(codes, enc.states)
     hits = cov.hits
@@ -137,17 +144,21 @@ def test_coverage_bins_follow_the_configuration():
     full = Coverage(ArrayConfig(rows=8, overq="range,precision", cascade=3)).hits
     assert "SHIFTED in row 2" in full and "SHIFTED in row 1" not in full
     assert "RANGE in row 0" not in full and "PRECISION in row 7" in full
-    assert [b for b in full if "cascade" in b] == [f"RANGE ending a cascade of length {m}" for m in (1, 2, 3)]
+    assert [b for b in full if "cascade" in b] == [
+        f"RANGE ending a cascade of length {m}" for m in (1, 2, 3)
+    ]
 
 
 def test_coverage_counts_cascades_and_neighbouring_pairs():
     cfg = ArrayConfig(rows=8, overq="range,precision", cascade=3)
     cov = Coverage(cfg)
-    states = np.array([
-        [N, RG, S, S, N, N, N, N],  # cascade of length 3
-        [N, RG, N, P, N, N, N, N],  # length 1, then a PRECISION pair next to it
-        [N, P, N, RG, S, N, N, N],  # PRECISION pair, then a cascade of length 2
-    ])
+    states = np.array(
+        [
+            [N, RG, S, S, N, N, N, N],  # cascade of length 3
+            [N, RG, N, P, N, N, N, N],  # length 1, then a PRECISION pair next to it
+            [N, P, N, RG, S, N, N, N],  # PRECISION pair, then a cascade of length 2
+        ]
+    )
     values = np.full(states.shape, 5)
     cov.sample_vectors(values, states, np.ones((8, 8), dtype=np.int64))
     hits = cov.hits
@@ -181,8 +192,14 @@ def test_random_and_directed_stimulus_close_coverage(rows, cols, overq):
     from verif import tb_top
 
     for fmt, bits in (("int", 8), ("apot", 4)):
-        cfg = ArrayConfig(rows=rows, cols=cols, overq=overq, weight_format=fmt, weight_bits=bits,
-                          cascade=max(1, rows - 1))
+        cfg = ArrayConfig(
+            rows=rows,
+            cols=cols,
+            overq=overq,
+            weight_format=fmt,
+            weight_bits=bits,
+            cascade=max(1, rows - 1),
+        )
         for seed in (1, 2):
             rng = rng_for(seed, "random", "back_to_back")
             cov, model = Coverage(cfg), ArrayModel(cfg)
@@ -241,7 +258,9 @@ def test_directed_cases_are_named_and_unique():
 
 
 def _board(cfg):
-    return InOrderScoreboard(cfg, seed=9, replay=replay_command(cfg, 9, "icarus"), log=logging.getLogger("t"))
+    return InOrderScoreboard(
+        cfg, seed=9, replay=replay_command(cfg, 9, "icarus"), log=logging.getLogger("t")
+    )
 
 
 def test_scoreboard_reports_the_first_mismatch_with_a_replay_command(caplog):
@@ -293,7 +312,9 @@ def test_every_mutant_changes_the_generated_verilog():
         assert mutate(text, name) != text, name
     from verif.mutants import DB_MUTANTS
 
-    text = generate_verilog(ArrayConfig(rows=4, cols=3, overq="range", cascade=2, double_buffer=True))
+    text = generate_verilog(
+        ArrayConfig(rows=4, cols=3, overq="range", cascade=2, double_buffer=True)
+    )
     for name in DB_MUTANTS:
         assert mutate(text, name) != text, name
 
@@ -301,9 +322,14 @@ def test_every_mutant_changes_the_generated_verilog():
 # --- the real-data layer's tiling ------------------------------------------------------
 
 
-@pytest.mark.parametrize("cfg", [ArrayConfig(), ArrayConfig(rows=5, cols=3, weight_format="apot",
-                                                           overq="range,precision", cascade=3)],
-                         ids=lambda c: c.key())
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ArrayConfig(),
+        ArrayConfig(rows=5, cols=3, weight_format="apot", overq="range,precision", cascade=3),
+    ],
+    ids=lambda c: c.key(),
+)
 def test_layer_tiles_add_up_to_the_reference_and_the_units_are_right(cfg):
     """Per-tile golden outputs, assembled, equal the whole-K reference; and the
     reference in real units equals the decoded activations times the real weights."""
@@ -311,10 +337,12 @@ def test_layer_tiles_add_up_to_the_reference_and_the_units_are_right(cfg):
     from verif.layer import build_layer_case
 
     case = build_layer_case(cfg, images=1)
-    per_tile = np.stack([
-        golden(case.values[t], case.states[t], weight_values(case.codes[t], cfg), cfg)
-        for t in range(len(case.tile_index))
-    ])
+    per_tile = np.stack(
+        [
+            golden(case.values[t], case.states[t], weight_values(case.codes[t], cfg), cfg)
+            for t in range(len(case.tile_index))
+        ]
+    )
     assert np.array_equal(case.assemble(per_tile), case.reference)
     acts = decode(case.slots, case.slot_states, case.act_step, cfg)  # real activations
     real = acts @ (case.weights * case.w_unit)
@@ -330,10 +358,32 @@ def test_layer_tiles_add_up_to_the_reference_and_the_units_are_right(cfg):
     assert gain > SQNR_TOLERANCE_DB, gain
 
 
-def test_sim_warns_when_the_rtl_header_disagrees_with_the_make_variables():
+def test_sim_refuses_an_rtl_whose_header_disagrees_with_the_make_variables(tmp_path, capsys):
+    from hw.generate import generate_verilog
+    from verif.sim import main
+
+    rtl = tmp_path / "other.v"
+    rtl.write_text(generate_verilog(ArrayConfig(rows=4, cols=3)))
+    assert main(["--rtl", str(rtl), "--rows", "8", "--cols", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "rows=4 in the file" in err
+
+
+def test_header_mismatches_name_each_differing_field():
     from verif.sim import header_mismatches
 
     text = "// Configuration:\n//   rows           = 4\n//   cols           = 3\n//   latency        = 6\n"
     assert header_mismatches(text, ArrayConfig(rows=4, cols=3)) == []
     problems = header_mismatches(text, ArrayConfig(rows=8, cols=3))
     assert any(p.startswith("rows=4") for p in problems) and any("latency" in p for p in problems)
+
+
+def test_every_conditionally_skipped_cocotb_test_says_why():
+    """A skipped cocotb test is reported with its reason (verif.runner.SKIP_REASONS)."""
+    from pathlib import Path
+
+    from verif.runner import SKIP_REASONS
+
+    source = (Path(__file__).resolve().parents[1] / "verif" / "tb_top.py").read_text()
+    skippable = re.findall(r"@cocotb\.test\(skip=[^\n]*\)\s*\nasync def (\w+)", source)
+    assert skippable and set(skippable) <= set(SKIP_REASONS), set(skippable) - set(SKIP_REASONS)

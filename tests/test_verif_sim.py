@@ -13,35 +13,67 @@ import dataclasses
 import json
 
 import pytest
+from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 
 from hw.params import ArrayConfig
-from layer_figures import LAYER_SQNR_DB, SQNR_TOLERANCE_DB
 from verif.config import RunSettings
 from verif.runner import available, default_build_dir, run
 from verif.sim import format_layer_report, run_layer
 
 DB_TESTS = ("test_db_back_to_back_tiles", "test_db_random_shift_swap", "test_db_reset_mid_tile")
-TB_TESTS = ("test_random", "test_port_level", "test_directed", "test_weight_reload",
-            "test_reset_midstream", "test_throughput_latency")
+TB_TESTS = (
+    "test_random",
+    "test_port_level",
+    "test_directed",
+    "test_weight_reload",
+    "test_reset_midstream",
+    "test_throughput_latency",
+)
 
 # (simulator, configuration, digits images for the layer test or 0)
 CASES = [
     ("icarus", ArrayConfig(), 1),  # the default 8x8, int weights, range
     ("icarus", ArrayConfig(weight_format="apot", overq="range,precision", cascade=3), 1),
-    ("icarus", ArrayConfig(rows=4, cols=6, overq="range,precision", cascade=3, act_bits=3, weight_bits=6), 0),
-    ("icarus", ArrayConfig(rows=7, cols=3, overq="precision", weight_format="apot", weight_bits=7), 0),
+    (
+        "icarus",
+        ArrayConfig(rows=4, cols=6, overq="range,precision", cascade=3, act_bits=3, weight_bits=6),
+        0,
+    ),
+    (
+        "icarus",
+        ArrayConfig(rows=7, cols=3, overq="precision", weight_format="apot", weight_bits=7),
+        0,
+    ),
     ("icarus", ArrayConfig(rows=5, cols=2, overq="none", act_bits=5, weight_bits=8), 0),
     ("icarus", ArrayConfig(rows=1, cols=5, overq="range", cascade=1), 0),  # 1 row
     ("icarus", ArrayConfig(rows=6, cols=1, overq="range", cascade=5, act_bits=2), 0),  # 1 column
-    ("icarus", ArrayConfig(rows=16, cols=4, overq="range,precision", cascade=4,
-                           weight_format="apot", weight_bits=5), 0),
-    ("icarus", ArrayConfig(rows=5, cols=4, overq="range,precision", cascade=2,
-                           product_register=True), 0),  # L = R + C
+    (
+        "icarus",
+        ArrayConfig(
+            rows=16, cols=4, overq="range,precision", cascade=4, weight_format="apot", weight_bits=5
+        ),
+        0,
+    ),
+    (
+        "icarus",
+        ArrayConfig(rows=5, cols=4, overq="range,precision", cascade=2, product_register=True),
+        0,
+    ),  # L = R + C
     # double-buffered weights (+ the back-to-back, random shift/swap and reset tests);
     # the layer streams its tiles back to back
     ("icarus", ArrayConfig(double_buffer=True), 1),
-    ("icarus", ArrayConfig(rows=5, cols=4, overq="range,precision", cascade=2,
-                           input_register=True, double_buffer=True), 0),
+    (
+        "icarus",
+        ArrayConfig(
+            rows=5,
+            cols=4,
+            overq="range,precision",
+            cascade=2,
+            input_register=True,
+            double_buffer=True,
+        ),
+        0,
+    ),
     ("icarus", ArrayConfig(rows=4, cols=3, overq="none", double_buffer=True), 0),
     ("icarus", ArrayConfig(rows=6, cols=5, input_register=True), 0),  # L = R + C
     ("verilator", ArrayConfig(double_buffer=True, input_register=True), 1),
@@ -51,8 +83,13 @@ CASES = [
     # the hardware encoder in front (a_code, L + 1): codes from the digits layer too
     ("icarus", ArrayConfig(encoder=True), 1),
     ("icarus", ArrayConfig(rows=6, cols=3, overq="range,precision", cascade=3, encoder=True), 0),
-    ("icarus", ArrayConfig(rows=5, cols=2, overq="precision", act_bits=3, encoder=True,
-                           product_register=True), 0),
+    (
+        "icarus",
+        ArrayConfig(
+            rows=5, cols=2, overq="precision", act_bits=3, encoder=True, product_register=True
+        ),
+        0,
+    ),
     ("verilator", ArrayConfig(), 1),
     ("verilator", ArrayConfig(overq="range,precision", cascade=3, encoder=True), 1),
     ("verilator", ArrayConfig(weight_format="apot", overq="range,precision", cascade=3), 1),

@@ -35,7 +35,10 @@ def bench_one(sim: str, rows: int, cols: int, vectors: int) -> dict:
         raise RuntimeError(f"{sim} {rows}x{cols}: {result.summary()} (log in {build_dir})")
     data = json.loads((build_dir / "bench.json").read_text())
     return {
-        "sim": sim, "rows": rows, "cols": cols, "vectors": data["vectors"],
+        "sim": sim,
+        "rows": rows,
+        "cols": cols,
+        "vectors": data["vectors"],
         "vectors_per_s": data["vectors"] / data["seconds"],
         "cycles_per_s": data["cycles"] / data["seconds"],
         "build_and_run_s": total,  # fresh build, then the stream
@@ -43,11 +46,18 @@ def bench_one(sim: str, rows: int, cols: int, vectors: int) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m verif.bench", description="Simulated vectors per second of the verif testbench.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m verif.bench",
+        description="Simulated vectors per second of the verif testbench.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--sims", default=",".join(SIMULATORS), help="comma-separated simulators")
-    p.add_argument("--vectors", type=int, default=0,
-                   help="vectors per run (0: 4000 on Icarus, 20000 on Verilator)")
+    p.add_argument(
+        "--vectors",
+        type=int,
+        default=0,
+        help="vectors per run (0: 4000 on Icarus, 20000 on Verilator)",
+    )
     p.add_argument("--json", default=None, help="also write the results to this file")
     args = p.parse_args(argv)
     rows = []
@@ -64,8 +74,10 @@ def main(argv=None) -> int:
     print("| simulator | array | vectors | vectors/s | cycles/s | build + run (s) |")
     print("|---|---|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['sim']} | {row['rows']}x{row['cols']} | {row['vectors']} | "
-              f"{row['vectors_per_s']:.0f} | {row['cycles_per_s']:.0f} | {row['build_and_run_s']:.1f} |")
+        print(
+            f"| {row['sim']} | {row['rows']}x{row['cols']} | {row['vectors']} | "
+            f"{row['vectors_per_s']:.0f} | {row['cycles_per_s']:.0f} | {row['build_and_run_s']:.1f} |"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -24,6 +24,10 @@ from hw.params import (
 __all__ = ["Coverage", "CoverageError", "OUTPUT_MIN_BIN", "OUTPUT_MAX_BIN"]
 
 OUTPUT_MIN_BIN = "y at its most negative bound"
+VICTIM_BIN = "encoder: victim taken (no zero in reach)"
+VICTIM_TIE_BIN = "encoder: victim declined on a tie q_(k+1) == q' - M (clipped)"
+VICTIM_PAIR_BIN = "encoder: victim beside a victim"
+VICTIM_ZERO_WINS_BIN = "encoder: zero in reach wins over a cheap neighbour"
 OUTPUT_MAX_BIN = "y at its most positive bound"
 
 
@@ -90,6 +94,14 @@ class Coverage:
             yield "encoder: precision pair", True
         if r >= 2:
             yield "encoder: outliers in adjacent slots", True
+        if cfg.victim_enabled and r >= 2:
+            yield VICTIM_BIN, True
+            yield VICTIM_TIE_BIN, True
+            yield "encoder: outlier pruned as a victim", False
+            if r >= 4:
+                yield VICTIM_PAIR_BIN, True
+            if r >= 3 and cfg.cascade >= 2:
+                yield VICTIM_ZERO_WINS_BIN, True
 
     @staticmethod
     def _distance_bin(distance: int) -> str:
@@ -127,7 +139,9 @@ class Coverage:
         self._hit("weight_min loaded", np.count_nonzero(values == cfg.weight_min))
         self._hit("weight_max loaded", np.count_nonzero(values == cfg.weight_max))
         if cfg.weight_format == "apot":
-            self._hit("APoT negative zero code", np.count_nonzero(codes == 1 << (cfg.weight_bits - 1)))
+            self._hit(
+                "APoT negative zero code", np.count_nonzero(codes == 1 << (cfg.weight_bits - 1))
+            )
 
     def sample_vectors(self, values, states, weights: np.ndarray, raw=None) -> None:
         """A batch [N, R] driven against the weight values [R, C] then loaded.
@@ -152,10 +166,14 @@ class Coverage:
             self._sample_cascades(f)
         if cfg.range_enabled and cfg.precision_enabled and cfg.rows >= 4:
             a, n, b = f[:, :-2], f[:, 1:-1], f[:, 2:]
-            self._hit("RANGE pair then PRECISION pair",
-                      np.count_nonzero((a == STATE_RANGE) & (n == STATE_NORMAL) & (b == STATE_PRECISION)))
-            self._hit("PRECISION pair then RANGE pair",
-                      np.count_nonzero((a == STATE_PRECISION) & (n == STATE_NORMAL) & (b == STATE_RANGE)))
+            self._hit(
+                "RANGE pair then PRECISION pair",
+                np.count_nonzero((a == STATE_RANGE) & (n == STATE_NORMAL) & (b == STATE_PRECISION)),
+            )
+            self._hit(
+                "PRECISION pair then RANGE pair",
+                np.count_nonzero((a == STATE_PRECISION) & (n == STATE_NORMAL) & (b == STATE_RANGE)),
+            )
         self._hit("all-zero vector", np.count_nonzero(~busy.any(axis=1)))
         self._hit("all-max vector", np.count_nonzero((v == cfg.act_max).all(axis=1)))
         full = (v == cfg.act_max) & (f == STATE_NORMAL)
@@ -193,14 +211,18 @@ class Coverage:
         self._hit("encoder: outlier clipped in the last slot", np.count_nonzero(outlier[:, -1]))
         if cfg.rows < 2:
             return
-        self._hit("encoder: outliers in adjacent slots",
-                  np.count_nonzero((q[:, 1:] > cfg.act_max) & (q[:, :-1] > cfg.act_max)))
+        self._hit(
+            "encoder: outliers in adjacent slots",
+            np.count_nonzero((q[:, 1:] > cfg.act_max) & (q[:, :-1] > cfg.act_max)),
+        )
         self._hit("encoder: precision pair", np.count_nonzero(f == STATE_PRECISION))
         if not cfg.range_enabled:
             return
         handled = outlier[:, :-1] & (f[:, 1:] == STATE_RANGE)
-        self._hit("encoder: outlier clipped, no zero in reach",
-                  np.count_nonzero(outlier[:, :-1] & ~handled))
+        self._hit(
+            "encoder: outlier clipped, no zero in reach",
+            np.count_nonzero(outlier[:, :-1] & ~handled),
+        )
         n, r = f.shape
         run = np.zeros((n, r + 1), dtype=np.int64)  # SHIFTED run length starting at i
         for i in range(r - 1, -1, -1):
@@ -209,6 +231,26 @@ class Coverage:
             distance = run[handled[:, k], k + 2] + 1
             for d, count in zip(*np.unique(distance, return_counts=True)):
                 self._hit(self._distance_bin(int(d)), count)
+        if cfg.victim_enabled:
+            self._sample_victims(q, f, outlier, handled, run)
+
+    def _sample_victims(self, q, f, outlier, handled, run) -> None:
+        """A handled outlier at k whose RANGE slot k+1 held a non-zero q and starts no
+        SHIFTED run took a victim; an outlier left NORMAL-clipped whose neighbour sits
+        exactly at q' - M was declined on the tie."""
+        cfg = self.cfg
+        m = cfg.act_max
+        victim = handled & (q[:, 1:] > 0) & (run[:, 2:] == 0)
+        self._hit(VICTIM_BIN, np.count_nonzero(victim))
+        self._hit("encoder: outlier pruned as a victim", np.count_nonzero(victim & (q[:, 1:] > m)))
+        self._hit(VICTIM_PAIR_BIN, np.count_nonzero(victim[:, :-2] & victim[:, 2:]))
+        wide = np.minimum(q, cfg.wide_max)
+        tie = outlier[:, :-1] & ~handled & (q[:, 1:] == wide[:, :-1] - m)
+        self._hit(VICTIM_TIE_BIN, np.count_nonzero(tie))
+        if q.shape[1] >= 3:
+            cheap = q[:, 1:-1] < wide[:, :-2] - m
+            zero_won = handled[:, :-1] & cheap & (q[:, 1:-1] > 0) & (run[:, 2:-1] > 0)
+            self._hit(VICTIM_ZERO_WINS_BIN, np.count_nonzero(zero_won))
 
     def sample_outputs(self, y: np.ndarray) -> None:
         """Expected outputs [N, C]: do they reach the exact bounds of ``acc_bits``?"""
@@ -259,4 +301,6 @@ class Coverage:
         """Raise CoverageError for a missed required bin (or a missed bin in ``also``)."""
         missing = self.missing() + [name for name in also if self._hits.get(name, 0) == 0]
         if missing:
-            raise CoverageError(f"{len(missing)} required coverage bin(s) missed: " + "; ".join(missing))
+            raise CoverageError(
+                f"{len(missing)} required coverage bin(s) missed: " + "; ".join(missing)
+            )

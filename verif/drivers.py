@@ -36,7 +36,7 @@ def idle_inputs(dut, cfg: ArrayConfig) -> None:
 
 
 class WeightLoader:
-    """Shifts a weight tile [R, C] of codes in, rows R-1 first (README "The generated top module")."""
+    """Shifts a weight tile [R, C] of codes in, rows R-1 first (docs/top-module.md "The generated top module")."""
 
     def __init__(self, dut, cfg: ArrayConfig):
         self.dut = dut
@@ -128,7 +128,9 @@ class CycleDriver:
                 placed.append(self._cycle())
             dut.w_shift.value = int(cyc.row is not None)
             if cyc.row is not None:
-                dut.w_data.value = pack_fields(np.asarray(cyc.row).reshape(1, -1), cfg.weight_bits)[0]
+                dut.w_data.value = pack_fields(np.asarray(cyc.row).reshape(1, -1), cfg.weight_bits)[
+                    0
+                ]
             dut.w_swap.value = int(cyc.swap)
             await RisingEdge(dut.clk)
         dut.a_valid.value = 0

@@ -27,8 +27,15 @@ import numpy as np
 from hw.params import ArrayConfig, EngineConfig
 from sw_ref import engine
 
-__all__ = ["NETWORK_CONFIG", "IntLayer", "digits_layers", "digits_inputs", "run", "host_input",
-           "model_command"]
+__all__ = [
+    "NETWORK_CONFIG",
+    "IntLayer",
+    "digits_layers",
+    "digits_inputs",
+    "run",
+    "host_input",
+    "model_command",
+]
 
 NETWORK_CONFIG = EngineConfig(ArrayConfig(), max_m=64, max_k=512, max_n=32)
 
@@ -59,7 +66,9 @@ def _im2col(codes: np.ndarray) -> np.ndarray:
     n, c, h, w = codes.shape
     padded = np.zeros((n, c, h + 2, w + 2), dtype=np.int64)
     padded[:, :, 1:-1, 1:-1] = codes
-    cols = np.stack([padded[:, :, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=2)
+    cols = np.stack(
+        [padded[:, :, i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=2
+    )
     return cols.reshape(n, c * 9, h * w).transpose(0, 2, 1).reshape(n * h * w, c * 9)
 
 
@@ -97,8 +106,9 @@ def digits_layers(cfg: EngineConfig = NETWORK_CONFIG, calib: int = 64) -> list[I
     steps = [1.0 / PIXEL_MAX, float(a1.max()) / (3 * a.act_max), float(a2.max()) / (3 * a.act_max)]
     code_max = (1 << a.code_bits) - 1
     layers = []
-    for index, (name, module) in enumerate((("conv1", model.conv1), ("conv2", model.conv2),
-                                            ("fc", model.fc))):
+    for index, (name, module) in enumerate(
+        (("conv1", model.conv1), ("conv2", model.conv2), ("fc", model.fc))
+    ):
         w = module.weight.detach().double().numpy()
         s_w = float(np.abs(w).max()) / wmax
         w_int = np.rint(w / s_w).astype(np.int64).reshape(w.shape[0], -1).T  # [K, N]
@@ -109,8 +119,9 @@ def digits_layers(cfg: EngineConfig = NETWORK_CONFIG, calib: int = 64) -> list[I
             continue
         mult, shift = _requant(u, steps[index + 1])
         n_out = w_int.shape[1]
-        layers.append(IntLayer(name, w_int, bias, np.full(n_out, mult), np.full(n_out, shift),
-                               code_max, u))
+        layers.append(
+            IntLayer(name, w_int, bias, np.full(n_out, mult), np.full(n_out, shift), code_max, u)
+        )
     return layers
 
 
@@ -127,6 +138,7 @@ def run(layers: list[IntLayer], images: np.ndarray, command) -> list[np.ndarray]
 
 def model_command(cfg: EngineConfig = NETWORK_CONFIG):
     """``sw_ref.engine.run`` as a command runner, in commands of at most max_m rows."""
+
     def command(x, layer):
         parts = []
         for start in range(0, x.shape[0], cfg.max_m):
@@ -135,7 +147,11 @@ def model_command(cfg: EngineConfig = NETWORK_CONFIG):
                 acc = engine.run(rows, layer.w, None, None, None, None, cfg)
                 parts.append(acc + layer.bias)  # the fc's bias is added on the host
             else:
-                parts.append(engine.run(rows, layer.w, layer.bias, layer.mult, layer.shift,
-                                        layer.code_max, cfg))
+                parts.append(
+                    engine.run(
+                        rows, layer.w, layer.bias, layer.mult, layer.shift, layer.code_max, cfg
+                    )
+                )
         return np.concatenate(parts)
+
     return command

@@ -82,6 +82,7 @@ def lite0_layers() -> list[Layer]:
                 kh, kw = module.kernel_size
                 positions = output.shape[2] * output.shape[3]
                 shapes[name] = (positions, module.in_channels * kh * kw, module.out_channels)
+
         return record
 
     for name, module in model.named_modules():
@@ -95,7 +96,7 @@ def lite0_layers() -> list[Layer]:
 def table(cfg: EngineConfig, layers: list[Layer]) -> str:
     a = cfg.array
     lines = [
-        f"# Layer engine on EfficientNet-Lite0 (batch 1, 224 x 224)",
+        "# Layer engine on EfficientNet-Lite0 (batch 1, 224 x 224)",
         "",
         f"Written by `python -m verif.engine_utilisation` (docs/engine.md). Engine: "
         f"{a.rows} x {a.cols} array, A{a.act_bits} W{a.weight_bits} {a.weight_format}, "
@@ -119,8 +120,10 @@ def table(cfg: EngineConfig, layers: list[Layer]) -> str:
         total_cycles += cycles
         if layer.kind in ("expand", "project", "head"):
             pointwise.append(util)
-        lines.append(f"| `{layer.name}` | {layer.kind} | {layer.m} | {layer.k} | {layer.n} "
-                     f"| {commands} | {cycles} | {util:.2%} |")
+        lines.append(
+            f"| `{layer.name}` | {layer.kind} | {layer.m} | {layer.k} | {layer.n} "
+            f"| {commands} | {cycles} | {util:.2%} |"
+        )
     lines += [
         f"| **total** | | | | | | {total_cycles} | "
         f"{total_macs / (a.rows * a.cols * total_cycles):.2%} |",
@@ -132,9 +135,11 @@ def table(cfg: EngineConfig, layers: list[Layer]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m verif.engine_utilisation",
-                                description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m verif.engine_utilisation",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--rows", type=int, default=8)
     p.add_argument("--cols", type=int, default=8)
     p.add_argument("--max-m", type=int, default=256)
@@ -142,8 +147,12 @@ def main(argv=None) -> int:
     p.add_argument("--max-n", type=int, default=1280)
     p.add_argument("--out", default="synth/reports/engine_utilisation.md")
     args = p.parse_args(argv)
-    cfg = EngineConfig(ArrayConfig(rows=args.rows, cols=args.cols), max_m=args.max_m,
-                       max_k=args.max_k, max_n=args.max_n)
+    cfg = EngineConfig(
+        ArrayConfig(rows=args.rows, cols=args.cols),
+        max_m=args.max_m,
+        max_k=args.max_k,
+        max_n=args.max_n,
+    )
     text = table(cfg, lite0_layers())
     with open(args.out, "w") as f:
         f.write(text)

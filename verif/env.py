@@ -73,11 +73,15 @@ class TopEnv:
         self.model.load(codes)
         self.coverage.sample_weights(self.model.codes, self.model.weights)
 
-    async def play(self, cycles: list[Cycle], vectors: Vectors | None = None, labels=None) -> list[int]:
+    async def play(
+        self, cycles: list[Cycle], vectors: Vectors | None = None, labels=None
+    ) -> list[int]:
         """Double buffering: drive ``cycles`` (vectors, shadow shifts and swaps mixed per
         cycle); the model follows them in order. Returns the sent vectors' indices."""
         if vectors is None:
-            vectors = Vectors(np.zeros((0, self.cfg.rows), np.int64), np.zeros((0, self.cfg.rows), np.int64))
+            vectors = Vectors(
+                np.zeros((0, self.cfg.rows), np.int64), np.zeros((0, self.cfg.rows), np.int64)
+            )
         labels = labels if labels is not None else [""] * len(vectors)
         expected = np.zeros((len(vectors), self.cfg.cols), dtype=np.int64)
         segment: list[int] = []  # vectors sent under the weights active now
@@ -117,7 +121,9 @@ class TopEnv:
             labels = [""] * n
         expected = self.model.outputs(vectors.values, vectors.states)
         items = self.scoreboard.expect(expected, (vectors.values, vectors.states), labels)
-        self.coverage.sample_vectors(vectors.values, vectors.states, self.model.weights, vectors.raw)
+        self.coverage.sample_vectors(
+            vectors.values, vectors.states, self.model.weights, vectors.raw
+        )
         if vectors.codes is not None:
             self.coverage.sample_codes(vectors.codes, vectors.states)
         self.coverage.sample_outputs(expected)
@@ -150,7 +156,9 @@ class TopEnv:
                 f"{self.monitor.protocol_errors[0]}\n  replay: {self.settings.replay_command()}"
             )
         self.scoreboard.finish(self.cfg.latency, self.placed)
-        log.info("%d outputs matched the model, latency L=%d", self.scoreboard.matched, self.cfg.latency)
+        log.info(
+            "%d outputs matched the model, latency L=%d", self.scoreboard.matched, self.cfg.latency
+        )
         if coverage:
             log.info("coverage (%s):\n%s", self.cfg.key(), self.coverage.table())
             self.coverage.check(also_required)

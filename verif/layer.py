@@ -93,8 +93,13 @@ def _quantized_weights(w: np.ndarray, cfg: ArrayConfig) -> tuple[np.ndarray, flo
     return quant.quantize(torch.from_numpy(w), step, cfg.weight_bits, signed=True).numpy(), step
 
 
-def build_layer_case(cfg: ArrayConfig, images: int = 1, layer: str = "conv2",
-                     act_method: str = "mse", calib_images: int = 64) -> LayerCase:
+def build_layer_case(
+    cfg: ArrayConfig,
+    images: int = 1,
+    layer: str = "conv2",
+    act_method: str = "mse",
+    calib_images: int = 64,
+) -> LayerCase:
     """The tiles, the bit-exact reference and the FP32 output of ``layer`` on the first
     ``images`` test images; activations calibrated (``act_method``) on training images."""
     model = load_model()
@@ -120,9 +125,17 @@ def build_layer_case(cfg: ArrayConfig, images: int = 1, layer: str = "conv2",
     return lower_matmul(cfg, layer, images, p, w_real, step, bias, fp32)
 
 
-def lower_matmul(cfg: ArrayConfig, layer: str, images: int, p: np.ndarray, w_real: np.ndarray,
-                 step: float, bias: np.ndarray, fp32: np.ndarray,
-                 w_per_channel: bool = False) -> LayerCase:
+def lower_matmul(
+    cfg: ArrayConfig,
+    layer: str,
+    images: int,
+    p: np.ndarray,
+    w_real: np.ndarray,
+    step: float,
+    bias: np.ndarray,
+    fp32: np.ndarray,
+    w_per_channel: bool = False,
+) -> LayerCase:
     """Y = P W^T + bias as array tiles: activations P [N, K] (>= 0) on the grid ``step``,
     real weights W [O, K] quantized to cfg's format, FP32 outputs [N, O] for the SQNR.
 
@@ -165,12 +178,27 @@ def lower_matmul(cfg: ArrayConfig, layer: str, images: int, p: np.ndarray, w_rea
             states.append(sts[:, ti * r : (ti + 1) * r])
             index.append((ti, tj))
     reference = np.asarray(golden(vals, sts, w_pad, cfg), dtype=np.int64)[:, :o]
-    unit = step * w_unit / (1 << cfg.state_shifts[0])  # README "The array": units of s*s_w (/2^b)
+    unit = (
+        step * w_unit / (1 << cfg.state_shifts[0])
+    )  # docs/overq-encoding.md "The array": units of s*s_w (/2^b)
     return LayerCase(
-        cfg=cfg, layer=layer, images=images,
-        codes=np.stack(codes), values=np.stack(values), states=np.stack(states),
-        tile_index=index, reference=reference, unit=unit, bias=bias, fp32=fp32,
-        act_step=step, w_unit=w_unit, slots=vals, slot_states=sts, weights=w_pad,
-        outliers=enc.stats.outliers, handled=enc.stats.handled,
+        cfg=cfg,
+        layer=layer,
+        images=images,
+        codes=np.stack(codes),
+        values=np.stack(values),
+        states=np.stack(states),
+        tile_index=index,
+        reference=reference,
+        unit=unit,
+        bias=bias,
+        fp32=fp32,
+        act_step=step,
+        w_unit=w_unit,
+        slots=vals,
+        slot_states=sts,
+        weights=w_pad,
+        outliers=enc.stats.outliers,
+        handled=enc.stats.handled,
         act_codes=np.stack(act_codes) if act_codes else None,
     )

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-
 from hw.params import ArrayConfig
 from verif.layer import LayerCase, build_layer_case, lower_matmul
 
@@ -66,8 +65,13 @@ def effnet_inputs(layer: str = EFFNET_LAYER, photo: str = "chelsea", calib: int 
         net(photos.images("calib", calib), quant=grab)
         x_cal = seen["x"].double().numpy()
         net(photos.center_image(photo), quant=grab, out_hook=out_hook)
-    return (seen["x"].double().numpy(), seen["y"].double().numpy(), x_cal,
-            net.weights[layer].double().numpy(), net.bias[layer].double().numpy())
+    return (
+        seen["x"].double().numpy(),
+        seen["y"].double().numpy(),
+        x_cal,
+        net.weights[layer].double().numpy(),
+        net.bias[layer].double().numpy(),
+    )
 
 
 def _effnet_pw(cfg: ArrayConfig, images: int, order: str) -> LayerCase:
@@ -81,8 +85,17 @@ def _effnet_pw(cfg: ArrayConfig, images: int, order: str) -> LayerCase:
     if order == "channel":
         perm = overq.channel_order(x_cal, step, cfg)
         x, w = x[:, perm], w[:, perm]
-    return lower_matmul(cfg, f"effnet {EFFNET_LAYER} ({order} order)", images, x, w, step,
-                        bias, y, w_per_channel=True)
+    return lower_matmul(
+        cfg,
+        f"effnet {EFFNET_LAYER} ({order} order)",
+        images,
+        x,
+        w,
+        step,
+        bias,
+        y,
+        w_per_channel=True,
+    )
 
 
 def _minilm_ffn(cfg: ArrayConfig, images: int, order: str) -> LayerCase:

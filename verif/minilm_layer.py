@@ -2,7 +2,7 @@
 
 The layer is ``encoder.layer.{i}.output.dense`` (1536 -> 384) of
 ``sw_ref.nets.minilm_l6()``; its inputs are GELU outputs, so they take a zero point
-z = GELU's minimum (README "Activations with a floor"):
+z = GELU's minimum (docs/overq-encoding.md "Zero point"):
 
 - Activations: the inputs of the first ``sentences`` test sentences (real tokens
   only). The step comes from the calibration sentences (``sw_ref.quant.threshold`` of
@@ -51,9 +51,16 @@ def _layer_inputs(model, name: str, sentences: list[str]) -> torch.Tensor:
     return torch.cat([x.reshape(-1, x.shape[-1]) for x in seen])
 
 
-def build_minilm_case(cfg: ArrayConfig, sentences: int = 2, layer: int = 0,
-                      method: str = "percentile", percentile: float = 99.0,
-                      n_calib: int = 128, order: bool = True, max_tokens: int | None = None) -> LayerCase:
+def build_minilm_case(
+    cfg: ArrayConfig,
+    sentences: int = 2,
+    layer: int = 0,
+    method: str = "percentile",
+    percentile: float = 99.0,
+    n_calib: int = 128,
+    order: bool = True,
+    max_tokens: int | None = None,
+) -> LayerCase:
     """The tiles, the bit-exact reference and the FP32 output of FFN output projection
     ``layer`` on the first ``sentences`` test sentences (at most ``max_tokens``)."""
     if cfg.weight_format != "int":
@@ -100,9 +107,22 @@ def build_minilm_case(cfg: ArrayConfig, sentences: int = 2, layer: int = 0,
     bias = b_real + zero_point_correction(w_perm, z, w_unit)
     fp32 = x @ w_real.T + b_real
     return LayerCase(
-        cfg=cfg, layer=f"MiniLM-L6 {name}", images=sentences,
-        codes=np.stack(codes), values=np.stack(values), states=np.stack(states),
-        tile_index=index, reference=reference, unit=unit, bias=bias, fp32=fp32,
-        act_step=step, w_unit=w_unit, slots=vals, slot_states=sts, weights=w_pad,
-        outliers=enc.stats.outliers, handled=enc.stats.handled,
+        cfg=cfg,
+        layer=f"MiniLM-L6 {name}",
+        images=sentences,
+        codes=np.stack(codes),
+        values=np.stack(values),
+        states=np.stack(states),
+        tile_index=index,
+        reference=reference,
+        unit=unit,
+        bias=bias,
+        fp32=fp32,
+        act_step=step,
+        w_unit=w_unit,
+        slots=vals,
+        slot_states=sts,
+        weights=w_pad,
+        outliers=enc.stats.outliers,
+        handled=enc.stats.handled,
     )

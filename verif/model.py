@@ -46,7 +46,9 @@ class ArrayModel:
         """A complete weight load of codes [R, C] (row r ends in PE row r)."""
         codes = np.asarray(codes, dtype=np.int64)
         if codes.shape != (self.cfg.rows, self.cfg.cols):
-            raise ValueError(f"weight codes must be [{self.cfg.rows}, {self.cfg.cols}], got {codes.shape}")
+            raise ValueError(
+                f"weight codes must be [{self.cfg.rows}, {self.cfg.cols}], got {codes.shape}"
+            )
         self.codes = codes.copy()
         self.weights = weight_values(codes, self.cfg)
 

@@ -61,7 +61,9 @@ class OutputMonitor:
                 if not data.is_resolvable:
                     self._error(f"y_data has unknown bits ({data}) after edge {self._cycle()}")
                     continue
-                out = Output(self._cycle(), unpack_signed(data.to_unsigned(), cfg.cols, cfg.acc_width))
+                out = Output(
+                    self._cycle(), unpack_signed(data.to_unsigned(), cfg.cols, cfg.acc_width)
+                )
                 for callback in self._callbacks:
                     callback(out)
 

@@ -1,4 +1,4 @@
-"""Bit layout of ``top``'s ports (README "The generated top module") and of the weight codes (README "Weights").
+"""Bit layout of ``top``'s ports (docs/top-module.md "The generated top module") and of the weight codes (docs/overq-encoding.md "Weights").
 
 Pure functions between numpy arrays of numbers and the Python integers that are
 written to / read from the ports; no simulator here, so they are unit-tested alone.

@@ -113,6 +113,23 @@ def generated_rtl(cfg: ArrayConfig, build_dir: Path, text: str | None = None) ->
     return path
 
 
+# Why verif.tb_top skips a test in a configuration (its skip= conditions, in words).
+SKIP_REASONS = {
+    "test_port_level": "drives a_data/a_state, which --encoder replaces by a_code",
+    "test_db_back_to_back_tiles": "needs --double-buffer",
+    "test_db_random_shift_swap": "needs --double-buffer",
+    "test_db_reset_mid_tile": "needs --double-buffer",
+    "test_layer": "the real-data layer runs with LAYER= / --layer",
+    "test_bench_stream": "the throughput bench runs in make bench",
+}
+
+
+def skip_reason(test: str) -> str:
+    """``name (why)`` for a skipped cocotb test (``verif.tb_top.test_x`` or ``test_x``)."""
+    short = test.rsplit(".", 1)[-1]
+    return f"{short} ({SKIP_REASONS.get(short, 'skipped by its condition')})"
+
+
 @dataclass
 class RunResult:
     sim: str
@@ -128,8 +145,16 @@ class RunResult:
         return not self.failed and bool(self.passed)
 
     def summary(self) -> str:
-        return (f"{self.sim}: {len(self.passed)} passed, {len(self.failed)} failed, "
-                f"{len(self.skipped)} skipped" + (f" (failed: {', '.join(self.failed)})" if self.failed else ""))
+        return (
+            f"{self.sim}: {len(self.passed)} passed, {len(self.failed)} failed, "
+            f"{len(self.skipped)} skipped"
+            + (f" (failed: {', '.join(self.failed)})" if self.failed else "")
+            + (
+                f" (skipped: {'; '.join(skip_reason(n) for n in self.skipped)})"
+                if self.skipped
+                else ""
+            )
+        )
 
 
 def _parse_results(xml_path: Path) -> tuple[list[str], list[str], list[str]]:

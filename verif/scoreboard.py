@@ -50,7 +50,9 @@ class InOrderScoreboard:
     def pending(self) -> int:
         return len(self._pending)
 
-    def expect(self, values: np.ndarray, inputs: tuple[np.ndarray, np.ndarray], labels) -> list[Expected]:
+    def expect(
+        self, values: np.ndarray, inputs: tuple[np.ndarray, np.ndarray], labels
+    ) -> list[Expected]:
         """Queue expected outputs [N, C] for vectors [N, R] in the order they are sent."""
         items = []
         for i in range(values.shape[0]):
@@ -69,8 +71,10 @@ class InOrderScoreboard:
     def receive(self, out: Output) -> None:
         if not self._pending:
             self.unexpected += 1
-            self._fail(f"UNEXPECTED output after edge {out.cycle}: nothing was pending\n"
-                       f"  actual: {out.values.tolist()}")
+            self._fail(
+                f"UNEXPECTED output after edge {out.cycle}: nothing was pending\n"
+                f"  actual: {out.values.tolist()}"
+            )
             return
         item = self._pending.popleft()
         self.arrival[item.index] = out.cycle
@@ -91,14 +95,20 @@ class InOrderScoreboard:
             lines.append(f"  {c:6d} | {int(item.values[c]):8d} | {int(out.values[c]):6d}{flag}")
         v, f = item.inputs
         lines.append(f"  a_data  (row 0..{cfg.rows - 1}): {np.asarray(v).tolist()}")
-        lines.append("  a_state (row 0..{}): {}".format(cfg.rows - 1, [STATE_NAMES[int(s)] for s in f]))
+        lines.append(
+            "  a_state (row 0..{}): {}".format(cfg.rows - 1, [STATE_NAMES[int(s)] for s in f])
+        )
         return "\n".join(lines)
 
     def _fail(self, text: str) -> None:
         if self.first_failure is None:
             self.first_failure = text
             self.log.error(
-                "%s\n  seed=%d config=%s\n  replay: %s", text, self.seed, self.cfg.key(), self.replay
+                "%s\n  seed=%d config=%s\n  replay: %s",
+                text,
+                self.seed,
+                self.cfg.key(),
+                self.replay,
             )
 
     def latencies(self, placed: dict[int, int]) -> dict[int, int]:
@@ -114,17 +124,23 @@ class InOrderScoreboard:
         if self.unexpected:
             problems.append(f"{self.unexpected} unexpected output(s)")
         if self._pending:
-            problems.append(f"{len(self._pending)} output(s) never came (first: vector "
-                            f"{self._pending[0].index}, {self._pending[0].label})")
+            problems.append(
+                f"{len(self._pending)} output(s) never came (first: vector "
+                f"{self._pending[0].index}, {self._pending[0].label})"
+            )
         if latency is not None and placed:
             lat = self.latencies(placed)
             wrong = {i: d for i, d in lat.items() if d != latency}
             if wrong:
                 first = min(wrong)
-                problems.append(f"{len(wrong)} output(s) with latency != L={latency} "
-                                f"(vector {first}: {wrong[first]} cycles)")
+                problems.append(
+                    f"{len(wrong)} output(s) with latency != L={latency} "
+                    f"(vector {first}: {wrong[first]} cycles)"
+                )
         if problems:
             raise ScoreboardError(
-                "; ".join(problems) + f" [seed={self.seed} config={self.cfg.key()}]\n"
-                + (self.first_failure or "") + f"\n  replay: {self.replay}"
+                "; ".join(problems)
+                + f" [seed={self.seed} config={self.cfg.key()}]\n"
+                + (self.first_failure or "")
+                + f"\n  replay: {self.replay}"
             )

@@ -37,34 +37,77 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--act-bits", type=int, default=d.act_bits, help="b, bits per activation slot")
     p.add_argument("--weight-bits", type=int, default=d.weight_bits, help="bits per weight code")
     p.add_argument("--weight-format", default=d.weight_format, help="int or apot")
-    p.add_argument("--apot-term-bits", type=int, default=d.apot_term_bits, help="k, bits per APoT term")
-    p.add_argument("--overq", default=d.overq_text, help="range, precision, range,precision or none")
-    p.add_argument("--cascade", type=int, default=d.cascade, help="c, how far a range overwrite reaches")
-    p.add_argument("--acc-bits", type=int, default=None, help="output width (default: overflow-free)")
-    p.add_argument("--product-register", action="store_true",
-                   help="register the scaled product before the accumulate (L = R + C)")
-    p.add_argument("--input-register", action="store_true",
-                   help="register each PE's multiplier operands (L + 1)")
-    p.add_argument("--double-buffer", action="store_true",
-                   help="double-buffered weights (w_swap); the layer streams tiles back to back")
-    p.add_argument("--encoder", action="store_true",
-                   help="the OverQ encoder in front of the array: drive codes on a_code (L + 1)")
+    p.add_argument(
+        "--apot-term-bits", type=int, default=d.apot_term_bits, help="k, bits per APoT term"
+    )
+    p.add_argument(
+        "--overq",
+        default=d.overq_text,
+        help="range, precision, range,precision, range,victim or none",
+    )
+    p.add_argument(
+        "--cascade", type=int, default=d.cascade, help="c, how far a range overwrite reaches"
+    )
+    p.add_argument(
+        "--acc-bits", type=int, default=None, help="output width (default: overflow-free)"
+    )
+    p.add_argument(
+        "--product-register",
+        action="store_true",
+        help="register the scaled product before the accumulate (L = R + C)",
+    )
+    p.add_argument(
+        "--input-register",
+        action="store_true",
+        help="register each PE's multiplier operands (L + 1)",
+    )
+    p.add_argument(
+        "--double-buffer",
+        action="store_true",
+        help="double-buffered weights (w_swap); the layer streams tiles back to back",
+    )
+    p.add_argument(
+        "--encoder",
+        action="store_true",
+        help="the OverQ encoder in front of the array: drive codes on a_code (L + 1)",
+    )
     p.add_argument("--seed", type=int, default=1, help="stimulus seed")
     p.add_argument("--rtl", default=None, help="verify this Verilog file instead of generating top")
-    p.add_argument("--waves", action="store_true", help="write an FST (Icarus) / VCD (Verilator) file")
+    p.add_argument(
+        "--waves", action="store_true", help="write an FST (Icarus) / VCD (Verilator) file"
+    )
     p.add_argument("--test", default=None, help="run only the cocotb tests matching this regex")
-    p.add_argument("--layer-images", type=int, default=1,
-                   help="digits test images for the real-data layer test (0 skips it)")
-    p.add_argument("--layer", default="digits_conv2",
-                   help="real layer for the layer test (verif.layers: digits_conv2, effnet_pw, ...)")
-    p.add_argument("--order", default="natural", choices=("natural", "channel"),
-                   help="input-channel order of the real layer (channel: sw_ref.overq.channel_order)")
-    p.add_argument("--build-dir", default=None, help="build directory (default: build/verif/<sim>/<config>)")
+    p.add_argument(
+        "--layer-images",
+        type=int,
+        default=1,
+        help="digits test images for the real-data layer test (0 skips it)",
+    )
+    p.add_argument(
+        "--layer",
+        default="digits_conv2",
+        help="real layer for the layer test (verif.layers: digits_conv2, effnet_pw, ...)",
+    )
+    p.add_argument(
+        "--order",
+        default="natural",
+        choices=("natural", "channel"),
+        help="input-channel order of the real layer (channel: sw_ref.overq.channel_order)",
+    )
+    p.add_argument(
+        "--build-dir", default=None, help="build directory (default: build/verif/<sim>/<config>)"
+    )
     return p
 
 
-def run_layer(settings: RunSettings, images: int, build_dir: Path, layer: str = "digits_conv2",
-              order: str = "natural", **run_args):
+def run_layer(
+    settings: RunSettings,
+    images: int,
+    build_dir: Path,
+    layer: str = "digits_conv2",
+    order: str = "natural",
+    **run_args,
+):
     """Build the layer case, run the tests with it, and compare the whole layer.
 
     Returns (RunResult, report dict or None when the layer test did not run)."""
@@ -78,7 +121,9 @@ def run_layer(settings: RunSettings, images: int, build_dir: Path, layer: str = 
     out = build_dir / "layer_outputs.npz"
     out.unlink(missing_ok=True)
     (build_dir / "layer_timing.json").unlink(missing_ok=True)
-    settings = RunSettings(settings.cfg, settings.seed, settings.sim, settings.rtl, str(npz), str(build_dir))
+    settings = RunSettings(
+        settings.cfg, settings.seed, settings.sim, settings.rtl, str(npz), str(build_dir)
+    )
     result = run(settings, build_dir, **run_args)
     if not out.exists():
         return result, None
@@ -111,9 +156,11 @@ def run_layer(settings: RunSettings, images: int, build_dir: Path, layer: str = 
 def format_layer_report(r: dict) -> str:
     timing = ""
     if "cycles" in r:
-        timing = (f"; {r['cycles']} cycles from the first weight row to the last output "
-                  f"(cycle model {r['cycles_model']}), ideal {r['ideal_cycles']}: "
-                  f"utilisation {100 * r['utilisation']:.1f}%")
+        timing = (
+            f"; {r['cycles']} cycles from the first weight row to the last output "
+            f"(cycle model {r['cycles_model']}), ideal {r['ideal_cycles']}: "
+            f"utilisation {100 * r['utilisation']:.1f}%"
+        )
     return (
         f"layer {r['layer']} ({r['images']} image(s), {r['vectors']} vectors x {r['tiles']} tiles, "
         f"{r['outputs']} outputs): RTL == reference bit for bit: {r['bit_exact']} "
@@ -129,19 +176,30 @@ def header_mismatches(rtl_text: str, cfg: ArrayConfig) -> list[str]:
     differ from cfg: a sign that the make variables do not describe the file."""
     expected = {k: str(v) for k, v in cfg.describe().items()}
     found = dict(re.findall(r"^//\s+(\w+)\s+=\s+(\S+)\s*$", rtl_text[:4000], re.M))
-    return [f"{k}={found[k]} in the file, {expected[k]} here" for k in found
-            if k in expected and found[k] != expected[k]]
+    return [
+        f"{k}={found[k]} in the file, {expected[k]} here"
+        for k in found
+        if k in expected and found[k] != expected[k]
+    ]
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         cfg = ArrayConfig(
-            rows=args.rows, cols=args.cols, act_bits=args.act_bits, weight_bits=args.weight_bits,
-            weight_format=args.weight_format, apot_term_bits=args.apot_term_bits,
-            overq=args.overq, cascade=args.cascade, acc_bits=args.acc_bits,
-            product_register=args.product_register, encoder=args.encoder,
-            input_register=args.input_register, double_buffer=args.double_buffer,
+            rows=args.rows,
+            cols=args.cols,
+            act_bits=args.act_bits,
+            weight_bits=args.weight_bits,
+            weight_format=args.weight_format,
+            apot_term_bits=args.apot_term_bits,
+            overq=args.overq,
+            cascade=args.cascade,
+            acc_bits=args.acc_bits,
+            product_register=args.product_register,
+            encoder=args.encoder,
+            input_register=args.input_register,
+            double_buffer=args.double_buffer,
         )
     except ValueError as exc:
         print(f"verif.sim: error: {exc}", file=sys.stderr)
@@ -149,15 +207,28 @@ def main(argv=None) -> int:
     if args.rtl and not Path(args.rtl).is_file():
         print(f"verif.sim: error: RTL file {args.rtl} does not exist", file=sys.stderr)
         return 2
-    if args.rtl:
-        for problem in header_mismatches(Path(args.rtl).read_text(errors="replace"), cfg):
-            print(f"verif.sim: warning: configuration differs from the file's header: {problem}",
-                  file=sys.stderr)
+    if args.rtl:  # the tests would fail for the wrong reason: refuse, naming the fields
+        problems = header_mismatches(Path(args.rtl).read_text(errors="replace"), cfg)
+        if problems:
+            print(
+                f"verif.sim: error: {args.rtl}'s header disagrees with the configuration "
+                f"given ({'; '.join(problems)}); pass the file's configuration "
+                "(make sim RTL=... ROWS=... COLS=... as in its header)",
+                file=sys.stderr,
+            )
+            return 2
     tag = "rtl-" + Path(args.rtl).stem if args.rtl else ""
-    build_dir = Path(args.build_dir).resolve() if args.build_dir else default_build_dir(cfg, args.sim, tag)
-    settings = RunSettings(cfg, args.seed, args.sim, str(Path(args.rtl).resolve()) if args.rtl else None)
-    print(f"verif.sim: {args.sim}, {cfg.key()}, L={cfg.latency}, seed {args.seed}, "
-          f"design {'`' + args.rtl + '`' if args.rtl else 'generated'}; build in {build_dir}", file=sys.stderr)
+    build_dir = (
+        Path(args.build_dir).resolve() if args.build_dir else default_build_dir(cfg, args.sim, tag)
+    )
+    settings = RunSettings(
+        cfg, args.seed, args.sim, str(Path(args.rtl).resolve()) if args.rtl else None
+    )
+    print(
+        f"verif.sim: {args.sim}, {cfg.key()}, L={cfg.latency}, seed {args.seed}, "
+        f"design {'`' + args.rtl + '`' if args.rtl else 'generated'}; build in {build_dir}",
+        file=sys.stderr,
+    )
     start = time.monotonic()
     run_args = dict(testcase=None, waves=args.waves)
     if args.test:
@@ -165,8 +236,9 @@ def main(argv=None) -> int:
     report = None
     try:
         if args.layer_images > 0 and (not args.test or "layer" in args.test):
-            result, report = run_layer(settings, args.layer_images, build_dir, args.layer,
-                                       args.order, **run_args)
+            result, report = run_layer(
+                settings, args.layer_images, build_dir, args.layer, args.order, **run_args
+            )
         else:
             result = run(settings, build_dir, **run_args)
     except ValueError as exc:  # an unknown layer or order
@@ -182,13 +254,18 @@ def main(argv=None) -> int:
         print("verif.sim: " + format_layer_report(report), file=sys.stderr)
         ok = ok and report["bit_exact"]
         if "cycles" in report and report["cycles"] != report["cycles_model"]:
-            print("verif.sim: the layer took a different number of cycles than the cycle model",
-                  file=sys.stderr)
+            print(
+                "verif.sim: the layer took a different number of cycles than the cycle model",
+                file=sys.stderr,
+            )
             ok = False
     if result.waves:
         print(f"verif.sim: waves written to {result.waves}", file=sys.stderr)
     if not ok:
-        print(f"verif.sim: FAILED; replay: {replay_command(cfg, args.seed, args.sim, args.rtl)}", file=sys.stderr)
+        print(
+            f"verif.sim: FAILED; replay: {replay_command(cfg, args.seed, args.sim, args.rtl)}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

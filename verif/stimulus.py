@@ -127,7 +127,9 @@ def encoded_vectors(x: np.ndarray, cfg: ArrayConfig, step: float = STEP) -> Vect
     else:
         c = None
         enc = encode(x, step, cfg)
-    raw = np.rint(x / step).astype(np.int64)  # README "OverQ encoding": q = round half to even
+    raw = np.rint(x / step).astype(
+        np.int64
+    )  # docs/overq-encoding.md "OverQ encoding": q = round half to even
     return Vectors(np.asarray(enc.values, np.int64), np.asarray(enc.states, np.int64), raw, c)
 
 
@@ -174,6 +176,16 @@ def _motif(cfg: ArrayConfig, rng: np.random.Generator, name: str) -> np.ndarray:
         x[:] = _outlier(cfg, rng, r)
     elif name == "last_outlier":
         x[r - 1] = _outlier(cfg, rng, 1)[0]
+    elif name == "victim" and r >= 2:
+        # an outlier with no zero in reach and a neighbour at, or one below, the tie
+        # q_(k+1) = q' - M (integer outliers, so q' is known exactly)
+        k = int(rng.integers(0, r - 1))
+        q = int(rng.integers(cfg.act_max + 1, cfg.wide_max + 1))
+        x[k] = float(q)
+        x[k + 1] = float(q - cfg.act_max - int(rng.integers(0, 2)))
+        x[k + 2 : k + cfg.cascade + 1] = np.where(
+            x[k + 2 : k + cfg.cascade + 1] == 0.0, 1.0, x[k + 2 : k + cfg.cascade + 1]
+        )
     return x
 
 
@@ -183,8 +195,11 @@ _MOTIF_P = (0.5, 0.25, 0.1, 0.05, 0.03, 0.03, 0.04)
 
 def random_vectors(cfg: ArrayConfig, rng: np.random.Generator, n: int) -> Vectors:
     """n constrained-random real vectors, encoded by the reference."""
-    picks = rng.choice(len(_MOTIFS), size=n, p=_MOTIF_P)
-    x = np.stack([_motif(cfg, rng, _MOTIFS[i]) for i in picks]) if n else np.zeros((0, cfg.rows))
+    motifs, p = _MOTIFS, _MOTIF_P
+    if cfg.victim_enabled:  # only then: every other configuration's stream is unchanged
+        motifs, p = motifs + ("victim",), tuple(0.8 * v for v in p) + (0.2,)
+    picks = rng.choice(len(motifs), size=n, p=p)
+    x = np.stack([_motif(cfg, rng, motifs[i]) for i in picks]) if n else np.zeros((0, cfg.rows))
     return encoded_vectors(x, cfg)
 
 
@@ -250,7 +265,11 @@ def directed_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
             x = base.copy()
             x[k] = huge if length % 2 else big
             x[k + length] = 0.0
-            add(f"cascade of {length} from row {k}" + (" (beyond c: clipped)" if length > c else ""), x)
+            add(
+                f"cascade of {length} from row {k}"
+                + (" (beyond c: clipped)" if length > c else ""),
+                x,
+            )
     if c >= 2:
         for k in range(r - c):
             x = base.copy()
@@ -275,8 +294,44 @@ def directed_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
     if r >= 4:
         add("range pair, then precision pair", np.array([big, 0.0, mid, 0.0] + [mid] * (r - 4)))
         add("precision pair, then range pair", np.array([mid, 0.0, big, 0.0] + [mid] * (r - 4)))
+    if cfg.victim_enabled:
+        cases += _victim_cases(cfg, base, big, huge)
     names = [name for name, _ in cases]
     return names, encoded_vectors(np.stack([x for _, x in cases]), cfg)
+
+
+def _victim_cases(cfg: ArrayConfig, base, big: float, huge: float) -> list:
+    """Victim mode's directed situations (docs/victim.md); only in that
+    mode, so every other configuration's stimulus is unchanged. ``base`` has no zero:
+    no outlier below has a zero in reach unless one is planted."""
+    r, m = cfg.rows, cfg.act_max
+    cases = []
+    for k in range(r - 1):
+        x = base.copy()
+        x[k], x[k + 1] = huge, 1.0
+        cases.append((f"victim in row {k + 1} of an outlier in row {k}", x))
+    if r >= 2:
+        x = base.copy()
+        x[0], x[1] = big, 3.0  # q' - M = 3 == q_1: a tie clips
+        cases.append(("victim declined on a tie", x))
+        x = base.copy()
+        x[0], x[1] = big, 2.0  # 2 < 3: pruned
+        cases.append(("victim one below the tie", x))
+        x = base.copy()
+        x[0], x[1] = huge, float(m + 1)  # an outlier pruned by a larger one
+        cases.append(("outlier pruned as a victim", x))
+    if r >= 4:
+        x = base.copy()
+        x[0], x[2] = huge, huge
+        cases.append(("victim beside a victim", x))
+    if r >= 3 and cfg.cascade >= 2:
+        x = base.copy()
+        x[0], x[1], x[2] = huge, 1.0, 0.0  # the zero at distance 2 wins over the cheap 1
+        cases.append(("zero in reach wins over a cheap neighbour", x))
+    x = base.copy()
+    x[r - 1] = huge
+    cases.append(("victim mode: outlier in the last row clipped", x))
+    return [(name, np.asarray(x, dtype=np.float64)) for name, x in cases]
 
 
 def directed_port_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
@@ -289,13 +344,24 @@ def directed_port_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
     widest = STATE_RANGE if cfg.overq_enabled else STATE_NORMAL
     cases = [
         ("largest scale in every row", [m] * r, [STATE_NORMAL] + [widest] * (r - 1)),
-        ("every allowed state side by side", [m] * r, [allowed[k % len(allowed)] for k in range(r)]),
+        (
+            "every allowed state side by side",
+            [m] * r,
+            [allowed[k % len(allowed)] for k in range(r)],
+        ),
     ]
     for shift in range(1, len(allowed)):  # every state in every row, rotated
-        cases.append((f"every state side by side, rotated by {shift}", [m] * r,
-                      [allowed[(k + shift) % len(allowed)] for k in range(r)]))
+        cases.append(
+            (
+                f"every state side by side, rotated by {shift}",
+                [m] * r,
+                [allowed[(k + shift) % len(allowed)] for k in range(r)],
+            )
+        )
     for state in allowed[1:]:
-        cases.append((f"row 0 given state {state} (ignored)", [m] * r, [state] + [STATE_NORMAL] * (r - 1)))
+        cases.append(
+            (f"row 0 given state {state} (ignored)", [m] * r, [state] + [STATE_NORMAL] * (r - 1))
+        )
     names = [name for name, _, _ in cases]
     values = np.array([v for _, v, _ in cases], dtype=np.int64)
     states = np.array([f for _, _, f in cases], dtype=np.int64)
@@ -305,7 +371,9 @@ def directed_port_vectors(cfg: ArrayConfig) -> tuple[list[str], Vectors]:
 # --- timing ----------------------------------------------------------------------
 
 
-def random_gaps(rng: np.random.Generator, n: int, back_to_back: float = 0.5, max_gap: int = 4) -> np.ndarray:
+def random_gaps(
+    rng: np.random.Generator, n: int, back_to_back: float = 0.5, max_gap: int = 4
+) -> np.ndarray:
     """Idle cycles before each of n vectors: 0 with probability ``back_to_back``,
     else 1..max_gap; runs of back-to-back vectors and gaps alternate."""
     gaps = rng.integers(1, max_gap + 1, size=n)

@@ -56,11 +56,15 @@ class EngineEnv:
 
     def __init__(self, dut, cfg: EngineConfig, rng: random.Random, pause: float):
         self.dut, self.cfg, self.rng = dut, cfg, rng
-        self.src = {name: AxiStreamSource(AxiStreamBus.from_prefix(dut, name), dut.clk,
-                                          dut.rst, reset_active_level=True)
-                    for name in ("s_axis_cmd", "s_axis_w", "s_axis_x")}
-        self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis_y"), dut.clk, dut.rst,
-                                  reset_active_level=True)
+        self.src = {
+            name: AxiStreamSource(
+                AxiStreamBus.from_prefix(dut, name), dut.clk, dut.rst, reset_active_level=True
+            )
+            for name in ("s_axis_cmd", "s_axis_w", "s_axis_x")
+        }
+        self.sink = AxiStreamSink(
+            AxiStreamBus.from_prefix(dut, "m_axis_y"), dut.clk, dut.rst, reset_active_level=True
+        )
         for port in list(self.src.values()) + [self.sink]:
             port.set_pause_generator(_pauses(rng, pause))
             port.log.setLevel(logging.WARNING)  # no line per frame
@@ -84,12 +88,24 @@ class EngineEnv:
 
     async def send(self, cmd: dict, data: bool = True):
         cfg = self.cfg
-        beats = fmt.command_beats(*cmd["x"].shape, cmd["w"].shape[1], cmd["bias"],
-                                  cmd["mult"], cmd["shift"], cmd["code_max"])
-        await self.src["s_axis_cmd"].send(AxiStreamFrame(_to_bytes([b for b, _ in beats], cfg.cmd_bits)))
+        beats = fmt.command_beats(
+            *cmd["x"].shape,
+            cmd["w"].shape[1],
+            cmd["bias"],
+            cmd["mult"],
+            cmd["shift"],
+            cmd["code_max"],
+        )
+        await self.src["s_axis_cmd"].send(
+            AxiStreamFrame(_to_bytes([b for b, _ in beats], cfg.cmd_bits))
+        )
         if data:
-            await self.src["s_axis_w"].send(AxiStreamFrame(_to_bytes(fmt.weight_beats(cmd["w"], cfg), cfg.w_bits)))
-            await self.src["s_axis_x"].send(AxiStreamFrame(_to_bytes(fmt.x_beats(cmd["x"], cfg), cfg.x_bits)))
+            await self.src["s_axis_w"].send(
+                AxiStreamFrame(_to_bytes(fmt.weight_beats(cmd["w"], cfg), cfg.w_bits))
+            )
+            await self.src["s_axis_x"].send(
+                AxiStreamFrame(_to_bytes(fmt.x_beats(cmd["x"], cfg), cfg.x_bits))
+            )
 
     async def receive(self, cmd: dict) -> np.ndarray:
         m, n = cmd["x"].shape[0], cmd["w"].shape[1]
@@ -126,8 +142,9 @@ def random_command(rng: np.random.Generator, cfg: EngineConfig, raw: bool) -> di
         bias = rng.integers(-(1 << 12), 1 << 12, size=n)
         span = np.abs(engine.accumulate(x, w, cfg) + bias).max(axis=0) + 1
         shift = rng.integers(1, 30, size=n)
-        mult = np.clip(np.round(code_max * 2.0 ** shift / span * rng.uniform(0.5, 2, size=n)),
-                       0, (1 << 16) - 1).astype(np.int64)
+        mult = np.clip(
+            np.round(code_max * 2.0**shift / span * rng.uniform(0.5, 2, size=n)), 0, (1 << 16) - 1
+        ).astype(np.int64)
         wild = rng.random(n) < 0.2
         shift[wild] = rng.integers(0, 48, size=int(wild.sum()))
         mult[wild] = rng.integers(0, 1 << 16, size=int(wild.sum()))
@@ -136,8 +153,9 @@ def random_command(rng: np.random.Generator, cfg: EngineConfig, raw: bool) -> di
 
 
 def expected(cmd: dict, cfg: EngineConfig) -> np.ndarray:
-    return engine.run(cmd["x"], cmd["w"], cmd["bias"], cmd["mult"], cmd["shift"],
-                      cmd["code_max"], cfg)
+    return engine.run(
+        cmd["x"], cmd["w"], cmd["bias"], cmd["mult"], cmd["shift"], cmd["code_max"], cfg
+    )
 
 
 def _check(got, want, what: str, settings: dict):
@@ -147,7 +165,8 @@ def _check(got, want, what: str, settings: dict):
         raise AssertionError(
             f"{what}: y{bad} = {got[bad]}, sw_ref.engine says {want[bad]} "
             f"({len(wrong)} of {got.size} outputs differ, rows "
-            f"{sorted(set(int(i) for i in wrong[:, 0]))}); replay: {settings['replay']}")
+            f"{sorted(set(int(i) for i in wrong[:, 0]))}); replay: {settings['replay']}"
+        )
 
 
 @cocotb.test()
@@ -164,8 +183,14 @@ async def layer_throughput(dut):
     x = rng.integers(0, 1 << a.code_bits, size=(m, k))
     x[rng.random((m, k)) < 0.5] = 0
     w = rng.integers(a.weight_min, a.weight_max + 1, size=(k, n))
-    cmd = {"x": x, "w": w, "bias": rng.integers(-100, 100, size=n),
-           "mult": np.full(n, 1 << 10), "shift": np.full(n, 16), "code_max": 15}
+    cmd = {
+        "x": x,
+        "w": w,
+        "bias": rng.integers(-100, 100, size=n),
+        "mult": np.full(n, 1 << 10),
+        "shift": np.full(n, 16),
+        "code_max": 15,
+    }
     env = EngineEnv(dut, cfg, random.Random(0), 0.0)
     await env.start()
     start = env.cycle
@@ -173,8 +198,13 @@ async def layer_throughput(dut):
     got = await env.receive(cmd)
     cycles = env.cycle - start
     _check(got, expected(cmd, cfg), f"layer {m}x{k}x{n}", settings)
-    result = {"m": m, "k": k, "n": n, "cycles": cycles,
-              "utilisation": m * k * n / (a.rows * a.cols * cycles)}
+    result = {
+        "m": m,
+        "k": k,
+        "n": n,
+        "cycles": cycles,
+        "utilisation": m * k * n / (a.rows * a.cols * cycles),
+    }
     with open(os.path.join(settings["out_dir"], "layer.json"), "w") as f:
         json.dump(result, f)
 
@@ -198,8 +228,14 @@ async def network(dut):
         x = net.host_input(index, y, images.shape[0], images)
         parts, cycles = [], 0
         for start in range(0, x.shape[0], cfg.max_m):
-            cmd = {"x": x[start : start + cfg.max_m], "w": layer.w, "bias": layer.bias,
-                   "mult": layer.mult, "shift": layer.shift, "code_max": layer.code_max}
+            cmd = {
+                "x": x[start : start + cfg.max_m],
+                "w": layer.w,
+                "bias": layer.bias,
+                "mult": layer.mult,
+                "shift": layer.shift,
+                "code_max": layer.code_max,
+            }
             if layer.mult is None:
                 cmd["bias"] = None
             begin = env.cycle
@@ -211,9 +247,17 @@ async def network(dut):
         _check(y, reference[index], f"layer {layer.name}", settings)
         m, k = x.shape
         n = layer.w.shape[1]
-        stats.append({"layer": layer.name, "m": int(m), "k": int(k), "n": int(n),
-                      "commands": -(-m // cfg.max_m), "cycles": cycles,
-                      "utilisation": m * k * n / (cfg.array.rows * cfg.array.cols * cycles)})
+        stats.append(
+            {
+                "layer": layer.name,
+                "m": int(m),
+                "k": int(k),
+                "n": int(n),
+                "commands": -(-m // cfg.max_m),
+                "cycles": cycles,
+                "utilisation": m * k * n / (cfg.array.rows * cfg.array.cols * cycles),
+            }
+        )
     accuracy = float((y.argmax(axis=1) == labels).mean())
     with open(os.path.join(settings["out_dir"], "network.json"), "w") as f:
         json.dump({"layers": stats, "accuracy": accuracy, "images": int(images.shape[0])}, f)
@@ -230,10 +274,16 @@ async def random_commands(dut):
         got = await env.receive(cmd)
         await env.idle()
         assert int(dut.status_error.value) == 0
-        _check(got, expected(cmd, cfg), f"command {index} {cmd['x'].shape}x{cmd['w'].shape}",
-               settings)
-        dut._log.info("command %d: M,K,N = %d,%d,%d in %d cycles", index, *cmd["x"].shape,
-                      cmd["w"].shape[1], env.cycle - start)
+        _check(
+            got, expected(cmd, cfg), f"command {index} {cmd['x'].shape}x{cmd['w'].shape}", settings
+        )
+        dut._log.info(
+            "command %d: M,K,N = %d,%d,%d in %d cycles",
+            index,
+            *cmd["x"].shape,
+            cmd["w"].shape[1],
+            env.cycle - start,
+        )
 
 
 async def _start(dut, offset: int):

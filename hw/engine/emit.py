@@ -26,8 +26,7 @@ ENGINE_WAIVERS = ("WIDTHTRUNC", "CASEINCOMPLETE")
 def engine_cli_arguments(cfg: EngineConfig, name: str = "top") -> str:
     """The ``python -m hw.generate`` options that reproduce ``cfg``."""
     array = cli_arguments(cfg.array, name).replace(" --double-buffer", "")
-    return (f"{array} --engine --max-m {cfg.max_m} --max-k {cfg.max_k} "
-            f"--max-n {cfg.max_n}")
+    return f"{array} --engine --max-m {cfg.max_m} --max-k {cfg.max_k} --max-n {cfg.max_n}"
 
 
 def header(cfg: EngineConfig, title: str, name: str) -> str:
@@ -39,7 +38,9 @@ def header(cfg: EngineConfig, title: str, name: str) -> str:
         "// Do not edit: regenerate instead. Configuration:",
     ]
     lines += [f"//   {key:<{width}} = {value}" for key, value in info.items()]
-    lines.append("// Ports and beat formats: docs/engine.md (AXI4-Stream, backpressure on every port).")
+    lines.append(
+        "// Ports and beat formats: docs/engine.md (AXI4-Stream, backpressure on every port)."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -50,22 +51,28 @@ def generate_engine_verilog(cfg: EngineConfig, name: str = "top") -> str:
     array_prefix = f"{array_name}_"
     array_leaves = emit_leaves(
         ((array_prefix + child.module_name, child) for child in array.children.values()),
-        array_prefix)
+        array_prefix,
+    )
     leaf_ports = {leaf: dedupe.module_ports(text) for leaf, text in array_leaves}
     array_top = structural_top(array, array_name, array_prefix, leaf_ports)
     plain = Engine(cfg)
     parts = {inst: child for inst, child in plain.children.items() if inst != "array"}
     parts_leaves = emit_leaves(
-        ((f"{name}_{child.module_name}", child) for child in parts.values()), f"{name}_")
+        ((f"{name}_{child.module_name}", child) for child in parts.values()), f"{name}_"
+    )
     ports = {leaf: dedupe.module_ports(text) for leaf, text in parts_leaves}
-    external = {inst: (f"{name}_{child.module_name}", ports[f"{name}_{child.module_name}"])
-                for inst, child in parts.items()}
+    external = {
+        inst: (f"{name}_{child.module_name}", ports[f"{name}_{child.module_name}"])
+        for inst, child in parts.items()
+    }
     external["array"] = (array_name, ["clk", "rst"])
     engine = Engine(cfg, external=external)
-    (_, engine_text), = emit_leaves([(name, engine)])
+    ((_, engine_text),) = emit_leaves([(name, engine)])
     modules = [engine_text] + [text for _, text in parts_leaves]
-    title = (f"overq: layer engine `{name}` around a {cfg.array.rows}x{cfg.array.cols} "
-             f"array ({len(modules) + len(array_leaves) + 1} modules)")
+    title = (
+        f"overq: layer engine `{name}` around a {cfg.array.rows}x{cfg.array.cols} "
+        f"array ({len(modules) + len(array_leaves) + 1} modules)"
+    )
     # Yosys writes `x == 0` as `!x` and leaves the controller's unused phase codes
     # out of its case statements: style warnings only, waived for these modules.
     off = "".join(f"/* verilator lint_off {w} */\n" for w in ENGINE_WAIVERS)

@@ -24,12 +24,14 @@ class OutputFifo(wiring.Component):
         if depth < 2 or depth & (depth - 1):
             raise ValueError(f"depth must be a power of two >= 2, got {depth}")
         self._width, self._depth = width, depth
-        super().__init__({
-            "w_en": In(1),
-            "w_data": In(width),
-            "r": Out(stream.Signature(width)),
-            "level": Out(range(depth + 1)),
-        })
+        super().__init__(
+            {
+                "w_en": In(1),
+                "w_data": In(width),
+                "r": Out(stream.Signature(width)),
+                "level": Out(range(depth + 1)),
+            }
+        )
 
     @property
     def depth(self) -> int:
@@ -50,9 +52,12 @@ class OutputFifo(wiring.Component):
         level = Signal(range(self._depth + 1), name="fill")
         pop = Signal(name="pop")
         m.d.comb += [
-            wr.en.eq(self.w_en), wr.addr.eq(w_ptr), wr.data.eq(self.w_data),
+            wr.en.eq(self.w_en),
+            wr.addr.eq(w_ptr),
+            wr.data.eq(self.w_data),
             rd.addr.eq(r_ptr),
-            self.r.payload.eq(rd.data), self.r.valid.eq(level != 0),
+            self.r.payload.eq(rd.data),
+            self.r.valid.eq(level != 0),
             pop.eq(self.r.valid & self.r.ready),
             self.level.eq(level),
         ]

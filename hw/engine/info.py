@@ -23,9 +23,12 @@ def engine_info(cfg: EngineConfig, name: str = "top") -> dict:
         "accumulator_memory": {"depth": cfg.max_m, "width": a.cols * cfg.acc_bits},
         "parameter_memory": {"depth": cfg.max_n_tiles, "width": a.cols * cfg.param_bits},
         "output_fifo": {"depth": cfg.fifo_depth, "width": a.cols * cfg.out_bits + 1},
-        "streams": {port: {"tdata": width, "direction": direction}
-                    for (port, direction), width in zip(
-                        AXIS_PORTS, (cfg.cmd_bits, cfg.w_bits, cfg.x_bits, cfg.y_bits))},
+        "streams": {
+            port: {"tdata": width, "direction": direction}
+            for (port, direction), width in zip(
+                AXIS_PORTS, (cfg.cmd_bits, cfg.w_bits, cfg.x_bits, cfg.y_bits)
+            )
+        },
         "errors": {flag: 1 << i for i, flag in enumerate(ENGINE_ERRORS)},
         "config": cfg.describe(),
         "interface": Engine(cfg).metadata.as_json()["interface"],

@@ -43,18 +43,20 @@ class Requantizer(wiring.Component):
             raise TypeError(f"cfg must be an EngineConfig, got {cfg!r}")
         self._cfg = cfg
         cols = cfg.array.cols
-        super().__init__({
-            "valid_in": In(1),
-            "last_in": In(1),
-            "raw": In(1),
-            "code_max": In(ENGINE_CODE_MAX_BITS),
-            "mask": In(cols),
-            "acc": In(cols * cfg.acc_bits),
-            "params": In(cols * cfg.param_bits),
-            "valid_out": Out(1),
-            "last_out": Out(1),
-            "out": Out(cols * cfg.out_bits),
-        })
+        super().__init__(
+            {
+                "valid_in": In(1),
+                "last_in": In(1),
+                "raw": In(1),
+                "code_max": In(ENGINE_CODE_MAX_BITS),
+                "mask": In(cols),
+                "acc": In(cols * cfg.acc_bits),
+                "params": In(cols * cfg.param_bits),
+                "valid_out": Out(1),
+                "last_out": Out(1),
+                "out": Out(cols * cfg.out_bits),
+            }
+        )
 
     @property
     def latency(self) -> int:
@@ -119,16 +121,24 @@ class Requantizer(wiring.Component):
         mask_2 = stage(mask_1, "mask_d2")
         valid_1, valid_2, valid_3 = (Signal(name=f"valid_d{i}") for i in (1, 2, 3))
         last_1, last_2, last_3 = (Signal(name=f"last_d{i}") for i in (1, 2, 3))
-        m.d.sync += [valid_1.eq(valid), valid_2.eq(valid_1), valid_3.eq(valid_2),
-                     last_1.eq(last), last_2.eq(last_1), last_3.eq(last_2)]
+        m.d.sync += [
+            valid_1.eq(valid),
+            valid_2.eq(valid_1),
+            valid_3.eq(valid_2),
+            last_1.eq(last),
+            last_2.eq(last_1),
+            last_3.eq(last_2),
+        ]
         fields = []
         for c, (acc_2, shifted, code) in enumerate(outs):
-            m.d.comb += code.eq(
-                Mux(shifted < 0, 0, Mux(shifted > code_max_2, code_max_2, shifted)))
+            m.d.comb += code.eq(Mux(shifted < 0, 0, Mux(shifted > code_max_2, code_max_2, shifted)))
             result = Signal(O, name=f"out_c{c}")
             chosen = Mux(raw_2, acc_2.as_signed(), code)
             m.d.sync += result.eq(Mux(mask_2[c], chosen, 0))
             fields.append(result)
-        m.d.comb += [self.out.eq(Cat(*fields)), self.valid_out.eq(valid_3),
-                     self.last_out.eq(last_3)]
+        m.d.comb += [
+            self.out.eq(Cat(*fields)),
+            self.valid_out.eq(valid_3),
+            self.last_out.eq(last_3),
+        ]
         return m

@@ -55,11 +55,23 @@ class Result:
 
     @property
     def cycles(self) -> int:
+        if self.first_beat is None or self.last_beat is None:
+            raise ValueError("the command has not completed: no cycle count")
         return self.last_beat - self.first_beat + 1
 
 
-def simulate(cfg: EngineConfig, commands, *, seed=0, valid_prob=1.0, ready_prob=1.0,
-             abort_after=None, max_cycles=200_000, vcd=None, dut=None) -> list[Result]:
+def simulate(
+    cfg: EngineConfig,
+    commands,
+    *,
+    seed=0,
+    valid_prob=1.0,
+    ready_prob=1.0,
+    abort_after=None,
+    max_cycles=200_000,
+    vcd=None,
+    dut=None,
+) -> list[Result]:
     dut = dut or Engine(cfg)
     domain = ClockDomain("sync")
     rng = random.Random(seed)
@@ -67,9 +79,15 @@ def simulate(cfg: EngineConfig, commands, *, seed=0, valid_prob=1.0, ready_prob=
 
     async def bench(ctx):
         cycle = 0
-        ports = {name: (getattr(dut, f"{name}_tdata"), getattr(dut, f"{name}_tvalid"),
-                        getattr(dut, f"{name}_tready"), getattr(dut, f"{name}_tlast"))
-                 for name in ("s_axis_cmd", "s_axis_w", "s_axis_x")}
+        ports = {
+            name: (
+                getattr(dut, f"{name}_tdata"),
+                getattr(dut, f"{name}_tvalid"),
+                getattr(dut, f"{name}_tready"),
+                getattr(dut, f"{name}_tlast"),
+            )
+            for name in ("s_axis_cmd", "s_axis_w", "s_axis_x")
+        }
         todo = list(commands)
         aborting = abort_after is not None
         while todo:
@@ -102,8 +120,11 @@ def simulate(cfg: EngineConfig, commands, *, seed=0, valid_prob=1.0, ready_prob=
                 ready = int(rng.random() < ready_prob)
                 ctx.set(dut.m_axis_y_tready, ready)
                 sampled = await ctx.tick().sample(
-                    *(ports[name][2] for name in queues), dut.m_axis_y_tvalid,
-                    dut.m_axis_y_tdata, dut.m_axis_y_tlast)
+                    *(ports[name][2] for name in queues),
+                    dut.m_axis_y_tvalid,
+                    dut.m_axis_y_tdata,
+                    dut.m_axis_y_tlast,
+                )
                 readies, (y_valid, y_data, y_last) = sampled[2:5], sampled[5:]
                 result.data_ready |= bool(readies[1] or readies[2])
                 for name, taken in zip(queues, readies):

@@ -24,14 +24,20 @@ __all__ = ["read_vcd", "main"]
 
 # (label, VCD signal name) from top to bottom
 TRACES = (
-    ("s_axis_cmd_tvalid", "s_axis_cmd_tvalid"), ("s_axis_cmd_tready", "s_axis_cmd_tready"),
-    ("s_axis_w_tvalid", "s_axis_w_tvalid"), ("s_axis_w_tready", "s_axis_w_tready"),
+    ("s_axis_cmd_tvalid", "s_axis_cmd_tvalid"),
+    ("s_axis_cmd_tready", "s_axis_cmd_tready"),
+    ("s_axis_w_tvalid", "s_axis_w_tvalid"),
+    ("s_axis_w_tready", "s_axis_w_tready"),
     ("w_shift (shadow)", "w_shift"),
-    ("s_axis_x_tvalid", "s_axis_x_tvalid"), ("s_axis_x_tready", "s_axis_x_tready"),
+    ("s_axis_x_tvalid", "s_axis_x_tvalid"),
+    ("s_axis_x_tready", "s_axis_x_tready"),
     ("x_written", "x_written"),
-    ("a_valid (array in)", "a_valid"), ("w_swap", "a_swap"), ("issue_n_tile", "issue_n_tile"),
+    ("a_valid (array in)", "a_valid"),
+    ("w_swap", "a_swap"),
+    ("issue_n_tile", "issue_n_tile"),
     ("y_valid (array out)", "y_valid"),
-    ("m_axis_y_tvalid", "m_axis_y_tvalid"), ("m_axis_y_tready", "m_axis_y_tready"),
+    ("m_axis_y_tvalid", "m_axis_y_tvalid"),
+    ("m_axis_y_tready", "m_axis_y_tready"),
     ("m_axis_y_tlast", "m_axis_y_tlast"),
 )
 
@@ -72,7 +78,8 @@ def _retime(body: str, by_code: dict) -> dict[str, list]:
             i += 1
         elif token[:1] in "01xz" and len(token) > 1 and token[1:] in by_code:
             out.setdefault(by_code[token[1:]], []).append(
-                (time, int(token[0]) if token[0] in "01" else 0))
+                (time, int(token[0]) if token[0] in "01" else 0)
+            )
         i += 1
     return out
 
@@ -115,11 +122,21 @@ def draw(traces: dict[str, np.ndarray], path: Path, title: str) -> None:
             start = 0
             for cycle in range(1, cycles + 1):
                 if cycle == cycles or values[cycle] != values[start]:
-                    ax.plot([start, cycle, cycle, start, start],
-                            [y0, y0, y0 + 0.8, y0 + 0.8, y0], color="tab:gray", lw=0.8)
+                    ax.plot(
+                        [start, cycle, cycle, start, start],
+                        [y0, y0, y0 + 0.8, y0 + 0.8, y0],
+                        color="tab:gray",
+                        lw=0.8,
+                    )
                     if cycle - start >= 2:
-                        ax.text((start + cycle) / 2, y0 + 0.4, str(values[start]),
-                                ha="center", va="center", fontsize=6)
+                        ax.text(
+                            (start + cycle) / 2,
+                            y0 + 0.4,
+                            str(values[start]),
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                        )
                     start = cycle
         ax.text(-1, y0 + 0.4, label, ha="right", va="center", fontsize=8)
     ax.set_xlim(-0.5, cycles + 0.5)
@@ -134,7 +151,9 @@ def draw(traces: dict[str, np.ndarray], path: Path, title: str) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hw.engine.timing", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m hw.engine.timing", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--out", default="docs/engine_timing.png")
     p.add_argument("--seed", type=int, default=2)
     args = p.parse_args(argv)
@@ -149,18 +168,22 @@ def main(argv=None) -> int:
         (res,) = simulate(cfg, [cmd], seed=args.seed, ready_prob=0.7, vcd=str(vcd))
         changes, period = read_vcd(vcd, {name for _, name in TRACES})
     want = engine.run(x, w, cmd.bias, cmd.mult, cmd.shift, cmd.code_max, cfg)
-    if not (res.y == want).all():
+    if res.y is None or res.last_beat is None or not np.array_equal(res.y, want):
         print("error: the traced command is not bit-exact", file=sys.stderr)
         return 1
     cycles = res.last_beat + 3
     traces = {label: sample(changes.get(name, []), period, cycles, 0) for label, name in TRACES}
     vectors = m * 2 * 2
-    title = (f"4x4 engine, M={m} K={k} N={n} (2 K tiles x 2 N tiles = {vectors} vectors): "
-             f"{res.cycles} cycles from the first data beat to the last output beat\n"
-             f"(amaranth.sim VCD; the sink holds m_axis_y_tready low in random cycles)")
+    title = (
+        f"4x4 engine, M={m} K={k} N={n} (2 K tiles x 2 N tiles = {vectors} vectors): "
+        f"{res.cycles} cycles from the first data beat to the last output beat\n"
+        f"(amaranth.sim VCD; the sink holds m_axis_y_tready low in random cycles)"
+    )
     draw(traces, Path(args.out), title)
-    print(f"wrote {args.out}: {res.cycles} cycles, {vectors} vectors, "
-          f"utilisation {m * k * n / (16 * res.cycles):.1%} of R*C MACs per cycle")
+    print(
+        f"wrote {args.out}: {res.cycles} cycles, {vectors} vectors, "
+        f"utilisation {m * k * n / (16 * res.cycles):.1%} of R*C MACs per cycle"
+    )
     return 0
 
 

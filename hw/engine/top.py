@@ -70,8 +70,12 @@ class Engine(wiring.Component):
             raise TypeError(f"cfg must be an EngineConfig, got {cfg!r}")
         self._cfg = cfg
         self._external = dict(external or {})
-        widths = {"s_axis_cmd": cfg.cmd_bits, "s_axis_w": cfg.w_bits,
-                  "s_axis_x": cfg.x_bits, "m_axis_y": cfg.y_bits}
+        widths = {
+            "s_axis_cmd": cfg.cmd_bits,
+            "s_axis_w": cfg.w_bits,
+            "s_axis_x": cfg.x_bits,
+            "m_axis_y": cfg.y_bits,
+        }
         members = {}
         for name, direction in AXIS_PORTS:
             data, back = (In, Out) if direction == "in" else (Out, In)
@@ -94,8 +98,12 @@ class Engine(wiring.Component):
     @property
     def children(self) -> dict:
         """Submodules by instance name (``external`` may replace each by an instance)."""
-        return {"encoder": self._encoder, "requant": self._requant, "out_fifo": self._fifo,
-                "array": self._pe_array}
+        return {
+            "encoder": self._encoder,
+            "requant": self._requant,
+            "out_fifo": self._fifo,
+            "array": self._pe_array,
+        }
 
     # --- pieces -------------------------------------------------------------------
 
@@ -116,8 +124,11 @@ class Engine(wiring.Component):
             m.submodules[name] = component
             return
         def_name, leaf_ports = self._external[name]
-        pins = {f"i_{p}": s for p, s in (("clk", ClockSignal()), ("rst", ResetSignal()))
-                if p in leaf_ports}
+        pins = {
+            f"i_{p}": s
+            for p, s in (("clk", ClockSignal()), ("rst", ResetSignal()))
+            if p in leaf_ports
+        }
         for path, member, value in component.signature.flatten(component):
             port = "__".join(map(str, path))
             pins[("i_" if member.flow == In else "o_") + port] = value
@@ -151,13 +162,15 @@ class Engine(wiring.Component):
         hdr_code_max = beat[3 * F : 3 * F + ENGINE_CODE_MAX_BITS]
         hdr_raw = beat[63]
         hdr_error = Signal(len(ENGINE_ERRORS), name="header_error")
-        m.d.comb += hdr_error.eq(Cat(
-            (hdr_m == 0) | (hdr_m > cfg.max_m),
-            (hdr_k == 0) | (hdr_k > cfg.max_k),
-            (hdr_n == 0) | (hdr_n > cfg.max_n),
-            ~hdr_raw & (hdr_code_max > (1 << CB) - 1),
-            Const(0, 1),
-        ))
+        m.d.comb += hdr_error.eq(
+            Cat(
+                (hdr_m == 0) | (hdr_m > cfg.max_m),
+                (hdr_k == 0) | (hdr_k > cfg.max_k),
+                (hdr_n == 0) | (hdr_n > cfg.max_n),
+                ~hdr_raw & (hdr_code_max > (1 << CB) - 1),
+                Const(0, 1),
+            )
+        )
         param_shift = beat[ENGINE_BIAS_BITS + ENGINE_MULT_BITS : cfg.param_bits]
         param_bad = Signal(name="param_bad")
         m.d.comb += param_bad.eq(param_shift > ENGINE_SHIFT_MAX)
@@ -172,8 +185,7 @@ class Engine(wiring.Component):
 
         # parameter memory: one word per N tile, column c's parameters at [c*P +: P]
         P = cfg.param_bits
-        m.submodules.param_mem = param_mem = Memory(
-            shape=C * P, depth=cfg.max_n_tiles, init=[])
+        m.submodules.param_mem = param_mem = Memory(shape=C * P, depth=cfg.max_n_tiles, init=[])
         param_wr = param_mem.write_port(granularity=P)
         param_rd = param_mem.read_port()
         p_tile = Signal(range(cfg.max_n_tiles + 1), name="param_tile")
@@ -186,10 +198,17 @@ class Engine(wiring.Component):
         with m.Switch(phase):
             with m.Case(IDLE):
                 with m.If(cmd_take):
-                    m.d.sync += [cmd_m.eq(hdr_m), cmd_k.eq(hdr_k), cmd_n.eq(hdr_n),
-                                 cmd_raw.eq(hdr_raw), cmd_code_max.eq(hdr_code_max),
-                                 error.eq(hdr_error),
-                                 p_tile.eq(0), p_col.eq(0), p_count.eq(0)]
+                    m.d.sync += [
+                        cmd_m.eq(hdr_m),
+                        cmd_k.eq(hdr_k),
+                        cmd_n.eq(hdr_n),
+                        cmd_raw.eq(hdr_raw),
+                        cmd_code_max.eq(hdr_code_max),
+                        error.eq(hdr_error),
+                        p_tile.eq(0),
+                        p_col.eq(0),
+                        p_count.eq(0),
+                    ]
                     with m.If(hdr_error.any()):
                         m.d.sync += phase.eq(Mux(self.s_axis_cmd_tlast, IDLE, DROP))
                     with m.Elif(hdr_raw):
@@ -200,8 +219,10 @@ class Engine(wiring.Component):
             with m.Case(PARAMS):
                 with m.If(cmd_take):
                     with m.If(param_bad):
-                        m.d.sync += [error.eq(1 << ENGINE_ERRORS.index("bad_shift")),
-                                     phase.eq(Mux(self.s_axis_cmd_tlast, IDLE, DROP))]
+                        m.d.sync += [
+                            error.eq(1 << ENGINE_ERRORS.index("bad_shift")),
+                            phase.eq(Mux(self.s_axis_cmd_tlast, IDLE, DROP)),
+                        ]
                     with m.Else():
                         m.d.comb += param_wr.en.eq(1 << p_col) if C > 1 else param_wr.en.eq(1)
                         m.d.sync += p_count.eq(p_count + 1)
@@ -232,8 +253,13 @@ class Engine(wiring.Component):
         masked = []
         for k in range(R):
             code = Signal(CB, name=f"x_code_k{k}")
-            m.d.comb += code.eq(Mux(~x_take, (1 << CB) - 1,
-                                    Mux(x_k + k < cmd_k, x_in.payload[k * CB : (k + 1) * CB], 0)))
+            m.d.comb += code.eq(
+                Mux(
+                    ~x_take,
+                    (1 << CB) - 1,
+                    Mux(x_k + k < cmd_k, x_in.payload[k * CB : (k + 1) * CB], 0),
+                )
+            )
             masked.append(code)
         m.d.comb += [encoder.valid_in.eq(x_take), encoder.code.eq(Cat(*masked))]
         with m.If(start):
@@ -246,20 +272,23 @@ class Engine(wiring.Component):
         # slot k leaves the encoder k + 1 cycles after its code: delay it R - 1 - k more
         values, states = [], []
         for k in range(R):
-            values.append(delay_line(m, encoder.value_out[k * b : (k + 1) * b],
-                                     R - 1 - k, f"enc_value_k{k}"))
+            values.append(
+                delay_line(m, encoder.value_out[k * b : (k + 1) * b], R - 1 - k, f"enc_value_k{k}")
+            )
             if k:
                 state = encoder.state_out[2 * (k - 1) : 2 * k]
                 if SB == 1:  # only NORMAL and one other state occur: keep one bit
                     state = state[0] if not a.range_enabled else state[1]
                 states.append(delay_line(m, state, R - 1 - k, f"enc_state_k{k}"))
-        m.submodules.act_mem = act_mem = Memory(
-            shape=cfg.vector_bits, depth=cfg.act_depth, init=[])
+        m.submodules.act_mem = act_mem = Memory(shape=cfg.vector_bits, depth=cfg.act_depth, init=[])
         act_wr = act_mem.write_port()
         act_rd = act_mem.read_port()
         written = Signal(range(cfg.act_depth + 1), name="x_written")
-        m.d.comb += [act_wr.en.eq(encoder.valid_out), act_wr.addr.eq(written),
-                     act_wr.data.eq(Cat(*values, *states))]
+        m.d.comb += [
+            act_wr.en.eq(encoder.valid_out),
+            act_wr.addr.eq(written),
+            act_wr.data.eq(Cat(*values, *states)),
+        ]
         with m.If(start):
             m.d.sync += written.eq(0)
         with m.Elif(encoder.valid_out):
@@ -308,8 +337,13 @@ class Engine(wiring.Component):
             i_last.eq(i_k + R >= cmd_k),
             i_final.eq(i_last & (i_m == cmd_m - 1) & (i_n + C >= cmd_n)),
             credit_ok.eq(credits_used < cfg.fifo_depth),
-            issue.eq(running & ~i_done & (written > i_addr)
-                     & ((i_m != 0) | shadow_full) & (~i_last | credit_ok)),
+            issue.eq(
+                running
+                & ~i_done
+                & (written > i_addr)
+                & ((i_m != 0) | shadow_full)
+                & (~i_last | credit_ok)
+            ),
             swap_now.eq(issue & (i_m == 0)),
             act_rd.addr.eq(i_addr),
         ]
@@ -321,8 +355,7 @@ class Engine(wiring.Component):
             with m.If(i_m == cmd_m - 1):
                 m.d.sync += i_m.eq(0)
                 with m.If(i_last):
-                    m.d.sync += [i_k.eq(0), i_n.eq(i_n + C), i_tile.eq(i_tile + 1),
-                                 i_addr.eq(0)]
+                    m.d.sync += [i_k.eq(0), i_n.eq(i_n + C), i_tile.eq(i_tile + 1), i_addr.eq(0)]
                 with m.Else():
                     m.d.sync += [i_k.eq(i_k + R), i_addr.eq(i_addr + 1)]
             with m.Else():
@@ -341,15 +374,27 @@ class Engine(wiring.Component):
             if SB == 1:
                 bits = Mux(bits, STATE_PRECISION if not a.range_enabled else 2, 0)
             m.d.comb += a_state[2 * k : 2 * k + 2].eq(bits)
-        m.d.comb += [array.w_shift.eq(w_shift), array.w_data.eq(w_data),
-                     array.w_swap.eq(a_swap), array.a_valid.eq(a_valid),
-                     array.a_data.eq(a_data), array.a_state.eq(a_state)]
+        m.d.comb += [
+            array.w_shift.eq(w_shift),
+            array.w_data.eq(w_data),
+            array.w_swap.eq(a_swap),
+            array.a_valid.eq(a_valid),
+            array.a_data.eq(a_data),
+            array.a_state.eq(a_state),
+        ]
         y_data = array.y_data  # y_valid equals the tag's valid bit below
 
         # --- tags travel beside the vector: read acc/params 1 cycle before the result --
         L = a.latency
-        layout = (("valid", issue), ("first", i_first), ("last", i_last), ("final", i_final),
-                  ("m", i_m), ("tile", i_tile), ("mask", mask))
+        layout = (
+            ("valid", issue),
+            ("first", i_first),
+            ("last", i_last),
+            ("final", i_final),
+            ("m", i_m),
+            ("tile", i_tile),
+            ("mask", mask),
+        )
         tagged = Cat(*(value for _, value in layout))
         for stage in range(1, L + 2):
             reg = Signal(len(tagged), name=f"tag_d{stage}")

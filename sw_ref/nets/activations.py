@@ -61,9 +61,19 @@ class LayerActs:
 
 
 def _key(split: str, n: int, seed: int) -> str:
-    text = json.dumps({"v": _VERSION, "split": split, "n": n, "seed": seed,
-                       "crops": photos.crops(split)[:n], "values": VALUES_PER_LAYER,
-                       "vectors": VECTORS_PER_LAYER}, sort_keys=True, default=str)
+    text = json.dumps(
+        {
+            "v": _VERSION,
+            "split": split,
+            "n": n,
+            "seed": seed,
+            "crops": photos.crops(split)[:n],
+            "values": VALUES_PER_LAYER,
+            "vectors": VECTORS_PER_LAYER,
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -120,22 +130,26 @@ def _capture(split: str, n: int, seed: int, progress: bool) -> LayerActs:
             vectors[name].append(rows[pick(rows.shape[0], per_batch_vectors)].numpy())
         return t
 
-    for lo, hi in tqdm(batches, desc=f"fp32 {split}", unit="batch", disable=not progress,
-                       file=sys.stderr):
+    for lo, hi in tqdm(
+        batches, desc=f"fp32 {split}", unit="batch", disable=not progress, file=sys.stderr
+    ):
         x = photos.images_range(split, lo, hi)
         logits.append(net(x, quant=record).numpy())
-    cat = lambda d: {k: np.concatenate(v)[: (VALUES_PER_LAYER if d is values else
-                                            VECTORS_PER_LAYER)] for k, v in d.items()}
-    return LayerActs(split, n, kinds, signed, cat(values), cat(vectors),
-                     np.concatenate(logits))
+
+    def cat(d):
+        keep = VALUES_PER_LAYER if d is values else VECTORS_PER_LAYER
+        return {k: np.concatenate(v)[:keep] for k, v in d.items()}
+
+    return LayerActs(split, n, kinds, signed, cat(values), cat(vectors), np.concatenate(logits))
 
 
 def _save(acts: LayerActs, path: Path) -> None:
     arrays = {"logits": acts.logits}
     arrays.update({f"values/{k}": v for k, v in acts.values.items()})
     arrays.update({f"vectors/{k}": v for k, v in acts.vectors.items()})
-    meta = json.dumps({"split": acts.split, "n_images": acts.n_images, "kinds": acts.kinds,
-                       "signed": acts.signed})
+    meta = json.dumps(
+        {"split": acts.split, "n_images": acts.n_images, "kinds": acts.kinds, "signed": acts.signed}
+    )
     arrays["meta"] = np.frombuffer(meta.encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -154,14 +168,24 @@ def _load(path: Path) -> LayerActs:
         values = {k[7:]: z[k] for k in z.files if k.startswith("values/")}
         vectors = {k[8:]: z[k] for k in z.files if k.startswith("vectors/")}
         order = list(meta["kinds"])
-        return LayerActs(meta["split"], meta["n_images"], meta["kinds"], meta["signed"],
-                         {k: values[k] for k in order},
-                         {k: vectors[k] for k in order if k in vectors}, z["logits"])
+        return LayerActs(
+            meta["split"],
+            meta["n_images"],
+            meta["kinds"],
+            meta["signed"],
+            {k: values[k] for k in order},
+            {k: vectors[k] for k in order if k in vectors},
+            z["logits"],
+        )
 
 
-def efficientnet_lite0_acts(split: str = "calib", n_images: int | None = None,
-                            cache_dir: Path | str | None = None, seed: int = 0,
-                            progress: bool = True) -> LayerActs:
+def efficientnet_lite0_acts(
+    split: str = "calib",
+    n_images: int | None = None,
+    cache_dir: Path | str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> LayerActs:
     """The cached FP32 activations of ``split`` (calib | test), computing them once.
 
     ``n_images`` defaults to ``DEFAULT_IMAGES[split]`` (64 calibration, 256 test crops).

@@ -10,7 +10,7 @@ and 1280-channel head. TensorFlow's "same" padding (pad right/bottom more when t
 total is odd), batch-norm eps 1e-3. Inputs: RGB [N, 3, 224, 224] scaled to [-1, 1].
 
 ``LAYER_KINDS`` names every Conv2d/Linear and what its input is, which sets the
-quantization convention (README / docs/sw_ref_claims.md): ``stem`` (signed image),
+quantization convention (docs/sw_ref_claims.md): ``stem`` (signed image),
 ``expand`` and ``head`` (signed: the linear bottleneck output), ``depthwise`` and
 ``project`` (unsigned: ReLU6 outputs), ``fc`` (unsigned: pooled ReLU6).
 """
@@ -27,12 +27,19 @@ from torch.nn import functional as F
 __all__ = ["EfficientNetLite0", "efficientnet_lite0", "layer_kinds", "weights_path", "BLOCKS"]
 
 # (expand ratio, kernel, stride, in, out) of the 16 MBConv blocks
-_STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2),
-           (6, 3, 2, 40, 80, 3), (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4),
-           (6, 3, 1, 192, 320, 1))
+_STAGES = (
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+)
 BLOCKS = tuple(
     (e, k, s if r == 0 else 1, cin if r == 0 else cout, cout)
-    for e, k, s, cin, cout, n in _STAGES for r in range(n)
+    for e, k, s, cin, cout, n in _STAGES
+    for r in range(n)
 )
 BN_EPS = 1e-3
 
@@ -47,19 +54,27 @@ class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "same" padding, computed from the input size.
 
     The padding is applied inside ``forward``, so a forward pre-hook (a quantizer)
-    sees the unpadded input, as the array would.
+    sees the unpadded input, as the array would. ``input_padding(x)`` is that padding
+    alone, (left, right, top, bottom) zeros (``sw_ref.quantize`` reads it).
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def input_padding(self, x: torch.Tensor) -> tuple[int, int, int, int]:
         pads = []
         for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride):
             out = math.ceil(size / s)
             total = max((out - 1) * s + k - size, 0)
             pads.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = pads
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return left, right, top, bottom
+
+    def pad_input(self, x: torch.Tensor) -> torch.Tensor:
+        pads = self.input_padding(x)
+        return F.pad(x, pads) if any(pads) else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(
+            self.pad_input(x), self.weight, self.bias, self.stride, 0, self.dilation, self.groups
+        )
 
 
 def _bn(c: int) -> nn.BatchNorm2d:
@@ -117,9 +132,14 @@ def layer_kinds(model: nn.Module | None = None) -> dict[str, str]:
         if not isinstance(mod, (nn.Conv2d, nn.Linear)):
             continue
         leaf = name.rpartition(".")[2]
-        kinds[name] = {"_conv_stem": "stem", "_expand_conv": "expand",
-                       "_depthwise_conv": "depthwise", "_project_conv": "project",
-                       "_conv_head": "head", "_fc": "fc"}[leaf]
+        kinds[name] = {
+            "_conv_stem": "stem",
+            "_expand_conv": "expand",
+            "_depthwise_conv": "depthwise",
+            "_project_conv": "project",
+            "_conv_head": "head",
+            "_fc": "fc",
+        }[leaf]
     return kinds
 
 
@@ -173,8 +193,10 @@ class FoldedLite0:
             p = f"_blocks.{i}."
             if blk.has_expand:
                 pairs.append((p + "_expand_conv", blk._expand_conv, blk._bn0))
-            pairs += [(p + "_depthwise_conv", blk._depthwise_conv, blk._bn1),
-                      (p + "_project_conv", blk._project_conv, blk._bn2)]
+            pairs += [
+                (p + "_depthwise_conv", blk._depthwise_conv, blk._bn1),
+                (p + "_project_conv", blk._project_conv, blk._bn2),
+            ]
         pairs.append(("_conv_head", model._conv_head, model._bn1))
         for name, conv, bn in pairs:
             w, b = _fold(conv.weight, bn)
@@ -219,8 +241,9 @@ class FoldedLite0:
         return y.reshape(n, c, ho, wo).permute(0, 2, 3, 1)
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor, quant=None, weights=None, out_hook=None,
-                windows=None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, quant=None, weights=None, out_hook=None, windows=None
+    ) -> torch.Tensor:
         """``windows(name)``: a window quantizer for depthwise layer ``name`` (see
         ``_window_conv``) or None; such a layer's input does not go through ``quant``."""
         weights = {**self.weights, **(weights or {})}

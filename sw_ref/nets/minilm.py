@@ -91,12 +91,21 @@ class MiniLMConfig:
     @classmethod
     def from_json(cls, path) -> "MiniLMConfig":
         c = json.loads(Path(path).read_text())
-        if c.get("hidden_act") != "gelu" or c.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"{path}: only BERT with exact GELU and absolute positions is supported")
+        if (
+            c.get("hidden_act") != "gelu"
+            or c.get("position_embedding_type", "absolute") != "absolute"
+        ):
+            raise ValueError(
+                f"{path}: only BERT with exact GELU and absolute positions is supported"
+            )
         return cls(
-            vocab_size=c["vocab_size"], hidden=c["hidden_size"], layers=c["num_hidden_layers"],
-            heads=c["num_attention_heads"], intermediate=c["intermediate_size"],
-            max_positions=c["max_position_embeddings"], type_vocab_size=c["type_vocab_size"],
+            vocab_size=c["vocab_size"],
+            hidden=c["hidden_size"],
+            layers=c["num_hidden_layers"],
+            heads=c["num_attention_heads"],
+            intermediate=c["intermediate_size"],
+            max_positions=c["max_position_embeddings"],
+            type_vocab_size=c["type_vocab_size"],
             eps=c["layer_norm_eps"],
         )
 
@@ -250,8 +259,13 @@ def linear_layer_kinds(cfg: MiniLMConfig = MiniLMConfig()) -> dict[str, str]:
     kinds = {}
     for i in range(cfg.layers):
         p = f"encoder.layer.{i}"
-        for n in ("attention.self.query", "attention.self.key", "attention.self.value",
-                  "attention.output.dense", "intermediate.dense"):
+        for n in (
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+            "intermediate.dense",
+        ):
             kinds[f"{p}.{n}"] = "signed"
         kinds[f"{p}.output.dense"] = "zero-point"
     return kinds
@@ -280,7 +294,11 @@ def minilm_l6(directory=None) -> MiniLM:
     cfg = MiniLMConfig.from_json(d / "config.json")
     model = MiniLM(cfg, _tokenizer(d / "tokenizer.json"))
     state = load_file(str(d / "model.safetensors"))
-    state = {k: v for k, v in state.items() if not k.startswith("pooler.") and k != "embeddings.position_ids"}
+    state = {
+        k: v
+        for k, v in state.items()
+        if not k.startswith("pooler.") and k != "embeddings.position_ids"
+    }
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(f"checkpoint does not fit: missing {missing}, unexpected {unexpected}")

@@ -21,19 +21,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["CALIB_PHOTOS", "TEST_PHOTOS", "CROPS_PER_PHOTO", "photo", "crops", "images", "images_range",
-           "center_image"]
+__all__ = [
+    "CALIB_PHOTOS",
+    "TEST_PHOTOS",
+    "CROPS_PER_PHOTO",
+    "photo",
+    "crops",
+    "images",
+    "images_range",
+    "center_image",
+]
 
 CALIB_PHOTOS = ("astronaut", "rocket", "china", "ihc")
-TEST_PHOTOS = ("chelsea", "coffee", "motorcycle_left", "motorcycle_right", "retina",
-               "flower", "hubble_deep_field")
+TEST_PHOTOS = (
+    "chelsea",
+    "coffee",
+    "motorcycle_left",
+    "motorcycle_right",
+    "retina",
+    "flower",
+    "hubble_deep_field",
+)
 SCALES = (1.0, 0.8, 0.6, 0.45)
 SIZE = 224
 # the files inside scikit-image's wheel (read directly: no fetcher, no network)
-_SKIMAGE_FILES = {n: f"{n}.png" for n in ("astronaut", "chelsea", "coffee", "ihc",
-                                          "motorcycle_left", "motorcycle_right")}
-_SKIMAGE_FILES.update(rocket="rocket.jpg", retina="retina.jpg",
-                      hubble_deep_field="hubble_deep_field.jpg")
+_SKIMAGE_FILES = {
+    n: f"{n}.png"
+    for n in ("astronaut", "chelsea", "coffee", "ihc", "motorcycle_left", "motorcycle_right")
+}
+_SKIMAGE_FILES.update(
+    rocket="rocket.jpg", retina="retina.jpg", hubble_deep_field="hubble_deep_field.jpg"
+)
 
 
 @lru_cache(maxsize=None)
@@ -44,8 +62,9 @@ def photo(name: str) -> np.ndarray:
 
         return np.ascontiguousarray(load_sample_image(f"{name}.jpg"))
     if name not in _SKIMAGE_FILES:
-        raise ValueError(f"unknown photo {name!r}; allowed: "
-                         f"{', '.join(CALIB_PHOTOS + TEST_PHOTOS)}")
+        raise ValueError(
+            f"unknown photo {name!r}; allowed: {', '.join(CALIB_PHOTOS + TEST_PHOTOS)}"
+        )
     import skimage.data
     from skimage import io
 
@@ -65,8 +84,7 @@ def _boxes(h: int, w: int) -> list[tuple[int, int, int]]:
             boxes += [(0, 0, side), (0, 0, inner), (side - inner, side - inner, inner)]
             continue
         else:
-            offs = [((h - side) * a // 2, (w - side) * b // 2)
-                    for a in range(3) for b in range(3)]
+            offs = [((h - side) * a // 2, (w - side) * b // 2) for a in range(3) for b in range(3)]
         boxes += [(t, l, side) for t, l in offs]
     return boxes
 
@@ -79,7 +97,7 @@ def _to_input(img: np.ndarray, box, flip: bool) -> torch.Tensor:
     from PIL import Image
 
     t, l, side = box
-    crop = Image.fromarray(img[t:t + side, l:l + side]).resize((SIZE, SIZE), Image.BILINEAR)
+    crop = Image.fromarray(img[t : t + side, l : l + side]).resize((SIZE, SIZE), Image.BILINEAR)
     x = torch.from_numpy(np.asarray(crop, dtype=np.float32)).permute(2, 0, 1)
     if flip:
         x = x.flip(-1)

@@ -31,22 +31,36 @@ import torch
 from hw.params import ArrayConfig
 from sw_ref import overq, quant
 from sw_ref.evaluate import Scheme, quantize_weight
-from sw_ref.qnet import (OverQAct, QuantLayer, UniformAct, layer_key, quant_layers,
-                         replace_layers, sqnr_db)
+from sw_ref.qnet import (
+    OverQAct,
+    QuantLayer,
+    UniformAct,
+    layer_key,
+    quant_layers,
+    replace_layers,
+    sqnr_db,
+)
 
 from .grid import Point
 from .nets import Workload
 
-__all__ = ["AccuracySettings", "Reference", "OrderedOverQAct", "accuracy_key",
-           "evaluate_point", "cached_accuracy", "CACHE_DIR", "order_available",
-           "LazyReference"]
+__all__ = [
+    "AccuracySettings",
+    "Reference",
+    "OrderedOverQAct",
+    "accuracy_key",
+    "evaluate_point",
+    "cached_accuracy",
+    "CACHE_DIR",
+    "LazyReference",
+]
 
 CACHE_DIR = Path(__file__).resolve().parents[2] / "build" / "cache" / "explore"
 _ROOT = Path(__file__).resolve().parents[2]
 # Every source whose change can move a fidelity number.
 # Bump when the way a point is evaluated here changes (the sw_ref sources a workload
 # depends on are hashed into the key as they are: ``Workload.sources``).
-VERSION = 1
+VERSION = 2  # 2: per-input metrics (result["per_input"]) for bootstrap intervals
 
 
 @dataclass(frozen=True)
@@ -66,11 +80,6 @@ class AccuracySettings:
         return self if self.act_method else replace(self, act_method=wl.act_method)
 
 
-def order_available() -> bool:
-    """Whether this checkout has ``sw_ref.overq.channel_order``."""
-    return hasattr(overq, "channel_order")
-
-
 def _source_digest(sources) -> str:
     h = hashlib.sha256()
     for rel in sources:
@@ -81,8 +90,12 @@ def _source_digest(sources) -> str:
 
 def accuracy_key(point: Point) -> dict:
     """The fields of a point that can change its fidelity (R only with OverQ)."""
-    key = {"act_bits": point.act_bits, "weight_bits": point.weight_bits,
-           "weight_format": point.weight_format, "overq": point.overq}
+    key = {
+        "act_bits": point.act_bits,
+        "weight_bits": point.weight_bits,
+        "weight_format": point.weight_format,
+        "overq": point.overq,
+    }
     if point.overq_on:
         key.update(rows=point.rows, cascade=point.config().cascade, order=point.order)
     return key
@@ -167,8 +180,10 @@ def _capture(wl: Workload, x):
     """FP32 (inputs, outputs) of every quantizable layer and the network output for ``x``."""
     inputs, outputs, handles = {}, {}, []
     for name, mod in quant_layers(wl.model):
+
         def hook(m, inp, out, key=layer_key(name)):
             inputs[key], outputs[key] = inp[0].detach(), out.detach()
+
         handles.append(mod.register_forward_hook(hook))
     try:
         result = wl.run(wl.model, x)
@@ -198,8 +213,6 @@ def _activation(ref: Reference, key: str, point: Point, settings: AccuracySettin
     cfg = point.config()
     step = quant.step_from_threshold(alpha, point.act_bits, signed=False)
     if point.order:
-        if not order_available():
-            raise RuntimeError("channel order needs sw_ref.overq.channel_order")
         return OrderedOverQAct(step, cfg, ref.channel_order(key, step, cfg))
     return OverQAct(step, cfg)
 
@@ -209,9 +222,15 @@ def evaluate_point(ref: Reference, point: Point, settings: AccuracySettings) -> 
     """Fidelity, per-layer SQNR and OverQ coverage of ``point`` (no cache)."""
     start = time.perf_counter()
     wl = ref.workload
-    scheme = Scheme("explore", point.label, point.weight_bits, point.act_bits,
-                    settings.weight_method, settings.act_method,
-                    w_format=point.weight_format)
+    scheme = Scheme(
+        "explore",
+        point.label,
+        point.weight_bits,
+        point.act_bits,
+        settings.weight_method,
+        settings.act_method,
+        w_format=point.weight_format,
+    )
     record, acts = {}, {}
 
     def make(name, layer):
@@ -235,9 +254,14 @@ def evaluate_point(ref: Reference, point: Point, settings: AccuracySettings) -> 
 
 def _cache_file(cache_dir: Path, wl: Workload, point: Point, settings: AccuracySettings) -> Path:
     sources = wl.sources + (wl.order_sources if point.order else ())
-    ident = {"net": wl.name, "fingerprint": wl.fingerprint, "settings": asdict(settings),
-             "point": accuracy_key(point), "sources": _source_digest(sources),
-             "version": VERSION}
+    ident = {
+        "net": wl.name,
+        "fingerprint": wl.fingerprint,
+        "settings": asdict(settings),
+        "point": accuracy_key(point),
+        "sources": _source_digest(sources),
+        "version": VERSION,
+    }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir / "accuracy" / wl.name / f"{digest}.json"
 
@@ -250,8 +274,9 @@ def _jsonable(obj):
     return obj
 
 
-def cached_accuracy(ref_or_wl, point: Point, settings: AccuracySettings,
-                    cache_dir: Path | None = CACHE_DIR) -> tuple[dict, bool]:
+def cached_accuracy(
+    ref_or_wl, point: Point, settings: AccuracySettings, cache_dir: Path | None = CACHE_DIR
+) -> tuple[dict, bool]:
     """(result, hit): from the cache if there, else computed and stored.
 
     ``ref_or_wl`` is a ``Reference`` or a ``LazyReference`` (then a run whose points
@@ -268,11 +293,19 @@ def cached_accuracy(ref_or_wl, point: Point, settings: AccuracySettings,
     else:
         ref = ref_or_wl if isinstance(ref_or_wl, Reference) else ref_or_wl.get()
         res = evaluate_point(ref, point, settings)
-    # Through JSON, so a fresh result is the same as the cached one (plain floats).
-    res = json.loads(json.dumps(_jsonable(res)))
+    # Through JSON as the cache stores it (plain floats, sorted keys), so a fresh
+    # result is the same as the cached one, down to the key order of the report.
+    res = json.loads(json.dumps(_jsonable(res), sort_keys=True))
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(res, indent=1, sort_keys=True))
-        tmp.replace(path)
+        store(path, res)
     return res, False
+
+
+def store(path: Path, res: dict) -> None:
+    """Write one cached result atomically, unless an entry is already there."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(res, indent=1, sort_keys=True))
+    tmp.replace(path)

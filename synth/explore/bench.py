@@ -18,8 +18,11 @@ __all__ = ["main"]
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m synth.explore.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m synth.explore.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--rows", default="8,16,32", help="array sizes to time")
     p.add_argument("--net", default="digits", help="network")
     args = p.parse_args(argv)
@@ -46,8 +49,7 @@ def main(argv=None) -> int:
                 t = time.perf_counter()
                 cached_accuracy(ref, p, settings, tmp / "acc")
                 t_acc = time.perf_counter() - t
-                parts = [x for x, _ in cost.array_parts(p.config(), p.encoder and
-                                                        cost.encoder_supported())]
+                parts = [x for x, _ in cost.array_parts(p.config(), p.encoder)]
                 t = time.perf_counter()
                 cost.synthesize_parts(parts, synth_cache=tmp / "synth", index_dir=tmp / "idx")
                 t_syn = time.perf_counter() - t
@@ -56,11 +58,14 @@ def main(argv=None) -> int:
                 t_acc2 = time.perf_counter() - t
                 t = time.perf_counter()
                 found, missing = cost.cached_parts(parts, tmp / "idx")
-                cost.price(p.config(), found, p.encoder and cost.encoder_supported())
+                cost.price(p.config(), found, p.encoder)
                 t_area2 = time.perf_counter() - t
                 assert not missing
-                print(f"| {p.label} | {t_acc:.2f} | {len(set(parts))} | {t_syn:.1f} | "
-                      f"{t_acc2:.3f} | {t_area2:.3f} |", flush=True)
+                print(
+                    f"| {p.label} | {t_acc:.2f} | {len(set(parts))} | {t_syn:.1f} | "
+                    f"{t_acc2:.3f} | {t_area2:.3f} |",
+                    flush=True,
+                )
     return 0
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -50,16 +50,17 @@ from ..flow import CACHE_DIR as SYNTH_CACHE
 from ..flow import SCRIPT, SynthResult, synthesize_many
 from ..liberty import LIBERTY
 
-__all__ = ["Part", "array_parts", "row_widths", "price", "encoder_supported",
-           "synthesize_parts", "PARTS_DIR"]
+__all__ = [
+    "Part",
+    "array_parts",
+    "row_widths",
+    "price",
+    "synthesize_parts",
+    "PARTS_DIR",
+]
 
 _ROOT = Path(__file__).resolve().parents[2]
 PARTS_DIR = _ROOT / "build" / "cache" / "explore" / "parts"
-
-
-def encoder_supported() -> bool:
-    """Whether this checkout's generator has the hardware OverQ encoder."""
-    return any(f.name == "encoder" for f in fields(ArrayConfig))
 
 
 def _cfg(**kw) -> ArrayConfig:
@@ -197,9 +198,17 @@ def row_widths(cfg: ArrayConfig) -> list[int]:
 
 def _pe_cfg(cfg: ArrayConfig, acc: int) -> ArrayConfig:
     """A PE depends on the widths, formats and modes, not on R, C or the cascade."""
-    return _cfg(rows=2, cols=1, act_bits=cfg.act_bits, weight_bits=cfg.weight_bits,
-                weight_format=cfg.weight_format, apot_term_bits=cfg.apot_term_bits,
-                overq=cfg.overq, cascade=1, acc_bits=acc)
+    return _cfg(
+        rows=2,
+        cols=1,
+        act_bits=cfg.act_bits,
+        weight_bits=cfg.weight_bits,
+        weight_format=cfg.weight_format,
+        apot_term_bits=cfg.apot_term_bits,
+        overq=cfg.overq,
+        cascade=1,
+        acc_bits=acc,
+    )
 
 
 def array_parts(cfg: ArrayConfig, encoder: bool = False) -> list[tuple[Part, int]]:
@@ -212,8 +221,15 @@ def array_parts(cfg: ArrayConfig, encoder: bool = False) -> list[tuple[Part, int
     if encoder:
         # The encoder takes the skew's place; the valid bit runs through its R stages
         # and then through a valid pipe of L - R (L counts the encoder's extra cycle).
-        enc_cfg = _cfg(rows=cfg.rows, cols=1, act_bits=cfg.act_bits, weight_bits=2,
-                       overq=cfg.overq, cascade=cfg.cascade, encoder=True)
+        enc_cfg = _cfg(
+            rows=cfg.rows,
+            cols=1,
+            act_bits=cfg.act_bits,
+            weight_bits=2,
+            overq=cfg.overq,
+            cascade=cfg.cascade,
+            encoder=True,
+        )
         counts[Part("encoder", enc_cfg)] = 1
         depth = replace(cfg, encoder=True).latency - cfg.rows
         flops = deskew_flops(cfg)
@@ -236,9 +252,13 @@ def price(cfg: ArrayConfig, results: dict, encoder: bool = False) -> dict:
         groups[group] += n * r.area
         flops += n * r.flip_flops
     total = sum(groups.values())
-    return {"area_um2": round(total, 3), "pe_um2": round(groups["pe"], 3),
-            "edges_um2": round(groups["edges"], 3), "encoder_um2": round(groups["encoder"], 3),
-            "flip_flops": flops}
+    return {
+        "area_um2": round(total, 3),
+        "pe_um2": round(groups["pe"], 3),
+        "edges_um2": round(groups["edges"], 3),
+        "encoder_um2": round(groups["encoder"], 3),
+        "flip_flops": flops,
+    }
 
 
 # --- synthesis of parts, batched and cached -------------------------------------------
@@ -279,8 +299,9 @@ def _verilog_batch(parts: list[Part]) -> list[str]:
     return out
 
 
-def synthesize_batch(parts: list[Part], synth_cache: Path | None = SYNTH_CACHE,
-                     index_dir: Path | None = PARTS_DIR) -> dict:
+def synthesize_batch(
+    parts: list[Part], synth_cache: Path | None = SYNTH_CACHE, index_dir: Path | None = PARTS_DIR
+) -> dict:
     """Synthesize ``parts`` (Verilog in one conversion, one Yosys process)."""
     verilog = _verilog_batch(parts)
     designs = [(p.label, v, p.module) for p, v in zip(parts, verilog)]
@@ -309,6 +330,7 @@ def cached_parts(parts, index_dir: Path | None = PARTS_DIR) -> tuple[dict, list[
 
 def batches(parts: list[Part], size: int = 12) -> list[list[Part]]:
     """Batches of similar cost: the big parts (encoders, skews of large R) alone-ish."""
+
     def weight(p: Part) -> int:
         if p.kind in ("encoder", "skew"):
             return p.cfg.rows * p.cfg.rows // 16

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
-from .cost import encoder_supported
 from .grid import Point
 
 __all__ = ["fpga_front"]
@@ -23,10 +22,17 @@ def fpga_front(data: dict, opts) -> list[dict]:
     out = []
     on_front = [x for x in data["points"] if x["on_front"]]
     for i, x in enumerate(on_front, 1):
-        p = Point(x["rows"], x["act_bits"], x["weight_bits"], x["weight_format"],
-                  x["overq"], x["cascade"], x["order"])
+        p = Point(
+            x["rows"],
+            x["act_bits"],
+            x["weight_bits"],
+            x["weight_format"],
+            x["overq"],
+            x["cascade"],
+            x["order"],
+        )
         cfg = p.config()
-        if p.encoder and encoder_supported():
+        if p.encoder:
             cfg = replace(cfg, encoder=True)
         if opts.progress:
             print(f"fpga {i}/{len(on_front)}: {p.label}", file=sys.stderr)

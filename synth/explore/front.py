@@ -20,8 +20,9 @@ def score(row: dict) -> tuple:
 def dominates(a: dict, b: dict) -> bool:
     """a is no larger and no less faithful than b, and better in one of them."""
     sa, sb = score(a), score(b)
-    return (a["area_um2"] <= b["area_um2"] and sa >= sb
-            and (a["area_um2"] < b["area_um2"] or sa > sb))
+    return (
+        a["area_um2"] <= b["area_um2"] and sa >= sb and (a["area_um2"] < b["area_um2"] or sa > sb)
+    )
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:

@@ -15,7 +15,7 @@ from itertools import product
 
 from hw.params import ArrayConfig
 
-__all__ = ["Point", "Grid", "OVERQ_CHOICES", "BUDGET_BITS", "parse_overq"]
+__all__ = ["Point", "Grid", "OVERQ_CHOICES", "EXTRA_OVERQ_CHOICES", "BUDGET_BITS", "parse_overq"]
 
 # (overq modes, cascade) as the grid lists them; range+precision keeps the default reach.
 OVERQ_CHOICES = {
@@ -25,18 +25,22 @@ OVERQ_CHOICES = {
     "range-c4": ("range", 4),
     "range+precision": ("range,precision", 2),
 }
+# Accepted by name (``--overq range+victim-c2``) but not in the default grid, so the
+# committed explore reports keep their points: victim overwrite (docs/victim.md).
+EXTRA_OVERQ_CHOICES = {
+    "range+victim-c2": ("range,victim", 2),
+}
 # Plain int arrays A_bW_b whose areas are the budgets of the budget table.
 BUDGET_BITS = (4, 5, 6, 8)
 
 
 def parse_overq(name: str) -> tuple[str, int]:
     """``"range-c2"`` -> ("range", 2); the names of ``OVERQ_CHOICES``."""
+    choices = {**OVERQ_CHOICES, **EXTRA_OVERQ_CHOICES}
     try:
-        return OVERQ_CHOICES[name]
+        return choices[name]
     except KeyError:
-        raise ValueError(
-            f"unknown OverQ choice {name!r}; allowed: {', '.join(OVERQ_CHOICES)}"
-        ) from None
+        raise ValueError(f"unknown OverQ choice {name!r}; allowed: {', '.join(choices)}") from None
 
 
 @dataclass(frozen=True, order=True)
@@ -47,7 +51,7 @@ class Point:
     act_bits: int
     weight_bits: int
     weight_format: str = "int"
-    overq: str = "none"  # "none" | "range" | "range,precision"
+    overq: str = "none"  # "none" | "range" | "range,precision" | "range,victim"
     cascade: int = 1
     order: bool = False  # channel order before tiling (OverQ points only)
 
@@ -68,14 +72,21 @@ class Point:
     @property
     def is_baseline(self) -> bool:
         """A plain int array with as many weight bits as activation bits."""
-        return (not self.overq_on and self.weight_format == "int"
-                and self.weight_bits == self.act_bits)
+        return (
+            not self.overq_on and self.weight_format == "int" and self.weight_bits == self.act_bits
+        )
 
     def config(self) -> ArrayConfig:
         """The square array this point prices (minimal, overflow-free accumulators)."""
-        return ArrayConfig(rows=self.rows, cols=self.rows, act_bits=self.act_bits,
-                           weight_bits=self.weight_bits, weight_format=self.weight_format,
-                           overq=self.overq, cascade=min(self.cascade, max(1, self.rows - 1)))
+        return ArrayConfig(
+            rows=self.rows,
+            cols=self.rows,
+            act_bits=self.act_bits,
+            weight_bits=self.weight_bits,
+            weight_format=self.weight_format,
+            overq=self.overq,
+            cascade=min(self.cascade, max(1, self.rows - 1)),
+        )
 
     @property
     def weights(self) -> str:
@@ -101,13 +112,20 @@ class Point:
     def key(self) -> str:
         """Stable file-name-safe key."""
         oq = self.overq.replace(",", "+")
-        return (f"r{self.rows}_a{self.act_bits}_w{self.weight_bits}{self.weight_format}"
-                f"_{oq}_c{self.cascade}" + ("_ord" if self.order else ""))
+        return (
+            f"r{self.rows}_a{self.act_bits}_w{self.weight_bits}{self.weight_format}"
+            f"_{oq}_c{self.cascade}" + ("_ord" if self.order else "")
+        )
 
     def to_json(self) -> dict:
-        return {**asdict(self), "label": self.label, "weights": self.weights,
-                "overq_label": self.overq_label, "encoder": self.encoder,
-                "is_baseline": self.is_baseline}
+        return {
+            **asdict(self),
+            "label": self.label,
+            "weights": self.weights,
+            "overq_label": self.overq_label,
+            "encoder": self.encoder,
+            "is_baseline": self.is_baseline,
+        }
 
 
 @dataclass(frozen=True)
@@ -124,8 +142,9 @@ class Grid:
     extra: tuple = field(default_factory=tuple)  # further Points, e.g. from a test
 
     def weights(self):
-        return ([(b, "int") for b in self.int_weight_bits]
-                + [(b, "apot") for b in self.apot_weight_bits])
+        return [(b, "int") for b in self.int_weight_bits] + [
+            (b, "apot") for b in self.apot_weight_bits
+        ]
 
     def points(self) -> list[Point]:
         pts = []
@@ -146,9 +165,11 @@ class Grid:
 
     def describe(self) -> dict:
         return {
-            "rows": list(self.rows), "act_bits": list(self.act_bits),
+            "rows": list(self.rows),
+            "act_bits": list(self.act_bits),
             "int_weight_bits": list(self.int_weight_bits),
             "apot_weight_bits": list(self.apot_weight_bits),
-            "overq": list(self.overq), "order": list(self.order),
+            "overq": list(self.overq),
+            "order": list(self.order),
             "budgets": [f"A{b}W{b}" for b in self.budgets],
         }

@@ -31,9 +31,17 @@ def classifier_fidelity(ref: torch.Tensor, out: torch.Tensor, labels=None) -> di
     """Top-1 agreement with FP32, mean KL(FP32 || quantized) and, with labels, top-1."""
     ref, out = ref.double(), out.double()
     agree = float((out.argmax(1) == ref.argmax(1)).double().mean())
-    kl = F.kl_div(F.log_softmax(out, 1), F.log_softmax(ref, 1), log_target=True,
-                  reduction="batchmean")
+    kl = F.kl_div(
+        F.log_softmax(out, 1), F.log_softmax(ref, 1), log_target=True, reduction="batchmean"
+    )
     res = {"fidelity": agree, "agreement": agree, "kl": float(kl)}
+    each = F.kl_div(
+        F.log_softmax(out, 1), F.log_softmax(ref, 1), log_target=True, reduction="none"
+    ).sum(1)
+    res["per_input"] = {
+        "agreement": (out.argmax(1) == ref.argmax(1)).double().tolist(),
+        "kl": each.tolist(),
+    }
     if labels is not None:
         res["top1"] = float((out.argmax(1) == labels).double().mean())
     return res
@@ -41,8 +49,9 @@ def classifier_fidelity(ref: torch.Tensor, out: torch.Tensor, labels=None) -> di
 
 def embedding_fidelity(ref: torch.Tensor, out: torch.Tensor, labels=None) -> dict:
     """Mean cosine similarity of the quantized embeddings to the FP32 ones."""
-    cos = float(F.cosine_similarity(out.double(), ref.double(), dim=-1).mean())
-    return {"fidelity": cos, "cosine": cos}
+    each = F.cosine_similarity(out.double(), ref.double(), dim=-1)
+    cos = float(each.mean())
+    return {"fidelity": cos, "cosine": cos, "per_input": {"cosine": each.tolist()}}
 
 
 @dataclass
@@ -75,11 +84,16 @@ class Workload:
     act_method: str = "aciq_laplace"  # the activation threshold method by default
     weight_note: str = ""  # how weights are quantized, when not per-tensor int/APoT
     # Which step an OverQ point quantizes with (the report says it).
-    overq_note: str = ("OverQ points use the same step as the plain array and recover "
-                       "what it clips")
+    overq_note: str = "OverQ points use the same step as the plain array and recover what it clips"
     # The sources whose numbers the results depend on (hashed into the cache key).
-    sources: tuple = ("sw_ref/quant.py", "sw_ref/overq.py", "sw_ref/apot.py",
-                      "sw_ref/qnet.py", "sw_ref/evaluate.py", "sw_ref/model.py")
+    sources: tuple = (
+        "sw_ref/quant.py",
+        "sw_ref/overq.py",
+        "sw_ref/apot.py",
+        "sw_ref/qnet.py",
+        "sw_ref/evaluate.py",
+        "sw_ref/model.py",
+    )
     # Further sources of the points with a channel order only.
     order_sources: tuple = ("sw_ref/channel_order.py",)
 
@@ -115,9 +129,15 @@ def _digits(n_eval: int | None = None, n_calib: int = 256) -> Workload:
     x_tr, _, x_te, y_te = load_digits_split(settings.test_fraction, settings.seed)
     if n_eval is not None:
         x_te, y_te = x_te[:n_eval], y_te[:n_eval]
-    return Workload("digits", model, x_te, x_tr[:n_calib], y_te,
-                    notes=f"digits CNN, {len(x_te)} test images, {min(n_calib, len(x_tr))} "
-                          "calibration images (training set)")
+    return Workload(
+        "digits",
+        model,
+        x_te,
+        x_tr[:n_calib],
+        y_te,
+        notes=f"digits CNN, {len(x_te)} test images, {min(n_calib, len(x_tr))} "
+        "calibration images (training set)",
+    )
 
 
 def _minilm(n_eval: int | None = None, n_calib: int | None = None) -> Workload:
@@ -144,31 +164,68 @@ def _minilm(n_eval: int | None = None, n_calib: int | None = None) -> Workload:
 
     def evaluate(point, settings) -> dict:
         scheme = et.Scheme(
-            a_bits=point.act_bits, a_mode="zero-point", a_method=settings.act_method,
-            overq=point.overq if point.overq_on else None, cascade=point.config().cascade,
-            rows=point.rows, order="channel" if point.order else "natural",
-            w_bits=point.weight_bits)
-        row = evaluation().run(scheme)
-        out = {"fidelity": row["cosine"], "cosine": row["cosine"],
-               "cosine_min": row["cosine_min"], "nn_agreement": row["nn_agreement"],
-               "sqnr_db": dict(row["sqnr_db"])}
+            a_bits=point.act_bits,
+            a_mode="zero-point",
+            a_method=settings.act_method,
+            overq=point.overq if point.overq_on else None,
+            cascade=point.config().cascade,
+            rows=point.rows,
+            order="channel" if point.order else "natural",
+            w_bits=point.weight_bits,
+        )
+        ev = evaluation()
+        row = ev.run(scheme)
+        out = {
+            "fidelity": row["cosine"],
+            "cosine": row["cosine"],
+            "cosine_min": row["cosine_min"],
+            "nn_agreement": row["nn_agreement"],
+            "sqnr_db": dict(row["sqnr_db"]),
+            "per_input": row["per_input"],
+        }
+        if point.overq_on:  # how often a per-tile header of H events would overflow
+            from sw_ref.transformer import FloorOverQAct
+
+            from .formats import header_stats, sum_header_stats
+
+            acts = {
+                n: p.act for n, p in ev.plans(scheme).items() if isinstance(p.act, FloorOverQAct)
+            }
+            out["header"] = sum_header_stats(
+                [
+                    header_stats(ev.ctx.calib[n], a.step, a.cfg, a.perm, a.floor)
+                    for n, a in acts.items()
+                ]
+            )
         return {**out, **_overq_stats(row)}
 
     key = _cache_key(split, 64)
     fingerprint = _h.sha256(f"{key} {n_calib} {n_eval}".encode()).hexdigest()[:16]
     return Workload(
-        "minilm_l6", None, None, None, fidelity=embedding_fidelity,
+        "minilm_l6",
+        None,
+        None,
+        None,
+        fidelity=embedding_fidelity,
         fidelity_name="mean cosine to the FP32 embeddings",
         notes=f"all-MiniLM-L6-v2, {n_eval} test and {n_calib} calibration sentences "
-              "(pydoc topics); quantized: the FFN output projections' inputs (zero point "
-              "at GELU's minimum) and every linear layer's weights",
-        fingerprint=fingerprint, evaluate=evaluate,
+        "(pydoc topics); quantized: the FFN output projections' inputs (zero point "
+        "at GELU's minimum) and every linear layer's weights",
+        fingerprint=fingerprint,
+        evaluate=evaluate,
         supports=lambda p: p.weight_format == "int",
         unsupported="APoT weights (the transformer evaluation quantizes int weights only)",
         act_method="mse",
-        sources=("sw_ref/quant.py", "sw_ref/overq.py", "sw_ref/transformer.py", "sw_ref/evaluate_transformer.py",
-                 "sw_ref/nets/minilm.py", "sw_ref/nets/sentences.py"),
-        weight_note="int, per output channel, max threshold (sw_ref.evaluate_transformer)")
+        sources=(
+            "sw_ref/quant.py",
+            "sw_ref/overq.py",
+            "sw_ref/transformer.py",
+            "sw_ref/evaluate_transformer.py",
+            "sw_ref/nets/minilm.py",
+            "sw_ref/nets/sentences.py",
+        ),
+        weight_note="int, per output channel, max threshold (sw_ref.evaluate_transformer)",
+    )
 
 
 def _efficientnet_lite0(n_eval: int | None = None, n_calib: int | None = None) -> Workload:
@@ -205,15 +262,39 @@ def _efficientnet_lite0(n_eval: int | None = None, n_calib: int | None = None) -
         from sw_ref.effnet_eval import EScheme
 
         scheme = EScheme(
-            "explore", point.label, w_bits=point.weight_bits, w_method=settings.weight_method,
-            w_per_channel=True, w_format=point.weight_format, a_bits=point.act_bits,
-            a_method=settings.act_method, overq=point.overq if point.overq_on else None,
-            cascade=point.cascade, rows=point.rows,
-            order="channel" if point.order else "natural")
+            "explore",
+            point.label,
+            w_bits=point.weight_bits,
+            w_method=settings.weight_method,
+            w_per_channel=True,
+            w_format=point.weight_format,
+            a_bits=point.act_bits,
+            a_method=settings.act_method,
+            overq=point.overq if point.overq_on else None,
+            cascade=point.cascade,
+            rows=point.rows,
+            order="channel" if point.order else "natural",
+        )
         row = evaluator().run(scheme)
-        out = {"fidelity": row["top1_agreement"], "agreement": row["top1_agreement"],
-               "kl": row["kl"], "top5_agreement": row["top5_agreement"],
-               "sqnr_db": dict(row["sqnr_db"])}
+        each = row["per_input"]  # per test crop: top-1 agreement (0/1) and KL
+        out = {
+            "fidelity": row["top1_agreement"],
+            "agreement": row["top1_agreement"],
+            "kl": row["kl"],
+            "top5_agreement": row["top5_agreement"],
+            "sqnr_db": dict(row["sqnr_db"]),
+            "per_input": {"agreement": [float(v) for v in each["top1"]], "kl": each["kl"]},
+        }
+        if point.overq_on:  # how often a per-tile header of H events would overflow
+            from sw_ref.effnet_eval import _Encoder
+
+            from .formats import header_stats, sum_header_stats
+
+            ev = evaluator()
+            encs = {n: q for n, q in ev._acts(scheme).items() if isinstance(q, _Encoder)}
+            out["header"] = sum_header_stats(
+                [header_stats(ev.test.vectors[n], q.step, q.cfg, q.perm) for n, q in encs.items()]
+            )
         return {**out, **_overq_stats(row)}
 
     h = hashlib.sha256()
@@ -221,31 +302,42 @@ def _efficientnet_lite0(n_eval: int | None = None, n_calib: int | None = None) -
         h.update(f.read())
     h.update(repr((photos.crops("test")[:n_eval], photos.crops("calib")[:n_calib])).encode())
     return Workload(
-        "efficientnet_lite0", None, None, None,
+        "efficientnet_lite0",
+        None,
+        None,
+        None,
         notes=f"EfficientNet-Lite0 (ImageNet, batch norm folded), {n_eval} test crops of "
-              f"{len(photos.TEST_PHOTOS)} photographs, {n_calib} calibration crops of "
-              f"{len(photos.CALIB_PHOTOS)} others; FP32 is the reference. The array runs "
-              "the 1x1 convs: every layer input at A bits (stem and classifier 8 bits; "
-              "expand and head inputs signed), OverQ on the projection-conv inputs "
-              "(p99 step); depthwise inputs uniform at A bits",
-        fingerprint=h.hexdigest()[:16], evaluate=evaluate,
+        f"{len(photos.TEST_PHOTOS)} photographs, {n_calib} calibration crops of "
+        f"{len(photos.CALIB_PHOTOS)} others; FP32 is the reference. The array runs "
+        "the 1x1 convs: every layer input at A bits (stem and classifier 8 bits; "
+        "expand and head inputs signed), OverQ on the projection-conv inputs "
+        "(p99 step); depthwise inputs uniform at A bits",
+        fingerprint=h.hexdigest()[:16],
+        evaluate=evaluate,
         act_method="mse",
-        sources=("sw_ref/quant.py", "sw_ref/overq.py", "sw_ref/overq_engine.py",
-                 "sw_ref/apot.py", "sw_ref/effnet_eval.py", "sw_ref/evaluate.py",
-                 "sw_ref/nets/efficientnet.py", "sw_ref/nets/activations.py",
-                 "sw_ref/nets/photos.py"),
+        sources=(
+            "sw_ref/quant.py",
+            "sw_ref/overq.py",
+            "sw_ref/overq_engine.py",
+            "sw_ref/apot.py",
+            "sw_ref/effnet_eval.py",
+            "sw_ref/evaluate.py",
+            "sw_ref/nets/efficientnet.py",
+            "sw_ref/nets/activations.py",
+            "sw_ref/nets/photos.py",
+        ),
         order_sources=("sw_ref/channel_order.py",),
         overq_note="OverQ points encode the projection-conv inputs with the evaluation's "
-                   "OverQ step, the 99th percentile of the layer's positive calibration "
-                   "inputs / (2^A - 1); the plain points clip them at the threshold method's "
-                   "step",
+        "OverQ step, the 99th percentile of the layer's positive calibration "
+        "inputs / (2^A - 1); the plain points clip them at the threshold method's "
+        "step",
         weight_note="per output channel at the point's width and format "
-                    "({weight_method} threshold), stem and classifier 8-bit "
-                    "(sw_ref.effnet_eval)")
+        "({weight_method} threshold), stem and classifier 8-bit "
+        "(sw_ref.effnet_eval)",
+    )
 
 
-_BUILTIN = {"digits": _digits, "minilm_l6": _minilm,
-            "efficientnet_lite0": _efficientnet_lite0}
+_BUILTIN = {"digits": _digits, "minilm_l6": _minilm, "efficientnet_lite0": _efficientnet_lite0}
 
 
 def _registry():
@@ -260,9 +352,8 @@ def available() -> list[str]:
     """Built-in workloads whose network this checkout has (``sw_ref.nets.NAMES``)."""
     reg = _registry()
     registered = set()
-    if reg is not None:  # a NAMES tuple or a names() function, as the registry grows
-        names = getattr(reg, "NAMES", None) or getattr(reg, "names", lambda: ())()
-        registered = set(names)
+    if reg is not None:
+        registered = set(reg.names())
     return sorted(n for n in _BUILTIN if n == "digits" or n in registered)
 
 

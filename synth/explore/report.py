@@ -12,6 +12,7 @@ import math
 from importlib import metadata
 from pathlib import Path
 
+from . import report_accel
 from .front import best_within, pareto_front, score
 from .grid import BUDGET_BITS
 
@@ -55,18 +56,35 @@ def _a4_vs_a5(rows: list[dict]) -> list[dict]:
                 continue
             best = best_within(oq, a5["area_um2"])
             best_any = best_within(all_oq, a5["area_um2"])
-            out.append({"rows": r, "weights": f"W{wb}" + (" APoT" if fmt == "apot" else ""),
-                        "a4": _slim(a4), "a5": _slim(a5), "a4_overq_fits": _slim(best),
-                        "a4_overq_best": _slim(max(oq, key=score)),
-                        "a4_overq_any_fits": _slim(best_any),
-                        "verdict": _verdict(best, a5), "verdict_any": _verdict(best_any, a5)})
+            out.append(
+                {
+                    "rows": r,
+                    "weights": f"W{wb}" + (" APoT" if fmt == "apot" else ""),
+                    "a4": _slim(a4),
+                    "a5": _slim(a5),
+                    "a4_overq_fits": _slim(best),
+                    "a4_overq_best": _slim(max(oq, key=score)),
+                    "a4_overq_any_fits": _slim(best_any),
+                    "verdict": _verdict(best, a5),
+                    "verdict_any": _verdict(best_any, a5),
+                }
+            )
     return out
 
 
-def build(result: dict, grid_desc: dict, validation: list[dict] | None,
-          settings: dict, command: str) -> dict:
-    rows = sorted((dict(x) for x in result["rows"]),
-                  key=lambda x: (x["rows"], x["area_um2"], x["label"]))
+def build(
+    result: dict,
+    grid_desc: dict,
+    validation: list[dict] | None,
+    settings: dict,
+    command: str,
+    accelerator: bool = False,
+) -> dict:
+    """The report's data; ``accelerator`` adds the whole-accelerator section
+    (``report_accel``: memories, energy, the questions with intervals)."""
+    rows = sorted(
+        (dict(x) for x in result["rows"]), key=lambda x: (x["rows"], x["area_um2"], x["label"])
+    )
     wl = result["workload"]
     fronts, budgets = {}, []
     for r in sorted({x["rows"] for x in rows}):
@@ -78,10 +96,16 @@ def build(result: dict, grid_desc: dict, validation: list[dict] | None,
             if base is None:
                 continue
             best = best_within(at, base["area_um2"])
-            budgets.append({"rows": r, "budget": _budget_label(b),
-                            "budget_um2": base["area_um2"], "baseline": _slim(base),
-                            "best": _slim(best),
-                            "best_is_baseline": best is not None and best["label"] == base["label"]})
+            budgets.append(
+                {
+                    "rows": r,
+                    "budget": _budget_label(b),
+                    "budget_um2": base["area_um2"],
+                    "baseline": _slim(base),
+                    "best": _slim(best),
+                    "best_is_baseline": best is not None and best["label"] == base["label"],
+                }
+            )
     on_front = {lab for labels in fronts.values() for lab in labels}
     for x in rows:
         x["on_front"] = x["label"] in on_front
@@ -102,11 +126,30 @@ def build(result: dict, grid_desc: dict, validation: list[dict] | None,
         "library": "synth/cells45.lib (NanGate FreePDK45 X1 cell areas)",
         "area_model": "sum of separately synthesized parts (see docs/explore.md)",
     }
-    stats = {k: v for k, v in result["stats"].items()
-             if k in ("points", "accuracy_evaluations", "parts")}
-    return {"meta": meta, "stats": stats, "validation": validation or [],
-            "fronts": fronts, "budgets": budgets, "a4_vs_a5": _a4_vs_a5(rows),
-            "points": rows}
+    stats = {
+        k: v for k, v in result["stats"].items() if k in ("points", "accuracy_evaluations", "parts")
+    }
+    data = {
+        "meta": meta,
+        "stats": stats,
+        "validation": validation or [],
+        "fronts": fronts,
+        "budgets": budgets,
+        "a4_vs_a5": _a4_vs_a5(rows),
+        "points": rows,
+    }
+    if accelerator:
+        metric = "agreement" if rows and "kl" in rows[0] else "cosine"
+        accel = report_accel.build(
+            rows, result.get("per_input") or {}, result.get("headers") or {}, wl.name, metric
+        )
+        if accel is None:
+            raise ValueError(
+                "the accelerator section needs the plain int A8W8 array of "
+                "every R (the energy reference): keep budget 8 in the grid"
+            )
+        data["accelerator"] = accel
+    return data
 
 
 # --- Markdown --------------------------------------------------------------------------
@@ -139,14 +182,18 @@ def _db(f: float) -> str:
 
 
 def _sqnr(row) -> str:
-    vals = {k: float(v) if not isinstance(v, str) else math.inf
-            for k, v in row.get("sqnr_db", {}).items()}
+    vals = {
+        k: float(v) if not isinstance(v, str) else math.inf
+        for k, v in row.get("sqnr_db", {}).items()
+    }
     if len(vals) <= SQNR_LAYERS_LISTED:
         return ", ".join(f"{k} {_db(f)}" for k, f in vals.items())
     ordered = sorted(vals.values())
     low = min(vals, key=vals.get)
-    return (f"{len(vals)} layers: min {_db(ordered[0])} ({low}), "
-            f"median {_db(ordered[len(ordered) // 2])}")
+    return (
+        f"{len(vals)} layers: min {_db(ordered[0])} ({low}), "
+        f"median {_db(ordered[len(ordered) // 2])}"
+    )
 
 
 def render(data: dict, plot_name: str | None) -> str:
@@ -160,10 +207,11 @@ def render(data: dict, plot_name: str | None) -> str:
         f"Area: an R x R array with minimal (overflow-free) accumulators, "
         f"{m['area_model']}, {m['library']}, Yosys {m['yosys']}.",
         "",
-        "Quantizers: weights " + (m["weights"].replace("{weight_method}",
-                                                       m["settings"]["weight_method"])
-                                  or f"per tensor ({m['settings']['weight_method']} "
-                                  "threshold; int or APoT levels)")
+        "Quantizers: weights "
+        + (
+            m["weights"].replace("{weight_method}", m["settings"]["weight_method"])
+            or f"per tensor ({m['settings']['weight_method']} threshold; int or APoT levels)"
+        )
         + f", activation threshold {m['settings']['act_method']} for every point "
         f"({m.get('overq_note') or 'OverQ points use the same step as the plain array and recover what it clips'}).",
         "",
@@ -171,72 +219,137 @@ def render(data: dict, plot_name: str | None) -> str:
     if m.get("unsupported"):
         out += [f"Not in this grid: {m['unsupported']}.", ""]
     if not m["encoder_priced"]:
-        out += ["**Encoder not priced**: this checkout's generator has no hardware OverQ "
-                "encoder, so OverQ points are priced without it (marked `no enc`).", ""]
+        out += [
+            "**Encoder not priced**: this checkout's generator has no hardware OverQ "
+            "encoder, so OverQ points are priced without it (marked `no enc`).",
+            "",
+        ]
     if not m["channel_order"]:
-        out += ["**Channel order not evaluated**: `sw_ref.overq.channel_order` is missing "
-                "in this checkout, so the grid has no `+order` points.", ""]
+        out += [
+            "**Channel order not evaluated**: `sw_ref.overq.channel_order` is missing "
+            "in this checkout, so the grid has no `+order` points.",
+            "",
+        ]
     if plot_name:
         out += [f"![fidelity against area]({plot_name})", ""]
     s = data["stats"]
-    out += [f"{s['points']} points, {s['accuracy_evaluations']} distinct accuracy evaluations, "
-            f"{s['parts']} synthesized parts.", ""]
+    out += [
+        f"{s['points']} points, {s['accuracy_evaluations']} distinct accuracy evaluations, "
+        f"{s['parts']} synthesized parts.",
+        "",
+    ]
 
-    out += ["## A4 + OverQ or plain A5 at equal area?", "",
-            "Per array size and weight format: the plain A4 and A5 arrays, and the most "
-            "faithful A4 + OverQ configuration whose area is at most the plain A5 array's, "
-            "first with the same weights, then with any weights of the grid (answer: which "
-            "is more faithful, A5 or that A4 + OverQ array).", "",
-            f"| R | weights | A4 area um² | A4 {fid} | A5 area um² | A5 {fid} | A5 {kl} | "
-            f"best A4 + OverQ, same weights, within A5 area | area um² | {fid} | {kl} | answer "
-            f"| best A4 + OverQ, any weights, within A5 area | area um² | {fid} | {kl} | answer |",
-            "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|---|"]
+    out += [
+        "## A4 + OverQ or plain A5 at equal area?",
+        "",
+        "Per array size and weight format: the plain A4 and A5 arrays, and the most "
+        "faithful A4 + OverQ configuration whose area is at most the plain A5 array's, "
+        "first with the same weights, then with any weights of the grid (answer: which "
+        "is more faithful, A5 or that A4 + OverQ array).",
+        "",
+        f"| R | weights | A4 area um² | A4 {fid} | A5 area um² | A5 {fid} | A5 {kl} | "
+        f"best A4 + OverQ, same weights, within A5 area | area um² | {fid} | {kl} | answer "
+        f"| best A4 + OverQ, any weights, within A5 area | area um² | {fid} | {kl} | answer |",
+        "|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|---|",
+    ]
 
     def cand(b):
-        return [b["label"] if b else "none fits", _area(b["area_um2"]) if b else "",
-                _pct(b["fidelity"]) if b else "", _kl(b)]
+        return [
+            b["label"] if b else "none fits",
+            _area(b["area_um2"]) if b else "",
+            _pct(b["fidelity"]) if b else "",
+            _kl(b),
+        ]
 
     for q in data["a4_vs_a5"]:
         a4, a5 = q["a4"], q["a5"]
-        out.append("| " + " | ".join([
-            str(q["rows"]), q["weights"], _area(a4["area_um2"]) if a4 else "",
-            _pct(a4["fidelity"]) if a4 else "", _area(a5["area_um2"]), _pct(a5["fidelity"]),
-            _kl(a5), *cand(q["a4_overq_fits"]), q["verdict"],
-            *cand(q.get("a4_overq_any_fits")), q.get("verdict_any", "")]) + " |")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    str(q["rows"]),
+                    q["weights"],
+                    _area(a4["area_um2"]) if a4 else "",
+                    _pct(a4["fidelity"]) if a4 else "",
+                    _area(a5["area_um2"]),
+                    _pct(a5["fidelity"]),
+                    _kl(a5),
+                    *cand(q["a4_overq_fits"]),
+                    q["verdict"],
+                    *cand(q.get("a4_overq_any_fits")),
+                    q.get("verdict_any", ""),
+                ]
+            )
+            + " |"
+        )
     out.append("")
 
-    out += ["## Area budgets", "",
-            "For each plain int AbWb array, the most faithful configuration of the same R "
-            "that is no larger.", "",
-            f"| R | budget | budget um² | its {fid} | best that fits | area um² | {fid} | {kl} |",
-            "|---:|---|---:|---:|---|---:|---:|---:|"]
+    if data.get("accelerator"):
+        out += report_accel.render(
+            data["accelerator"], data["points"], Path(plot_name).stem if plot_name else "explore"
+        )
+
+    out += [
+        "## Area budgets",
+        "",
+        "For each plain int AbWb array, the most faithful configuration of the same R "
+        "that is no larger.",
+        "",
+        f"| R | budget | budget um² | its {fid} | best that fits | area um² | {fid} | {kl} |",
+        "|---:|---|---:|---:|---|---:|---:|---:|",
+    ]
     for b in data["budgets"]:
         best = b["best"]
-        out.append("| " + " | ".join([
-            str(b["rows"]), b["budget"], _area(b["budget_um2"]), _pct(b["baseline"]["fidelity"]),
-            best["label"] + (" (the baseline itself)" if b["best_is_baseline"] else ""),
-            _area(best["area_um2"]), _pct(best["fidelity"]), _kl(best)]) + " |")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    str(b["rows"]),
+                    b["budget"],
+                    _area(b["budget_um2"]),
+                    _pct(b["baseline"]["fidelity"]),
+                    best["label"] + (" (the baseline itself)" if b["best_is_baseline"] else ""),
+                    _area(best["area_um2"]),
+                    _pct(best["fidelity"]),
+                    _kl(best),
+                ]
+            )
+            + " |"
+        )
     out.append("")
 
     by_label = {(x["rows"], x["label"]): x for x in data["points"]}
-    out += ["## Pareto fronts", "",
-            "One front per array size: an R x R array's area and its throughput (R² MACs "
-            "per cycle) both grow with R, so only arrays of one size compete.", ""]
+    out += [
+        "## Pareto fronts",
+        "",
+        "One front per array size: an R x R array's area and its throughput (R² MACs "
+        "per cycle) both grow with R, so only arrays of one size compete.",
+        "",
+    ]
     for r, labels in data["fronts"].items():
-        out += [f"### R = {r}", "",
-                f"| configuration | area um² | {fid} | {kl} | per-layer SQNR dB | coverage |",
-                "|---|---:|---:|---:|---|---:|"]
+        out += [
+            f"### R = {r}",
+            "",
+            f"| configuration | area um² | {fid} | {kl} | per-layer SQNR dB | coverage |",
+            "|---|---:|---:|---:|---|---:|",
+        ]
         for lab in labels:
             x = by_label[(int(r), lab)]
             cov = f"{x['coverage']:.3f}" if "coverage" in x else ""
             enc = "" if x["encoder_priced"] or not x["encoder"] else " (no enc)"
-            out.append(f"| {lab}{enc} | {_area(x['area_um2'])} | {_pct(x['fidelity'])} | "
-                       f"{_kl(x)} | {_sqnr(x)} | {cov} |")
+            out.append(
+                f"| {lab}{enc} | {_area(x['area_um2'])} | {_pct(x['fidelity'])} | "
+                f"{_kl(x)} | {_sqnr(x)} | {cov} |"
+            )
         out.append("")
 
     if data.get("fpga"):
-        out += ["## ECP5 (front points, `--fpga`)", "",
-                "| configuration | LUT4 | FF | Fmax MHz |", "|---|---:|---:|---:|"]
+        out += [
+            "## ECP5 (front points, `--fpga`)",
+            "",
+            "| configuration | LUT4 | FF | Fmax MHz |",
+            "|---|---:|---:|---:|",
+        ]
         for f in data["fpga"]:
             if "error" in f:
                 out.append(f"| {f['label']} | {f['error']} | | |")
@@ -245,36 +358,64 @@ def render(data: dict, plot_name: str | None) -> str:
         out.append("")
 
     if data["validation"]:
-        out += ["## Area model check", "",
-                "Whole 8x8 A4W4 arrays synthesized flat (the jobs of `make synth`) against "
-                "the same arrays priced from parts.", "",
-                "| array | whole um² | from parts um² | error |", "|---|---:|---:|---:|"]
+        out += [
+            "## Area model check",
+            "",
+            "Whole 8x8 A4W4 arrays synthesized flat (the jobs of `make synth`) against "
+            "the same arrays priced from parts.",
+            "",
+            "| array | whole um² | from parts um² | error |",
+            "|---|---:|---:|---:|",
+        ]
         for v in data["validation"]:
-            out.append(f"| {v['config']} | {v['whole_um2']:,.1f} | {v['parts_um2']:,.1f} | "
-                       f"{v['error_pct']:+.2f}% |")
+            out.append(
+                f"| {v['config']} | {v['whole_um2']:,.1f} | {v['parts_um2']:,.1f} | "
+                f"{v['error_pct']:+.2f}% |"
+            )
         out.append("")
 
-    out += ["## Every point", "",
-            f"| R | A | weights | OverQ | order | area um² | encoder um² | {fid} | {kl} | "
-            "SQNR dB | coverage | front |",
-            "|---:|---:|---|---|---|---:|---:|---:|---:|---|---:|---|"]
+    out += [
+        "## Every point",
+        "",
+        f"| R | A | weights | OverQ | order | area um² | encoder um² | {fid} | {kl} | "
+        "SQNR dB | coverage | front |",
+        "|---:|---:|---|---|---|---:|---:|---:|---:|---|---:|---|",
+    ]
     for x in data["points"]:
         cov = f"{x['coverage']:.3f}" if "coverage" in x else ""
-        enc = (_area(x["encoder_um2"]) if x["encoder_priced"]
-               else ("no enc" if x["encoder"] else ""))
-        out.append("| " + " | ".join([
-            str(x["rows"]), str(x["act_bits"]), x["label"].split(" ")[2]
-            + (" APoT" if x["weight_format"] == "apot" else ""),
-            x["overq_label"] if "overq_label" in x else x["overq"],
-            "yes" if x["order"] else "", _area(x["area_um2"]), enc, _pct(x["fidelity"]),
-            _kl(x), _sqnr(x), cov, "yes" if x["on_front"] else ""]) + " |")
+        enc = _area(x["encoder_um2"]) if x["encoder_priced"] else ("no enc" if x["encoder"] else "")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    str(x["rows"]),
+                    str(x["act_bits"]),
+                    x["label"].split(" ")[2] + (" APoT" if x["weight_format"] == "apot" else ""),
+                    x["overq_label"] if "overq_label" in x else x["overq"],
+                    "yes" if x["order"] else "",
+                    _area(x["area_um2"]),
+                    enc,
+                    _pct(x["fidelity"]),
+                    _kl(x),
+                    _sqnr(x),
+                    cov,
+                    "yes" if x["on_front"] else "",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(out) + "\n"
 
 
 # --- plot ------------------------------------------------------------------------------
 
-_COLORS = {"none": "0.45", "range c=1": "#9ecae1", "range c=2": "#4292c6",
-           "range c=4": "#08519c", "range+precision c=2": "#e6550d"}
+_COLORS = {
+    "none": "0.45",
+    "range c=1": "#9ecae1",
+    "range c=2": "#4292c6",
+    "range c=4": "#08519c",
+    "range+precision c=2": "#e6550d",
+}
 
 
 def plot(data: dict, path: Path) -> None:
@@ -291,37 +432,64 @@ def plot(data: dict, path: Path) -> None:
         at = [x for x in data["points"] if x["rows"] == int(r)]
         for x in at:
             key = x.get("overq_label", x["overq"])
-            ax.scatter(x["area_um2"] / 1e3, 100 * x["fidelity"], s=14,
-                       marker="^" if x["weight_format"] == "apot" else "o",
-                       facecolors="none" if x["order"] else _COLORS.get(key, "k"),
-                       edgecolors=_COLORS.get(key, "k"), linewidths=0.8, alpha=0.8, zorder=2)
+            ax.scatter(
+                x["area_um2"] / 1e3,
+                100 * x["fidelity"],
+                s=14,
+                marker="^" if x["weight_format"] == "apot" else "o",
+                facecolors="none" if x["order"] else _COLORS.get(key, "k"),
+                edgecolors=_COLORS.get(key, "k"),
+                linewidths=0.8,
+                alpha=0.8,
+                zorder=2,
+            )
         front = [by_label[(int(r), lab)] for lab in data["fronts"][r]]
-        ax.step([x["area_um2"] / 1e3 for x in front], [100 * x["fidelity"] for x in front],
-                where="post", color="crimson", lw=1.2, zorder=3, label="Pareto front")
+        ax.step(
+            [x["area_um2"] / 1e3 for x in front],
+            [100 * x["fidelity"] for x in front],
+            where="post",
+            color="crimson",
+            lw=1.2,
+            zorder=3,
+            label="Pareto front",
+        )
         for x in at:
             if x["is_baseline"]:
-                ax.scatter(x["area_um2"] / 1e3, 100 * x["fidelity"], s=40, marker="s",
-                           facecolors="none", edgecolors="k", zorder=4)
-                ax.annotate(f"A{x['act_bits']}W{x['weight_bits']}",
-                            (x["area_um2"] / 1e3, 100 * x["fidelity"]),
-                            textcoords="offset points", xytext=(4, -10), fontsize=8)
+                ax.scatter(
+                    x["area_um2"] / 1e3,
+                    100 * x["fidelity"],
+                    s=40,
+                    marker="s",
+                    facecolors="none",
+                    edgecolors="k",
+                    zorder=4,
+                )
+                ax.annotate(
+                    f"A{x['act_bits']}W{x['weight_bits']}",
+                    (x["area_um2"] / 1e3, 100 * x["fidelity"]),
+                    textcoords="offset points",
+                    xytext=(4, -10),
+                    fontsize=8,
+                )
         ax.set_title(f"{r} x {r} array")
         ax.set_xlabel("area (1000 um², 45 nm cells)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"{fid} (%)")
-    handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=k)
-               for k, c in _COLORS.items()]
-    handles += [plt.Line2D([], [], ls="", marker="^", color="0.3", label="APoT weights"),
-                plt.Line2D([], [], ls="", marker="o", mfc="none", color="0.3",
-                           label="channel order"),
-                plt.Line2D([], [], ls="", marker="s", mfc="none", color="k",
-                           label="plain AbWb int"),
-                plt.Line2D([], [], color="crimson", label="Pareto front")]
-    axes[0][-1].legend(handles=handles, fontsize=7, loc="lower right")
-    fig.suptitle(f"{data['meta']['net']}: fidelity against area (OverQ / APoT arrays)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=k) for k, c in _COLORS.items()]
+    handles += [
+        plt.Line2D([], [], ls="", marker="^", color="0.3", label="APoT weights"),
+        plt.Line2D([], [], ls="", marker="o", mfc="none", color="0.3", label="channel order"),
+        plt.Line2D([], [], ls="", marker="s", mfc="none", color="k", label="plain AbWb int"),
+        plt.Line2D([], [], color="crimson", label="Pareto front"),
+    ]
+    report_accel.finish_figure(
+        fig,
+        axes,
+        handles,
+        f"{data['meta']['net']}: fidelity against area (OverQ / APoT arrays)",
+        path,
+        dpi=110,
+    )
 
 
 def write(data: dict, out_dir: Path, stem: str = "explore") -> list[Path]:
@@ -329,5 +497,11 @@ def write(data: dict, out_dir: Path, stem: str = "explore") -> list[Path]:
     js, md, png = (out_dir / f"{stem}.{ext}" for ext in ("json", "md", "png"))
     js.write_text(json.dumps(data, indent=1) + "\n")
     plot(data, png)
+    written = [md, js, png]
+    if data.get("accelerator"):
+        fronts, bars = out_dir / f"{stem}_cost.png", out_dir / f"{stem}_area.png"
+        report_accel.plot_fronts(data, fronts)
+        report_accel.plot_area(data, bars)
+        written += [fronts, bars]
     md.write_text(render(data, png.name))
-    return [md, js, png]
+    return written

@@ -68,8 +68,11 @@ def _module(name: str, body: str) -> str:
         clock = clk.group(1).strip()
         if clock not in inputs:
             raise CellModelError(f"{name}: clocked_on {clock!r} is not a plain input pin")
-        lines += [f"  reg {state};", f"  wire {state_n} = ~{state};",
-                  f"  always @(posedge {clock}) {state} <= {_expression(nxt.group(1), names, name)};"]
+        lines += [
+            f"  reg {state};",
+            f"  wire {state_n} = ~{state};",
+            f"  always @(posedge {clock}) {state} <= {_expression(nxt.group(1), names, name)};",
+        ]
         names |= {state, state_n}
     for pin, function in outputs:
         if function is None:
@@ -83,6 +86,8 @@ def _module(name: str, body: str) -> str:
 def cell_models(liberty: Path = LIBERTY) -> str:
     """Verilog-2005 modules for every cell of the liberty file."""
     cells = _cells(Path(liberty).read_text())
-    header = (f"// Verilog models of the cells of {Path(liberty).name}, written from its\n"
-              "// function strings by synth.netlist.cells (for gate-level simulation).\n")
+    header = (
+        f"// Verilog models of the cells of {Path(liberty).name}, written from its\n"
+        "// function strings by synth.netlist.cells (for gate-level simulation).\n"
+    )
     return header + "\n\n".join(_module(n, b) for n, b in cells.items()) + "\n"

@@ -38,13 +38,21 @@ GATE_ARRAYS = (
 
 def _proof_path(cache_dir: Path, job: Job, priced: SynthResult) -> Path:
     h = hashlib.sha256()
-    for part in (priced.digest, equiv.SCRIPT, equiv.SAT, mapped.WRITE, str(equiv.MAX_STEPS),
-                 f"{equiv.SPLIT_INPUT}{equiv.SPLIT_FROM_BITS}"):
+    for part in (
+        priced.digest,
+        equiv.SCRIPT,
+        equiv.SAT,
+        mapped.WRITE,
+        str(equiv.MAX_STEPS),
+        f"{equiv.SPLIT_INPUT}{equiv.SPLIT_FROM_BITS}",
+    ):
         h.update(hashlib.sha256(part.encode()).digest())
     return cache_dir / f"equiv_{job.label}-{h.hexdigest()[:16]}.json"
 
 
-def check_pe(job: Job, priced: SynthResult, cache_dir: Path | None = CACHE_DIR) -> equiv.EquivResult:
+def check_pe(
+    job: Job, priced: SynthResult, cache_dir: Path | None = CACHE_DIR
+) -> equiv.EquivResult:
     """Prove the priced netlist of one PE job equal to its RTL (cached when proven)."""
     path = _proof_path(cache_dir, job, priced) if cache_dir is not None else None
     if path is not None and path.exists():
@@ -55,19 +63,31 @@ def check_pe(job: Job, priced: SynthResult, cache_dir: Path | None = CACHE_DIR) 
     if result.equivalent and path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps({"label": job.label, "equivalent": True,
-                                       "seconds": round(result.seconds, 2)}, indent=1) + "\n")
+        partial.write_text(
+            json.dumps(
+                {"label": job.label, "equivalent": True, "seconds": round(result.seconds, 2)},
+                indent=1,
+            )
+            + "\n"
+        )
         partial.replace(path)
     return result
 
 
-def check_pes(results: dict, workers: int = 2, cache_dir: Path | None = CACHE_DIR,
-              progress: bool = True) -> dict:
+def check_pes(
+    results: dict, workers: int = 2, cache_dir: Path | None = CACHE_DIR, progress: bool = True
+) -> dict:
     """Equivalence of every PE job in ``results`` (Job -> priced SynthResult)."""
     jobs = [job for job in results if job.kind == "pe"]
     out: dict = {}
-    bar = tqdm(total=len(jobs), desc="equiv", unit="PE", file=sys.stderr,
-               disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 20)
+    bar = tqdm(
+        total=len(jobs),
+        desc="equiv",
+        unit="PE",
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=0.5 if sys.stderr.isatty() else 20,
+    )
     with bar:
         if workers <= 1:
             for job in jobs:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..flow import _run_yosys, SynthError
+from ..flow import SynthError, _run_yosys
 from ..liberty import LIBERTY
 
 __all__ = ["EquivResult", "SCRIPT", "check_equivalence"]
@@ -69,8 +69,9 @@ class EquivResult:
     detail: str = ""
 
 
-def check_equivalence(rtl: str, netlist: str, top: str, liberty: Path = LIBERTY,
-                      steps: int = MAX_STEPS) -> EquivResult:
+def check_equivalence(
+    rtl: str, netlist: str, top: str, liberty: Path = LIBERTY, steps: int = MAX_STEPS
+) -> EquivResult:
     """Prove ``netlist`` (mapped cells) computes what ``rtl`` does, cycle for cycle."""
     start = time.monotonic()
     widths = {name: int(hi) + 1 if hi else 1 for hi, name in _INPUT.findall(netlist)}
@@ -92,9 +93,16 @@ def check_equivalence(rtl: str, netlist: str, top: str, liberty: Path = LIBERTY,
         except SynthError as exc:
             return EquivResult(top, False, time.monotonic() - start, str(exc)[-1500:])
         except subprocess.TimeoutExpired as exc:  # unproven is not equivalent
-            return EquivResult(top, False, time.monotonic() - start,
-                               f"no proof within {exc.timeout:.0f} s")
-        report = (work / "sat.txt").read_text(errors="replace") if (work / "sat.txt").exists() else ""
+            return EquivResult(
+                top, False, time.monotonic() - start, f"no proof within {exc.timeout:.0f} s"
+            )
+        report = (
+            (work / "sat.txt").read_text(errors="replace") if (work / "sat.txt").exists() else ""
+        )
     proved = len(_PROVED.findall(report)) == len(cases)
-    return EquivResult(top, proved, time.monotonic() - start,
-                       "" if proved else report[-1500:] or "no proof in the Yosys log")
+    return EquivResult(
+        top,
+        proved,
+        time.monotonic() - start,
+        "" if proved else report[-1500:] or "no proof in the Yosys log",
+    )

@@ -23,8 +23,14 @@ from .mapped import map_netlist
 __all__ = ["GateSimResult", "GATE_TESTS", "gate_level_text", "simulate_gates"]
 
 # Every testbench test but the real-data layer and the benchmark.
-GATE_TESTS = ("test_random", "test_port_level", "test_directed", "test_weight_reload",
-              "test_reset_midstream", "test_throughput_latency")
+GATE_TESTS = (
+    "test_random",
+    "test_port_level",
+    "test_directed",
+    "test_weight_reload",
+    "test_reset_midstream",
+    "test_throughput_latency",
+)
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,12 @@ class GateSimResult:
         return not self.failed and set(GATE_TESTS) <= ran
 
     def summary(self) -> str:
-        return (f"gate-level {self.cfg.key()} ({self.cells} cells, {self.area:.1f} um^2): "
-                f"{len(self.passed)} passed, {len(self.failed)} failed"
-                + (f" ({', '.join(self.failed)})" if self.failed else "")
-                + f", {self.seconds:.0f} s; log in {self.build_dir}")
+        return (
+            f"gate-level {self.cfg.key()} ({self.cells} cells, {self.area:.1f} um^2): "
+            f"{len(self.passed)} passed, {len(self.failed)} failed"
+            + (f" ({', '.join(self.failed)})" if self.failed else "")
+            + f", {self.seconds:.0f} s; log in {self.build_dir}"
+        )
 
 
 def gate_level_text(cfg: ArrayConfig, cache_dir: Path | None = CACHE_DIR) -> tuple[str, object]:
@@ -58,9 +66,14 @@ def gate_level_text(cfg: ArrayConfig, cache_dir: Path | None = CACHE_DIR) -> tup
     return mapped.netlist + "\n" + cell_models(), mapped.result
 
 
-def simulate_gates(cfg: ArrayConfig, seed: int = 1, build_dir: Path | None = None,
-                   cache_dir: Path | None = CACHE_DIR, sim: str = "icarus",
-                   tests: tuple = GATE_TESTS) -> GateSimResult:
+def simulate_gates(
+    cfg: ArrayConfig,
+    seed: int = 1,
+    build_dir: Path | None = None,
+    cache_dir: Path | None = CACHE_DIR,
+    sim: str = "icarus",
+    tests: tuple = GATE_TESTS,
+) -> GateSimResult:
     """Map ``top`` for cfg and run the cocotb tests on its netlist."""
     from verif.config import RunSettings
     from verif.runner import default_build_dir, run
@@ -68,7 +81,15 @@ def simulate_gates(cfg: ArrayConfig, seed: int = 1, build_dir: Path | None = Non
     start = time.monotonic()
     text, result = gate_level_text(cfg, cache_dir)
     build_dir = build_dir or default_build_dir(cfg, sim, "gates")
-    outcome = run(RunSettings(cfg, seed=seed, sim=sim), build_dir, rtl_text=text,
-                  test_filter="|".join(tests))
-    return GateSimResult(cfg, tuple(outcome.passed), tuple(outcome.failed), result.num_cells,
-                         result.area, time.monotonic() - start, Path(outcome.build_dir))
+    outcome = run(
+        RunSettings(cfg, seed=seed, sim=sim), build_dir, rtl_text=text, test_filter="|".join(tests)
+    )
+    return GateSimResult(
+        cfg,
+        tuple(outcome.passed),
+        tuple(outcome.failed),
+        result.num_cells,
+        result.area,
+        time.monotonic() - start,
+        Path(outcome.build_dir),
+    )

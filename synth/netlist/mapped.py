@@ -33,12 +33,17 @@ class Mapped:
 
 
 def _same(a: SynthResult, b: SynthResult) -> bool:
-    return (a.cells == b.cells and abs(a.area - b.area) < 1e-6 and a.depth == b.depth
-            and a.digest == b.digest)
+    return (
+        a.cells == b.cells
+        and abs(a.area - b.area) < 1e-6
+        and a.depth == b.depth
+        and a.digest == b.digest
+    )
 
 
-def map_netlist(verilog: str, top: str, priced: SynthResult | None = None,
-                liberty: Path = LIBERTY) -> Mapped:
+def map_netlist(
+    verilog: str, top: str, priced: SynthResult | None = None, liberty: Path = LIBERTY
+) -> Mapped:
     """Run the area flow on ``verilog`` again and keep its netlist.
 
     With ``priced`` (the result the report holds) the statistics must match it.
