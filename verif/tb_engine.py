@@ -18,7 +18,7 @@ import random
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from hw.engine import beats as fmt
@@ -108,8 +108,12 @@ class EngineEnv:
             )
 
     async def receive(self, cmd: dict) -> np.ndarray:
-        frame = await self.sink.recv()
         m, n = cmd["x"].shape[0], cmd["w"].shape[1]
+        counts = fmt.beat_counts(m, cmd["x"].shape[1], n, self.cfg)
+        # a lost or extra beat must fail, not hang: 20x the beats of the command, at
+        # least 2000 cycles, then the test fails with a timeout
+        limit = 10 * 20 * max(2000, counts["x"] + counts["w"] + counts["y"] + n)
+        frame = await with_timeout(self.sink.recv(), limit, "ns")
         beats = _from_bytes(bytes(frame.tdata), self.cfg.y_bits)
         assert len(beats) == fmt.beat_counts(m, cmd["x"].shape[1], n, self.cfg)["y"], len(beats)
         return fmt.y_from_beats(beats, m, n, cmd["bias"] is None, self.cfg)
