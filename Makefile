@@ -56,7 +56,7 @@ help:
 	@echo "  make generate       python -m hw.generate with the variables below > rtl_out/top.v"
 	@echo "  make evaluate       the digits evaluation only -> synth/reports/digits.md"
 	@echo "tests"
-	@echo "  make test           every test (about 12-15 min on 2 cores); PYTEST_ARGS= for pytest options"
+	@echo "  make test           every test (about 5 min on an idle 2-core machine); PYTEST_ARGS= for pytest options"
 	@echo "  make test-fast      the pure-Python and amaranth.sim tier (about 2 min)"
 	@echo "  make test-portability  the numerics-heavy tests under every ATEN_CPU_CAPABILITY and 1, 2 threads"
 	@echo "  make test-config-space  400 sampled command lines (CONFIG_SPACE_EXAMPLES=)"
