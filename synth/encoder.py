@@ -89,6 +89,24 @@ def _configs(rows: int, overq: str, cascade: int) -> tuple[ArrayConfig, ArrayCon
     )
 
 
+def array_area(rows: int, a: dict) -> float:
+    """An R x R array summed from its parts' areas ``a`` (um^2): R row-0 PEs, R(R-1)
+    PEs with the mux, the skew, the de-skew and the valid pipe."""
+    return (
+        rows * a["pe_row0"]
+        + (rows - 1) * rows * a["pe"]
+        + a["skew"]
+        + a["deskew"]
+        + a["valid_pipe"]
+    )
+
+
+def array_with_encoder_area(array: float, a: dict) -> float:
+    """The same array with the encoder in front: it replaces the skew, and the valid
+    pipe grows by the encoder's latency."""
+    return array - a["skew"] - a["valid_pipe"] + a["encoder"] + a["valid_pipe_enc"]
+
+
 def _parts_of(rows: int, overq: str, cascade: int) -> dict[str, Part]:
     plain, enc = _configs(rows, overq, cascade)
     return {
@@ -132,14 +150,8 @@ def build(results: dict[Part, SynthResult], seconds: dict[Part, float], whole) -
         for overq, cascade in VARIANTS:
             p = _parts_of(rows, overq, cascade)
             a = {name: area[part] for name, part in p.items()}
-            array = (
-                rows * a["pe_row0"]
-                + (rows - 1) * rows * a["pe"]
-                + a["skew"]
-                + a["deskew"]
-                + a["valid_pipe"]
-            )
-            with_enc = array - a["skew"] - a["valid_pipe"] + a["encoder"] + a["valid_pipe_enc"]
+            array = array_area(rows, a)
+            with_enc = array_with_encoder_area(array, a)
             enc = results[p["encoder"]]
             target = TARGETS.get(rows) if (overq, cascade) == ("range", 2) else None
             added = 100.0 * (with_enc / array - 1.0)
@@ -177,14 +189,8 @@ def build(results: dict[Part, SynthResult], seconds: dict[Part, float], whole) -
         plain, enc = _configs(rows, "range", 2)
         p = _parts_of(rows, "range", 2)
         a = {name: area[part] for name, part in p.items()}
-        summed = (
-            rows * a["pe_row0"]
-            + (rows - 1) * rows * a["pe"]
-            + a["skew"]
-            + a["deskew"]
-            + a["valid_pipe"]
-        )
-        summed_enc = summed - a["skew"] - a["valid_pipe"] + a["encoder"] + a["valid_pipe_enc"]
+        summed = array_area(rows, a)
+        summed_enc = array_with_encoder_area(summed, a)
         w, we = area[Part(plain, "top")], area[Part(enc, "top")]
         checks.append(
             {

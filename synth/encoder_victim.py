@@ -26,7 +26,7 @@ from hw.params import ArrayConfig
 
 from . import fpga_cache
 from .batch import default_workers
-from .encoder import REPORTS, Part, _record, _run
+from .encoder import REPORTS, Part, _record, _run, array_area
 from .flow import CACHE_DIR
 from .fpga_flow import run_flow
 from .fpga_variants import SEEDS
@@ -72,13 +72,7 @@ def build_area(results: dict) -> list[dict]:
         for pair in MODES:
             plain = _cfg(rows, pair[0], False)
             a = {m: area[Part(plain, m)] for m in ("pe_row0", "pe", "skew", "deskew", "valid_pipe")}
-            array = (
-                rows * a["pe_row0"]
-                + (rows - 1) * rows * a["pe"]
-                + a["skew"]
-                + a["deskew"]
-                + a["valid_pipe"]
-            )
+            array = array_area(rows, a)
             rest = (
                 array
                 - a["skew"]
