@@ -142,9 +142,8 @@ def _iv(iv, scale: float = 1.0, unit: str = "") -> str:
     return f"{scale * iv.diff:+.2f}{unit} [{scale * iv.low:+.2f}, {scale * iv.high:+.2f}]"
 
 
-def _versus(new: dict, old: dict) -> str:
+def _versus(ivs: dict) -> str:
     """The two differences with their 95 % intervals, for the claims table."""
-    ivs = intervals(new, old)
     return (
         f"; 95 % intervals: agreement {_iv(ivs['agreement'], 100, ' pts')}, "
         f"KL reduction {_iv(ivs['kl_reduction'])}"
@@ -301,7 +300,7 @@ def claims_rows(results: list[dict], cov: list[dict]) -> list[dict]:
         new, old = row.pop("vs", (None, None))
         if new is not None and old is not None:
             ivs = intervals(new, old)
-            row["here"] += _versus(new, old)
+            row["here"] += _versus(ivs)
             row["intervals"] = {k: iv.to_dict() for k, iv in ivs.items()}
     return rows
 
